@@ -1,0 +1,35 @@
+"""User-facing errors and the exit statuses the scripts promise.
+
+Bad input is reported as one line naming the file or flag and what to do, with
+exit status 2. A run where some models failed but others succeeded exits 1.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, NoReturn
+
+EXIT_OK = 0
+EXIT_PARTIAL_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input (a file, folder or flag): printed as one line, exit status 2."""
+
+
+def die(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """Run a script's ``main`` and turn a UsageError into one line and exit status 2."""
+    try:
+        status = main()
+    except UsageError as exc:
+        die(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130)
+    raise SystemExit(status)

@@ -1,0 +1,86 @@
+"""One output folder holds the outputs of one dataset and one protocol.
+
+Beside the prediction files, written once:
+  dataset.json         fingerprint, layout, image count, classes present, protocol
+  dataset_labels.npy   the N labels, in row order
+  dataset_files.txt    the N file base names, in row order
+so that scoring never needs the dataset itself.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic, predfiles
+from .errors import UsageError
+from .layout import Dataset
+
+DATASET_JSON = "dataset.json"
+DATASET_LABELS = "dataset_labels.npy"
+DATASET_FILES = "dataset_files.txt"
+SCHEMA = "imagenet-bench/dataset/1"
+
+
+def read_info(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / DATASET_JSON
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        info["fingerprint"], info["n_images"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a readable dataset.json ({exc}); remove it or pick another -o") from None
+    return info
+
+
+def read_labels(folder: str | Path) -> np.ndarray | None:
+    path = Path(folder) / DATASET_LABELS
+    if not path.exists():
+        return None
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise UsageError(f"{path}: not a readable .npy file ({exc})") from None
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UsageError(f"{path}: expected a 1-D integer array, got {labels.dtype} {labels.shape}")
+    return labels
+
+
+def read_files(folder: str | Path) -> list[str] | None:
+    path = Path(folder) / DATASET_FILES
+    if not path.exists():
+        return None
+    return path.read_text().splitlines()
+
+
+def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
+    """Make ``folder`` the home of this dataset and protocol, or refuse.
+
+    Creates the folder and its dataset files on first use; afterwards only the
+    same dataset (fingerprint) and protocol may write there.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: exists and is not a folder; pick another -o/--output-dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    info = read_info(folder)
+    if info is not None:
+        if info["fingerprint"] != dataset.fingerprint or info.get("protocol") != protocol:
+            raise UsageError(
+                f"{folder}: holds outputs of another dataset or protocol "
+                f"({info['n_images']} images, protocol {info.get('protocol')}, fingerprint "
+                f"{info['fingerprint'][:12]}; this run: {len(dataset)} images, protocol {protocol}, "
+                f"fingerprint {dataset.fingerprint[:12]}); pick another -o/--output-dir"
+            )
+        return
+    if predfiles.discover(folder):
+        raise UsageError(
+            f"{folder}: holds prediction files of an unknown dataset (no {DATASET_JSON}); "
+            "pick another -o/--output-dir"
+        )
+    atomic.save_npy(folder / DATASET_LABELS, dataset.labels)
+    atomic.write_text(folder / DATASET_FILES, "".join(f"{name}\n" for name in dataset.names))
+    atomic.write_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()})

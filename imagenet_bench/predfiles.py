@@ -1,0 +1,190 @@
+"""The prediction-file format shared by all three scripts.
+
+One model's outputs on one dataset are, in one folder:
+  {model}_{platform}_imagenet_top5preds.npy   N x k class indices (integers)
+  {model}_{platform}_imagenet_top5probs.npy   N x k probabilities (floats)
+  {model}_{platform}_imagenet_manifest.json   how they were made (not in 2019 files)
+The names are the 2019 ones, kept for every k. The 2019 files are not sorted by
+probability, so top-1 is always ``preds[i, argmax(probs[i])]``; files this project
+writes are sorted, for which that is column 0.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import atomic
+from .classes import NUM_CLASSES
+from .errors import UsageError
+
+PLATFORMS = ("pytorch", "keras")
+_PREDS_RE = re.compile(r"^(?P<model>[^/]+)_(?P<platform>pytorch|keras)_imagenet_top5preds\.npy$")
+
+
+class BadPredictionFile(UsageError):
+    """A prediction file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where one model's prediction files live (they may not exist yet)."""
+
+    folder: Path
+    model: str
+    platform: str
+
+    def _path(self, suffix: str) -> Path:
+        return self.folder / f"{self.model}_{self.platform}_imagenet_{suffix}"
+
+    @property
+    def preds_path(self) -> Path:
+        return self._path("top5preds.npy")
+
+    @property
+    def probs_path(self) -> Path:
+        return self._path("top5probs.npy")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._path("manifest.json")
+
+    @property
+    def all_probs_path(self) -> Path:
+        return self._path("allprobs.npy")
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform} {self.model}"
+
+
+@dataclass
+class Predictions:
+    files: ModelFiles
+    preds: np.ndarray
+    probs: np.ndarray
+    manifest: dict[str, Any] | None = None
+    top1: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        best = np.argmax(self.probs, axis=1)
+        self.top1 = self.preds[np.arange(len(self.preds)), best]
+
+    @property
+    def n(self) -> int:
+        return len(self.preds)
+
+    @property
+    def k(self) -> int:
+        return self.preds.shape[1]
+
+
+def model_files(folder: str | Path, model: str, platform: str) -> ModelFiles:
+    if "/" in model or not model:
+        raise UsageError(f"model id {model!r} may not be empty or contain '/'")
+    if platform not in PLATFORMS:
+        raise UsageError(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+    return ModelFiles(Path(folder), model, platform)
+
+
+def discover(folder: str | Path) -> list[ModelFiles]:
+    """Every model with a preds file at the top level of ``folder``, sorted by name."""
+    found = []
+    for path in Path(folder).iterdir():
+        match = _PREDS_RE.match(path.name)
+        if match and path.is_file():
+            found.append(ModelFiles(Path(folder), match["model"], match["platform"]))
+    return sorted(found, key=lambda f: (f.platform, f.model))
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise BadPredictionFile(f"{path}: file is missing") from None
+    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files
+        raise BadPredictionFile(
+            f"{path}: not a readable .npy file (truncated or corrupt: {exc}); regenerate it"
+        ) from None
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BadPredictionFile(f"{path}: not a readable JSON manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BadPredictionFile(f"{path}: manifest is not a JSON object")
+    return manifest
+
+
+def load(files: ModelFiles) -> Predictions:
+    """Load and validate one model's files; BadPredictionFile names the faulty file."""
+    preds = _load_npy(files.preds_path)
+    probs = _load_npy(files.probs_path)
+    if preds.ndim != 2 or preds.shape[1] < 1 or not np.issubdtype(preds.dtype, np.integer):
+        raise BadPredictionFile(
+            f"{files.preds_path}: expected an N x k integer array, got {preds.dtype} {preds.shape}"
+        )
+    if not np.issubdtype(probs.dtype, np.floating):
+        raise BadPredictionFile(f"{files.probs_path}: expected floats, got {probs.dtype}")
+    if probs.shape != preds.shape:
+        raise BadPredictionFile(
+            f"{files.probs_path}: shape {probs.shape} does not match {files.preds_path.name} {preds.shape}"
+        )
+    if preds.size and (preds.min() < 0 or preds.max() >= NUM_CLASSES):
+        raise BadPredictionFile(
+            f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} "
+            f"(found {preds.min()}..{preds.max()})"
+        )
+    return Predictions(files, preds, probs, read_manifest(files.manifest_path))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(files: ModelFiles, preds: np.ndarray, probs: np.ndarray, manifest: dict[str, Any]) -> None:
+    """Write preds, probs, then the manifest (which marks the outputs complete), each atomically.
+
+    The manifest records the sha256 of both arrays, so a later run can tell that
+    the files beside it are the ones it describes.
+    """
+    order = np.argsort(-probs, axis=1, kind="stable")
+    preds = np.take_along_axis(np.asarray(preds, dtype=np.int64), order, axis=1)
+    probs = np.take_along_axis(np.asarray(probs, dtype=np.float32), order, axis=1)
+    atomic.save_npy(files.preds_path, preds)
+    atomic.save_npy(files.probs_path, probs)
+    manifest = dict(manifest)
+    manifest["outputs"] = {
+        files.preds_path.name: sha256_file(files.preds_path),
+        files.probs_path.name: sha256_file(files.probs_path),
+        "n_images": int(preds.shape[0]),
+        "topk": int(preds.shape[1]),
+    }
+    atomic.write_json(files.manifest_path, manifest)
+
+
+def outputs_complete(files: ModelFiles) -> dict[str, Any] | None:
+    """The manifest if this model's outputs are complete and match it, else None."""
+    try:
+        manifest = read_manifest(files.manifest_path)
+    except BadPredictionFile:
+        return None
+    if not manifest or "outputs" not in manifest:
+        return None
+    for path in (files.preds_path, files.probs_path):
+        if not path.exists() or sha256_file(path) != manifest["outputs"].get(path.name):
+            return None
+    return manifest

@@ -1,0 +1,202 @@
+"""Published ImageNet accuracy of the benchmarked models, read from committed files.
+
+The table script (imagenet_benchmarking.py --published) compares each measured
+Acc@1/Acc@5 with the published figure. It must not import torch, torchvision or
+Keras, so the figures live in two committed data files, and ``lookup`` reads only
+those:
+
+  * data/torchvision_published.json: generated from the installed torchvision's
+    weights metadata by ``python -m imagenet_bench.published``; a test checks it
+    still equals what the library says.
+  * data/keras_published.csv: entered by hand from the keras.io applications table
+    (and, for MobileNetV3, which that table lacks, Keras's mobilenet_v3.py docstring).
+
+Model ids are the ones used in prediction-file names:
+
+  * pytorch: the torchvision builder name alone means the builder's FIRST weight
+    set (``list(weights_enum)[0]``, not its DEFAULT alias), so the 2019 ids
+    (resnet50, vgg16, densenet121, ...) keep meaning IMAGENET1K_V1; every other
+    weight set is ``builder.WEIGHTNAME`` (``resnet50.IMAGENET1K_V2``). Quantized
+    models use the builder names of ``torchvision.models.quantization``
+    (``quantized_resnet50``, ``quantized_resnet50.IMAGENET1K_FBGEMM_V2``);
+    ``quantized_mobilenet_v2``'s only weight set is IMAGENET1K_QNNPACK_V1, so
+    the rule needs no exception for it.
+  * keras: the 13 ids of 2019 keep their spelling (``mobilenetV2``, not
+    ``mobilenetv2``); every other application is its lower-cased constructor name
+    (``efficientnetb0``, ``convnexttiny``). Variants such as ``mobilenet_0.25_128``
+    have no published figure here and look up as None.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TORCHVISION_JSON = DATA_DIR / "torchvision_published.json"
+KERAS_CSV = DATA_DIR / "keras_published.csv"
+
+# Keras ids whose 2019 spelling is not the lower-cased constructor name.
+_KERAS_ID_EXCEPTIONS = {"MobileNetV2": "mobilenetV2"}
+KERAS_2019_IDS = (
+    "densenet121", "densenet169", "densenet201", "mobilenet", "mobilenetV2",
+    "nasnetmobile", "resnet50", "vgg16", "vgg19", "xception", "inceptionresnetv2",
+    "inceptionv3", "nasnetlarge",
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published accuracy, in percent, and where it comes from."""
+
+    acc1: float | None
+    acc5: float | None  # None when unknown (Keras publishes no top-5 for ConvNeXt, MobileNetV3)
+    source: str
+
+
+def keras_model_id(application: str) -> str:
+    """The prediction-file model id of a Keras application constructor name."""
+    return _KERAS_ID_EXCEPTIONS.get(application, application.lower())
+
+
+def lookup(platform: str, model: str) -> Published | None:
+    """Published accuracy of a model id as used in prediction-file names; None if unknown.
+
+    Reads only the committed data files (json/csv), once per process.
+    """
+    if platform == "pytorch":
+        return _torchvision_table().get(model)
+    if platform == "keras":
+        return _keras_table().get(model)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision_table() -> dict[str, Published]:
+    data = json.loads(TORCHVISION_JSON.read_text(encoding="utf-8"))
+    version = data["torchvision_version"]
+    return {
+        entry["id"]: Published(
+            acc1=entry["acc1"],
+            acc5=entry["acc5"],
+            source=f"torchvision {version} weights metadata ({entry['weights']})",
+        )
+        for entry in data["entries"]
+    }
+
+
+def _optional_float(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if text else None
+
+
+def read_keras_csv(path: str | Path = KERAS_CSV) -> list[dict[str, Any]]:
+    """Rows of the Keras table (``#`` lines are comments), numbers parsed."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
+    rows = []
+    for row in csv.DictReader(lines):
+        rows.append({
+            "application": row["application"].strip(),
+            "acc1": _optional_float(row["acc1"]),
+            "acc5": _optional_float(row["acc5"]),
+            "params_m": _optional_float(row["params_m"]),
+            "published_input_size": int(row["published_input_size"]),
+            "source": row["source"].strip(),
+            "note": (row.get("note") or "").strip(),
+        })
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _keras_table() -> dict[str, Published]:
+    table: dict[str, Published] = {}
+    for row in read_keras_csv():
+        model_id = keras_model_id(row["application"])
+        if model_id in table:
+            raise RuntimeError(f"{KERAS_CSV}: model id {model_id!r} occurs twice")
+        source = f"{row['source']} ({row['application']}"
+        source += f"; {row['note']})" if row["note"] else ")"
+        table[model_id] = Published(acc1=row["acc1"], acc5=row["acc5"], source=source)
+    return table
+
+
+# --- generating data/torchvision_published.json (imports torchvision) -----------
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entries(module: Any) -> list[dict[str, Any]]:
+    from torchvision import models
+
+    entries = []
+    for builder in models.list_models(module=module):
+        members = list(models.get_model_weights(builder))
+        for position, weights in enumerate(members):
+            meta = weights.meta
+            metrics = meta.get("_metrics", {}).get("ImageNet-1K", {})
+            if not (_finite(metrics.get("acc@1")) and _finite(metrics.get("acc@5"))):
+                continue  # e.g. VGG16_Weights.IMAGENET1K_FEATURES: acc NaN (a feature extractor)
+            entry: dict[str, Any] = {
+                "id": builder if position == 0 else f"{builder}.{weights.name}",
+                "builder": builder,
+                "weights": f"{type(weights).__name__}.{weights.name}",
+                "acc1": float(metrics["acc@1"]),
+                "acc5": float(metrics["acc@5"]),
+                "num_params": int(meta["num_params"]),
+            }
+            if _finite(meta.get("_ops")):
+                entry["gflops"] = float(meta["_ops"])
+            if _finite(meta.get("_file_size")):
+                entry["file_size_mb"] = float(meta["_file_size"])
+            if meta.get("backend"):
+                entry["backend"] = str(meta["backend"])
+            if meta.get("recipe"):
+                entry["recipe"] = str(meta["recipe"])
+            entries.append(entry)
+    return entries
+
+
+def generate_torchvision_table() -> dict:
+    """Build the content of data/torchvision_published.json from the installed
+    torchvision's weights metadata (ImageNet-1K classifiers only: the
+    classification and quantization modules)."""
+    import torchvision
+    from torchvision import models
+    from torchvision.models import quantization
+
+    classification = _entries(models)
+    quantized = _entries(quantization)
+    entries = classification + quantized
+    ids = [entry["id"] for entry in entries]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError("torchvision model ids are not unique")
+    return {
+        "about": "Published ImageNet-1K accuracy (percent) of torchvision's classification "
+                 "weights, from their metadata. Generated by `python -m imagenet_bench.published`; "
+                 "do not edit. Id: builder = its first weight set, builder.WEIGHTS = any other.",
+        # The local build tag (+cu130, +cpu) does not change the metadata.
+        "torchvision_version": torchvision.__version__.split("+")[0],
+        "counts": {"classification": len(classification), "quantized": len(quantized)},
+        "entries": entries,
+    }
+
+
+def main() -> None:
+    from . import atomic
+
+    table = generate_torchvision_table()
+    atomic.write_json(TORCHVISION_JSON, table)
+    counts = table["counts"]
+    print(f"wrote {TORCHVISION_JSON}: torchvision {table['torchvision_version']}, "
+          f"{counts['classification']} classification + {counts['quantized']} quantized weight sets")
+
+
+if __name__ == "__main__":
+    main()

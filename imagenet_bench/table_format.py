@@ -1,0 +1,72 @@
+"""Rendering the ranked table as aligned text, Markdown, CSV or JSON."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+def percent(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def signed(value: Any) -> str:
+    return "" if value is None else f"{value:+.2f}"
+
+
+def plain(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+    fmt: Callable[[Any], str] = plain
+    numeric: bool = True
+
+
+def _cells(rows: list[dict[str, Any]], columns: list[Column]) -> list[list[str]]:
+    return [[col.fmt(row.get(col.key)) for col in columns] for row in rows]
+
+
+def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    cells = _cells(rows, columns)
+    widths = [max([len(c.header)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return " | ".join(
+            v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns)
+        ).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([line([c.header for c in columns]), rule] + [line(r) for r in cells]) + "\n"
+
+
+def render_markdown(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    head = "| " + " | ".join(c.header for c in columns) + " |"
+    align = "|" + "|".join("---:" if c.numeric else ":---" for c in columns) + "|"
+    body = ["| " + " | ".join(r) + " |" for r in _cells(rows, columns)]
+    return "\n".join([head, align] + body) + "\n"
+
+
+def render_csv(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.header for c in columns])
+    writer.writerows(_cells(rows, columns))
+    return out.getvalue()
+
+
+def render_json(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    return json.dumps([{c.header: row.get(c.key) for c in columns} for row in rows], indent=2) + "\n"
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "csv": render_csv, "json": render_json}
+
+
+def render(rows: list[dict[str, Any]], columns: list[Column], fmt: str) -> str:
+    return RENDERERS[fmt](rows, columns)

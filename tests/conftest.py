@@ -1,0 +1,53 @@
+"""Shared test fixtures: paths into ../shared, and small generated val sets.
+
+Files in ../shared are read by path, never copied. In CI (CI=true) a missing
+shared file fails the test instead of skipping it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "reference" / "seed-2019"
+VAL500 = SHARED / "data" / "imagenet-val-500"
+VAL_FULL_TXT = SHARED / "data" / "ilsvrc2012-val-labels" / "val_full.txt"
+WEIGHTS = SHARED / "weights"
+
+
+def shared(path: Path) -> Path:
+    """Return a ../shared path, or fail (CI) / skip (elsewhere) when it is missing."""
+    if not path.exists():
+        message = f"shared test data missing: {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the top-level scripts as a user would, capturing its output."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, env=full_env, timeout=1800)
+
+
+def sweep_enabled() -> bool:
+    return os.environ.get("IMAGENET_BENCH_SWEEP") == "1"
+
+
+@pytest.fixture
+def seed_dirs() -> tuple[Path, Path]:
+    return shared(SEED / "keras_imagenet"), shared(SEED / "pytorch_imagenet")
+
+
+@pytest.fixture
+def standard_labels() -> np.ndarray:
+    """Independent of the code under test: 50 images per class, sorted by class."""
+    return np.repeat(np.arange(1000), 50)
