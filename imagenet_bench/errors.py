@@ -6,6 +6,7 @@ exit status 2. A run where some models failed but others succeeded exits 1.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Callable, NoReturn
 
 EXIT_OK = 0
@@ -23,12 +24,20 @@ def die(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def run_main(main: Callable[[], int]) -> NoReturn:
     """Run a script's ``main`` and turn a UsageError into one line and exit status 2."""
+    warnings.showwarning = _show_warning
     try:
         status = main()
     except UsageError as exc:
         die(str(exc))
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
+        raise SystemExit(0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130)

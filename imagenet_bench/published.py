@@ -128,39 +128,31 @@ def _keras_table() -> dict[str, Published]:
 # --- generating data/torchvision_published.json (imports torchvision) -----------
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _entries(quantized: bool) -> list[dict[str, Any]]:
+    from .torch_registry import entries as registry_entries
 
-
-def _entries(module: Any) -> list[dict[str, Any]]:
-    from torchvision import models
-
-    entries = []
-    for builder in models.list_models(module=module):
-        members = list(models.get_model_weights(builder))
-        for position, weights in enumerate(members):
-            meta = weights.meta
-            metrics = meta.get("_metrics", {}).get("ImageNet-1K", {})
-            if not (_finite(metrics.get("acc@1")) and _finite(metrics.get("acc@5"))):
-                continue  # e.g. VGG16_Weights.IMAGENET1K_FEATURES: acc NaN (a feature extractor)
-            entry: dict[str, Any] = {
-                "id": builder if position == 0 else f"{builder}.{weights.name}",
-                "builder": builder,
-                "weights": f"{type(weights).__name__}.{weights.name}",
-                "acc1": float(metrics["acc@1"]),
-                "acc5": float(metrics["acc@5"]),
-                "num_params": int(meta["num_params"]),
-            }
-            if _finite(meta.get("_ops")):
-                entry["gflops"] = float(meta["_ops"])
-            if _finite(meta.get("_file_size")):
-                entry["file_size_mb"] = float(meta["_file_size"])
-            if meta.get("backend"):
-                entry["backend"] = str(meta["backend"])
-            if meta.get("recipe"):
-                entry["recipe"] = str(meta["recipe"])
-            entries.append(entry)
-    return entries
+    rows = []
+    for item in registry_entries():
+        if item.quantized != quantized:
+            continue
+        meta = item.meta
+        entry: dict[str, Any] = {
+            "id": item.id,
+            "builder": item.builder,
+            "weights": item.weights_name,
+            "acc1": float(item.published["acc1"]),
+            "acc5": float(item.published["acc5"]),
+            "num_params": int(meta["num_params"]),
+        }
+        for key, name in (("_ops", "gflops"), ("_file_size", "file_size_mb")):
+            if isinstance(meta.get(key), (int, float)) and math.isfinite(meta[key]):
+                entry[name] = float(meta[key])
+        if meta.get("backend"):
+            entry["backend"] = str(meta["backend"])
+        if meta.get("recipe"):
+            entry["recipe"] = str(meta["recipe"])
+        rows.append(entry)
+    return rows
 
 
 def generate_torchvision_table() -> dict:
@@ -168,11 +160,9 @@ def generate_torchvision_table() -> dict:
     torchvision's weights metadata (ImageNet-1K classifiers only: the
     classification and quantization modules)."""
     import torchvision
-    from torchvision import models
-    from torchvision.models import quantization
 
-    classification = _entries(models)
-    quantized = _entries(quantization)
+    classification = _entries(quantized=False)
+    quantized = _entries(quantized=True)
     entries = classification + quantized
     ids = [entry["id"] for entry in entries]
     if len(set(ids)) != len(ids):

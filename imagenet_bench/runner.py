@@ -1,0 +1,137 @@
+"""Running a list of models: selection, resume, failure isolation, summary.
+
+Shared by both prediction scripts. Each model's outputs are written atomically
+(preds, probs, then the manifest that marks them complete), so a kill at any
+point leaves no half-written file and a rerun continues with the next model.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import predfiles
+from .errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, UsageError
+
+
+def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """Ids matching any pattern (exact id, glob, or ``all``), minus ``exclude``, in registry order."""
+    chosen: set[str] = set()
+    for pattern in patterns:
+        if pattern == "all":
+            chosen.update(available)
+            continue
+        matched = [m for m in available if fnmatch.fnmatchcase(m, pattern)]
+        if not matched:
+            raise UsageError(f"-m/--model {pattern!r}: no such model; see --list-models")
+        chosen.update(matched)
+    for pattern in exclude:
+        chosen.difference_update(fnmatch.filter(list(chosen), pattern))
+    return [m for m in available if m in chosen]
+
+
+def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """``I/N`` from --model-shard, else from a Slurm job array, else None."""
+    environ = os.environ if environ is None else environ
+    if spec is None:
+        if "SLURM_ARRAY_TASK_ID" in environ and "SLURM_ARRAY_TASK_COUNT" in environ:
+            index = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+            return index, int(environ["SLURM_ARRAY_TASK_COUNT"])
+        return None
+    try:
+        index, count = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise UsageError(f"--model-shard {spec!r}: expected I/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise UsageError(f"--model-shard {spec!r}: I must be in 0..N-1")
+    return index, count
+
+
+def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
+    """Every N-th model from the I-th: deterministic, disjoint, and covering."""
+    return models if part is None else models[part[0]::part[1]]
+
+
+def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k classes of each row, most probable first (ties: lower class first)."""
+    k = min(k, probs.shape[1])
+    idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return idx.astype(np.int64), np.take_along_axis(probs, idx, axis=1).astype(np.float32)
+
+
+@dataclass
+class Result:
+    preds: np.ndarray
+    probs: np.ndarray
+    manifest: dict[str, Any]
+    all_probs: np.ndarray | None = None
+
+
+@dataclass
+class Job:
+    """One model to run: where its files go and what a reusable output must match."""
+
+    model: str
+    files: predfiles.ModelFiles
+    request: dict[str, Any]
+
+
+def is_done(job: Job) -> bool:
+    manifest = predfiles.outputs_complete(job.files)
+    return manifest is not None and manifest.get("request") == job.request
+
+
+def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], overwrite: bool = False,
+             verbose_errors: bool = False) -> int:
+    """Run each job unless complete; isolate failures; print a summary; return the exit status.
+
+    Exit status: 0 all done, 1 some model failed to load or run, 2 a failure was
+    bad input (for example a corrupt image).
+    """
+    done, skipped, failed = [], [], []
+    usage_failure = False
+    for job in jobs:
+        if not overwrite and is_done(job):
+            print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
+                  file=sys.stderr)
+            skipped.append(job.model)
+            continue
+        start = time.perf_counter()
+        try:
+            result = run_one(job)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one model's failure must not stop the others
+            usage_failure |= isinstance(exc, UsageError)
+            print(f"error: {job.model} failed: {exc}", file=sys.stderr)
+            if verbose_errors and not isinstance(exc, UsageError):
+                traceback.print_exc()
+            failed.append(job.model)
+            continue
+        if result.all_probs is not None:
+            from . import atomic
+
+            atomic.save_npy(job.files.all_probs_path, result.all_probs)
+        predfiles.save(job.files, result.preds, result.probs, result.manifest)
+        done.append(job.model)
+        print(f"{job.model}: wrote {job.files.preds_path.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    summary = f"{len(done)} done, {len(skipped)} skipped (already complete), {len(failed)} failed"
+    print(summary + (f": {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    if not failed:
+        return EXIT_OK
+    return EXIT_USAGE if usage_failure else EXIT_PARTIAL_FAILURE
+
+
+def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float) -> str:
+    """The closing line per model: Acc@1/Acc@5 on this dataset and throughput."""
+    acc1 = 100.0 * float(np.mean(preds[:, 0] == labels))
+    acc5 = 100.0 * float(np.mean((preds[:, :5] == labels[:, None]).any(axis=1)))
+    return f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images, {images_per_s:.1f} images/s)"
+

@@ -1,0 +1,211 @@
+"""Running one PyTorch classifier over a dataset: batched, top-k kept while streaming.
+
+Decoding and the protocol's geometry run in DataLoader workers (uint8 tensors);
+normalisation runs on the device. Only the top-k of each batch is kept, never
+an N x 1000 array, unless all probabilities are asked for.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset as TorchDataset
+
+from . import images
+from .errors import UsageError
+from .layout import Dataset
+from .preprocessing import Preprocess
+
+
+class PixelDataset(TorchDataset):
+    """The dataset's images as uint8 C x H x W tensors, in row order."""
+
+    def __init__(self, paths: tuple[Path, ...], preprocess: Preprocess) -> None:
+        self.paths, self.preprocess = paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        pixels = images.load_pixels(self.paths[index], self.preprocess)
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+@dataclass
+class Numerics:
+    device: str = "cpu"
+    amp: str | None = None  # "bf16" or "fp16"
+    channels_last: bool = False
+    tf32: bool = False
+
+    def apply(self) -> dict[str, Any]:
+        """Set the global numeric switches; return what the manifest records."""
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        torch.backends.cudnn.allow_tf32 = self.tf32
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        return {
+            "dtype": "float32" if self.amp is None else f"autocast {self.amp}",
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_deterministic": True,
+            "cudnn_benchmark": False,
+            "channels_last": self.channels_last,
+            "quantized_engine": torch.backends.quantized.engine,
+        }
+
+    def device_name(self) -> str:
+        if self.device.startswith("cuda"):
+            return torch.cuda.get_device_name(torch.device(self.device))
+        return "cpu"
+
+
+def resolve_device(device: str | None, gpu: int | None) -> str:
+    """--device wins; -g/--gpu N means cuda:N; default cuda when available."""
+    if device is None:
+        device = f"cuda:{gpu}" if gpu is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UsageError(f"--device {device}: expected cpu, cuda or cuda:N")
+    return device
+
+
+def load_state_dict_file(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: --weights-file does not exist") from None
+    except Exception as exc:
+        raise UsageError(f"{path}: not a loadable PyTorch state dict ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def load_model_spec(spec: str) -> Callable[[], tuple[torch.nn.Module, Preprocess]]:
+    """``MODULE:FUNCTION`` or ``file.py:FUNCTION`` -> the function."""
+    target, _, function = spec.rpartition(":")
+    if not target or not function:
+        raise UsageError(f"--model-spec {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
+    try:
+        if target.endswith(".py"):
+            module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+            if module_spec is None or not Path(target).exists():
+                raise FileNotFoundError(target)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+        return getattr(module, function)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise UsageError(f"--model-spec {spec!r}: cannot load ({exc})") from None
+
+
+def _worker_error(exc: Exception) -> Exception:
+    """DataLoader workers wrap errors in a multi-line message: keep the ImageError's own line."""
+    text = str(exc).strip().splitlines()
+    for line in reversed(text):
+        if "ImageError: " in line:
+            return images.ImageError(line.split("ImageError: ", 1)[1])
+    return exc
+
+
+def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, numerics: Numerics,
+            batch_size: int, workers: int, k: int, save_all_probs: bool = False,
+            desc: str = "") -> dict[str, Any]:
+    """Run ``model`` over ``dataset``: top-k preds/probs, optional all probs, timings."""
+    from tqdm import tqdm
+
+    device = torch.device(numerics.device)
+    loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, pin_memory=device.type == "cuda")
+    mean = std = None
+    if preprocess.normalization == "mean_std":
+        mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1)
+    memory_format = torch.channels_last if numerics.channels_last else torch.contiguous_format
+    model = model.eval().to(device, memory_format=memory_format)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(numerics.amp or "")
+    preds, probs, all_probs = [], [], []
+    model_seconds = 0.0
+    start = time.perf_counter()
+    bar = tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                t0 = time.perf_counter()
+                x = batch.to(device, non_blocking=True).float().div_(255)
+                if mean is not None:
+                    x = (x - mean) / std
+                x = x.contiguous(memory_format=memory_format)
+                autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
+                            else contextlib.nullcontext())
+                with autocast:
+                    logits = model(x)
+                p = torch.softmax(logits.float(), dim=1)
+                top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
+                preds.append(top_i.cpu().numpy())
+                probs.append(top_p.cpu().numpy())
+                if save_all_probs:
+                    all_probs.append(p.cpu().numpy())
+                model_seconds += time.perf_counter() - t0  # .cpu() above synchronises
+                bar.update(len(batch))
+    except images.ImageError:
+        raise
+    except Exception as exc:
+        raise _worker_error(exc) from None
+    finally:
+        bar.close()
+    wall = time.perf_counter() - start
+    n = len(dataset)
+    return {
+        "preds": np.concatenate(preds).astype(np.int64),
+        "probs": np.concatenate(probs).astype(np.float32),
+        "all_probs": np.concatenate(all_probs) if save_all_probs else None,
+        "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
+                       "model_time_s": round(model_seconds, 3),
+                       "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None},
+    }
+
+
+def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build a registry entry with its weights: torchvision's download, or a local state dict.
+
+    Returns the model and the manifest's ``weights`` record (id, source, sha256).
+    """
+    from torchvision import models
+
+    from .predfiles import sha256_file
+
+    if entry.quantized:
+        torch.backends.quantized.engine = entry.backend
+    kwargs = {"quantize": True} if entry.quantized else {}
+    record: dict[str, Any] = {"id": entry.weights_name, "url": entry.weights.url}
+    if weights_file is not None:
+        model = models.get_model(entry.builder, weights=None, **kwargs)
+        try:
+            model.load_state_dict(load_state_dict_file(weights_file), strict=True)
+        except RuntimeError as exc:
+            raise UsageError(f"{weights_file}: does not fit {entry.id} ({str(exc).splitlines()[0]})") from None
+        record.update(source="file", path=str(weights_file), sha256=sha256_file(weights_file))
+        return model, record
+    try:
+        model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash is a RuntimeError
+        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+        raise RuntimeError(f"cannot download {entry.weights.url} ({exc}); put that file in {checkpoints} "
+                           "(TORCH_HOME) or pass --weights-file") from None
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(entry.weights.url).name
+    record.update(source="torchvision download", path=str(cached),
+                  sha256=sha256_file(cached) if cached.exists() else None)
+    return model, record
