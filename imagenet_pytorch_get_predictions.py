@@ -150,7 +150,7 @@ def main() -> int:
         raise UsageError("no models selected (check -m/--exclude/--model-shard)")
     weights_files = parse_weights_files(args.weights_file, chosen)
     preprocesses = {m: spec_preprocess if args.model_spec else entries[m].preprocess(args.protocol) for m in chosen}
-    output_folder.claim(args.output_dir, dataset, args.protocol)
+    output_folder.check(args.output_dir, dataset, args.protocol)
 
     jobs = []
     for model_id in chosen:
@@ -199,7 +199,8 @@ def main() -> int:
               file=sys.stderr)
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
-    return runner.run_jobs(jobs, run_one, overwrite=args.overwrite, verbose_errors=args.verbose)
+    return runner.run_jobs(jobs, run_one, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
+                           overwrite=args.overwrite, verbose_errors=args.verbose)
 
 
 if __name__ == "__main__":

@@ -56,16 +56,17 @@ def read_files(folder: str | Path) -> list[str] | None:
     return path.read_text().splitlines()
 
 
-def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
-    """Make ``folder`` the home of this dataset and protocol, or refuse.
+def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
+    """Refuse, before anything runs, a folder that holds another dataset's or protocol's outputs.
 
-    Creates the folder and its dataset files on first use; afterwards only the
-    same dataset (fingerprint) and protocol may write there.
+    Writes nothing: the folder and its dataset files are created by ``claim`` only
+    when the first model's outputs are about to be saved.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: exists and is not a folder; pick another -o/--output-dir")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        return
     info = read_info(folder)
     if info is not None:
         if info["fingerprint"] != dataset.fingerprint or info.get("protocol") != protocol:
@@ -75,12 +76,21 @@ def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
                 f"{info['fingerprint'][:12]}; this run: {len(dataset)} images, protocol {protocol}, "
                 f"fingerprint {dataset.fingerprint[:12]}); pick another -o/--output-dir"
             )
-        return
-    if predfiles.discover(folder):
+    elif predfiles.discover(folder):
         raise UsageError(
             f"{folder}: holds prediction files of an unknown dataset (no {DATASET_JSON}); "
             "pick another -o/--output-dir"
         )
+
+
+def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
+    """Make ``folder`` the home of this dataset and protocol (after ``check``): create
+    the folder and its dataset files if they are not there yet."""
+    folder = Path(folder)
+    check(folder, dataset, protocol)
+    if read_info(folder) is not None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
     atomic.save_npy(folder / DATASET_LABELS, dataset.labels)
     atomic.write_text(folder / DATASET_FILES, "".join(f"{name}\n" for name in dataset.names))
     atomic.write_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()})

@@ -7,6 +7,7 @@ point leaves no half-written file and a rerun continues with the next model.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import sys
 import time
@@ -59,6 +60,23 @@ def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
     return models if part is None else models[part[0]::part[1]]
 
 
+def parse_weights_files(values: Sequence[str], models: Sequence[str]) -> dict[str, Path]:
+    """--weights-file values, PATH (with exactly one model) or ID=PATH pairs -> {id: path}."""
+    files: dict[str, Path] = {}
+    for value in values:
+        model, sep, path = value.partition("=")
+        if not sep:
+            if len(models) != 1 or len(values) != 1:
+                raise UsageError(f"--weights-file {value}: a bare PATH needs exactly one model; use ID=PATH")
+            model, path = models[0], value
+        if model not in models:
+            raise UsageError(f"--weights-file {value}: {model} is not among the selected models")
+        if not Path(path).is_file():
+            raise UsageError(f"--weights-file {value}: {path} does not exist")
+        files[model] = Path(path)
+    return files
+
+
 def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k classes of each row, most probable first (ties: lower class first)."""
     k = min(k, probs.shape[1])
@@ -84,49 +102,83 @@ class Job:
 
 
 def is_done(job: Job) -> bool:
+    """Complete outputs whose manifest was made for the same request (compared as JSON)."""
     manifest = predfiles.outputs_complete(job.files)
-    return manifest is not None and manifest.get("request") == job.request
+    return manifest is not None and manifest.get("request") == json.loads(json.dumps(job.request))
 
 
-def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], overwrite: bool = False,
-             verbose_errors: bool = False) -> int:
+def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Callable[[], None],
+             overwrite: bool = False, verbose_errors: bool = False, parallel: int = 1) -> int:
     """Run each job unless complete; isolate failures; print a summary; return the exit status.
 
+    ``before_save`` runs before each save (it creates the output folder's dataset
+    files), so a run that fails on bad input leaves nothing behind.
+    ``parallel`` > 1 runs that many jobs at once, in threads (the Keras script's
+    --gpus: each ``run_one`` call drives its own child process); outputs are saved
+    by this thread, each as soon as its job ends.
     Exit status: 0 all done, 1 some model failed to load or run, 2 a failure was
     bad input (for example a corrupt image).
     """
     done, skipped, failed = [], [], []
     usage_failure = False
+
+    def finish(job: Job, outcome: Result | Exception, seconds: float, trace: str) -> None:
+        nonlocal usage_failure
+        if isinstance(outcome, Exception):  # one model's failure must not stop the others
+            usage_failure |= isinstance(outcome, UsageError)
+            print(f"error: {job.model} failed: {outcome}", file=sys.stderr)
+            if verbose_errors and not isinstance(outcome, UsageError):
+                print(trace, file=sys.stderr, end="")
+            failed.append(job.model)
+            return
+        before_save()
+        if outcome.all_probs is not None:
+            from . import atomic
+
+            atomic.save_npy(job.files.all_probs_path, outcome.all_probs)
+        predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
+        done.append(job.model)
+        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
+
+    to_run = []
     for job in jobs:
         if not overwrite and is_done(job):
             print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
                   file=sys.stderr)
             skipped.append(job.model)
             continue
-        start = time.perf_counter()
-        try:
-            result = run_one(job)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one model's failure must not stop the others
-            usage_failure |= isinstance(exc, UsageError)
-            print(f"error: {job.model} failed: {exc}", file=sys.stderr)
-            if verbose_errors and not isinstance(exc, UsageError):
-                traceback.print_exc()
-            failed.append(job.model)
-            continue
-        if result.all_probs is not None:
-            from . import atomic
+        if parallel <= 1:
+            finish(job, *_attempt(run_one, job))
+        else:
+            to_run.append(job)
+    if to_run:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            atomic.save_npy(job.files.all_probs_path, result.all_probs)
-        predfiles.save(job.files, result.preds, result.probs, result.manifest)
-        done.append(job.model)
-        print(f"{job.model}: wrote {job.files.preds_path.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        pool = ThreadPoolExecutor(max_workers=parallel)
+        try:
+            futures = {pool.submit(_attempt, run_one, job): job for job in to_run}
+            for future in as_completed(futures):
+                finish(futures[future], *future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     summary = f"{len(done)} done, {len(skipped)} skipped (already complete), {len(failed)} failed"
     print(summary + (f": {', '.join(failed)}" if failed else ""), file=sys.stderr)
     if not failed:
         return EXIT_OK
     return EXIT_USAGE if usage_failure else EXIT_PARTIAL_FAILURE
+
+
+def _attempt(run_one: Callable[[Job], Result], job: Job) -> tuple[Result | Exception, float, str]:
+    """run_one(job), or the exception it raised (and its traceback); with the time it took."""
+    start = time.perf_counter()
+    try:
+        outcome: Result | Exception = run_one(job)
+        trace = ""
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        outcome, trace = exc, traceback.format_exc()
+    return outcome, time.perf_counter() - start, trace
 
 
 def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float) -> str:

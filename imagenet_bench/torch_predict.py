@@ -112,7 +112,8 @@ def load_model_spec(spec: str) -> Callable[[], tuple[torch.nn.Module, Preprocess
 
 
 def _worker_error(exc: Exception) -> Exception:
-    """DataLoader workers wrap errors in a multi-line message: keep the ImageError's own line."""
+    """An error from a DataLoader worker comes back as a multi-line message with the
+    worker's traceback: keep the ImageError's own line (it names the file)."""
     text = str(exc).strip().splitlines()
     for line in reversed(text):
         if "ImageError: " in line:
@@ -160,8 +161,6 @@ def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, nu
                     all_probs.append(p.cpu().numpy())
                 model_seconds += time.perf_counter() - t0  # .cpu() above synchronises
                 bar.update(len(batch))
-    except images.ImageError:
-        raise
     except Exception as exc:
         raise _worker_error(exc) from None
     finally:
@@ -178,6 +177,24 @@ def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, nu
     }
 
 
+@contextlib.contextmanager
+def _local_state_dict(weights: Any, state: dict[str, Any]):
+    """Make ``weights.get_state_dict()`` return ``state`` instead of downloading.
+
+    The builder is then called with the weights object itself, so everything it
+    derives from them (ViT's image size, GoogLeNet/Inception's transform_input and
+    aux-logit removal, quantization) is the same as for a download, and the
+    builder's own strict load checks that the file fits.
+    """
+    cls = type(weights)
+    original = cls.get_state_dict
+    cls.get_state_dict = lambda self, *args, **kwargs: state
+    try:
+        yield
+    finally:
+        cls.get_state_dict = original
+
+
 def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Build a registry entry with its weights: torchvision's download, or a local state dict.
 
@@ -192,9 +209,10 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
     kwargs = {"quantize": True} if entry.quantized else {}
     record: dict[str, Any] = {"id": entry.weights_name, "url": entry.weights.url}
     if weights_file is not None:
-        model = models.get_model(entry.builder, weights=None, **kwargs)
+        state = load_state_dict_file(weights_file)
         try:
-            model.load_state_dict(load_state_dict_file(weights_file), strict=True)
+            with _local_state_dict(entry.weights, state):
+                model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
         except RuntimeError as exc:
             raise UsageError(f"{weights_file}: does not fit {entry.id} ({str(exc).splitlines()[0]})") from None
         record.update(source="file", path=str(weights_file), sha256=sha256_file(weights_file))

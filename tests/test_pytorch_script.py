@@ -1,0 +1,234 @@
+"""imagenet_pytorch_get_predictions.py end to end, on the 500 real val images in
+../shared with the real weights there (random weights predict one class for
+every image and would prove nothing about equal predictions)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared
+
+SCRIPT = "imagenet_pytorch_get_predictions.py"
+MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
+QMNV2 = "torchvision_quantized_mobilenet_v2_qnnpack.pth"
+TIMING_KEYS = {"created", "throughput"}
+WHERE_READ_KEYS = {"root", "layout"}  # where the images were read from, not what they are
+
+
+def _table(folder) -> dict[str, dict]:
+    empty = folder.parent / "empty"
+    empty.mkdir(exist_ok=True)
+    result = run_script("imagenet_benchmarking.py", "-k", empty, "-p", folder, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["Model"]: row for row in json.loads(result.stdout)}
+
+
+def _comparable(manifest: dict) -> dict:
+    manifest = {k: v for k, v in manifest.items() if k not in TIMING_KEYS | {"labels_source", "git"}}
+    manifest["dataset"] = {k: v for k, v in manifest["dataset"].items() if k not in WHERE_READ_KEYS}
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("real") / "out"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
+                        "--weights-file", f"mobilenet_v2={shared(WEIGHTS / MNV2)}",
+                        "--weights-file", f"quantized_mobilenet_v2={shared(WEIGHTS / QMNV2)}",
+                        "-o", out, "-b", "50", "-j", "0")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_real_weights_reach_the_documented_accuracy(real_run):
+    out, result = real_run
+    rows = _table(out)
+    assert rows["mobilenet_v2"]["Acc@1"] == pytest.approx(67.0, abs=0.01)
+    assert rows["mobilenet_v2"]["Acc@5"] == pytest.approx(89.6, abs=0.01)
+    assert 65.6 <= rows["quantized_mobilenet_v2"]["Acc@1"] <= 66.0
+    assert rows["quantized_mobilenet_v2"]["Acc@5"] == pytest.approx(90.2, abs=0.01)
+    assert "mobilenet_v2: Acc@1 67.00  Acc@5 89.60" in result.stderr
+    assert "10 of 1000 classes present" in result.stderr
+
+
+def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
+    out, _ = real_run
+    preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy", allow_pickle=False)
+    probs = np.load(out / "mobilenet_v2_pytorch_imagenet_top5probs.npy", allow_pickle=False)
+    assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
+    assert (np.diff(probs, axis=1) <= 0).all()
+    assert len(np.unique(preds[:, 0])) > 20   # real weights: predictions vary
+    m = json.loads((out / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+    for key in ("model", "framework", "weights", "published", "preprocessing", "dataset", "labels_source",
+                "device", "numerics", "batch_size", "throughput", "git", "environment", "outputs"):
+        assert key in m, key
+    assert m["weights"]["sha256"] == __import__("hashlib").sha256((WEIGHTS / MNV2).read_bytes()).hexdigest()
+    assert m["numerics"]["tf32_matmul"] is False and m["numerics"]["dtype"] == "float32"
+    assert m["published"]["acc1"] == 71.878
+    assert m["preprocessing"]["resize_size"] == 256 and m["preprocessing"]["crop_size"] == 224
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["n_images"] == 500 and info["n_classes_present"] == 10 and info["protocol"] == "reference"
+    assert info["fingerprint"] == m["dataset"]["fingerprint"]
+    truth = dict(l.split() for l in shared(VAL_FULL_TXT).read_text().splitlines())
+    names = (out / "dataset_files.txt").read_text().split()
+    assert np.load(out / "dataset_labels.npy").tolist() == [int(truth[n]) for n in names]
+    q = json.loads((out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+    assert q["numerics"]["quantized_engine"] == "qnnpack" and q["device"]["name"] == "cpu"
+
+
+def test_rerun_skips_complete_models(real_run):
+    out, _ = real_run
+    before = (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--weights-file", WEIGHTS / MNV2, "-o", out)
+    assert result.returncode == 0 and "skipped" in result.stderr
+    assert (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns == before
+
+
+def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
+        (flat / path.name).symlink_to(path)
+    common = ["-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--per-class", "8", "-j", "0"]
+    a = run_script(SCRIPT, VAL500, *common, "-o", tmp_path / "a")
+    b = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), *common, "-o", tmp_path / "b")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    for name in ("mobilenet_v2_pytorch_imagenet_top5preds.npy", "mobilenet_v2_pytorch_imagenet_top5probs.npy",
+                 "dataset_labels.npy", "dataset_files.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    preds = np.load(tmp_path / "a" / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
+    assert len(preds) == 80 and len(np.unique(preds[:, 0])) > 10
+    ma, mb = (json.loads((tmp_path / d / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text()) for d in "ab")
+    assert mb["dataset"]["layout"] == "flat" and ma["dataset"]["subset"] == {"per_class": 8}
+    assert _comparable(ma) == _comparable(mb)
+
+
+def test_killed_run_resumes_to_the_same_files(tmp_path):
+    args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
+            "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}", "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
+            "--per-class", "6", "-j", "0", "-b", "8"]
+    ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    first = out / "mobilenet_v2_pytorch_imagenet_manifest.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)      # killed while the second model runs
+    proc.wait()
+    assert not (out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").exists()
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
+    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr
+    for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
+        for kind in ("top5preds", "top5probs"):
+            name = f"{model}_pytorch_imagenet_{kind}.npy"
+            assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+
+
+def test_model_spec_efficientnet_lite0(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    spec = ROOT / "tests" / "specs" / "efficientnet_lite0.py"
+    right = run_script(SCRIPT, shared(VAL500), "--model-spec", f"{spec}:lite0", "--name", "efficientnet_lite0",
+                       "-o", tmp_path / "right", "-j", "0")
+    wrong = run_script(SCRIPT, VAL500, "--model-spec", f"{spec}:lite0_imagenet_mean_std", "--name",
+                       "efficientnet_lite0_meanstd", "-o", tmp_path / "wrong", "-j", "0")
+    assert right.returncode == 0 and wrong.returncode == 0, right.stderr + wrong.stderr
+    r, w = _table(tmp_path / "right")["efficientnet_lite0"], _table(tmp_path / "wrong")["efficientnet_lite0_meanstd"]
+    assert (r["Acc@1"], r["Acc@5"]) == (pytest.approx(69.2, abs=0.5), pytest.approx(91.4, abs=0.5))
+    assert (w["Acc@1"], w["Acc@5"]) == (pytest.approx(62.2, abs=0.5), pytest.approx(86.4, abs=0.5))
+    m = json.loads((tmp_path / "right" / "efficientnet_lite0_pytorch_imagenet_manifest.json").read_text())
+    assert m["preprocessing"]["mean"] == [127 / 255] * 3 and "model-spec" in m["weights"]["source"]
+
+
+def test_list_models_reads_metadata_only():
+    result = run_script(SCRIPT, "--list-models")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert sum(1 for l in lines[1:] if "left out" not in l) == 128
+    assert any(l.startswith("vgg16.IMAGENET1K_FEATURES") and "left out" in l for l in lines)
+    resnet = next(l for l in lines if l.startswith("resnet50 "))
+    assert "76.13" in resnet and "25.6" in resnet and "crop 224" in resnet
+    shard = run_script(SCRIPT, "--list-models", "--model-shard", "1/4")
+    assert len(shard.stdout.splitlines()) - 2 == len(lines[1:-1][1::4])
+
+
+def _bad(tmp_path, *args):
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, *args, "-o", out)
+    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) >= 1
+    assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
+    return lines[0], out
+
+
+def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
+    line, out = _bad(tmp_path, tmp_path / "missing", "-m", "mobilenet_v2")
+    assert "missing: validation folder does not exist" in line and not out.exists()
+    line, _ = _bad(tmp_path, VAL500, "-m", "no_such_model")
+    assert "'no_such_model': no such model" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "resnet18", "resnet34", "--weights-file", WEIGHTS / MNV2)
+    assert "needs exactly one model" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "resnet50.IMAGENET1K_V2", "--protocol", "seed2019")
+    assert "21 models of 2019" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_v2", "--device", "cuda")
+    assert "CUDA is not available" in line
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"x")
+    line, out = _bad(tmp_path, tmp_path / "flat", "-m", "mobilenet_v2")
+    assert "--val-ground-truth" in line and not out.exists()
+
+
+def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
+    result = run_script(SCRIPT, shared(VAL500), "-m", "resnet18", "mobilenet_v2", "--limit", "4", "-j", "0",
+                        "--weights-file", f"resnet18={WEIGHTS / MNV2}", "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}",
+                        "-o", tmp_path / "out")
+    assert result.returncode == 2   # a bad --weights-file is bad input
+    assert "error: resnet18 failed:" in result.stderr and "does not fit resnet18" in result.stderr
+    assert "1 done, 0 skipped (already complete), 1 failed: resnet18" in result.stderr
+    assert (tmp_path / "out" / "mobilenet_v2_pytorch_imagenet_manifest.json").exists()
+    assert not (tmp_path / "out" / "resnet18_pytorch_imagenet_top5preds.npy").exists()
+
+
+def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
+    from PIL import Image
+
+    val = tmp_path / "val" / "n01440764"
+    val.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)).save(val / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+    bad = val / "ILSVRC2012_val_00000002.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    for workers in ("0", "1"):
+        line, out = _bad(tmp_path, tmp_path / "val", "-m", "squeezenet1_1", "--weights-file",
+                         _random_weights(tmp_path), "-j", workers)
+        assert "squeezenet1_1 failed" in line and "ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
+        assert not out.exists()
+
+
+def test_output_folder_of_another_dataset_is_refused(real_run, tmp_path):
+    out, _ = real_run
+    before = sorted(os.listdir(out))
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--per-class", "2", "-o", out)
+    assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr
+    assert "pick another -o" in result.stderr
+    assert sorted(os.listdir(out)) == before
+
+
+def _random_weights(tmp_path):
+    import torch
+    from torchvision import models
+
+    path = tmp_path / "squeezenet.pth"
+    if not path.exists():
+        torch.save(models.squeezenet1_1().state_dict(), path)
+    return path
