@@ -108,8 +108,14 @@ def resolve_labels(args: argparse.Namespace, loaded: scoring.Loaded) -> tuple[np
     names = None
     for folder in dict.fromkeys(m.files.folder for m in loaded.models):
         names = names or output_folder.read_files(folder)
+        n = next(m.n for m in loaded.models if m.files.folder == folder)
+        if args.real_labels and names is not None and len(names) != n:
+            raise UsageError(f"{folder / output_folder.DATASET_FILES}: {len(names)} file names but {n} "
+                             "prediction rows; --real-labels needs one val file name per row")
     if args.labels:
         labels = table._read_index_file(args.labels, "--labels")
+        if labels.dtype == bool:
+            raise UsageError(f"{args.labels}: --labels expects class indices, not a boolean mask")
         if labels.size and (labels.min() < 0 or labels.max() >= 1000):
             raise UsageError(f"{args.labels}: class index out of range 0..999")
         return labels.astype(np.int64), f"--labels {args.labels}", names
@@ -133,6 +139,15 @@ def standard_order_names(ground_truth_path: Path) -> list[str]:
     if len(truth) != layout.FULL_VAL_SIZE:
         raise UsageError(f"{ground_truth_path}: {len(truth)} images, expected the full val set (50,000)")
     return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
+
+
+def write_output(path: Path, write) -> None:
+    """Run ``write``; an OSError (no such folder, no permission) becomes one line naming ``path``."""
+    try:
+        write()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc}); "
+                         "check that its folder exists and is writable") from None
 
 
 def main() -> int:
@@ -175,11 +190,11 @@ def main() -> int:
     full_columns = columns + table.count_columns()
     sys.stdout.write(render(rows, columns if args.format in ("text", "markdown") else full_columns, args.format))
     if args.csv:
-        atomic.write_text(args.csv, render(rows, full_columns, "csv"))
+        write_output(args.csv, lambda: atomic.write_text(args.csv, render(rows, full_columns, "csv")))
     if args.plot:
         from imagenet_bench import plot
 
-        plot.plot(rows, args.plot)
+        write_output(args.plot, lambda: plot.plot(rows, args.plot))
     for failure in loaded.failures:
         print(f"warning: {failure}", file=sys.stderr)
     return EXIT_PARTIAL_FAILURE if loaded.failures else EXIT_OK

@@ -191,7 +191,7 @@ def _progress_wrap(items: list[str], name: str, enabled: bool) -> tuple[Iterable
         from tqdm import tqdm
     except ImportError:
         return items, lambda msg: print(msg, file=sys.stderr, flush=True)
-    bar = tqdm(items, desc=f"download {name}", unit="file", file=sys.stderr)
+    bar = tqdm(items, desc=f"download {name}", unit="file", file=sys.stderr, disable=None)  # no bar when stderr is not a terminal
     return bar, lambda msg: tqdm.write(msg, file=sys.stderr)
 
 

@@ -100,6 +100,8 @@ def make_selection(labels: np.ndarray, omit: Path | None, keep: Path | None, cus
     selected = labels[mask]
     if custom is not None:
         selected = _read_index_file(custom, "-l/--custom_labels")
+        if selected.dtype == bool:
+            raise UsageError(f"{custom}: -l/--custom_labels expects class indices, not a boolean mask")
         if len(selected) != int(mask.sum()):
             raise UsageError(f"{custom}: {len(selected)} custom labels but {int(mask.sum())} images selected")
         if selected.size and (selected.min() < 0 or selected.max() >= 1000):

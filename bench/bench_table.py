@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Wall time and peak memory of imagenet_benchmarking.py against a bare numpy floor.
+
+On the 34 models of 2019 (68 .npy files, 50,000 rows each), in one run:
+  * table: ``python imagenet_benchmarking.py -k KERAS -p PYTORCH`` (the default text table);
+  * floor: a bare Python + numpy script, same interpreter, that loads the same files and
+    computes Acc@1/Acc@5 vectorised (top-1 = preds[i, argmax(probs[i])]) and nothing else;
+  * startup: ``python -c "import numpy"``, the part of both that no code can save.
+Each is a subprocess, run REPEATS times interleaved after one untimed warm-up (so the
+files are in the page cache for all); the medians, their ratio (target: table <= 1.5x
+floor) and each one's peak RSS (from wait4, per child) are printed.
+
+Usage: python bench/bench_table.py [SEED_DIR] [--repeats N]
+SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SEED = ROOT.parent / "shared" / "reference" / "seed-2019"
+TARGET_RATIO = 1.5
+
+FLOOR = r"""
+import sys
+from pathlib import Path
+import numpy as np
+
+labels = np.repeat(np.arange(1000), 50)
+rows = []
+for folder in sys.argv[1:]:
+    for preds_path in sorted(Path(folder).glob("*_top5preds.npy")):
+        preds = np.load(preds_path)
+        probs = np.load(preds_path.with_name(preds_path.name.replace("top5preds", "top5probs")))
+        top1 = preds[np.arange(len(preds)), np.argmax(probs, axis=1)]
+        acc1 = 100.0 * np.count_nonzero(top1 == labels) / len(labels)
+        acc5 = 100.0 * np.count_nonzero((preds == labels[:, None]).any(axis=1)) / len(labels)
+        rows.append((preds_path.name, acc1, acc5))
+rows.sort(key=lambda r: -r[1])
+print("\n".join(f"{name} {a1:.2f} {a5:.2f}" for name, a1, a5 in rows))
+"""
+
+
+def run_once(command: list[str]) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one subprocess; exits if it fails.
+
+    The child is reaped with os.wait4, which gives that child's own rusage (its
+    peak RSS), unlike getrusage(RUSAGE_CHILDREN), the maximum over all children.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}\n{err.read().decode()}")
+        return wall, usage.ru_maxrss // 1024, out.read().decode()  # ru_maxrss: KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("seed_dir", nargs="?", type=Path, default=DEFAULT_SEED,
+                        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs of each (default 15)")
+    args = parser.parse_args()
+    keras, pytorch = args.seed_dir / "keras_imagenet", args.seed_dir / "pytorch_imagenet"
+    if not keras.is_dir() or not pytorch.is_dir():
+        raise SystemExit(f"{args.seed_dir}: expected keras_imagenet/ and pytorch_imagenet/ in it")
+    n_files = len(list(keras.glob("*.npy"))) + len(list(pytorch.glob("*.npy")))
+
+    commands = {
+        "table": [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", str(keras), "-p", str(pytorch)],
+        "floor": [sys.executable, "-c", FLOOR, str(keras), str(pytorch)],
+        "startup": [sys.executable, "-c", "import numpy"],
+    }
+    _, _, table_out = run_once(commands["table"])  # warm-up, also a check
+    _, _, floor_out = run_once(commands["floor"])
+    run_once(commands["startup"])
+    n_models = len(floor_out.splitlines())
+    assert len(table_out.splitlines()) == 2 + n_models, "table and floor disagree on the number of models"
+
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, int] = {name: 0 for name in commands}
+    for _ in range(args.repeats):
+        for name, command in commands.items():
+            wall, peak, _ = run_once(command)
+            walls[name].append(wall)
+            rss[name] = max(rss[name], peak)
+
+    import numpy
+
+    median = {name: statistics.median(values) for name, values in walls.items()}
+    ratio = median["table"] / median["floor"]
+    print(f"imagenet_benchmarking.py on {n_models} models ({n_files} files) in {args.seed_dir}")
+    print(f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
+          f"{args.repeats} runs each, interleaved, after a warm-up")
+    for name, label in (("table", "table script"), ("floor", "numpy floor"), ("startup", "python + numpy import")):
+        spread = f"{min(walls[name]):.3f}-{max(walls[name]):.3f}"
+        print(f"  {label:<22} median {median[name]:.3f} s  (range {spread} s)  peak RSS {rss[name]} MiB")
+    verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"
+    print(f"  ratio table/floor      {ratio:.2f}x  (target <= {TARGET_RATIO}x: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
