@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--name", metavar="ID", help="model id for --model-spec")
     group.add_argument("--model-shard", metavar="I/N",
                        help="run only part I of N of the model list (default from Slurm array variables)")
+    group.add_argument("--source", choices=("torchvision", "timm", "all"), default="torchvision",
+                       help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), "
+                            "or both")
 
     group = parser.add_argument_group("preprocessing")
     group.add_argument("--protocol", choices=("reference", "seed2019", "common"), default="reference",
@@ -73,36 +76,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--save-labels", action="store_true",
                        help="2019 flag, kept for compatibility: labels are always written (dataset_labels.npy)")
     group.add_argument("--overwrite", action="store_true", help="redo models whose outputs are complete")
+
+    group = parser.add_argument_group("decode once, run many")
+    group.add_argument("--group-size", type=int, default=8, metavar="N",
+                       help="models with identical preprocessing share one pass over the data, at most N at a time "
+                            "(default 8; 1: one model at a time)")
+    group.add_argument("--group-memory", type=float, default=8.0, metavar="GIB",
+                       help="and at most this many GiB of float32 parameters per pass (default 8)")
+    group.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing) and "
+                            "reuse them across runs, processes and both scripts")
     group.add_argument("--verbose", action="store_true", help="tracebacks for failed models")
     args = parser.parse_args(argv)
     if args.model_spec and not args.name:
         parser.error("--model-spec needs --name ID")
     if args.topk < 5:
         parser.error("-k/--topk must be at least 5 (Acc@5 needs it)")
+    if args.group_size < 1:
+        parser.error("--group-size must be at least 1")
     return args
 
 
-def parse_weights_files(values: list[str], models: list[str]) -> dict[str, Path]:
-    """PATH (with exactly one model) or ID=PATH pairs -> {id: path}."""
-    files: dict[str, Path] = {}
-    for value in values:
-        model, sep, path = value.partition("=")
-        if not sep:
-            if len(models) != 1 or len(values) != 1:
-                raise UsageError(f"--weights-file {value}: a bare PATH needs exactly one model; use ID=PATH")
-            model, path = models[0], value
-        if model not in models:
-            raise UsageError(f"--weights-file {value}: {model} is not among the selected models")
-        if not Path(path).is_file():
-            raise UsageError(f"--weights-file {value}: {path} does not exist")
-        files[model] = Path(path)
-    return files
+def registries(source: str) -> dict[str, object]:
+    """id -> entry for the chosen source(s); torchvision first."""
+    entries: dict[str, object] = {}
+    if source in ("torchvision", "all"):
+        from imagenet_bench import torch_registry
+
+        entries.update(torch_registry.by_id())
+    if source in ("timm", "all"):
+        from imagenet_bench import timm_registry
+
+        entries.update(timm_registry.by_id())
+    return entries
 
 
-def list_models(protocol: str, part: tuple[int, int] | None) -> None:
-    from imagenet_bench import torch_registry
+def excluded(source: str) -> list[tuple[str, str]]:
+    found = []
+    if source in ("torchvision", "all"):
+        from imagenet_bench import torch_registry
 
-    entries = torch_registry.by_id()
+        found += torch_registry.excluded()
+    if source in ("timm", "all"):
+        from imagenet_bench import timm_registry
+
+        found += timm_registry.excluded()
+    return found
+
+
+def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> None:
+    """Metadata only: nothing is built or downloaded."""
+    entries = registries(source)
     print(f"{'id':44} {'params(M)':>9} {'GFLOPs':>7} {'Acc@1':>6} {'Acc@5':>6}  preprocessing ({protocol})")
     for model_id in runner.shard(list(entries), part):
         entry = entries[model_id]
@@ -111,11 +135,11 @@ def list_models(protocol: str, part: tuple[int, int] | None) -> None:
             prep = f"{p.resize_mode} {p.resize_size} {p.interpolation} / crop {p.crop_size}, mean/std"
         except UsageError as exc:
             prep = f"not run: {exc}"
-        gflops = entry.meta.get("_ops")
-        print(f"{entry.id:44} {entry.meta['num_params'] / 1e6:9.1f} {gflops if gflops is not None else '':>7} "
-              f"{entry.published['acc1']:6.2f} {entry.published['acc5']:6.2f}  "
+        params, gflops, published = entry.meta.get("num_params"), entry.meta.get("_ops"), entry.published or {}
+        print(f"{entry.id:44} {'' if params is None else f'{params / 1e6:.1f}':>9} "
+              f"{'' if gflops is None else gflops:>7} {published.get('acc1', ''):>6} {published.get('acc5', ''):>6}  "
               f"{prep}{'  [quantized, CPU, ' + entry.backend + ']' if entry.quantized else ''}")
-    for model_id, reason in torch_registry.excluded():
+    for model_id, reason in excluded(source):
         print(f"{model_id:44} left out: {reason}")
 
 
@@ -123,42 +147,54 @@ def main() -> int:
     args = parse_args()
     part = runner.parse_shard(args.model_shard)
     if args.list_models:
-        list_models(args.protocol, part)
+        list_models(args.source, args.protocol, part)
         return EXIT_OK
     if args.val_dir is None:
         raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
 
-    from imagenet_bench import torch_predict, torch_registry
+    from imagenet_bench import pixel_cache, torch_distributed, torch_predict
 
     dataset = layout.select(layout.scan(args.val_dir, args.val_ground_truth), args.limit, args.per_class)
-    numerics = torch_predict.Numerics(torch_predict.resolve_device(args.device, args.gpu), args.amp,
-                                      args.channels_last, args.tf32)
+    device = torch_predict.resolve_device(args.device, args.gpu)
+    dist = torch_distributed.init(device)
+    device = torch_distributed.rank_device(dist, device)
+    numerics = torch_predict.Numerics(device, args.amp, args.channels_last, args.tf32)
+    is_main = dist is None or dist.is_main
 
     if args.model_spec:
         spec_model, spec_preprocess = torch_predict.load_model_spec(args.model_spec)()
         chosen, entries = [args.name], {}
     else:
-        entries = torch_registry.by_id()
+        entries = registries(args.source)
         chosen = runner.select_models(list(entries), args.model, args.exclude)
         if args.protocol == "seed2019":
-            refused = [m for m in chosen if m not in torch_registry.SEED_2019_IDS]
+            from imagenet_bench.torch_registry import SEED_2019_IDS
+
+            refused = [m for m in chosen if m not in SEED_2019_IDS]
             if refused and args.model != ["all"]:
                 raise UsageError(f"--protocol seed2019 covers only the 21 models of 2019, not {', '.join(refused[:5])}")
-            chosen = [m for m in chosen if m in torch_registry.SEED_2019_IDS]
+            chosen = [m for m in chosen if m in SEED_2019_IDS]
         chosen = runner.shard(chosen, part)
     if not chosen:
         raise UsageError("no models selected (check -m/--exclude/--model-shard)")
-    weights_files = parse_weights_files(args.weights_file, chosen)
+    weights_files = runner.parse_weights_files(args.weights_file, chosen)
     preprocesses = {m: spec_preprocess if args.model_spec else entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
+
+    def job_numerics(model_id: str) -> "torch_predict.Numerics":
+        entry = entries.get(model_id)
+        if entry is not None and entry.quantized and numerics.device != "cpu":
+            return torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
+        return numerics
 
     jobs = []
     for model_id in chosen:
         weights_file = weights_files.get(model_id)
+        entry = entries.get(model_id)
         request = {
-            "source": "model-spec" if args.model_spec else "torchvision",
+            "source": "model-spec" if args.model_spec else entry.framework,
             "model_spec": args.model_spec,
-            "weights": None if args.model_spec else entries[model_id].weights_name,
+            "weights": None if args.model_spec else entry.weights_name,
             "weights_file": str(weights_file.resolve()) if weights_file else None,
             "preprocess": preprocesses[model_id].to_dict(),
             "dataset": dataset.fingerprint,
@@ -167,40 +203,100 @@ def main() -> int:
         }
         jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "pytorch"), request))
 
-    def run_one(job: runner.Job) -> runner.Result:
+    pending, skipped = torch_distributed.broadcast(runner.pending(jobs, args.overwrite) if is_main else None, dist)
+
+    def pass_key(job: runner.Job) -> tuple:
+        return preprocesses[job.model].geometry, job_numerics(job.model).device
+
+    def param_bytes(job: runner.Job) -> int:
+        entry = entries.get(job.model)
+        return 4 * (entry.num_params() if entry is not None else sum(p.numel() for p in spec_model.parameters()))
+
+    groups = runner.group(pending, pass_key, args.group_size, param_bytes, int(args.group_memory * 2**30))
+
+    def run_group(group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
         import torch
         import torchvision
 
-        entry = entries.get(job.model)
-        preprocess = preprocesses[job.model]
-        if entry is None:
-            model, weights_record = spec_model, {"id": args.name, "source": f"--model-spec {args.model_spec}"}
-        else:
-            model, weights_record = torch_predict.build_torchvision(entry, weights_files.get(job.model))
-        job_numerics = numerics
-        if entry is not None and entry.quantized and numerics.device != "cpu":
-            job_numerics = torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
-        record = manifest.new(job.model, "pytorch", dataset, args.protocol, job.request)
-        record["numerics"] = job_numerics.apply()
-        out = torch_predict.predict(model, dataset, preprocess, job_numerics, args.batch_size, args.workers,
-                                    args.topk, args.save_all_probs, desc=job.model)
-        record.update({
-            "framework": {"name": "torchvision" if entry else "pytorch", "torch": torch.__version__,
-                          "torchvision": torchvision.__version__},
-            "weights": weights_record,
-            "published": entry.published if entry else None,
-            "preprocessing": preprocess.to_dict(),
-            "device": {"name": job_numerics.device, "model": job_numerics.device_name()},
-            "batch_size": args.batch_size, "workers": args.workers,
-            "throughput": out["throughput"],
-            "quantized": bool(entry and entry.quantized),
-        })
-        print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"]),
-              file=sys.stderr)
-        return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+        outcome: dict[str, runner.Result | Exception] = {}
+        members, weights_records = [], {}
+        for job in group:
+            try:
+                if args.model_spec:
+                    model, weights_records[job.model] = spec_model, {"id": args.name,
+                                                                     "source": f"--model-spec {args.model_spec}"}
+                else:
+                    entry = entries[job.model]
+                    if entry.quantized:
+                        torch.backends.quantized.engine = entry.backend
+                    model, weights_records[job.model] = entry.build(weights_files.get(job.model))
+                members.append(torch_predict.Member(job.model, model, preprocesses[job.model]))
+            except Exception as exc:  # this model fails; the rest of the group runs
+                outcome[job.model] = exc
+        if not members:
+            return outcome
+        pass_numerics = job_numerics(members[0].name)
+        settings = pass_numerics.apply()
+        geometry = members[0].preprocess
+        cache = None
+        if args.cache_dir:
+            cache = pixel_cache.PixelCache(args.cache_dir, dataset, geometry)
+            if is_main and not cache.valid():
+                torch_predict.fill_cache(cache, dataset, geometry, args.batch_size, args.workers)
+            torch_distributed.barrier(dist)
+        rows, offset = dataset, 0
+        if dist is not None:
+            offset, stop = torch_distributed.block(len(dataset), dist)
+            rows = torch_distributed.rows(dataset, offset, stop)
+        try:
+            results = torch_predict.predict_group(members, rows, pass_numerics, args.batch_size, args.workers,
+                                                  args.topk, args.save_all_probs, cache, offset)
+        except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
+            results = {m.name: exc for m in members}
+        if dist is not None:
+            parts = torch_distributed.gather(results, dist)
+            if not is_main:
+                return {}
+            results = {m.name: torch_distributed.merge([part[m.name] for part in parts], len(dataset))
+                       for m in members}
+        for member in members:
+            out = results[member.name]
+            if isinstance(out, Exception):
+                outcome[member.name] = out
+                continue
+            entry = entries.get(member.name)
+            job = next(j for j in group if j.model == member.name)
+            record = manifest.new(job.model, "pytorch", dataset, args.protocol, job.request)
+            framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
+                         "torchvision": torchvision.__version__}
+            if entry is not None and entry.framework == "timm":
+                import timm
 
-    return runner.run_jobs(jobs, run_one, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
-                           overwrite=args.overwrite, verbose_errors=args.verbose)
+                framework["timm"] = timm.__version__
+            record.update({
+                "framework": framework,
+                "weights": weights_records[job.model],
+                "published": entry.published if entry else None,
+                "preprocessing": member.preprocess.to_dict(),
+                "device": {"name": pass_numerics.device, "model": pass_numerics.device_name()},
+                "numerics": settings,
+                "batch_size": args.batch_size, "workers": args.workers,
+                "throughput": out["throughput"],
+                "pass": out["pass"],
+                "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
+                "quantized": bool(entry and entry.quantized),
+            })
+            print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"]),
+                  file=sys.stderr)
+            outcome[member.name] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+        return outcome
+
+    if not is_main:
+        for group in groups:
+            run_group(group)
+        return EXIT_OK
+    return runner.run_groups(groups, run_group, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
+                             skipped, verbose_errors=args.verbose)
 
 
 if __name__ == "__main__":

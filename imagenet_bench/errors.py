@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable, NoReturn
 
 EXIT_OK = 0
@@ -24,8 +25,16 @@ def die(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+_PROJECT = str(Path(__file__).resolve().parents[1])
+_default_showwarning = warnings.showwarning
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    """Our own warnings as one ``warning:`` line; the libraries' in their usual form."""
+    if str(filename).startswith(_PROJECT):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 def run_main(main: Callable[[], int]) -> NoReturn:

@@ -107,6 +107,94 @@ def is_done(job: Job) -> bool:
     return manifest is not None and manifest.get("request") == json.loads(json.dumps(job.request))
 
 
+class _Ledger:
+    """Saves each finished model, reports each failure, and ends with the summary."""
+
+    def __init__(self, before_save: Callable[[], None], skipped: list[str], verbose_errors: bool) -> None:
+        self.before_save, self.verbose_errors = before_save, verbose_errors
+        self.done: list[str] = []
+        self.skipped = list(skipped)
+        self.failed: list[str] = []
+        self.usage_failure = False
+
+    def finish(self, job: Job, outcome: Result | Exception, seconds: float, trace: str = "") -> None:
+        if isinstance(outcome, Exception):  # one model's failure must not stop the others
+            self.usage_failure |= isinstance(outcome, UsageError)
+            print(f"error: {job.model} failed: {outcome}", file=sys.stderr)
+            if self.verbose_errors and not isinstance(outcome, UsageError):
+                print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
+            self.failed.append(job.model)
+            return
+        self.before_save()
+        if outcome.all_probs is not None:
+            from . import atomic
+
+            atomic.save_npy(job.files.all_probs_path, outcome.all_probs)
+        predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
+        self.done.append(job.model)
+        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
+
+    def status(self) -> int:
+        """Print the summary; exit status 0 all done, 1 some model failed to load or
+        run, 2 a failure was bad input (for example a corrupt image)."""
+        summary = f"{len(self.done)} done, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed"
+        print(summary + (f": {', '.join(self.failed)}" if self.failed else ""), file=sys.stderr)
+        if not self.failed:
+            return EXIT_OK
+        return EXIT_USAGE if self.usage_failure else EXIT_PARTIAL_FAILURE
+
+
+def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
+    """(jobs to run, ids skipped because their complete outputs exist)."""
+    to_run, skipped = [], []
+    for job in jobs:
+        if not overwrite and is_done(job):
+            print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
+                  file=sys.stderr)
+            skipped.append(job.model)
+        else:
+            to_run.append(job)
+    return to_run, skipped
+
+
+def group(jobs: list[Job], key: Callable[[Job], Any], max_size: int, size_of: Callable[[Job], int],
+          max_bytes: int) -> list[list[Job]]:
+    """Jobs with equal ``key`` in passes of at most ``max_size`` jobs and ``max_bytes``
+    (by ``size_of``; a job larger than that alone gets a pass of its own), in job order."""
+    by_key: dict[Any, list[list[Job]]] = {}
+    sizes: dict[int, int] = {}
+    for job in jobs:
+        passes = by_key.setdefault(key(job), [])
+        size = size_of(job) if max_size > 1 else 0
+        current = passes[-1] if passes else None
+        if current is None or len(current) >= max_size or sizes[id(current)] + size > max_bytes:
+            current = []
+            passes.append(current)
+            sizes[id(current)] = 0
+        current.append(job)
+        sizes[id(current)] += size
+    return [p for passes in by_key.values() for p in passes]
+
+
+def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[str, Result | Exception]],
+               before_save: Callable[[], None], skipped: list[str], verbose_errors: bool = False) -> int:
+    """Run each group (one pass over the data for all its models) and save its models'
+    outputs; a model missing from the answer, or a group that raised, counts as failed."""
+    ledger = _Ledger(before_save, skipped, verbose_errors)
+    for jobs in groups:
+        start = time.perf_counter()
+        try:
+            outcomes = run_group(jobs)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            outcomes = {job.model: exc for job in jobs}
+        seconds = time.perf_counter() - start
+        for job in jobs:
+            ledger.finish(job, outcomes.get(job.model, RuntimeError("no result")), seconds)
+    return ledger.status()
+
+
 def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Callable[[], None],
              overwrite: bool = False, verbose_errors: bool = False, parallel: int = 1) -> int:
     """Run each job unless complete; isolate failures; print a summary; return the exit status.
@@ -116,56 +204,23 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     ``parallel`` > 1 runs that many jobs at once, in threads (the Keras script's
     --gpus: each ``run_one`` call drives its own child process); outputs are saved
     by this thread, each as soon as its job ends.
-    Exit status: 0 all done, 1 some model failed to load or run, 2 a failure was
-    bad input (for example a corrupt image).
     """
-    done, skipped, failed = [], [], []
-    usage_failure = False
-
-    def finish(job: Job, outcome: Result | Exception, seconds: float, trace: str) -> None:
-        nonlocal usage_failure
-        if isinstance(outcome, Exception):  # one model's failure must not stop the others
-            usage_failure |= isinstance(outcome, UsageError)
-            print(f"error: {job.model} failed: {outcome}", file=sys.stderr)
-            if verbose_errors and not isinstance(outcome, UsageError):
-                print(trace, file=sys.stderr, end="")
-            failed.append(job.model)
-            return
-        before_save()
-        if outcome.all_probs is not None:
-            from . import atomic
-
-            atomic.save_npy(job.files.all_probs_path, outcome.all_probs)
-        predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
-        done.append(job.model)
-        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
-
-    to_run = []
-    for job in jobs:
-        if not overwrite and is_done(job):
-            print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
-                  file=sys.stderr)
-            skipped.append(job.model)
-            continue
-        if parallel <= 1:
-            finish(job, *_attempt(run_one, job))
-        else:
-            to_run.append(job)
-    if to_run:
+    to_run, skipped = pending(jobs, overwrite)
+    ledger = _Ledger(before_save, skipped, verbose_errors)
+    if parallel <= 1:
+        for job in to_run:
+            ledger.finish(job, *_attempt(run_one, job))
+    elif to_run:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         pool = ThreadPoolExecutor(max_workers=parallel)
         try:
             futures = {pool.submit(_attempt, run_one, job): job for job in to_run}
             for future in as_completed(futures):
-                finish(futures[future], *future.result())
+                ledger.finish(futures[future], *future.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    summary = f"{len(done)} done, {len(skipped)} skipped (already complete), {len(failed)} failed"
-    print(summary + (f": {', '.join(failed)}" if failed else ""), file=sys.stderr)
-    if not failed:
-        return EXIT_OK
-    return EXIT_USAGE if usage_failure else EXIT_PARTIAL_FAILURE
+    return ledger.status()
 
 
 def _attempt(run_one: Callable[[Job], Result], job: Job) -> tuple[Result | Exception, float, str]:

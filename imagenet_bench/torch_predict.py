@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -121,60 +121,129 @@ def _worker_error(exc: Exception) -> Exception:
     return exc
 
 
-def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, numerics: Numerics,
-            batch_size: int, workers: int, k: int, save_all_probs: bool = False,
-            desc: str = "") -> dict[str, Any]:
-    """Run ``model`` over ``dataset``: top-k preds/probs, optional all probs, timings."""
+@dataclass
+class Member:
+    """One model of a group that shares one pass over the data (same geometry and device)."""
+
+    name: str
+    model: torch.nn.Module
+    preprocess: Preprocess
+
+
+def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, workers: int, pin: bool,
+                  cache: Any = None, cache_offset: int = 0) -> Iterator[torch.Tensor]:
+    """uint8 N x 3 x H x W batches in row order: decoded by DataLoader workers, or read
+    from a pixel cache entry (imagenet_bench.pixel_cache) when one is given; a torchrun
+    rank's rows start at ``cache_offset`` in the entry."""
+    if cache is not None:
+        pixels = cache.open()
+        for start in range(cache_offset, cache_offset + len(dataset), batch_size):
+            stop = min(start + batch_size, cache_offset + len(dataset))
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start:stop]))
+            yield batch.permute(0, 3, 1, 2).contiguous()
+        return
+    loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, pin_memory=pin)
+    try:
+        yield from loader
+    except Exception as exc:
+        raise _worker_error(exc) from None
+
+
+def fill_cache(cache: Any, dataset: Dataset, preprocess: Preprocess, batch_size: int, workers: int) -> None:
+    """Decode the dataset once into a pixel cache entry."""
+    from tqdm import tqdm
+
+    def pieces() -> Iterator[tuple[int, np.ndarray]]:
+        start = 0
+        for batch in pixel_batches(dataset, preprocess, batch_size, workers, pin=False):
+            yield start, batch.permute(0, 2, 3, 1).numpy()
+            start += len(batch)
+
+    with tqdm(total=len(dataset), desc="decoding into cache", unit="img", file=sys.stderr, leave=False) as bar:
+        cache.build(pieces(), bar.update)
+
+
+def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, batch_size: int, workers: int,
+                  k: int, save_all_probs: bool = False, cache: Any = None,
+                  cache_offset: int = 0) -> dict[str, dict[str, Any] | Exception]:
+    """Run every member over ``dataset`` in one pass: each decoded batch goes through
+    every model. Returns, per member, its top-k preds/probs, optional all probs and
+    timings, or the exception that stopped it (the others go on). An image that
+    cannot be decoded stops the whole pass (ImageError)."""
     from tqdm import tqdm
 
     device = torch.device(numerics.device)
-    loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, pin_memory=device.type == "cuda")
-    mean = std = None
-    if preprocess.normalization == "mean_std":
-        mean = torch.tensor(preprocess.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(preprocess.std, device=device).view(1, 3, 1, 1)
     memory_format = torch.channels_last if numerics.channels_last else torch.contiguous_format
-    model = model.eval().to(device, memory_format=memory_format)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(numerics.amp or "")
-    preds, probs, all_probs = [], [], []
-    model_seconds = 0.0
+    state: dict[str, dict[str, Any]] = {}
+    failed: dict[str, Exception] = {}
+    for m in members:
+        norm = None
+        if m.preprocess.normalization == "mean_std":
+            norm = (torch.tensor(m.preprocess.mean, device=device).view(1, 3, 1, 1),
+                    torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1))
+        state[m.name] = {"model": m.model.eval().to(device, memory_format=memory_format), "norm": norm,
+                         "preds": [], "probs": [], "all": [], "seconds": 0.0}
+    decoded = 0
     start = time.perf_counter()
-    bar = tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
-    try:
-        with torch.inference_mode():
-            for batch in loader:
+    desc = members[0].name if len(members) == 1 else f"{len(members)} models"
+    with tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False) as bar, \
+            torch.inference_mode():
+        for batch in pixel_batches(dataset, members[0].preprocess, batch_size, workers, device.type == "cuda",
+                                   cache, cache_offset):
+            decoded += 0 if cache is not None else len(batch)
+            pixels = batch.to(device, non_blocking=True)
+            for name, s in state.items():
+                if name in failed:
+                    continue
                 t0 = time.perf_counter()
-                x = batch.to(device, non_blocking=True).float().div_(255)
-                if mean is not None:
-                    x = (x - mean) / std
-                x = x.contiguous(memory_format=memory_format)
-                autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
-                            else contextlib.nullcontext())
-                with autocast:
-                    logits = model(x)
-                p = torch.softmax(logits.float(), dim=1)
-                top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
-                preds.append(top_i.cpu().numpy())
-                probs.append(top_p.cpu().numpy())
-                if save_all_probs:
-                    all_probs.append(p.cpu().numpy())
-                model_seconds += time.perf_counter() - t0  # .cpu() above synchronises
-                bar.update(len(batch))
-    except Exception as exc:
-        raise _worker_error(exc) from None
-    finally:
-        bar.close()
+                try:
+                    x = pixels.float().div_(255)
+                    if s["norm"] is not None:
+                        x = (x - s["norm"][0]) / s["norm"][1]
+                    x = x.contiguous(memory_format=memory_format)
+                    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
+                                else contextlib.nullcontext())
+                    with autocast:
+                        logits = s["model"](x)
+                    p = torch.softmax(logits.float(), dim=1)
+                    top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
+                    s["preds"].append(top_i.cpu().numpy())
+                    s["probs"].append(top_p.cpu().numpy())
+                    if save_all_probs:
+                        s["all"].append(p.cpu().numpy())
+                except Exception as exc:  # this model stops; the rest of the group goes on
+                    failed[name] = exc
+                s["seconds"] += time.perf_counter() - t0  # .cpu() above synchronises
+            bar.update(len(batch))
     wall = time.perf_counter() - start
     n = len(dataset)
-    return {
-        "preds": np.concatenate(preds).astype(np.int64),
-        "probs": np.concatenate(probs).astype(np.float32),
-        "all_probs": np.concatenate(all_probs) if save_all_probs else None,
-        "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
-                       "model_time_s": round(model_seconds, 3),
-                       "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None},
-    }
+    results: dict[str, dict[str, Any] | Exception] = dict(failed)
+    for name, s in state.items():
+        if name in failed:
+            continue
+        results[name] = {
+            "preds": np.concatenate(s["preds"]).astype(np.int64),
+            "probs": np.concatenate(s["probs"]).astype(np.float32),
+            "all_probs": np.concatenate(s["all"]) if save_all_probs else None,
+            "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
+                           "model_time_s": round(s["seconds"], 3),
+                           "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None},
+            "pass": {"models": [m.name for m in members], "images_decoded": decoded,
+                     "pixel_cache": str(cache.folder) if cache is not None else None},
+        }
+    return results
+
+
+def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, numerics: Numerics,
+            batch_size: int, workers: int, k: int, save_all_probs: bool = False) -> dict[str, Any]:
+    """One model alone (a group of one); raises what stopped it."""
+    result = predict_group([Member("model", model, preprocess)], dataset, numerics, batch_size, workers, k,
+                           save_all_probs)["model"]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 @contextlib.contextmanager

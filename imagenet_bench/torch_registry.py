@@ -58,6 +58,19 @@ class TorchEntry:
     def backend(self) -> str | None:
         return self.meta.get("backend") if self.quantized else None
 
+    @property
+    def framework(self) -> str:
+        return "torchvision"
+
+    def num_params(self) -> int:
+        return int(self.meta["num_params"])
+
+    def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
+        """The model with its pre-trained weights, and the manifest's ``weights`` record."""
+        from .torch_predict import build_torchvision
+
+        return build_torchvision(self, weights_file)
+
     def reference_preprocess(self) -> Preprocess:
         """The weights' own transforms(): resize, crop, interpolation, mean/std."""
         t = self.weights.transforms()

@@ -113,7 +113,7 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
 def test_killed_run_resumes_to_the_same_files(tmp_path):
     args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
             "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}", "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
-            "--per-class", "6", "-j", "0", "-b", "8"]
+            "--per-class", "6", "-j", "0", "-b", "8", "--group-size", "1"]
     ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"

@@ -1,0 +1,91 @@
+"""A cache on disk of decoded, resized and cropped uint8 pixels.
+
+Decoding and resizing JPEGs dominates on a GPU box, and is the same for every
+model with the same geometry. One cache entry holds the N x H x W x 3 pixels of
+one dataset under one geometry, as a .npy file that any process (both scripts,
+every Keras subprocess, every torchrun rank) can memory-map.
+
+An entry lives in ``<cache-dir>/<key hash>/``: ``pixels.npy``, then ``key.json``
+written last. It is used only if key.json equals the expected key (dataset
+fingerprint, geometry, PIL version, file names) and pixels.npy has exactly the
+expected shape, dtype and byte size; otherwise it is rebuilt. Both files are
+written under temporary names and renamed, so a killed build leaves no entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from . import atomic
+from .layout import Dataset
+from .preprocessing import Preprocess
+
+
+class PixelCache:
+    """The cache entry for one dataset and one geometry."""
+
+    def __init__(self, root: str | Path, dataset: Dataset, preprocess: Preprocess) -> None:
+        self.key: dict[str, Any] = {
+            "dataset": dataset.fingerprint,
+            "geometry": list(preprocess.geometry),
+            "pil": Image.__version__,
+            "files": hashlib.sha256("\n".join(dataset.names).encode()).hexdigest(),
+        }
+        digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:24]
+        self.folder = Path(root) / digest
+        self.shape = (len(dataset), preprocess.crop_size, preprocess.crop_size, 3)
+
+    @property
+    def pixels_path(self) -> Path:
+        return self.folder / "pixels.npy"
+
+    @property
+    def key_path(self) -> Path:
+        return self.folder / "key.json"
+
+    def valid(self) -> bool:
+        """A complete entry for exactly this key."""
+        try:
+            if json.loads(self.key_path.read_text()) != json.loads(json.dumps(self.key)):
+                return False
+            pixels = np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        expected_bytes = int(np.prod(self.shape))
+        return (pixels.shape == self.shape and pixels.dtype == np.uint8
+                and self.pixels_path.stat().st_size - pixels.offset == expected_bytes)
+
+    def build(self, batches: Iterable[tuple[int, np.ndarray]], progress: Callable[[int], None] | None = None) -> None:
+        """Write the entry from (start row, uint8 N x H x W x 3 batch) pieces covering every row once."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key_path.unlink(missing_ok=True)  # the entry is incomplete until key.json is back
+        fd, tmp = tempfile.mkstemp(prefix=".pixels.", suffix=".npy.tmp", dir=self.folder)
+        os.close(fd)
+        try:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
+            filled = 0
+            for start, batch in batches:
+                array[start:start + len(batch)] = batch
+                filled += len(batch)
+                if progress:
+                    progress(len(batch))
+            if filled != self.shape[0]:
+                raise RuntimeError(f"pixel cache: {filled} of {self.shape[0]} rows written")
+            array.flush()
+            del array
+            os.replace(tmp, self.pixels_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        atomic.write_json(self.key_path, self.key)
+
+    def open(self) -> np.ndarray:
+        """The cached pixels, memory-mapped read-only."""
+        return np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)

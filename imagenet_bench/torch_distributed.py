@@ -1,0 +1,101 @@
+"""Splitting one model's pass over the images across torchrun processes.
+
+Under ``torchrun --nproc_per_node=N`` (WORLD_SIZE > 1) each rank takes one
+contiguous block of rows (numpy.array_split: every image exactly once, no
+padding, no duplicates), runs the models on it, and rank 0 gathers the top-k
+of all ranks in row order and alone writes. gloo on the CPU, nccl on GPUs
+(cuda:LOCAL_RANK); several machines join through torchrun's rendezvous.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .layout import Dataset
+
+
+@dataclass(frozen=True)
+class Group:
+    rank: int
+    world: int
+    local_rank: int
+    backend: str
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init(device: str) -> Group | None:
+    """Join the process group that torchrun describes in the environment, if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+    return Group(dist.get_rank(), dist.get_world_size(), local_rank, backend)
+
+
+def rank_device(group: Group | None, device: str) -> str:
+    """Each rank drives its own GPU."""
+    return f"cuda:{group.local_rank}" if group is not None and device.startswith("cuda") else device
+
+
+def block(n: int, group: Group) -> tuple[int, int]:
+    """[start, stop) of this rank's rows."""
+    bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n), group.world)])
+    return int(bounds[group.rank]), int(bounds[group.rank + 1])
+
+
+def rows(dataset: Dataset, start: int, stop: int) -> Dataset:
+    return replace(dataset, paths=dataset.paths[start:stop], labels=dataset.labels[start:stop],
+                   sizes=dataset.sizes[start:stop])
+
+
+def broadcast(obj: Any, group: Group | None) -> Any:
+    """Rank 0's value of ``obj`` on every rank."""
+    if group is None:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(obj: Any, group: Group) -> list[Any] | None:
+    """Every rank's ``obj`` on rank 0, in rank order (None on other ranks)."""
+    boxes = [None] * group.world if group.is_main else None
+    dist.gather_object(obj, boxes, dst=0)
+    return boxes
+
+
+def barrier(group: Group | None) -> None:
+    if group is not None:
+        dist.barrier()
+
+
+def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:
+    """One model's outputs from every rank, concatenated in row order."""
+    for part in parts:
+        if isinstance(part, Exception):
+            return part
+    wall = max(p["throughput"]["wall_time_s"] for p in parts)
+    model_time = max(p["throughput"]["model_time_s"] for p in parts)
+    return {
+        "preds": np.concatenate([p["preds"] for p in parts]),
+        "probs": np.concatenate([p["probs"] for p in parts]),
+        "all_probs": None if parts[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in parts]),
+        "throughput": {"wall_time_s": wall, "images_per_s": round(n / wall, 2) if wall else None,
+                       "model_time_s": model_time,
+                       "model_images_per_s": round(n / model_time, 2) if model_time else None,
+                       "per_rank": [p["throughput"] for p in parts]},
+        "pass": {**parts[0]["pass"], "images_decoded": sum(p["pass"]["images_decoded"] for p in parts),
+                 "ranks": len(parts)},
+    }

@@ -1,0 +1,53 @@
+"""Model selection, sharding across jobs (Slurm arrays) and grouping into passes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagenet_bench import predfiles, runner
+from imagenet_bench.errors import UsageError
+
+IDS = ["alexnet", "resnet18", "resnet50", "resnet50.IMAGENET1K_V2", "vgg16", "quantized_resnet50"]
+
+
+def test_select_models_patterns_all_and_exclude():
+    assert runner.select_models(IDS, ["all"]) == IDS
+    assert runner.select_models(IDS, ["resnet*"]) == ["resnet18", "resnet50", "resnet50.IMAGENET1K_V2"]
+    assert runner.select_models(IDS, ["vgg16", "alexnet"]) == ["alexnet", "vgg16"]   # registry order
+    assert runner.select_models(IDS, ["all"], ["*.IMAGENET1K_V2", "quantized_*"]) == IDS[:3] + ["vgg16"]
+    with pytest.raises(UsageError, match="'nope': no such model"):
+        runner.select_models(IDS, ["nope"])
+
+
+def test_shards_cover_every_model_exactly_once():
+    models = [f"m{i}" for i in range(23)]
+    parts = [runner.shard(models, (i, 5)) for i in range(5)]
+    assert sorted(m for p in parts for m in p) == sorted(models)
+    assert sum(len(p) for p in parts) == len(models)
+    assert runner.shard(models, None) == models
+
+
+def test_shard_from_flag_or_slurm_array():
+    assert runner.parse_shard("2/4", {}) == (2, 4)
+    assert runner.parse_shard(None, {}) is None
+    env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "3"}
+    assert runner.parse_shard(None, env) == (2, 3)
+    assert runner.parse_shard("0/2", env) == (0, 2)          # the flag wins
+    for bad in ("4/4", "x", "1/0"):
+        with pytest.raises(UsageError, match="--model-shard"):
+            runner.parse_shard(bad, {})
+
+
+def _job(name: str) -> runner.Job:
+    return runner.Job(name, predfiles.ModelFiles(Path("."), name, "pytorch"), {})
+
+
+def test_groups_by_key_size_and_memory():
+    jobs = [_job(n) for n in ("a1", "b1", "a2", "a3", "a4", "b2", "big")]
+    key = lambda j: "big" if j.model == "big" else j.model[0]
+    size = lambda j: 100 if j.model == "big" else 10
+    groups = runner.group(jobs, key, max_size=3, size_of=size, max_bytes=25)
+    assert [[j.model for j in g] for g in groups] == [["a1", "a2"], ["a3", "a4"], ["b1", "b2"], ["big"]]
+    groups = runner.group(jobs, key, max_size=1, size_of=size, max_bytes=25)
+    assert all(len(g) == 1 for g in groups) and len(groups) == 7
