@@ -232,3 +232,26 @@ def _random_weights(tmp_path):
     if not path.exists():
         torch.save(models.squeezenet1_1().state_dict(), path)
     return path
+
+
+def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
+    import timm
+    import torch
+
+    listing = run_script(SCRIPT, "--list-models", "--source", "timm", env={"HF_HUB_OFFLINE": "1"})
+    assert listing.returncode == 0, listing.stderr
+    rows = [l for l in listing.stdout.splitlines()[1:] if l.startswith("timm.")]
+    assert len(rows) == len(__import__("imagenet_bench.timm_registry", fromlist=["x"]).entries()) >= 1300
+    torch.manual_seed(0)
+    weights = tmp_path / "test_vit.pth"
+    torch.save(timm.create_model("test_vit.r160_in1k", pretrained=False).state_dict(), weights)
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, shared(VAL500), "--source", "timm", "-m", "timm.test_vit.r160_in1k",
+                        "--weights-file", weights, "--per-class", "1", "-j", "0", "-o", out,
+                        env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    m = json.loads((out / "timm.test_vit.r160_in1k_pytorch_imagenet_manifest.json").read_text())
+    assert m["framework"]["name"] == "timm" and m["framework"]["timm"] == timm.__version__
+    assert m["weights"]["tag"] == "r160_in1k" and m["weights"]["pretrained_cfg"]["num_classes"] == 1000
+    assert m["preprocessing"]["crop_size"] == 160
+    assert np.load(out / "timm.test_vit.r160_in1k_pytorch_imagenet_top5preds.npy").shape == (10, 5)
