@@ -241,8 +241,8 @@ def main() -> int:
         cache = None
         if args.cache_dir:
             cache = pixel_cache.PixelCache(args.cache_dir, dataset, geometry)
-            if is_main and not cache.valid():
-                torch_predict.fill_cache(cache, dataset, geometry, args.batch_size, args.workers)
+            if is_main:
+                cache.ensure(dataset, geometry, max(1, args.workers))
             torch_distributed.barrier(dist)
         rows, offset = dataset, 0
         if dist is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -85,6 +86,28 @@ class PixelCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         atomic.write_json(self.key_path, self.key)
+
+    def fill(self, dataset: Dataset, preprocess: Preprocess, threads: int, batch_size: int = 64) -> None:
+        """Decode the dataset once into this entry (threads decode; no framework needed)."""
+        from tqdm import tqdm
+
+        from .images import decode_batches
+
+        def pieces() -> Iterable[tuple[int, np.ndarray]]:
+            start = 0
+            for batch in decode_batches(dataset.paths, preprocess, batch_size, threads):
+                yield start, batch
+                start += len(batch)
+
+        with tqdm(total=len(dataset), desc="decoding into the pixel cache", unit="img", file=sys.stderr,
+                  leave=False, disable=None) as bar:
+            self.build(pieces(), bar.update)
+
+    def ensure(self, dataset: Dataset, preprocess: Preprocess, threads: int) -> "PixelCache":
+        """Fill the entry unless a valid one exists; return self."""
+        if not self.valid():
+            self.fill(dataset, preprocess, threads)
+        return self
 
     def open(self) -> np.ndarray:
         """The cached pixels, memory-mapped read-only."""

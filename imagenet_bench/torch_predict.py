@@ -136,11 +136,8 @@ def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, wor
     from a pixel cache entry (imagenet_bench.pixel_cache) when one is given; a torchrun
     rank's rows start at ``cache_offset`` in the entry."""
     if cache is not None:
-        pixels = cache.open()
-        for start in range(cache_offset, cache_offset + len(dataset), batch_size):
-            stop = min(start + batch_size, cache_offset + len(dataset))
-            batch = torch.from_numpy(np.ascontiguousarray(pixels[start:stop]))
-            yield batch.permute(0, 3, 1, 2).contiguous()
+        for batch in images.cached_batches(cache.pixels_path, len(dataset), batch_size, cache_offset):
+            yield torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
         return
     loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
                         num_workers=workers, pin_memory=pin)
@@ -148,20 +145,6 @@ def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, wor
         yield from loader
     except Exception as exc:
         raise _worker_error(exc) from None
-
-
-def fill_cache(cache: Any, dataset: Dataset, preprocess: Preprocess, batch_size: int, workers: int) -> None:
-    """Decode the dataset once into a pixel cache entry."""
-    from tqdm import tqdm
-
-    def pieces() -> Iterator[tuple[int, np.ndarray]]:
-        start = 0
-        for batch in pixel_batches(dataset, preprocess, batch_size, workers, pin=False):
-            yield start, batch.permute(0, 2, 3, 1).numpy()
-            start += len(batch)
-
-    with tqdm(total=len(dataset), desc="decoding into cache", unit="img", file=sys.stderr, leave=False) as bar:
-        cache.build(pieces(), bar.update)
 
 
 def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, batch_size: int, workers: int,

@@ -98,3 +98,28 @@ def test_torchrun_two_processes_gloo_match_one_process(alone, tmp_path):
     assert manifest["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert [r["wall_time_s"] > 0 for r in manifest["throughput"]["per_rank"]] == [True, True]
     assert manifest["pass"]["images_decoded"] == 60                          # every image once, no padding
+
+
+def test_both_scripts_share_one_cache_entry(tmp_path):
+    """torchvision mobilenet_v2 (reference) and Keras mobilenetV2 (--protocol common) use the
+    same geometry; the Keras model processes read the entry the PyTorch run filled, and
+    get the same predictions as decoding themselves."""
+    cache = tmp_path / "cache"
+    torch_run = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_v2", "--per-class", "6", "-j", "0", "--weights-file",
+                           WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth", "--cache-dir", cache, "-o", tmp_path / "pt")
+    assert torch_run.returncode == 0, torch_run.stderr
+    (entry,) = [p for p in cache.iterdir() if p.is_dir()]
+    stamp = (entry / "pixels.npy").stat().st_mtime_ns
+    keras = ["imagenet_keras_get_predictions.py", shared(VAL500), "-m", "mobilenetV2", "--protocol", "common",
+             "--per-class", "6", "-b", "20", "--weights-file",
+             shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5")]
+    cached = run_script(*keras, "--cache-dir", cache, "-o", tmp_path / "kc")
+    plain = run_script(*keras, "-o", tmp_path / "kp")
+    assert cached.returncode == 0 and plain.returncode == 0, cached.stderr[-2000:] + plain.stderr[-2000:]
+    assert (entry / "pixels.npy").stat().st_mtime_ns == stamp
+    for kind in ("preds", "probs"):
+        name = f"mobilenetV2_keras_imagenet_top5{kind}.npy"
+        assert (tmp_path / "kc" / name).read_bytes() == (tmp_path / "kp" / name).read_bytes()
+    m = json.loads((tmp_path / "kc" / "mobilenetV2_keras_imagenet_manifest.json").read_text())
+    assert m["pixel_cache"] == str(entry / "pixels.npy")
+    assert len(np.unique(np.load(tmp_path / "kc" / "mobilenetV2_keras_imagenet_top5preds.npy")[:, 0])) > 10

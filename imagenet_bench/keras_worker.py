@@ -1,0 +1,137 @@
+"""Running one Keras model in its own process.
+
+TensorFlow never gives GPU memory back and keeps global state (graphs, XLA caches,
+Keras's name counters), so the Keras script runs every model in a fresh child
+process: nothing leaks from one model into the next, and a crash (out of memory, a
+segfault) costs one model only. The parent, which must not import TensorFlow, writes
+the job as JSON into a temporary folder and starts::
+
+    python -m imagenet_bench.keras_worker FOLDER/job.json
+
+The child writes its results into the same folder: preds.npy, probs.npy (and
+all_probs.npy), result.json (what the manifest records about the run), or
+error.json ({"kind": "usage" | "error", "message", "traceback"}) when it fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class WorkerError(RuntimeError):
+    """A model failed in its child process; the message is the child's one-line reason."""
+
+
+# --- parent side (no TensorFlow) --------------------------------------------------------------
+
+
+def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Run one job in a child process; return its arrays and result record.
+
+    gpu: the CUDA_VISIBLE_DEVICES value for the child (None: inherit). The child's
+    progress bar and messages go straight to this process's stderr. A failure in the
+    child is raised here: UsageError for bad input (a corrupt image, a weights file that
+    does not fit), WorkerError otherwise.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"keras-{job['model']}-") as folder:
+        folder = Path(folder)
+        job_path = folder / "job.json"
+        job_path.write_text(json.dumps({**job, "out": str(folder)}))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        completed = subprocess.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env=env)
+        error_path = folder / "error.json"
+        if error_path.exists():
+            error = json.loads(error_path.read_text())
+            if verbose and error.get("traceback"):
+                print(error["traceback"], file=sys.stderr, end="")
+            raise (UsageError if error["kind"] == "usage" else WorkerError)(error["message"])
+        result_path = folder / "result.json"
+        if completed.returncode != 0 or not result_path.exists():
+            raise WorkerError(f"worker process for {job['model']} exited with status {completed.returncode} "
+                              "without a result (killed, out of memory, or crashed)")
+        result = json.loads(result_path.read_text())
+        result["preds"] = np.load(folder / "preds.npy")
+        result["probs"] = np.load(folder / "probs.npy")
+        all_probs = folder / "all_probs.npy"
+        result["all_probs"] = np.load(all_probs) if all_probs.exists() else None
+        return result
+
+
+# --- child side ------------------------------------------------------------------------------
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Build the model, run it over the job's images, return arrays and the result record."""
+    import time
+
+    from . import keras_predict, keras_registry
+    from .preprocessing import Preprocess
+
+    entry = keras_registry.by_id()[job["model"]]
+    preprocess = Preprocess(**job["preprocess"])
+    paths = [Path(p) for p in job["paths"]]
+    numerics = keras_predict.configure(job["tf32"], job["jit_compile"])
+    start = time.perf_counter()
+    model, weights = keras_predict.build(entry, job.get("weights_file"), job.get("weights", "imagenet"))
+    keras_predict.set_jit_compile(model, job["jit_compile"])
+    build_s = time.perf_counter() - start
+    preprocess_input = keras_predict.preprocess_input_function(entry)
+    out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
+                                job["save_all_probs"], job["threads"], desc=job["model"],
+                                position=job.get("position"), pixel_cache=job.get("pixel_cache"))
+    result = {
+        "framework": keras_predict.framework(),
+        "weights": weights,
+        "numerics": numerics,
+        "device": keras_predict.device(),
+        "throughput": {**out["throughput"], "build_s": round(build_s, 3)},
+        "preds": out["preds"], "probs": out["probs"], "all_probs": out["all_probs"],
+    }
+    if job.get("check_batching"):
+        result["check_batching"] = keras_predict.check_batching(
+            model, paths[:job["check_batching"]], preprocess, preprocess_input, job["check_batch_size"],
+            job["threads"])
+    return result
+
+
+def main(argv: list[str]) -> int:
+    job_path = Path(argv[0])
+    job = json.loads(job_path.read_text())
+    out = Path(job["out"])
+    try:
+        result = run(job)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        kind = "usage" if isinstance(exc, UsageError) else "error"
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        (out / "error.json").write_text(json.dumps({"kind": kind, "message": message,
+                                                    "traceback": traceback.format_exc()}))
+        return 1
+    np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)
+    np.save(out / "probs.npy", result.pop("probs"), allow_pickle=False)
+    all_probs = result.pop("all_probs")
+    if all_probs is not None:
+        np.save(out / "all_probs.npy", all_probs, allow_pickle=False)
+    (out / "result.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

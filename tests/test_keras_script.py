@@ -1,0 +1,366 @@
+"""imagenet_keras_get_predictions.py end to end, on the 500 real val images in ../shared with
+the real Keras MobileNet weights there (random weights predict one class for every image and
+would prove nothing about equal predictions)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VAL500, WEIGHTS, run_script, shared
+
+SCRIPT = "imagenet_keras_get_predictions.py"
+MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
+MNV2 = "keras_mobilenetv2_alpha1.0_224.weights.h5"
+NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
+
+
+def _weights(model: str, name: str) -> list[str]:
+    return ["--weights-file", f"{model}={shared(WEIGHTS / name)}"]
+
+
+def _table(folder) -> dict[str, dict]:
+    empty = folder.parent / "empty"
+    empty.mkdir(exist_ok=True)
+    result = run_script("imagenet_benchmarking.py", "-k", folder, "-p", empty, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["Model"]: row for row in json.loads(result.stdout)}
+
+
+def _load(folder, model: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    preds = np.load(folder / f"{model}_keras_imagenet_top5preds.npy", allow_pickle=False)
+    probs = np.load(folder / f"{model}_keras_imagenet_top5probs.npy", allow_pickle=False)
+    manifest = json.loads((folder / f"{model}_keras_imagenet_manifest.json").read_text())
+    return preds, probs, manifest
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(tmp_path_factory):
+    """Both real weight sets, --protocol common, the default mode (one image at a time)."""
+    out = tmp_path_factory.mktemp("one") / "out"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenetV2", "--protocol", "common",
+                        *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2),
+                        "--check-batching", "20", "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("batched") / "out"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenetV2", "--protocol", "common",
+                        "--weights-file", shared(WEIGHTS / MNV2), "-b", "50", "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
+    out, result = one_at_a_time
+    rows = _table(out)
+    assert rows["mobilenet_0.25_128"]["Acc@1"] == pytest.approx(40.4, abs=1.0)
+    assert rows["mobilenet_0.25_128"]["Acc@5"] == pytest.approx(66.2, abs=1.0)
+    assert rows["mobilenetV2"]["Acc@1"] == pytest.approx(67.6, abs=1.0)
+    assert rows["mobilenetV2"]["Acc@5"] == pytest.approx(88.8, abs=1.0)
+    assert rows["mobilenetV2"]["Platform"] == "Keras"
+    b = _table(batched)["mobilenetV2"]
+    assert (b["Acc@1"], b["Acc@5"]) == (pytest.approx(67.6, abs=1.0), pytest.approx(88.8, abs=1.0))
+    assert "mobilenetV2: Acc@1" in result.stderr and "images/s" in result.stderr
+    assert "mobilenetV2: --check-batching: top-1 agrees on 20 of 20 images" in result.stderr
+
+
+def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
+    out, _ = one_at_a_time
+    p1, q1, m1 = _load(out, "mobilenetV2")
+    pb, qb, mb = _load(batched, "mobilenetV2")
+    assert m1["batch_size"] == 1 and mb["batch_size"] == 50
+    assert m1["request"] == mb["request"]  # the batch size does not change what is asked for
+    disagree = np.flatnonzero(p1[:, 0] != pb[:, 0])
+    assert disagree.tolist() == [], f"top-1 differs on rows {disagree.tolist()}"
+    assert np.max(np.abs(q1 - qb)) < 1e-4
+    check = m1["check_batching"]
+    assert check["images"] == 20 and check["batch_size"] == 32 and check["top1_agree"] == 20
+    assert 0 <= check["max_abs_prob_diff"] < 1e-4
+
+
+def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
+    out, _ = one_at_a_time
+    preds, probs, m = _load(out, "mobilenetV2")
+    assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
+    assert (np.diff(probs, axis=1) <= 0).all()
+    assert len(np.unique(preds[:, 0])) > 20
+    for key in ("model", "framework", "weights", "published", "preprocessing", "dataset", "labels_source",
+                "device", "numerics", "batch_size", "throughput", "git", "environment", "outputs", "isolation"):
+        assert key in m, key
+    assert m["platform"] == "keras" and m["protocol"] == "common"
+    import keras
+    import tensorflow as tf
+
+    assert m["framework"] == {"name": "keras", "keras": keras.__version__, "tensorflow": tf.__version__,
+                              "backend": "tensorflow"}
+    assert m["weights"]["source"] == "file"
+    assert m["weights"]["sha256"] == hashlib.sha256((WEIGHTS / MNV2).read_bytes()).hexdigest()
+    assert m["numerics"]["tf32"] is False and m["numerics"]["jit_compile"] is False
+    assert m["numerics"]["dtype"] == "float32"
+    assert m["published"]["acc1"] == 71.3
+    p = m["preprocessing"]
+    assert (p["resize_mode"], p["resize_size"], p["crop_size"], p["interpolation"]) == ("shorter", 256, 224, "bilinear")
+    assert p["normalization"] == "keras:tf" and p["preprocess_input"] == "keras.applications.mobilenet_v2.preprocess_input"
+    assert m["device"]["name"] == "cpu" and m["throughput"]["images_per_s"] > 0
+    assert m["throughput"]["model_images_per_s"] > 0 and m["throughput"]["build_s"] > 0
+    small = _load(out, "mobilenet_0.25_128")[2]
+    assert small["published"] is None and small["preprocessing"]["resize_size"] == 146
+    assert small["request"]["kwargs"] == {"alpha": 0.25} and small["request"]["input_size"] == 128
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["n_images"] == 500 and info["protocol"] == "common"
+
+
+def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
+    out, _ = one_at_a_time
+    seed = tmp_path / "seed"
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenetV2", "--protocol", "seed2019", "--weights-file",
+                        WEIGHTS / MNV2, "-b", "25", "--per-class", "10", "-o", seed)
+    assert result.returncode == 0, result.stderr
+    rows = np.concatenate([np.arange(c * 50, c * 50 + 10) for c in range(10)])
+    common_top1 = _load(out, "mobilenetV2")[0][rows, 0]
+    preds, _, m = _load(seed, "mobilenetV2")
+    differ = int(np.sum(preds[:, 0] != common_top1))
+    assert 0 < differ < 50, differ
+    p = m["preprocessing"]
+    assert (p["resize_mode"], p["interpolation"], p["resize_size"], p["crop_size"]) == ("squash", "nearest", 224, 224)
+    assert json.loads((seed / "dataset.json").read_text())["protocol"] == "seed2019"
+    assert 40 < _table(seed)["mobilenetV2"]["Acc@1"] < 90
+
+
+def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
+    out, _ = one_at_a_time
+    before = (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common",
+                        "--weights-file", WEIGHTS / MN025, "-o", out)
+    assert result.returncode == 0 and "skipped" in result.stderr and "Acc@1" not in result.stderr
+    assert (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
+
+
+def test_output_folder_of_another_protocol_is_refused(one_at_a_time):
+    out, _ = one_at_a_time
+    before = sorted(os.listdir(out))
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenetV2", "--weights-file", WEIGHTS / MNV2, "-o", out)
+    assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr
+    assert sorted(os.listdir(out)) == before
+
+
+_MODULES_PROBE = """
+import json, runpy, sys
+sys.argv = [sys.argv[1]] + sys.argv[2:]
+sys.path.insert(0, {root!r})
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    status = exc.code
+print(json.dumps({{"status": status, "modules": sorted(m for m in sys.modules if "." not in m)}}))
+"""
+
+
+def _probe(*args, env=None) -> tuple[dict, str]:
+    """Run the script in a wrapper that reports which top-level modules the parent imported."""
+    code = _MODULES_PROBE.format(root=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / SCRIPT), *map(str, args)], cwd=ROOT,
+                            capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=600)
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+def test_list_models_builds_nothing_and_imports_no_framework():
+    report, _ = _probe("--list-models")
+    assert report["status"] == 0
+    assert not {"tensorflow", "keras", "torch", "timm"} & set(report["modules"])
+    result = run_script(SCRIPT, "--list-models")
+    lines = result.stdout.splitlines()
+    assert sum(1 for line in lines[1:] if "left out" not in line) == 80
+    mnv2 = next(line for line in lines if line.startswith("mobilenetV2 "))
+    assert " 224 " in mnv2 and "3.5" in mnv2 and "71.3" in mnv2 and "90.1" in mnv2 and "keras:tf" in mnv2
+    assert "299" in next(line for line in lines if line.startswith("resnet50v2 "))
+    assert "centre 224/256" in next(line for line in lines if line.startswith("efficientnetb0 "))
+    assert any(line.startswith("mobilenet_0.25_128 ") for line in lines)
+    seed = run_script(SCRIPT, "--list-models", "--protocol", "seed2019").stdout
+    assert "squash 299 nearest" in next(line for line in seed.splitlines() if line.startswith("xception "))
+
+
+def test_torch_is_never_imported_and_tensorflow_only_in_the_worker(tmp_path):
+    report, stderr = _probe(VAL500, "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025),
+                            "--limit", "4", "-o", tmp_path / "out", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert report["status"] == 0, stderr[-3000:]
+    assert not {"tensorflow", "keras", "torch", "timm", "torchvision"} & set(report["modules"])
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "tensorflow" in imported and "keras" in imported  # the worker's imports are in the profile
+    assert not {"torch", "timm", "torchvision"} & imported
+
+
+def _bad(tmp_path, *args):
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, *args, "-o", out)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) >= 1
+    assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
+    return lines[0], out
+
+
+def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
+    line, out = _bad(tmp_path, tmp_path / "missing", "-m", "mobilenetV2")
+    assert "missing: validation folder does not exist" in line and not out.exists()
+    line, out = _bad(tmp_path, VAL500, "-m", "no_such_model")
+    assert "'no_such_model': no such model" in line and not out.exists()
+    line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_1.0_224")
+    assert "no such model" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "vgg19", "--weights-file", WEIGHTS / MNV2)
+    assert "needs exactly one model" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--weights-file", tmp_path / "nope.h5")
+    assert "nope.h5 does not exist" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "efficientnetb0", "--protocol", "seed2019")
+    assert "13 Keras models of 2019" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--gpus", "0,x")
+    assert "--gpus" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "-g", "0", "--gpus", "0,1")
+    assert "use one of them" in line
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"x")
+    line, out = _bad(tmp_path, tmp_path / "flat", "-m", "mobilenetV2")
+    assert "--val-ground-truth" in line and not out.exists()
+
+
+def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
+    from PIL import Image
+
+    val = tmp_path / "val" / "n01440764"
+    val.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)).save(val / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+    bad = val / "ILSVRC2012_val_00000002.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025))
+    assert "mobilenet_0.25_128 failed" in line and "ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
+    assert not out.exists()
+
+
+def test_one_failing_model_does_not_stop_the_others(tmp_path):
+    """No weights file and no network: the download fails, naming the file and Keras's cache."""
+    home = tmp_path / "keras_home"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenet_0.25_160", "--limit", "6",
+                        *_weights("mobilenet_0.25_128", MN025), "-o", tmp_path / "out",
+                        env={**NO_NETWORK, "KERAS_HOME": str(home)})
+    assert result.returncode == 1, result.stderr
+    line = next(line for line in result.stderr.splitlines() if line.startswith("error: mobilenet_0.25_160 failed"))
+    assert "cannot download https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/" \
+           "mobilenet_2_5_160_tf.h5" in line
+    assert f"Keras caches weights in {home / 'models'}" in line and "--weights-file" in line
+    assert "1 done, 0 skipped (already complete), 1 failed: mobilenet_0.25_160" in result.stderr
+    assert (tmp_path / "out" / "mobilenet_0.25_128_keras_imagenet_manifest.json").exists()
+    assert not (tmp_path / "out" / "mobilenet_0.25_160_keras_imagenet_top5preds.npy").exists()
+
+
+def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
+    """Killed (parent and worker) while the second model runs; the rerun skips the first and
+    redoes the second. One image at a time is deterministic: the rows equal the full run's."""
+    full, _ = one_at_a_time
+    args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_0.25_128", "mobilenetV2", "--protocol",
+            "common", *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2), "--per-class", "3"]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out / "mobilenet_0.25_128_keras_imagenet_manifest.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)   # the script and its worker
+    proc.wait()
+    assert first.exists()
+    assert not (out / "mobilenetV2_keras_imagenet_manifest.json").exists()
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
+    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr, again.stderr
+    rows = np.concatenate([np.arange(c * 50, c * 50 + 3) for c in range(10)])
+    for model in ("mobilenet_0.25_128", "mobilenetV2"):
+        preds, probs, _ = _load(out, model)
+        full_preds, full_probs, _ = _load(full, model)
+        np.testing.assert_array_equal(preds, full_preds[rows])
+        np.testing.assert_array_equal(probs, full_probs[rows])
+
+
+def test_gpus_runs_models_in_parallel_processes(tmp_path):
+    """--gpus 0,1: one worker per slot, each with its own CUDA_VISIBLE_DEVICES (CPU here)."""
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenetV2", "--limit", "4",
+                        *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2),
+                        "--gpus", "0,1", "-b", "4", "--save-all-probs", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "2 done, 0 skipped" in result.stderr
+    slots = {_load(out, m)[2]["device"].get("cuda_visible_devices") for m in ("mobilenet_0.25_128", "mobilenetV2")}
+    assert slots == {"0", "1"}
+    preds, probs, _ = _load(out, "mobilenetV2")
+    all_probs = np.load(out / "mobilenetV2_keras_imagenet_allprobs.npy", allow_pickle=False)
+    assert all_probs.shape == (4, 1000)
+    np.testing.assert_allclose(all_probs.sum(axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_array_equal(np.argsort(-all_probs, axis=1, kind="stable")[:, :5], preds)
+
+
+def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
+    """Same canonical row order whatever the layout: a flat copy labelled by val_full.txt gives
+    the ImageFolder run's rows (one image at a time is deterministic)."""
+    from conftest import VAL_FULL_TXT
+
+    full, _ = one_at_a_time
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
+        (flat / path.name).symlink_to(path)
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), "-m", "mobilenet_0.25_128",
+                        "--protocol", "common", "--weights-file", WEIGHTS / MN025, "--per-class", "2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    rows = np.concatenate([np.arange(c * 50, c * 50 + 2) for c in range(10)])
+    preds, probs, m = _load(out, "mobilenet_0.25_128")
+    full_preds, full_probs, _ = _load(full, "mobilenet_0.25_128")
+    np.testing.assert_array_equal(preds, full_preds[rows])
+    np.testing.assert_array_equal(probs, full_probs[rows])
+    names = (full / "dataset_files.txt").read_text().split()
+    assert (out / "dataset_files.txt").read_text().split() == [names[i] for i in rows]
+    assert m["dataset"]["layout"] == "flat" and m["dataset"]["subset"] == {"per_class": 2}
+
+
+def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, capsys):
+    """runner.run_jobs(parallel=N), which --gpus uses: jobs overlap, each result is saved, a
+    failure costs its job only, complete jobs are skipped."""
+    import threading
+
+    from imagenet_bench import predfiles, runner
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def run_one(job):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        if job.model == "bad":
+            raise RuntimeError("boom")
+        preds = np.tile(np.arange(5), (3, 1))
+        return runner.Result(preds, np.full((3, 5), 0.2, dtype=np.float32), {"request": job.request})
+
+    jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}) for m in ("a", "bad", "c")]
+    claimed = []
+    status = runner.run_jobs(jobs, run_one, lambda: claimed.append(1), parallel=2)
+    err = capsys.readouterr().err
+    assert status == 1 and peak[0] == 2
+    assert "error: bad failed: boom" in err and "2 done, 0 skipped (already complete), 1 failed: bad" in err
+    assert (tmp_path / "a_keras_imagenet_manifest.json").exists() and (tmp_path / "c_keras_imagenet_manifest.json").exists()
+    assert len(claimed) == 2
+    status = runner.run_jobs(jobs[::2], run_one, lambda: None, parallel=2)
+    assert status == 0 and "0 done, 2 skipped" in capsys.readouterr().err
