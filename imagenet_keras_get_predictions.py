@@ -22,7 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
-from imagenet_bench import keras_registry, layout, manifest, output_folder, pixel_cache, predfiles, runner
+from imagenet_bench import cli, keras_registry, manifest, output_folder, pixel_cache, predfiles, runner
 from imagenet_bench.errors import EXIT_OK, UsageError, run_main
 
 HERE = Path(__file__).resolve().parent
@@ -30,65 +30,21 @@ CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself i
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Exit status: 0 ok, 1 some model failed (others done), 2 bad input.")
-    parser.add_argument("val_dir", nargs="?", type=Path,
-                        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth")
-
-    group = parser.add_argument_group("data")
-    group.add_argument("--val-ground-truth", type=Path, metavar="FILE",
-                       help="labels of a flat val folder: val_full.txt, LOC_val_solution.csv, or the devkit's "
-                            "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)")
-    group.add_argument("--limit", type=int, metavar="N", help="only the first N images (canonical order)")
-    group.add_argument("--per-class", type=int, metavar="K", help="only the first K images of each class")
-
-    group = parser.add_argument_group("models")
-    group.add_argument("-m", "--model", nargs="+", default=["all"], metavar="ID",
-                       help="model ids or glob patterns ('efficientnet*', 'mobilenet_0.25_*'), or all (default)")
-    group.add_argument("--exclude", nargs="+", default=[], metavar="ID", help="ids or patterns to leave out")
-    group.add_argument("--list-models", action="store_true",
-                       help="list ids, input size, parameters, published accuracy and preprocessing; build nothing")
-    group.add_argument("--weights-file", action="append", default=[], metavar="PATH|ID=PATH",
-                       help="local ImageNet weights (.h5 / .weights.h5) instead of Keras's download, for offline "
-                            "machines: PATH with one model, or ID=PATH (repeatable)")
-    group.add_argument("--model-shard", metavar="I/N",
-                       help="run only part I of N of the model list (default from Slurm array variables)")
-
-    group = parser.add_argument_group("preprocessing")
-    group.add_argument("--protocol", choices=keras_registry.PROTOCOLS, default="reference",
-                       help="reference: each model's native size, preprocess_input and the resize/crop behind "
-                            "Keras's published numbers; seed2019: the 2019 script (load_img squash, nearest; its 13 "
-                            "models); common: shorter side to round(size/0.875), PIL bilinear, centre crop")
-
-    group = parser.add_argument_group("running")
-    group.add_argument("-o", "--output-dir", type=Path, default=HERE / "keras_imagenet",
-                       help="output folder (default: keras_imagenet/ beside this script)")
-    group.add_argument("-b", "--batch-size", type=int, default=1,
-                       help="images per model call (default 1: one image at a time, as in 2019)")
+    parser = cli.new_parser(__doc__)
+    cli.add_model_args(parser, "'efficientnet*', 'mobilenet_0.25_*'", "local ImageNet weights (.h5 / .weights.h5)")
+    group = cli.add_run_args(parser, HERE / "keras_imagenet", "keras", 1,
+                             "images per model call (default 1: one image at a time, as in 2019)",
+                             "image decoding threads (default 2)")
     group.add_argument("--check-batching", type=int, metavar="K",
                        help="also run the first K images both one at a time and batched (-b, or 32), and record "
                             "top-1 agreement and the largest probability difference in the manifest")
-    group.add_argument("-j", "--workers", type=int, default=2, help="image decoding threads (default 2)")
     group.add_argument("-g", "--gpu", type=int, help="GPU index (2019 flag): CUDA_VISIBLE_DEVICES for the model process")
     group.add_argument("--gpus", metavar="I,J,...",
                        help="run models in parallel, one process per GPU (e.g. 0,1,2,3)")
-    group.add_argument("--tf32", action="store_true", help="allow TF32 on Ampere+ GPUs (default: off)")
     group.add_argument("--jit-compile", action="store_true",
                        help="XLA-compile the predict function (default: off, set explicitly)")
-    group.add_argument("-k", "--topk", type=int, default=5, help="classes kept per image (default 5)")
-    group.add_argument("--save-all-probs", action="store_true",
-                       help="also write the N x 1000 probabilities ({model}_keras_imagenet_allprobs.npy)")
-    group.add_argument("--overwrite", action="store_true", help="redo models whose outputs are complete")
-    group.add_argument("--cache-dir", type=Path, metavar="DIR",
-                       help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing): "
-                            "each model's process reads them instead of decoding again; shared with the PyTorch script")
-    group.add_argument("--verbose", action="store_true", help="tracebacks for failed models")
     args = parser.parse_args(argv)
-    if args.topk < 5:
-        parser.error("-k/--topk must be at least 5 (Acc@5 needs it)")
-    if args.batch_size < 1:
-        parser.error("-b/--batch-size must be at least 1")
+    cli.check_args(parser, args)
     if args.check_batching is not None and args.check_batching < 1:
         parser.error("--check-batching must be at least 1")
     return args
@@ -112,17 +68,12 @@ def list_models(protocol: str, part: tuple[int, int] | None) -> None:
     for model_id in runner.shard(list(entries), part):
         entry = entries[model_id]
         try:
-            p = entry.preprocess(protocol)
-            if p.resize_mode == "crop_fraction":
-                prep = f"centre {p.crop_size}/{p.crop_size + 32} of shorter side, {p.interpolation} to {p.crop_size}"
-            else:
-                prep = f"{p.resize_mode} {p.resize_size} {p.interpolation} / crop {p.crop_size}"
-            prep += f", {p.normalization}"
+            prep = cli.describe(entry.preprocess(protocol))
         except UsageError as exc:
             prep = f"not run: {exc}"
         published = entry.published or {}
         acc1, acc5 = published.get("acc1"), published.get("acc5")
-        note = "  [published at 299; run at 224]" if entry.family == "resnet_v2" else ""
+        note = f"  [{entry.note}]" if entry.note else ""
         print(f"{entry.id:30} {entry.input_size:4d} {entry.params_m or float('nan'):9.1f} "
               f"{'' if acc1 is None else f'{acc1:.1f}':>6} {'' if acc5 is None else f'{acc5:.1f}':>6}  {prep}{note}")
     for model_id, reason in keras_registry.excluded():
@@ -135,23 +86,12 @@ def main() -> int:
     if args.list_models:
         list_models(args.protocol, part)
         return EXIT_OK
-    if args.val_dir is None:
-        raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
-
     from imagenet_bench import keras_worker
 
-    dataset = layout.select(layout.scan(args.val_dir, args.val_ground_truth), args.limit, args.per_class)
+    dataset = cli.load_dataset(args)
     slots = parse_gpus(args.gpu, args.gpus)
     entries = keras_registry.by_id()
-    chosen = runner.select_models(list(entries), args.model, args.exclude)
-    if args.protocol == "seed2019":
-        refused = [m for m in chosen if m not in keras_registry.SEED_2019_IDS]
-        if refused and args.model != ["all"]:
-            raise UsageError(f"--protocol seed2019 covers only the 13 Keras models of 2019, not {', '.join(refused[:5])}")
-        chosen = [m for m in chosen if m in keras_registry.SEED_2019_IDS]
-    chosen = runner.shard(chosen, part)
-    if not chosen:
-        raise UsageError("no models selected (check -m/--exclude/--model-shard)")
+    chosen = cli.choose_models(list(entries), args, keras_registry.SEED_2019_IDS, part)
     weights_files = runner.parse_weights_files(args.weights_file, chosen)
     preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
@@ -164,12 +104,10 @@ def main() -> int:
             "source": "keras.applications",
             "application": entry.application, "kwargs": entry.kwargs, "input_size": entry.input_size,
             "weights": "imagenet",
-            "weights_file": str(weights_file.resolve()) if weights_file else None,
-            "preprocess": preprocesses[model_id].to_dict(),
+            **cli.request_common(args, preprocesses[model_id], dataset, weights_file),
+            "batch_size": args.batch_size,
             "preprocess_input": entry.preprocess_input,
-            "dataset": dataset.fingerprint,
-            "topk": args.topk,
-            "tf32": args.tf32, "jit_compile": args.jit_compile,
+            "jit_compile": args.jit_compile,
         }
         jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "keras"), request))
 

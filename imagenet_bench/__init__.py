@@ -2,6 +2,7 @@
 
 Modules are small and import-light on purpose: the table script
 (imagenet_benchmarking.py) must not import torch, TensorFlow or timm, so nothing
-here imports them at module level except the framework-specific modules
-(``torch_*``, ``keras_*``, ``timm_*``), which only the prediction scripts load.
+here imports them at module level except ``torch_*`` and ``timm_registry`` (torch),
+and ``keras_predict`` (TensorFlow, loaded only in the Keras script's model
+processes); ``keras_registry`` and ``keras_worker`` are framework-free.
 """

@@ -42,8 +42,8 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_open(path, "w") as handle:
-        handle.write(text)
+    with atomic_open(path, "wb") as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -11,6 +11,8 @@ import functools
 import importlib.util
 from pathlib import Path
 
+from .errors import UsageError
+
 NUM_CLASSES = 1000
 
 
@@ -18,7 +20,8 @@ def timm_info_dir() -> Path:
     """Folder of timm's bundled dataset-info files, found without importing timm."""
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("timm is not installed: pip install -r requirements.txt")
+        raise UsageError("timm is not installed (its data files hold the ImageNet class list and ReaL "
+                         "labels): pip install -r requirements.txt")
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
 
 

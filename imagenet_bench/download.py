@@ -17,7 +17,6 @@ Standard library only (urllib), so the table script stays import-light.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import UsageError
+from .predfiles import sha256_file
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_ROOT = Path("downloads")
@@ -76,14 +76,6 @@ def read_file_list(path: Path) -> dict[str, str]:
             raise UsageError(f"{path}:{number}: expected '<sha256>  <relative path>', got {line!r}")
         entries[rel] = match.group(1)
     return entries
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def partial_path(final: Path) -> Path:
@@ -171,7 +163,7 @@ def _download(url: str, final: Path, sha256: str) -> None:
             if attempt < ATTEMPTS and not exc.received:
                 time.sleep(RETRY_DELAY_S * attempt)
             continue
-        got = sha256_of(part)
+        got = sha256_file(part)
         if got == sha256:
             os.replace(part, final)
             return
@@ -214,6 +206,8 @@ def fetch(
     spec = DATASETS[name]
     dest = Path(dest) if dest is not None else DEFAULT_ROOT / name
     base = base_url if base_url is not None else spec.base_url
+    if not base.startswith(("http://", "https://")):
+        raise UsageError(f"--download-url {base}: expected an http:// or https:// address")
     if not base.endswith("/"):
         base += "/"
     files = read_file_list(spec.file_list)
@@ -234,7 +228,7 @@ def fetch(
     try:
         for rel in items:
             final = dest / rel
-            if final.is_file() and sha256_of(final) == files[rel]:
+            if final.is_file() and sha256_file(final) == files[rel]:
                 skipped += 1
                 continue
             url = base + rel

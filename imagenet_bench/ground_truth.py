@@ -53,7 +53,10 @@ def _devkit_ids_to_index(meta: Path) -> dict[int, int]:
             f"{meta}: missing; the devkit ground truth needs the devkit's meta.mat beside it "
             "(ILSVRC2012_devkit_t12/data/meta.mat)"
         )
-    from scipy.io import loadmat  # only this format needs scipy
+    try:
+        from scipy.io import loadmat  # only this format needs scipy
+    except ImportError:
+        raise UsageError(f"{meta}: reading the devkit's meta.mat needs scipy: pip install -r requirements.txt") from None
 
     try:
         synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
@@ -70,6 +73,8 @@ def _read_devkit(path: Path, lines: list[str]) -> dict[str, int]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if not line.strip().isdigit():
+            raise UsageError(f"{path}:{number}: expected one ILSVRC2012_ID per line, got {line.strip()!r}")
         ilsvrc = int(line)
         if ilsvrc not in ids_to_index:
             raise UsageError(f"{path}:{number}: ILSVRC2012_ID {ilsvrc} is not one of the 1000 classes")

@@ -199,7 +199,7 @@ def build(entry: KerasEntry, weights_file: str | Path | None = None,
     with _recording_downloads() as calls:
         try:
             model = constructor(weights=weights, input_shape=shape, **entry.kwargs)
-        except Exception as exc:
+        except Exception:
             failed = [call for call in calls if "error" in call]
             if not failed:
                 raise

@@ -36,9 +36,8 @@ from typing import Any
 
 from . import published
 from .errors import UsageError
-from .preprocessing import Preprocess, common
+from .preprocessing import PROTOCOLS, Preprocess, common
 
-PROTOCOLS = ("reference", "seed2019", "common")
 SEED_2019_IDS = published.KERAS_2019_IDS
 VARIANTS_CSV = Path(__file__).resolve().parent / "data" / "keras_variants.csv"
 
@@ -223,13 +222,6 @@ class KerasEntry:
 
 
 # --- enumeration -----------------------------------------------------------------------------
-
-
-def keras_version() -> str | None:
-    try:
-        return importlib.metadata.version("keras")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _api_file() -> Path | None:

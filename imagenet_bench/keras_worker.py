@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import atomic
 from .errors import UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     paths = [Path(p) for p in job["paths"]]
     numerics = keras_predict.configure(job["tf32"], job["jit_compile"])
     start = time.perf_counter()
-    model, weights = keras_predict.build(entry, job.get("weights_file"), job.get("weights", "imagenet"))
+    model, weights = keras_predict.build(entry, job.get("weights_file"))
     keras_predict.set_jit_compile(model, job["jit_compile"])
     build_s = time.perf_counter() - start
     preprocess_input = keras_predict.preprocess_input_function(entry)
@@ -121,15 +122,15 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         kind = "usage" if isinstance(exc, UsageError) else "error"
         message = " ".join(str(exc).split()) or type(exc).__name__
-        (out / "error.json").write_text(json.dumps({"kind": kind, "message": message,
-                                                    "traceback": traceback.format_exc()}))
+        atomic.write_text(out / "error.json", json.dumps({"kind": kind, "message": message,
+                                                          "traceback": traceback.format_exc()}))
         return 1
     np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)
     np.save(out / "probs.npy", result.pop("probs"), allow_pickle=False)
     all_probs = result.pop("all_probs")
     if all_probs is not None:
         np.save(out / "all_probs.npy", all_probs, allow_pickle=False)
-    (out / "result.json").write_text(json.dumps(result))
+    atomic.write_text(out / "result.json", json.dumps(result))
     return 0
 
 

@@ -13,7 +13,6 @@ ImageFolder and a flat copy of the same images agree; a re-encoded copy does not
 from __future__ import annotations
 
 import hashlib
-import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +25,6 @@ from .classes import NUM_CLASSES, wnid_to_index
 from .errors import UsageError
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
-_WNID_RE = re.compile(r"^n\d{8}$")
 FULL_VAL_SIZE = 50_000
 
 

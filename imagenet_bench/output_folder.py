@@ -9,6 +9,7 @@ so that scoring never needs the dataset itself.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,9 @@ def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: exists and is not a folder; pick another -o/--output-dir")
+    existing = next(p for p in (folder, *folder.resolve().parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"{existing}: not writable; pick another -o/--output-dir")
     if not folder.exists():
         return
     info = read_info(folder)

@@ -108,7 +108,3 @@ class PixelCache:
         if not self.valid():
             self.fill(dataset, preprocess, threads)
         return self
-
-    def open(self) -> np.ndarray:
-        """The cached pixels, memory-mapped read-only."""
-        return np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)

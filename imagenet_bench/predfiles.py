@@ -158,9 +158,13 @@ def sha256_file(path: str | Path) -> str:
 def save(files: ModelFiles, preds: np.ndarray, probs: np.ndarray, manifest: dict[str, Any]) -> None:
     """Write preds, probs, then the manifest (which marks the outputs complete), each atomically.
 
+    An old manifest is removed first: a kill while an overwrite is under way leaves
+    arrays without a manifest, which a rerun redoes and the table script refuses.
+
     The manifest records the sha256 of both arrays, so a later run can tell that
     the files beside it are the ones it describes.
     """
+    files.manifest_path.unlink(missing_ok=True)  # until the new manifest is written, the model is incomplete
     order = np.argsort(-probs, axis=1, kind="stable")
     preds = np.take_along_axis(np.asarray(preds, dtype=np.int64), order, axis=1)
     probs = np.take_along_axis(np.asarray(probs, dtype=np.float32), order, axis=1)

@@ -24,8 +24,9 @@ def load(path: str | Path) -> list[list[int]]:
         real = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read ReaL labels ({exc}); check --real-labels") from None
-    if not isinstance(real, list) or len(real) != 50_000:
-        raise UsageError(f"{path}: expected a JSON list of 50,000 label lists (ImageNet-ReaL)")
+    if (not isinstance(real, list) or len(real) != 50_000
+            or not all(isinstance(s, list) and all(type(c) is int and 0 <= c < 1000 for c in s) for s in real)):
+        raise UsageError(f"{path}: expected a JSON list of 50,000 lists of class indices 0..999 (ImageNet-ReaL)")
     return real
 
 

@@ -43,8 +43,15 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
     environ = os.environ if environ is None else environ
     if spec is None:
         if "SLURM_ARRAY_TASK_ID" in environ and "SLURM_ARRAY_TASK_COUNT" in environ:
-            index = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-            return index, int(environ["SLURM_ARRAY_TASK_COUNT"])
+            try:
+                index = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+                count = int(environ["SLURM_ARRAY_TASK_COUNT"])
+            except ValueError:
+                raise UsageError("SLURM_ARRAY_TASK_* variables are not integers; pass --model-shard I/N") from None
+            if not 0 <= index < count:  # e.g. a stepped array (--array=0-15:2)
+                raise UsageError(f"Slurm array task {index} of {count}: use a contiguous array (--array=0-{count - 1}) "
+                                 "or pass --model-shard I/N")
+            return index, count
         return None
     try:
         index, count = (int(x) for x in spec.split("/"))

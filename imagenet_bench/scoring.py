@@ -8,9 +8,9 @@ when those were made on the full val set.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
 
 import numpy as np
 
@@ -70,7 +70,6 @@ class Scored:
     preds: predfiles.Predictions
     correct1: np.ndarray
     correct5: np.ndarray | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def files(self) -> predfiles.ModelFiles:
@@ -92,9 +91,15 @@ def load_all(all_files: list[predfiles.ModelFiles]) -> Loaded:
     models, failures = [], []
     for files in all_files:
         try:
-            models.append(predfiles.load(files))
+            loaded = predfiles.load(files)
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
+            continue
+        if loaded.manifest is None and output_folder.read_info(files.folder) is not None:
+            failures.append(f"{files.manifest_path}: missing, so these outputs are incomplete (a run was "
+                            "stopped while writing them); run the prediction script again")
+            continue
+        models.append(loaded)
     groups: dict[str, list[str]] = {}
     for model in models:
         groups.setdefault(dataset_key(model.files, model.n), []).append(str(model.files.preds_path))

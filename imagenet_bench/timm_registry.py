@@ -20,7 +20,8 @@ into timm's eval transform with ``timm.data.create_transform`` and read back: a
 (crop_mode "border", a non-square input, another interpolation) makes the entry
 not runnable; ``excluded()`` lists it with the reason.
 
-Nothing here builds a model or touches the network, except ``TimmEntry.build``.
+Nothing here touches the network or loads weights, except ``TimmEntry.build``;
+``num_params`` builds a model on the "meta" device (no memory, no weights).
 Imports timm (and torch): only the PyTorch prediction script loads this module.
 """
 from __future__ import annotations
@@ -37,10 +38,9 @@ from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
 from .errors import UsageError
-from .preprocessing import INTERPOLATIONS, Preprocess, common
+from .preprocessing import PROTOCOLS, INTERPOLATIONS, Preprocess, common
 
 PREFIX = "timm."
-PROTOCOLS = ("reference", "seed2019", "common")
 # timm's checkpoint files on the Hugging Face hub, in the order timm tries them.
 HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 

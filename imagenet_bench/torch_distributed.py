@@ -76,9 +76,16 @@ def gather(obj: Any, group: Group) -> list[Any] | None:
     return boxes
 
 
-def barrier(group: Group | None) -> None:
+def finish(group: Group | None) -> None:
     if group is not None:
-        dist.barrier()
+        dist.destroy_process_group()
+
+
+def portable(exc: Exception) -> Exception:
+    """An exception that survives pickling between ranks, keeping whether it was bad input."""
+    from .errors import UsageError
+
+    return UsageError(str(exc)) if isinstance(exc, UsageError) else RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:

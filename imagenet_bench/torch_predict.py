@@ -1,8 +1,10 @@
-"""Running one PyTorch classifier over a dataset: batched, top-k kept while streaming.
+"""Running PyTorch classifiers over a dataset: batched, in grouped passes, top-k kept
+while streaming; building torchvision models and --model-spec models.
 
-Decoding and the protocol's geometry run in DataLoader workers (uint8 tensors);
-normalisation runs on the device. Only the top-k of each batch is kept, never
-an N x 1000 array, unless all probabilities are asked for.
+Decoding and the protocol's geometry run in DataLoader workers (uint8 tensors), or
+come from a pixel cache entry; normalisation runs on the device, per model. Only
+the top-k of each batch is kept, never an N x 1000 array, unless all
+probabilities are asked for.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -72,10 +74,13 @@ def resolve_device(device: str | None, gpu: int | None) -> str:
     """--device wins; -g/--gpu N means cuda:N; default cuda when available."""
     if device is None:
         device = f"cuda:{gpu}" if gpu is not None else ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and index) or (index and not index.isdigit()):
         raise UsageError(f"--device {device}: expected cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
 
 
@@ -91,8 +96,8 @@ def load_state_dict_file(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_model_spec(spec: str) -> Callable[[], tuple[torch.nn.Module, Preprocess]]:
-    """``MODULE:FUNCTION`` or ``file.py:FUNCTION`` -> the function."""
+def model_from_spec(spec: str) -> tuple[torch.nn.Module, Preprocess]:
+    """Call ``MODULE:FUNCTION`` or ``file.py:FUNCTION``: (model, its Preprocess)."""
     target, _, function = spec.rpartition(":")
     if not target or not function:
         raise UsageError(f"--model-spec {spec!r}: expected MODULE:FUNCTION or path/to/file.py:FUNCTION")
@@ -106,9 +111,14 @@ def load_model_spec(spec: str) -> Callable[[], tuple[torch.nn.Module, Preprocess
             module_spec.loader.exec_module(module)
         else:
             module = importlib.import_module(target)
-        return getattr(module, function)
-    except (ImportError, FileNotFoundError, AttributeError) as exc:
-        raise UsageError(f"--model-spec {spec!r}: cannot load ({exc})") from None
+        made = getattr(module, function)()
+    except Exception as exc:  # the user's code may fail in any way
+        raise UsageError(f"--model-spec {spec!r}: cannot load ({type(exc).__name__}: {exc})") from None
+    if (not isinstance(made, tuple) or len(made) != 2 or not isinstance(made[0], torch.nn.Module)
+            or not isinstance(made[1], Preprocess)):
+        raise UsageError(f"--model-spec {spec!r}: {function}() must return (torch.nn.Module, "
+                         "imagenet_bench.preprocessing.Preprocess)")
+    return made
 
 
 def _worker_error(exc: Exception) -> Exception:

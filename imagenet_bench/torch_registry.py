@@ -22,7 +22,7 @@ from torchvision import models
 from torchvision.models import quantization
 
 from .errors import UsageError
-from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess, common
+from .preprocessing import PROTOCOLS, IMAGENET_MEAN, IMAGENET_STD, Preprocess, common
 
 # The 21 torchvision models of the 2019 benchmark (its --protocol seed2019 covers only these).
 SEED_2019_IDS = (
@@ -30,7 +30,6 @@ SEED_2019_IDS = (
     "inception_v3", "squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34", "resnet50", "resnet101",
     "resnet152", "densenet121", "densenet161", "densenet169", "densenet201",
 )
-PROTOCOLS = ("reference", "seed2019", "common")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-# This test session loads both frameworks (the Keras tests build models in-process): torch,
-# with triton, must come before TensorFlow, or triton's native import segfaults. The
-# scripts themselves never load both.
-import torch  # noqa: F401  isort: skip
+# This test session loads both frameworks (the Keras tests build models in-process): torch's
+# compiler stack (torch._dynamo, which loads triton; torchvision imports it) must come before
+# TensorFlow, or triton's native import segfaults. The scripts themselves never load both.
+import torch._dynamo  # noqa: F401  isort: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

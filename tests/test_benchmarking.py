@@ -943,3 +943,25 @@ def test_custom_labels_of_the_wrong_length_or_range(tmp_path, crossing):
     np.save(tmp_path / "mask.npy", np.ones(N, dtype=bool))
     assert_one_error(bench("--dir", folder, "-i", tmp_path / "mask.npy"), tmp_path / "mask.npy")
     assert_one_error(bench("--dir", folder, "-l", tmp_path / "mask.npy"), tmp_path / "mask.npy")
+
+
+def test_outputs_without_manifest_in_a_project_folder_are_incomplete(tmp_path):
+    """A folder with dataset.json was written by the prediction scripts, where every complete
+    model has a manifest; arrays without one were being overwritten when a run stopped."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    n = 20
+    labels = np.arange(n) % 7
+    np.save(folder / "dataset_labels.npy", labels)
+    (folder / "dataset.json").write_text(json.dumps({"fingerprint": "f" * 64, "n_images": n, "full_val": False}))
+    for model in ("a", "b"):
+        preds = np.tile(labels[:, None], (1, 5))
+        np.save(folder / f"{model}_pytorch_imagenet_top5preds.npy", preds)
+        np.save(folder / f"{model}_pytorch_imagenet_top5probs.npy", np.full((n, 5), 0.2, dtype=np.float32))
+    (folder / "a_pytorch_imagenet_manifest.json").write_text("{}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_script("imagenet_benchmarking.py", "-k", empty, "-p", folder)
+    assert result.returncode == 1
+    assert "b_pytorch_imagenet_manifest.json: missing" in result.stderr
+    assert " a " in result.stdout and " b " not in result.stdout

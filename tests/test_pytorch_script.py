@@ -182,6 +182,16 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     assert "21 models of 2019" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_v2", "--device", "cuda")
     assert "CUDA is not available" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_v2", "--device", "cuda:abc")
+    assert "expected cpu, cuda or cuda:N" in line
+    result = run_script(SCRIPT, VAL500, "--model-spec", "x.py:f", "--name", "x", "--weights-file", WEIGHTS / MNV2)
+    assert result.returncode == 2 and "cannot be used together" in result.stderr
+    result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "-b", "0")
+    assert result.returncode == 2 and "-b/--batch-size must be at least 1" in result.stderr
+    spec = tmp_path / "spec.py"
+    spec.write_text("def f():\n    return 42\n")
+    line, _ = _bad(tmp_path, VAL500, "--model-spec", f"{spec}:f", "--name", "x")
+    assert "must return (torch.nn.Module" in line
     (tmp_path / "flat").mkdir()
     (tmp_path / "flat" / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"x")
     line, out = _bad(tmp_path, tmp_path / "flat", "-m", "mobilenet_v2")

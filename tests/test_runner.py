@@ -51,3 +51,11 @@ def test_groups_by_key_size_and_memory():
     assert [[j.model for j in g] for g in groups] == [["a1", "a2"], ["a3", "a4"], ["b1", "b2"], ["big"]]
     groups = runner.group(jobs, key, max_size=1, size_of=size, max_bytes=25)
     assert all(len(g) == 1 for g in groups) and len(groups) == 7
+
+
+def test_stepped_or_broken_slurm_arrays_are_refused():
+    stepped = {"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "4"}
+    with pytest.raises(UsageError, match="contiguous array"):
+        runner.parse_shard(None, stepped)
+    with pytest.raises(UsageError, match="not integers"):
+        runner.parse_shard(None, {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"})

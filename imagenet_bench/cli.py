@@ -1,0 +1,119 @@
+"""Command-line pieces both prediction scripts share: their common flags, the data
+they read, and which models they run. Each script adds its framework's own flags."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import layout, runner
+from .errors import UsageError
+from .layout import Dataset
+from .preprocessing import PROTOCOLS, Preprocess
+
+PROTOCOL_HELP = ("reference: each model's own preprocessing (default); seed2019: exactly the 2019 script, for "
+                 "its models only; common: one rule for every model in both frameworks (shorter side to "
+                 "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)")
+
+
+def new_parser(doc: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Exit status: 0 ok, 1 some model failed (others done), 2 bad input.")
+    parser.add_argument("val_dir", nargs="?", type=Path,
+                        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth")
+    group = parser.add_argument_group("data")
+    group.add_argument("--val-ground-truth", type=Path, metavar="FILE",
+                       help="labels of a flat val folder: val_full.txt, LOC_val_solution.csv, or the devkit's "
+                            "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)")
+    group.add_argument("--limit", type=int, metavar="N", help="only the first N images (canonical order)")
+    group.add_argument("--per-class", type=int, metavar="K", help="only the first K images of each class")
+    return parser
+
+
+def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help: str) -> argparse._ArgumentGroup:
+    group = parser.add_argument_group("models")
+    group.add_argument("-m", "--model", nargs="+", default=["all"], metavar="ID",
+                       help=f"model ids or glob patterns ({examples}), or all (default)")
+    group.add_argument("--exclude", nargs="+", default=[], metavar="ID", help="ids or patterns to leave out")
+    group.add_argument("--list-models", action="store_true",
+                       help="list ids, parameters, published accuracy and preprocessing; build nothing")
+    group.add_argument("--weights-file", action="append", default=[], metavar="PATH|ID=PATH",
+                       help=f"{weights_help} instead of downloading, for offline machines: PATH with one model, "
+                            "or ID=PATH (repeatable)")
+    group.add_argument("--model-shard", metavar="I/N",
+                       help="run only part I of N of the model list (default from Slurm array variables)")
+    group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
+    return group
+
+
+def add_run_args(parser: argparse.ArgumentParser, default_output: Path, platform: str,
+                 batch_default: int, batch_help: str, workers_help: str) -> argparse._ArgumentGroup:
+    group = parser.add_argument_group("running")
+    group.add_argument("-o", "--output-dir", type=Path, default=default_output,
+                       help=f"output folder (default: {default_output.name}/ beside this script)")
+    group.add_argument("-b", "--batch-size", type=int, default=batch_default, help=batch_help)
+    group.add_argument("-j", "--workers", type=int, default=2, help=workers_help)
+    group.add_argument("--tf32", action="store_true", help="allow TF32 on Ampere+ GPUs (default: off)")
+    group.add_argument("-k", "--topk", type=int, default=5, help="classes kept per image (default 5)")
+    group.add_argument("--save-all-probs", action="store_true",
+                       help=f"also write the N x 1000 probabilities ({{model}}_{platform}_imagenet_allprobs.npy)")
+    group.add_argument("--overwrite", action="store_true", help="redo models whose outputs are complete")
+    group.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing) and "
+                            "reuse them across runs, processes and both scripts")
+    group.add_argument("--verbose", action="store_true", help="tracebacks for failed models")
+    return group
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.topk < 5:
+        parser.error("-k/--topk must be at least 5 (Acc@5 needs it)")
+    if args.batch_size < 1 or args.workers < 0:
+        parser.error("-b/--batch-size must be at least 1 and -j/--workers at least 0")
+
+
+def load_dataset(args: argparse.Namespace) -> Dataset:
+    if args.val_dir is None:
+        raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
+    return layout.select(layout.scan(args.val_dir, args.val_ground_truth), args.limit, args.per_class)
+
+
+def choose_models(available: Sequence[str], args: argparse.Namespace, seed_2019_ids: Sequence[str],
+                  part: tuple[int, int] | None) -> list[str]:
+    """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard."""
+    chosen = runner.select_models(available, args.model, args.exclude)
+    if args.protocol == "seed2019":
+        refused = [m for m in chosen if m not in seed_2019_ids]
+        if refused and args.model != ["all"]:
+            raise UsageError(f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, "
+                             f"not {', '.join(refused[:5])}")
+        chosen = [m for m in chosen if m in seed_2019_ids]
+    chosen = runner.shard(chosen, part)
+    if not chosen:
+        raise UsageError("no models selected (check -m/--exclude/--model-shard)")
+    return chosen
+
+
+def describe(preprocess: Preprocess) -> str:
+    """One line for --list-models."""
+    p = preprocess
+    if p.resize_mode == "crop_fraction":
+        text = f"centre {p.crop_size}/{p.crop_size + 32} of shorter side, {p.interpolation} to {p.crop_size}"
+    else:
+        text = f"{p.resize_mode} {p.resize_size} {p.interpolation} / crop {p.crop_size}"
+    return f"{text}, {p.normalization}"
+
+
+def request_common(args: argparse.Namespace, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
+                   ) -> dict[str, Any]:
+    """What every model's outputs must have been made with to be reused (resume)."""
+    from .predfiles import sha256_file
+
+    return {
+        "weights_file": str(weights_file.resolve()) if weights_file else None,
+        "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
+        "preprocess": preprocess.to_dict(),
+        "dataset": dataset.fingerprint,
+        "topk": args.topk, "save_all_probs": args.save_all_probs, "tf32": args.tf32,
+    }
