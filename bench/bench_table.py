@@ -38,8 +38,8 @@ labels = np.repeat(np.arange(1000), 50)
 rows = []
 for folder in sys.argv[1:]:
     for preds_path in sorted(Path(folder).glob("*_top5preds.npy")):
-        preds = np.load(preds_path)
-        probs = np.load(preds_path.with_name(preds_path.name.replace("top5preds", "top5probs")))
+        preds = np.load(preds_path, allow_pickle=False)
+        probs = np.load(preds_path.with_name(preds_path.name.replace("top5preds", "top5probs")), allow_pickle=False)
         top1 = preds[np.arange(len(preds)), np.argmax(probs, axis=1)]
         acc1 = 100.0 * np.count_nonzero(top1 == labels) / len(labels)
         acc5 = 100.0 * np.count_nonzero((preds == labels[:, None]).any(axis=1)) / len(labels)

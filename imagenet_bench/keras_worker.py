@@ -67,10 +67,10 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
             raise WorkerError(f"worker process for {job['model']} exited with status {completed.returncode} "
                               "without a result (killed, out of memory, or crashed)")
         result = json.loads(result_path.read_text())
-        result["preds"] = np.load(folder / "preds.npy")
-        result["probs"] = np.load(folder / "probs.npy")
+        result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
+        result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
         all_probs = folder / "all_probs.npy"
-        result["all_probs"] = np.load(all_probs) if all_probs.exists() else None
+        result["all_probs"] = np.load(all_probs, allow_pickle=False) if all_probs.exists() else None
         return result
 
 

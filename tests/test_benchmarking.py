@@ -138,8 +138,9 @@ def write_model(folder: Path, model: str, labels: np.ndarray, correct1, correct5
     stem = folder / f"{model}_{platform}_imagenet_"
     np.save(f"{stem}top5preds.npy", preds.astype(np.int64))
     np.save(f"{stem}top5probs.npy", probs)
-    if manifest is not None:
-        Path(f"{stem}manifest.json").write_text(json.dumps(manifest))
+    if manifest is not None or (folder / "dataset.json").exists():
+        # files in a folder the prediction scripts made always come with a manifest
+        Path(f"{stem}manifest.json").write_text(json.dumps(manifest or {}))
     return {"preds": preds, "top1": preds[np.arange(n), top]}
 
 
@@ -634,6 +635,8 @@ def test_real_labels_with_val_dir_and_with_dataset_files(tmp_path):
 
     # the same rows, their names read from dataset_files.txt instead
     write_dataset(folder, labels, models["names"])
+    for preds in folder.glob("*_top5preds.npy"):  # a folder the scripts made has a manifest per model
+        preds.with_name(preds.name.replace("top5preds.npy", "manifest.json")).write_text("{}")
     proc = bench("--dir", folder, "--real-labels", REAL_JSON, "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     assert {m: r["ReaL@1"] for m, r in by_model(proc.stdout).items()} == {m: r["ReaL@1"] for m, r in rows.items()}

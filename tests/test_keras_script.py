@@ -80,7 +80,9 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
     p1, q1, m1 = _load(out, "mobilenetV2")
     pb, qb, mb = _load(batched, "mobilenetV2")
     assert m1["batch_size"] == 1 and mb["batch_size"] == 50
-    assert m1["request"] == mb["request"]  # the batch size does not change what is asked for
+    # the batch size may flip near-ties, so it is part of what a reusable output must match
+    assert {k: v for k, v in m1["request"].items() if k != "batch_size"} == \
+        {k: v for k, v in mb["request"].items() if k != "batch_size"}
     disagree = np.flatnonzero(p1[:, 0] != pb[:, 0])
     assert disagree.tolist() == [], f"top-1 differs on rows {disagree.tolist()}"
     assert np.max(np.abs(q1 - qb)) < 1e-4
@@ -224,7 +226,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--weights-file", tmp_path / "nope.h5")
     assert "nope.h5 does not exist" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "efficientnetb0", "--protocol", "seed2019")
-    assert "13 Keras models of 2019" in line
+    assert "13 models of 2019" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--gpus", "0,x")
     assert "--gpus" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "-g", "0", "--gpus", "0,1")

@@ -265,3 +265,14 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
     assert m["weights"]["tag"] == "r160_in1k" and m["weights"]["pretrained_cfg"]["num_classes"] == 1000
     assert m["preprocessing"]["crop_size"] == 160
     assert np.load(out / "timm.test_vit.r160_in1k_pytorch_imagenet_top5preds.npy").shape == (10, 5)
+
+
+def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
+    """No network here: torchvision's download fails, and says so in one line."""
+    result = run_script(SCRIPT, shared(VAL500), "-m", "squeezenet1_1", "--limit", "2", "-j", "0",
+                        "-o", tmp_path / "out", env={"TORCH_HOME": str(tmp_path / "th")})
+    assert result.returncode == 1
+    line = next(l for l in result.stderr.splitlines() if l.startswith("error: squeezenet1_1 failed"))
+    assert "https://download.pytorch.org/models/squeezenet1_1-" in line
+    assert f"put that file in {tmp_path / 'th' / 'hub' / 'checkpoints'} (TORCH_HOME)" in line
+    assert not (tmp_path / "out").exists()
