@@ -55,3 +55,29 @@ def seed_dirs() -> tuple[Path, Path]:
 def standard_labels() -> np.ndarray:
     """Independent of the code under test: 50 images per class, sorted by class."""
     return np.repeat(np.arange(1000), 50)
+
+
+def bad_run(script: str, out: Path, *args) -> tuple[str, Path]:
+    """Run a prediction script on bad input: exit status 2, an ``error:`` line, and no
+    prediction file written. Returns the first error line and the output folder."""
+    result = run_script(script, *args, "-o", out)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert lines, result.stderr
+    assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
+    return lines[0], out
+
+
+def tiny_dataset(folder: Path, n: int = 2):
+    """``n`` generated 400-pixel-wide images in a flat Dataset (labels all 0)."""
+    from imagenet_bench.layout import Dataset
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        path = folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
+        Image.fromarray(rng.integers(0, 255, (300 + 20 * i, 400, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return Dataset(folder, "flat", tuple(paths), np.zeros(n, dtype=np.int64),
+                   tuple(p.stat().st_size for p in paths), "test")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, run_script, shared
+from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
@@ -205,13 +205,7 @@ def test_torch_is_never_imported_and_tensorflow_only_in_the_worker(tmp_path):
 
 
 def _bad(tmp_path, *args):
-    out = tmp_path / "out"
-    result = run_script(SCRIPT, *args, "-o", out)
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 2, result.stderr
-    assert len(lines) >= 1
-    assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
-    return lines[0], out
+    return bad_run(SCRIPT, tmp_path / "out", *args)
 
 
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared
+from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared, bad_run
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -162,13 +162,7 @@ def test_list_models_reads_metadata_only():
 
 
 def _bad(tmp_path, *args):
-    out = tmp_path / "out"
-    result = run_script(SCRIPT, *args, "-o", out)
-    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
-    assert result.returncode == 2, result.stderr
-    assert len(lines) >= 1
-    assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
-    return lines[0], out
+    return bad_run(SCRIPT, tmp_path / "out", *args)
 
 
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):

@@ -18,7 +18,7 @@ from PIL import Image
 from timm.data import create_transform, resolve_data_config, resolve_model_data_config
 from timm.models import get_pretrained_cfg
 
-from conftest import ROOT, sweep_enabled
+from conftest import ROOT, sweep_enabled, tiny_dataset
 from imagenet_bench import timm_registry, torch_predict
 from imagenet_bench.errors import UsageError
 from imagenet_bench.layout import Dataset
@@ -164,14 +164,7 @@ def test_pixels_identical_to_timms_own_eval_transform():
 
 
 def _tiny_dataset(tmp_path, n=2) -> Dataset:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = tmp_path / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
-        Image.fromarray(rng.integers(0, 255, (300 + 20 * i, 400, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return Dataset(tmp_path, "flat", tuple(paths), np.zeros(n, dtype=np.int64),
-                   tuple(p.stat().st_size for p in paths), "test")
+    return tiny_dataset(tmp_path, n)
 
 
 def _build_from_random_weights(entry, tmp_path, suffix=".pth"):

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 from torchvision import models
 from torchvision.models import quantization
 
-from conftest import sweep_enabled
+from conftest import sweep_enabled, tiny_dataset
 from imagenet_bench import torch_predict, torch_registry
 from imagenet_bench.layout import Dataset
 from imagenet_bench.errors import UsageError
@@ -117,14 +116,7 @@ def _one_per_family_and_size():
 
 
 def _tiny_dataset(tmp_path, n=2) -> Dataset:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        path = tmp_path / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
-        Image.fromarray(rng.integers(0, 255, (300 + 20 * i, 400, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return Dataset(tmp_path, "flat", tuple(paths), np.zeros(n, dtype=np.int64),
-                   tuple(p.stat().st_size for p in paths), "test")
+    return tiny_dataset(tmp_path, n)
 
 
 def _arch_kwargs(entry) -> dict:
