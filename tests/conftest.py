@@ -81,3 +81,16 @@ def tiny_dataset(folder: Path, n: int = 2):
         paths.append(path)
     return Dataset(folder, "flat", tuple(paths), np.zeros(n, dtype=np.int64),
                    tuple(p.stat().st_size for p in paths), "test")
+
+
+def val_with_truncated_image(root: Path) -> Path:
+    """An ImageFolder of three small JPEGs whose second (ILSVRC2012_val_00000002.JPEG) is truncated."""
+    from PIL import Image
+
+    val = root / "val" / "n01440764"
+    val.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)).save(val / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+    bad = val / "ILSVRC2012_val_00000002.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    return val.parent

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run
+from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
@@ -232,14 +232,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
 
 
 def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
-    from PIL import Image
-
-    val = tmp_path / "val" / "n01440764"
-    val.mkdir(parents=True)
-    for i in range(3):
-        Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)).save(val / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
-    bad = val / "ILSVRC2012_val_00000002.JPEG"
-    bad.write_bytes(bad.read_bytes()[:200])
+    val_with_truncated_image(tmp_path)
     line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025))
     assert "mobilenet_0.25_128 failed" in line and "ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
     assert not out.exists()

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared, bad_run
+from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -204,14 +204,7 @@ def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
 
 
 def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
-    from PIL import Image
-
-    val = tmp_path / "val" / "n01440764"
-    val.mkdir(parents=True)
-    for i in range(3):
-        Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)).save(val / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
-    bad = val / "ILSVRC2012_val_00000002.JPEG"
-    bad.write_bytes(bad.read_bytes()[:200])
+    val_with_truncated_image(tmp_path)
     for workers in ("0", "1"):
         line, out = _bad(tmp_path, tmp_path / "val", "-m", "squeezenet1_1", "--weights-file",
                          _random_weights(tmp_path), "-j", workers)
