@@ -91,6 +91,36 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
     assert 0 <= check["max_abs_prob_diff"] < 1e-4
 
 
+def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(one_at_a_time):
+    """The default mode calls the compiled predict function on a batch of 1, not
+    model.predict(x) per image as the 2019 loop did; the numbers must be the same.
+    Computed here independently: torchvision's Resize(256) + CenterCrop(224) for the
+    common protocol's pixels, Keras's own MobileNetV2 and preprocess_input."""
+    import keras
+    from PIL import Image
+    from torchvision import transforms
+
+    out, _ = one_at_a_time
+    preds, probs, _ = _load(out, "mobilenetV2")
+    by_name = {p.name: p for p in shared(VAL500).glob("*/*")}
+    names = (out / "dataset_files.txt").read_text().split()
+    rows = list(range(0, 500, 10))
+    geometry = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+    model = keras.applications.MobileNetV2(weights=None)
+    model.load_weights(shared(WEIGHTS / MNV2))
+    expected = []
+    for row in rows:
+        with Image.open(by_name[names[row]]) as image:
+            pixels = np.asarray(geometry(image.convert("RGB")), dtype=np.float32)
+        x = keras.applications.mobilenet_v2.preprocess_input(pixels[None])
+        expected.append(model.predict(x, verbose=0)[0])
+    expected = np.array(expected)
+    assert len(np.unique(expected.argmax(1))) > 20  # real weights: the predictions vary
+    top5 = np.argsort(-expected, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(preds[rows], top5)
+    np.testing.assert_array_equal(probs[rows], np.take_along_axis(expected, top5, axis=1))
+
+
 def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
     out, _ = one_at_a_time
     preds, probs, m = _load(out, "mobilenetV2")
