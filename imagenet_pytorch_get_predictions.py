@@ -186,7 +186,7 @@ def main() -> int:
         import torch
         import torchvision
 
-        members, weights_records, results = build(group)
+        members, weights_records, results = torch_distributed.local_leaders_first(dist, lambda: build(group))
         pass_numerics = job_numerics(group[0].model)
         settings = pass_numerics.apply()
         geometry = preprocesses[group[0].model]

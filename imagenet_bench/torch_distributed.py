@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from .layout import Dataset
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,25 @@ def block(n: int, group: Group) -> tuple[int, int]:
 def rows(dataset: Dataset, start: int, stop: int) -> Dataset:
     return replace(dataset, paths=dataset.paths[start:stop], labels=dataset.labels[start:stop],
                    sizes=dataset.sizes[start:stop])
+
+
+def local_leaders_first(group: Group | None, fn: Callable[[], T]) -> T:
+    """``fn()`` on each machine's first process (LOCAL_RANK 0), then on the others.
+
+    Building a model downloads its weights into the machine's torch.hub (or Hugging
+    Face) cache: the first process fills it and the others read it, instead of every
+    process fetching the same file at once and racing on the partial download. Every
+    rank reaches the barrier once, whether ``fn`` raises or not.
+    """
+    if group is None:
+        return fn()
+    if group.local_rank == 0:
+        try:
+            return fn()
+        finally:
+            dist.barrier()
+    dist.barrier()
+    return fn()
 
 
 def broadcast(obj: Any, group: Group | None) -> Any:
