@@ -26,6 +26,7 @@ from imagenet_bench import cli, keras_registry, manifest, output_folder, pixel_c
 from imagenet_bench.errors import EXIT_OK, UsageError, run_main
 
 HERE = Path(__file__).resolve().parent
+KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
 
 
@@ -52,9 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
     """The CUDA_VISIBLE_DEVICES value of each parallel slot ([None]: inherit, one slot)."""
-    if gpu is not None and gpus:
+    if gpu is not None and gpus is not None:
         raise UsageError("-g/--gpu and --gpus: use one of them")
-    if gpus:
+    if gpus is not None:
         values = [g.strip() for g in gpus.split(",")]
         if not all(v.isdigit() for v in values) or len(set(values)) != len(values):
             raise UsageError(f"--gpus {gpus!r}: expected distinct GPU indices such as 0,1,2")
@@ -93,9 +94,18 @@ def main() -> int:
     entries = keras_registry.by_id()
     chosen = cli.choose_models(list(entries), args, keras_registry.SEED_2019_IDS, part)
     weights_files = runner.parse_weights_files(args.weights_file, chosen)
+    for path in weights_files.values():
+        if not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
+            raise UsageError(f"--weights-file {path}: Keras reads weights from .weights.h5, .h5 or .keras files")
     preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
     check_batch = args.batch_size if args.batch_size > 1 else CHECK_BATCHING_BATCH
+    check_images = min(args.check_batching, len(dataset)) if args.check_batching else None
+
+    def has_check(record: dict) -> bool:
+        """--check-batching K: complete outputs are reused only if they record that check."""
+        check = record.get("check_batching") or {}
+        return check.get("images", 0) >= check_images and check.get("batch_size") == check_batch
 
     jobs = []
     for model_id in chosen:
@@ -109,7 +119,8 @@ def main() -> int:
             "preprocess_input": entry.preprocess_input,
             "jit_compile": args.jit_compile,
         }
-        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "keras"), request))
+        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "keras"), request,
+                               has_check if check_images else None))
 
     paths = [str(p.resolve()) for p in dataset.paths]
     free = queue.Queue()
@@ -139,7 +150,7 @@ def main() -> int:
                 "paths": paths, "batch_size": args.batch_size, "topk": args.topk,
                 "save_all_probs": args.save_all_probs, "threads": args.workers,
                 "tf32": args.tf32, "jit_compile": args.jit_compile,
-                "check_batching": min(args.check_batching, len(paths)) if args.check_batching else None,
+                "check_batching": check_images,
                 "check_batch_size": check_batch, "position": position if len(slots) > 1 else None,
                 "pixel_cache": cache_path,
             }, gpu=gpu, verbose=args.verbose)

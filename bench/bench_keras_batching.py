@@ -58,10 +58,10 @@ def main() -> None:
     paths = list(dataset.paths)
     entry = keras_registry.by_id()["mobilenetV2"]
     preprocess = entry.preprocess("common")
-    numerics = keras_predict.configure(tf32=False, jit_compile=False)
+    numerics = keras_predict.configure(tf32=False)
     weights_file = None if args.random_weights or not WEIGHTS.exists() else WEIGHTS
     model, weights = keras_predict.build(entry, weights_file, weights=None)
-    keras_predict.set_jit_compile(model, False)
+    numerics["jit_compile"] = keras_predict.set_jit_compile(model, False)
     preprocess_input = keras_predict.preprocess_input_function(entry)
 
     def script_mode(batch_size: int) -> tuple[float, np.ndarray]:

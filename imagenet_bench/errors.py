@@ -19,6 +19,11 @@ class UsageError(Exception):
     """Bad input (a file, folder or flag): printed as one line, exit status 2."""
 
 
+class ImageError(UsageError):
+    """An image that cannot be decoded; the message names the file. Every model would
+    meet the same file, so it ends the run (reported once) instead of failing each."""
+
+
 def die(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit with status 2."""
     print(f"error: {message}", file=sys.stderr)

@@ -15,12 +15,9 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from .errors import UsageError
+from .errors import ImageError
 from .preprocessing import Preprocess
 
-
-class ImageError(UsageError):
-    """An image that cannot be decoded; the message names the file."""
 
 
 def load_rgb(path: str | Path) -> Image.Image:

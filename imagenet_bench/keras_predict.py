@@ -46,12 +46,13 @@ def _keras():
     return keras
 
 
-def configure(tf32: bool = False, jit_compile: bool = False) -> dict[str, Any]:
+def configure(tf32: bool = False) -> dict[str, Any]:
     """Set the numeric switches before any model is built; return what the manifest records.
 
     TF32: TensorFlow uses it for float32 matmuls/convolutions on Ampere and later GPUs by
     default; here it is off unless asked for. With several GPUs visible (no -g/--gpus), only
-    the first is used, so that TensorFlow does not take memory on the others.
+    the first is used, so that TensorFlow does not take memory on the others. jit_compile
+    is per model: ``set_jit_compile`` returns what the model took.
     """
     keras = _keras()
     if keras.backend.backend() != "tensorflow":
@@ -65,7 +66,6 @@ def configure(tf32: bool = False, jit_compile: bool = False) -> dict[str, Any]:
     return {
         "dtype": "float32",
         "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
-        "jit_compile": bool(jit_compile),
         "call": "model.predict_on_batch (compiled tf.function, inference mode)",
     }
 
@@ -237,10 +237,15 @@ def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict_on_batch(x), dtype=np.float32)
 
 
-def set_jit_compile(model: Any, jit_compile: bool) -> None:
-    """Set jit_compile explicitly (Keras's default "auto" turns XLA on where it can)."""
+def set_jit_compile(model: Any, jit_compile: bool) -> bool:
+    """Set jit_compile explicitly (Keras's default "auto" turns XLA on where it can).
+
+    Returns the setting the model took: Keras falls back to False, with a warning, for
+    a model XLA cannot compile, so the manifest records this, not the request.
+    """
     model.jit_compile = bool(jit_compile)
     model.predict_function = None  # rebuilt on the next call with the setting above
+    return bool(model.jit_compile)
 
 
 def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,

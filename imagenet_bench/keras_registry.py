@@ -56,15 +56,18 @@ VARIANTS_CSV = Path(__file__).resolve().parent / "data" / "keras_variants.csv"
 #   classic        shorter side to size * 8 / 7 (256 for 224, 341 for 299, 378 for 331), centre
 #                  crop to size. Source: keras-applications README and taehoonlee/tensornets
 #                  evaluation scripts (keras-applications issues 88 and 99). The README states
-#                  bicubic (cv2 INTER_CUBIC); the tensornets script actually resized bilinear
-#                  without antialiasing, which PIL cannot do (it always antialiases when
-#                  downscaling), so the stated bicubic is used.
+#                  bicubic (cv2 INTER_CUBIC); the tensornets script actually resized bilinear.
+#                  Neither antialiased. We use the stated bicubic through PIL's resize, the
+#                  resampler of every other protocol here, which antialiases when it
+#                  downscales: a documented difference from both sources, not a match.
 #   crop_fraction  centre square of size / (size + 32) of the shorter side, bicubic resize to
 #                  size. Source: the EfficientNet paper's evaluation (TF tpu/efficientnet
 #                  preprocessing), which the keras.io figures are; EfficientNetV2 the same
 #                  (sebastian-sz/efficientnet-v2-keras).
 #   convnext       squash to round(size / 0.875) square (256 for 224), bicubic, centre crop
 #                  0.875 (224). Source: sayakpaul/keras-convnext-conversion.
+#   Both resized with TensorFlow's bicubic (tf.image.resize, no antialiasing); PIL's
+#   bicubic here antialiases, as for the classic models.
 FAMILIES: dict[str, tuple[str, str]] = {
     "convnext": ("in_model", "convnext"),
     "densenet": ("keras:torch", "classic"),
@@ -85,10 +88,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
 
 GEOMETRY_SOURCES = {
     "classic": "keras-applications README / tensornets eval: shorter side to size*8/7, centre crop; "
-               "bicubic as the README states (tensornets used bilinear without antialiasing)",
+               "bicubic as the README states, PIL antialiased (cv2 INTER_CUBIC and the tensornets bilinear "
+               "did not antialias)",
     "crop_fraction": "EfficientNet paper eval (tpu/efficientnet; efficientnet-v2-keras): centre crop of "
-                     "size/(size+32) of the shorter side, bicubic resize",
-    "convnext": "keras-convnext-conversion: squash to 256x256 bicubic, centre crop 0.875",
+                     "size/(size+32) of the shorter side, bicubic resize "
+                     "(PIL antialiased; TF's resize did not antialias)",
+    "convnext": "keras-convnext-conversion: squash to 256x256 bicubic, centre crop 0.875 "
+                "(PIL antialiased; TF's resize did not antialias)",
 }
 
 # Native input size of every constructor with ImageNet weights (its `default_size`: Keras

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import atomic
-from .errors import UsageError
+from .errors import ImageError, UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,8 +43,8 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
 
     gpu: the CUDA_VISIBLE_DEVICES value for the child (None: inherit). The child's
     progress bar and messages go straight to this process's stderr. A failure in the
-    child is raised here: UsageError for bad input (a corrupt image, a weights file that
-    does not fit), WorkerError otherwise.
+    child is raised here: ImageError for an image that cannot be decoded, UsageError for
+    other bad input (a weights file that does not fit), WorkerError otherwise.
     """
     with tempfile.TemporaryDirectory(prefix=f"keras-{job['model']}-") as folder:
         folder = Path(folder)
@@ -61,7 +61,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
             error = json.loads(error_path.read_text())
             if verbose and error.get("traceback"):
                 print(error["traceback"], file=sys.stderr, end="")
-            raise (UsageError if error["kind"] == "usage" else WorkerError)(error["message"])
+            raise {"image": ImageError, "usage": UsageError}.get(error["kind"], WorkerError)(error["message"])
         result_path = folder / "result.json"
         if completed.returncode != 0 or not result_path.exists():
             raise WorkerError(f"worker process for {job['model']} exited with status {completed.returncode} "
@@ -87,10 +87,11 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     entry = keras_registry.by_id()[job["model"]]
     preprocess = Preprocess(**job["preprocess"])
     paths = [Path(p) for p in job["paths"]]
-    numerics = keras_predict.configure(job["tf32"], job["jit_compile"])
+    numerics = keras_predict.configure(job["tf32"])
     start = time.perf_counter()
     model, weights = keras_predict.build(entry, job.get("weights_file"))
-    keras_predict.set_jit_compile(model, job["jit_compile"])
+    numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
+    numerics["jit_compile_requested"] = bool(job["jit_compile"])
     build_s = time.perf_counter() - start
     preprocess_input = keras_predict.preprocess_input_function(entry)
     out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
@@ -120,7 +121,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        kind = "usage" if isinstance(exc, UsageError) else "error"
+        kind = "image" if isinstance(exc, ImageError) else "usage" if isinstance(exc, UsageError) else "error"
         message = " ".join(str(exc).split()) or type(exc).__name__
         atomic.write_text(out / "error.json", json.dumps({"kind": kind, "message": message,
                                                           "traceback": traceback.format_exc()}))

@@ -9,7 +9,9 @@ those:
     weights metadata by ``python -m imagenet_bench.published``; a test checks it
     still equals what the library says.
   * data/keras_published.csv: entered by hand from the keras.io applications table
-    (and, for MobileNetV3, which that table lacks, Keras's mobilenet_v3.py docstring).
+    (and, for MobileNetV3, which that table lacks, Keras's mobilenet_v3.py docstring);
+    data/keras_variants_published.csv: the MobileNetV3 width and minimalistic variants,
+    from that docstring's checkpoint table.
 
 Model ids are the ones used in prediction-file names:
 
@@ -23,8 +25,9 @@ Model ids are the ones used in prediction-file names:
     the rule needs no exception for it.
   * keras: the 13 ids of 2019 keep their spelling (``mobilenetV2``, not
     ``mobilenetv2``); every other application is its lower-cased constructor name
-    (``efficientnetb0``, ``convnexttiny``). Variants such as ``mobilenet_0.25_128``
-    have no published figure here and look up as None.
+    (``efficientnetb0``, ``convnexttiny``); variants are ``{id}_{alpha}_{resolution}``
+    or ``mobilenetv3large_minimalistic``. The MobileNet and MobileNetV2 variants
+    (``mobilenet_0.25_128``) have no published figure and look up as None.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from typing import Any
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TORCHVISION_JSON = DATA_DIR / "torchvision_published.json"
 KERAS_CSV = DATA_DIR / "keras_published.csv"
+KERAS_VARIANTS_CSV = DATA_DIR / "keras_variants_published.csv"
 
 # Keras ids whose 2019 spelling is not the lower-cased constructor name.
 _KERAS_ID_EXCEPTIONS = {"MobileNetV2": "mobilenetV2"}
@@ -94,12 +98,16 @@ def _optional_float(text: str) -> float | None:
     return float(text) if text else None
 
 
-def read_keras_csv(path: str | Path = KERAS_CSV) -> list[dict[str, Any]]:
-    """Rows of the Keras table (``#`` lines are comments), numbers parsed."""
+def _csv_rows(path: str | Path) -> list[dict[str, str]]:
+    """A committed CSV's rows; ``#`` lines are comments."""
     with open(path, encoding="utf-8", newline="") as handle:
-        lines = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
+        return list(csv.DictReader(line for line in handle if line.strip() and not line.lstrip().startswith("#")))
+
+
+def read_keras_csv(path: str | Path = KERAS_CSV) -> list[dict[str, Any]]:
+    """Rows of the Keras table, numbers parsed."""
     rows = []
-    for row in csv.DictReader(lines):
+    for row in _csv_rows(path):
         rows.append({
             "application": row["application"].strip(),
             "acc1": _optional_float(row["acc1"]),
@@ -122,7 +130,19 @@ def _keras_table() -> dict[str, Published]:
         source = f"{row['source']} ({row['application']}"
         source += f"; {row['note']})" if row["note"] else ")"
         table[model_id] = Published(acc1=row["acc1"], acc5=row["acc5"], source=source)
+    for row in read_keras_variants_csv():
+        if row["model"] in table:
+            raise RuntimeError(f"{KERAS_VARIANTS_CSV}: model id {row['model']!r} occurs twice")
+        table[row["model"]] = Published(acc1=row["acc1"], acc5=row["acc5"],
+                                        source=f"keras mobilenet_v3.py docstring ({row['checkpoint']})")
     return table
+
+
+def read_keras_variants_csv(path: str | Path = KERAS_VARIANTS_CSV) -> list[dict[str, Any]]:
+    """Rows of the Keras variants' table, numbers parsed."""
+    return [{"model": row["model"].strip(), "application": row["application"].strip(),
+             "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
+             "checkpoint": row["checkpoint"].strip()} for row in _csv_rows(path)]
 
 
 # --- generating data/torchvision_published.json (imports torchvision) -----------

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import predfiles
-from .errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, UsageError
+from .errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
 
 
 def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
@@ -78,6 +78,8 @@ def parse_weights_files(values: Sequence[str], models: Sequence[str]) -> dict[st
             model, path = models[0], value
         if model not in models:
             raise UsageError(f"--weights-file {value}: {model} is not among the selected models")
+        if Path(path).is_dir():
+            raise UsageError(f"--weights-file {value}: {path} is a folder; give the weights file itself")
         if not Path(path).is_file():
             raise UsageError(f"--weights-file {value}: {path} does not exist")
         files[model] = Path(path)
@@ -106,31 +108,46 @@ class Job:
     model: str
     files: predfiles.ModelFiles
     request: dict[str, Any]
+    # What else a reusable manifest must hold, for asks that do not change the outputs
+    # (the Keras script's --check-batching): False reruns the model.
+    also_needs: Callable[[dict[str, Any]], bool] | None = None
 
 
 def is_done(job: Job) -> bool:
-    """Complete outputs whose manifest was made for the same request (compared as JSON)."""
+    """Complete outputs whose manifest was made for the same request (compared as JSON)
+    and holds what ``job.also_needs`` asks for."""
     manifest = predfiles.outputs_complete(job.files)
-    return manifest is not None and manifest.get("request") == json.loads(json.dumps(job.request))
+    return (manifest is not None and manifest.get("request") == json.loads(json.dumps(job.request))
+            and (job.also_needs is None or job.also_needs(manifest)))
 
 
 class _Ledger:
-    """Saves each finished model, reports each failure, and ends with the summary."""
+    """Saves each finished model, reports each failure, and ends with the summary.
+
+    One model's failure does not stop the others, except an image that cannot be
+    decoded: every model would meet it, so the ledger is ``stopped``, the models not
+    yet started are not run, and the image is reported once.
+    """
 
     def __init__(self, before_save: Callable[[], None], skipped: list[str], verbose_errors: bool) -> None:
         self.before_save, self.verbose_errors = before_save, verbose_errors
         self.done: list[str] = []
         self.skipped = list(skipped)
         self.failed: list[str] = []
+        self.not_run: list[str] = []
         self.usage_failure = False
+        self.stopped = False
 
     def finish(self, job: Job, outcome: Result | Exception, seconds: float, trace: str = "") -> None:
-        if isinstance(outcome, Exception):  # one model's failure must not stop the others
+        if isinstance(outcome, Exception):
             self.usage_failure |= isinstance(outcome, UsageError)
+            self.failed.append(job.model)
+            if self.stopped and isinstance(outcome, ImageError):
+                return  # the image that stopped the run is reported already
+            self.stopped |= isinstance(outcome, ImageError)
             print(f"error: {job.model} failed: {outcome}", file=sys.stderr)
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
-            self.failed.append(job.model)
             return
         self.before_save()
         if outcome.all_probs is not None:
@@ -145,7 +162,10 @@ class _Ledger:
         """Print the summary; exit status 0 all done, 1 some model failed to load or
         run, 2 a failure was bad input (for example a corrupt image)."""
         summary = f"{len(self.done)} done, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed"
-        print(summary + (f": {', '.join(self.failed)}" if self.failed else ""), file=sys.stderr)
+        summary += f": {', '.join(self.failed)}" if self.failed else ""
+        if self.not_run:
+            summary += f"; {len(self.not_run)} not run (an image cannot be decoded: fix it and run again)"
+        print(summary, file=sys.stderr)
         if not self.failed:
             return EXIT_OK
         return EXIT_USAGE if self.usage_failure else EXIT_PARTIAL_FAILURE
@@ -189,6 +209,9 @@ def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[st
     outputs; a model missing from the answer, or a group that raised, counts as failed."""
     ledger = _Ledger(before_save, skipped, verbose_errors)
     for jobs in groups:
+        if ledger.stopped:
+            ledger.not_run += [job.model for job in jobs]
+            continue
         start = time.perf_counter()
         try:
             outcomes = run_group(jobs)
@@ -216,7 +239,10 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     ledger = _Ledger(before_save, skipped, verbose_errors)
     if parallel <= 1:
         for job in to_run:
-            ledger.finish(job, *_attempt(run_one, job))
+            if ledger.stopped:
+                ledger.not_run.append(job.model)
+            else:
+                ledger.finish(job, *_attempt(run_one, job))
     elif to_run:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -224,7 +250,11 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
         try:
             futures = {pool.submit(_attempt, run_one, job): job for job in to_run}
             for future in as_completed(futures):
+                if future.cancelled():
+                    continue
                 ledger.finish(futures[future], *future.result())
+                if ledger.stopped and not ledger.not_run:  # running jobs finish and are saved; the rest never start
+                    ledger.not_run = [job.model for f, job in futures.items() if not f.done() and f.cancel()]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return ledger.status()

@@ -104,9 +104,11 @@ def finish(group: Group | None) -> None:
 
 def portable(exc: Exception) -> Exception:
     """An exception that survives pickling between ranks, keeping whether it was bad input."""
-    from .errors import UsageError
+    from .errors import ImageError, UsageError
 
-    return UsageError(str(exc)) if isinstance(exc, UsageError) else RuntimeError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, UsageError):
+        return type(exc)(str(exc)) if isinstance(exc, ImageError) else UsageError(str(exc))
+    return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
 from . import images
-from .errors import UsageError
+from .errors import ImageError, UsageError
 from .layout import Dataset
 from .preprocessing import Preprocess
 
@@ -127,7 +127,7 @@ def _worker_error(exc: Exception) -> Exception:
     text = str(exc).strip().splitlines()
     for line in reversed(text):
         if "ImageError: " in line:
-            return images.ImageError(line.split("ImageError: ", 1)[1])
+            return ImageError(line.split("ImageError: ", 1)[1])
     return exc
 
 

@@ -58,12 +58,12 @@ def standard_labels() -> np.ndarray:
 
 
 def bad_run(script: str, out: Path, *args) -> tuple[str, Path]:
-    """Run a prediction script on bad input: exit status 2, an ``error:`` line, and no
-    prediction file written. Returns the first error line and the output folder."""
+    """Run a prediction script on bad input: exit status 2, exactly one ``error:`` line, and
+    no prediction file written. Returns the first error line and the output folder."""
     result = run_script(script, *args, "-o", out)
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, result.stderr
-    assert lines, result.stderr
+    assert len(lines) == 1, result.stderr
     assert not out.exists() or not any(p.name.endswith("_top5preds.npy") for p in out.iterdir())
     return lines[0], out
 

@@ -143,3 +143,23 @@ def test_a_weights_file_of_another_network_is_refused(tmp_path):
     with pytest.raises(UsageError, match="does not fit mobilenet_0.5_128"):
         keras_predict.build(keras_registry.by_id()["mobilenet_0.5_128"], weights_file=path)
     keras.backend.clear_session()
+
+
+def test_every_variant_asks_keras_for_the_weights_file_of_its_table_row(monkeypatch):
+    """The variant table says which published file each (alpha, resolution) uses; Keras's
+    own constructor, built with weights="imagenet", must ask for exactly that file. The
+    download is stubbed to fail, so nothing is fetched, and the error names the URL."""
+    from keras.src.utils import file_utils
+
+    def offline(fname=None, origin=None, *args, **kwargs):
+        raise OSError("offline (test)")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    variants = [e for e in keras_registry.entries() if e.weights_file is not None]
+    assert len(variants) == 44
+    for entry in variants:
+        with pytest.raises(RuntimeError, match="cannot download") as failure:
+            keras_predict.build(entry)
+        url = str(failure.value).split("cannot download ")[1].split(" ")[0]
+        assert url.endswith("/" + entry.weights_file), (entry.id, url)
+        keras.backend.clear_session()

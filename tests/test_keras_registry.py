@@ -205,6 +205,23 @@ def test_published_figures_come_from_the_committed_table():
     assert by_id["resnet50"].params_m == 25.6
 
 
+def test_every_mobilenetv3_entry_has_the_top1_of_the_installed_keras_docstring():
+    """The checkpoint table in keras/src/applications/mobilenet_v3.py, parsed here."""
+    from keras.src.applications import mobilenet_v3
+
+    table = {}
+    for line in inspect.getsource(mobilenet_v3).splitlines():
+        match = re.match(r"\|\s*mobilenet_v3_(large|small)_(minimalistic_)?([\d.]+)_224\s*\|.*?\|.*?\|\s*([\d.]+)\s*\|",
+                         line)
+        if match:
+            size, minimalistic, alpha, top1 = match.groups()
+            model_id = f"mobilenetv3{size}" + ("_minimalistic" if minimalistic else "" if alpha == "1.0" else f"_{alpha}")
+            table[model_id] = float(top1)
+    ours = {e.id: e.published["acc1"] for e in keras_registry.entries() if e.family == "mobilenet_v3"}
+    assert len(table) == 6 and ours == table
+    assert all(e.published["acc5"] is None for e in keras_registry.entries() if e.family == "mobilenet_v3")
+
+
 def test_seed2019_geometry_gives_load_img_pixels_on_real_images():
     """The 2019 Keras script read images with load_img(path, target_size=(s, s)): squash,
     nearest. The declarative Preprocess must give the very same pixels, greyscale included."""

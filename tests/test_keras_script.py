@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,6 +180,22 @@ def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
     assert (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
 
 
+def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a_time, tmp_path):
+    """--check-batching does not change the predictions, so it is not in the request; but
+    outputs that do not record the check asked for are not reused silently."""
+    out, _ = one_at_a_time
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    args = [SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common", "--weights-file", WEIGHTS / MN025,
+            "-o", copy]
+    again = run_script(*args, "--check-batching", "20")          # the fixture ran this check: reused
+    assert again.returncode == 0 and "skipped" in again.stderr and "Acc@1" not in again.stderr
+    more = run_script(*args, "--check-batching", "40")           # a larger check: the model runs again
+    assert more.returncode == 0 and "1 done, 0 skipped" in more.stderr, more.stderr
+    check = _load(copy, "mobilenet_0.25_128")[2]["check_batching"]
+    assert check["images"] == 40 and check["top1_agree"] == 40
+
+
 def test_output_folder_of_another_protocol_is_refused(one_at_a_time):
     out, _ = one_at_a_time
     before = sorted(os.listdir(out))
@@ -249,6 +266,13 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     assert "needs exactly one model" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--weights-file", tmp_path / "nope.h5")
     assert "nope.h5 does not exist" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--weights-file", tmp_path)
+    assert "is a folder" in line
+    (tmp_path / "vgg16.pth").write_bytes(b"x")
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--weights-file", tmp_path / "vgg16.pth")
+    assert "vgg16.pth" in line and ".weights.h5" in line
+    line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--gpus", "")
+    assert "--gpus" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "efficientnetb0", "--protocol", "seed2019")
     assert "13 models of 2019" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "vgg16", "--gpus", "0,x")
@@ -261,9 +285,10 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     assert "--val-ground-truth" in line and not out.exists()
 
 
-def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
+def test_corrupt_image_stops_the_run_naming_the_file_once(tmp_path):
     val_with_truncated_image(tmp_path)
-    line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025))
+    line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "mobilenet_0.25_160",
+                     *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenet_0.25_160", MN025))
     assert "mobilenet_0.25_128 failed" in line and "ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
     assert not out.exists()
 
@@ -326,6 +351,20 @@ def test_gpus_runs_models_in_parallel_processes(tmp_path):
     assert all_probs.shape == (4, 1000)
     np.testing.assert_allclose(all_probs.sum(axis=1), 1.0, rtol=1e-4)
     np.testing.assert_array_equal(np.argsort(-all_probs, axis=1, kind="stable")[:, :5], preds)
+
+
+def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
+    """-g picks the model process's GPU (CUDA_VISIBLE_DEVICES); --tf32 and --jit-compile are
+    recorded as the model took them (XLA compiles MobileNet on the CPU too)."""
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "--limit", "2",
+                        *_weights("mobilenet_0.25_128", MN025), "-g", "3", "--tf32", "--jit-compile", "-o", out)
+    assert result.returncode == 0, result.stderr
+    m = _load(out, "mobilenet_0.25_128")[2]
+    assert m["device"]["cuda_visible_devices"] == "3"
+    assert m["numerics"]["tf32"] is True
+    assert m["numerics"]["jit_compile"] is True and m["numerics"]["jit_compile_requested"] is True
+    assert m["request"]["jit_compile"] is True
 
 
 def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):

@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import VAL500, VAL_FULL_TXT, shared
 from imagenet_bench import ground_truth, images, layout
 from imagenet_bench.classes import wnids
-from imagenet_bench.errors import UsageError
+from imagenet_bench.errors import ImageError, UsageError
 
 
 def _flat_copy(tmp_path, source):
@@ -139,5 +139,5 @@ def test_truncated_image_error_names_the_file(tmp_path):
     path = tmp_path / "ILSVRC2012_val_00000009.JPEG"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(path)
     path.write_bytes(path.read_bytes()[:3000])
-    with pytest.raises(images.ImageError, match="ILSVRC2012_val_00000009.JPEG: cannot decode image"):
+    with pytest.raises(ImageError, match="ILSVRC2012_val_00000009.JPEG: cannot decode image"):
         images.load_rgb(path)

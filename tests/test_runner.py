@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imagenet_bench import predfiles, runner
@@ -59,3 +60,78 @@ def test_stepped_or_broken_slurm_arrays_are_refused():
         runner.parse_shard(None, stepped)
     with pytest.raises(UsageError, match="not integers"):
         runner.parse_shard(None, {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"})
+
+
+def _output_job(folder, model):
+    return runner.Job(model, predfiles.model_files(folder, model, "keras"), {"m": model})
+
+
+def _result(job):
+    return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32),
+                         {"request": job.request})
+
+
+def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_path, capsys):
+    """Every model would meet the same bad file: the first failure is reported, the models
+    after it are not run, and the exit status is 2. Other failures do not stop the run."""
+    from imagenet_bench.errors import ImageError
+
+    started = []
+
+    def run_one(job):
+        started.append(job.model)
+        if job.model == "other":
+            raise RuntimeError("boom")
+        if job.model != "a":
+            raise ImageError("val/x.JPEG: cannot decode image")
+        return _result(job)
+
+    jobs = [_output_job(tmp_path, m) for m in ("a", "other", "b", "c", "d")]
+    status = runner.run_jobs(jobs, run_one, lambda: None)
+    err = capsys.readouterr().err
+    assert status == 2 and started == ["a", "other", "b"]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: other failed: boom", "error: b failed: val/x.JPEG: cannot decode image"]
+    assert "1 done, 0 skipped (already complete), 2 failed: other, b; 2 not run" in err
+    assert (tmp_path / "a_keras_imagenet_manifest.json").exists()
+
+
+def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
+    from imagenet_bench.errors import ImageError
+
+    groups = [[_output_job(tmp_path, "a"), _output_job(tmp_path, "b")], [_output_job(tmp_path, "c")]]
+    passes = []
+
+    def run_group(jobs):
+        passes.append([job.model for job in jobs])
+        raise ImageError("val/x.JPEG: cannot decode image")
+
+    status = runner.run_groups(groups, run_group, lambda: None, [])
+    err = capsys.readouterr().err
+    assert status == 2 and passes == [["a", "b"]]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == \
+        ["error: a failed: val/x.JPEG: cannot decode image"]
+    assert "0 done, 0 skipped (already complete), 2 failed: a, b; 1 not run" in err
+
+
+def test_a_bad_image_under_parallel_jobs_is_reported_once_and_finished_work_is_kept(tmp_path, capsys):
+    import threading
+
+    from imagenet_bench.errors import ImageError
+
+    release = threading.Event()
+
+    def run_one(job):
+        if job.model == "slow":  # runs alongside the failure, and ends after it
+            release.wait(10)
+            return _result(job)
+        release.set()
+        raise ImageError("val/x.JPEG: cannot decode image")
+
+    jobs = [_output_job(tmp_path, m) for m in ("slow", "b", "c", "d", "e")]
+    status = runner.run_jobs(jobs, run_one, lambda: None, parallel=2)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert (tmp_path / "slow_keras_imagenet_manifest.json").exists()
+    assert "1 done, 0 skipped" in err  # the others failed on the image, or never started
