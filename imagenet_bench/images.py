@@ -19,7 +19,6 @@ from .errors import ImageError
 from .preprocessing import Preprocess
 
 
-
 def load_rgb(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as image:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     weights_files = runner.parse_weights_files(args.weights_file, chosen)
     for path in weights_files.values():
         if not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
-            raise UsageError(f"--weights-file {path}: Keras reads weights from .weights.h5, .h5 or .keras files")
+            raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
     preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
     check_batch = args.batch_size if args.batch_size > 1 else CHECK_BATCHING_BATCH

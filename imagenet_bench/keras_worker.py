@@ -29,6 +29,8 @@ from . import atomic
 from .errors import ImageError, UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# How error.json names a failure's class (most specific first); anything else is a WorkerError.
+ERROR_KINDS = {"image": ImageError, "usage": UsageError}
 
 
 class WorkerError(RuntimeError):
@@ -61,7 +63,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
             error = json.loads(error_path.read_text())
             if verbose and error.get("traceback"):
                 print(error["traceback"], file=sys.stderr, end="")
-            raise {"image": ImageError, "usage": UsageError}.get(error["kind"], WorkerError)(error["message"])
+            raise ERROR_KINDS.get(error["kind"], WorkerError)(error["message"])
         result_path = folder / "result.json"
         if completed.returncode != 0 or not result_path.exists():
             raise WorkerError(f"worker process for {job['model']} exited with status {completed.returncode} "
@@ -91,7 +93,6 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     model, weights = keras_predict.build(entry, job.get("weights_file"))
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
-    numerics["jit_compile_requested"] = bool(job["jit_compile"])
     build_s = time.perf_counter() - start
     preprocess_input = keras_predict.preprocess_input_function(entry)
     out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
@@ -121,7 +122,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        kind = "image" if isinstance(exc, ImageError) else "usage" if isinstance(exc, UsageError) else "error"
+        kind = next((kind for kind, cls in ERROR_KINDS.items() if isinstance(exc, cls)), "error")
         message = " ".join(str(exc).split()) or type(exc).__name__
         atomic.write_text(out / "error.json", json.dumps({"kind": kind, "message": message,
                                                           "traceback": traceback.format_exc()}))

@@ -140,8 +140,7 @@ def _keras_table() -> dict[str, Published]:
 
 def read_keras_variants_csv(path: str | Path = KERAS_VARIANTS_CSV) -> list[dict[str, Any]]:
     """Rows of the Keras variants' table, numbers parsed."""
-    return [{"model": row["model"].strip(), "application": row["application"].strip(),
-             "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
+    return [{"model": row["model"].strip(), "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
              "checkpoint": row["checkpoint"].strip()} for row in _csv_rows(path)]
 
 

@@ -107,7 +107,7 @@ def portable(exc: Exception) -> Exception:
     from .errors import ImageError, UsageError
 
     if isinstance(exc, UsageError):
-        return type(exc)(str(exc)) if isinstance(exc, ImageError) else UsageError(str(exc))
+        return (ImageError if isinstance(exc, ImageError) else UsageError)(str(exc))
     return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
