@@ -187,10 +187,10 @@ def main() -> int:
         real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
         columns += table.add_real(rows, names, real)
 
-    full_columns = columns + table.count_columns()
-    sys.stdout.write(render(rows, columns if args.format in ("text", "markdown") else full_columns, args.format))
+    result = table.Table(rows, columns + table.count_columns())
+    sys.stdout.write(render(result, args.format))
     if args.csv:
-        write_output(args.csv, lambda: atomic.write_text(args.csv, render(rows, full_columns, "csv")))
+        write_output(args.csv, lambda: atomic.write_text(args.csv, render(result, "csv")))
     if args.plot:
         from imagenet_bench import plot
 

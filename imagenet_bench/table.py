@@ -5,7 +5,7 @@ ReaL) adds keys to the rows and columns to the table; the caller renders it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,31 @@ from .scoring import Scored
 from .table_format import Column, percent, plain, signed
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
+
+
+@dataclass
+class Table:
+    """The ranked table, as every renderer (text, Markdown, CSV, JSON, HTML, plot) receives it.
+
+    rows: one dict per model (platform + id) in display order; a value a model lacks
+      is None (an empty cell), never 0. Keys every row has: platform, platform_name,
+      model, source, manifests ({dataset name: manifest or None}), acc1, acc5 (on the
+      primary dataset), images_per_s, device; per test set T: acc1:T, delta:T, er:T.
+    columns: what to show, each formatting its own cells.
+    datasets: one dict per dataset ranked: name, folders, n_images, n_classes,
+      class_subset (None or a count), labels (where the labels came from).
+    test_sets: dataset names in column order ([] or one name for one dataset).
+    fits: per non-val test set, the effective-robustness line in logit space
+      ({"slope", "intercept", "baseline": [model labels]}).
+    notes: lines printed above the table.
+    """
+
+    rows: list[dict[str, Any]]
+    columns: list[Column]
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    test_sets: list[str] = field(default_factory=list)
+    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _pct(count: int, n: int) -> float:
@@ -60,7 +85,8 @@ def base_columns() -> list[Column]:
 
 def count_columns() -> list[Column]:
     """Exact counts, appended to CSV/JSON output so percentages can be re-derived."""
-    return [Column("N", "n"), Column("Correct@1", "correct1"), Column("Correct@5", "correct5")]
+    return [Column("N", "n", detail=True), Column("Correct@1", "correct1", detail=True),
+            Column("Correct@5", "correct5", detail=True)]
 
 
 @dataclass

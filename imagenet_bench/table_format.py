@@ -1,4 +1,9 @@
-"""Rendering the ranked table as aligned text, Markdown, CSV or JSON."""
+"""Rendering the ranked table as aligned text, Markdown, CSV or JSON.
+
+Renderers take a ``table.Table`` (anything with ``rows``, ``columns`` and ``notes``)
+and format every cell through its Column's formatter, so all formats agree.
+Columns marked ``detail`` (exact counts) appear in CSV and JSON only.
+"""
 from __future__ import annotations
 
 import csv
@@ -25,12 +30,13 @@ def plain(value: Any) -> str:
 class Column:
     header: str
     key: str
-    fmt: Callable[[Any], str] = plain
+    formatter: Callable[[Any], str] = plain
     numeric: bool = True
+    detail: bool = False  # machine formats (CSV, JSON) only
 
 
 def _cells(rows: list[dict[str, Any]], columns: list[Column]) -> list[list[str]]:
-    return [[col.fmt(row.get(col.key)) for col in columns] for row in rows]
+    return [[col.formatter(row.get(col.key)) for col in columns] for row in rows]
 
 
 def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
@@ -68,5 +74,10 @@ def render_json(rows: list[dict[str, Any]], columns: list[Column]) -> str:
 RENDERERS = {"text": render_text, "markdown": render_markdown, "csv": render_csv, "json": render_json}
 
 
-def render(rows: list[dict[str, Any]], columns: list[Column], fmt: str) -> str:
-    return RENDERERS[fmt](rows, columns)
+MACHINE_FORMATS = ("csv", "json")
+
+
+def render(table: Any, fmt: str) -> str:
+    """``table`` in format ``fmt``; detail columns only in the machine formats."""
+    columns = [c for c in table.columns if fmt in MACHINE_FORMATS or not c.detail]
+    return RENDERERS[fmt](table.rows, columns)
