@@ -17,9 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from imagenet_bench import atomic, layout, output_folder, scoring, table
+from imagenet_bench import atomic, clean_labels, score_cache, scoring, table_run
 from imagenet_bench.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
 from imagenet_bench.table_format import RENDERERS, render
 
@@ -38,8 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help=f"folder of PyTorch prediction files (default: {HERE / 'pytorch_imagenet'}; may be absent)")
     group.add_argument("--dir", dest="dirs", type=Path, action="append", default=[], metavar="DIR",
                        help="another folder of prediction files (repeatable)")
+    group.add_argument("-r", "--recursive", type=Path, action="append", default=[], metavar="DIR",
+                       help="every output folder (one with dataset.json) below DIR, e.g. runs/ holding val/, "
+                            "v2/, sketch/ (repeatable)")
     group.add_argument("--download", metavar="NAME",
-                       help="fetch a published set of prediction files (e.g. seed-2019) and rank it")
+                       help="fetch a published set of prediction files (seed-2019) and rank it, or the "
+                            "label-error data for --clean-labels (label-errors)")
     group.add_argument("--download-dir", type=Path, metavar="DIR",
                        help="where --download puts the files (default: downloads/NAME)")
     group.add_argument("--download-url", metavar="URL",
@@ -73,12 +75,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "different from the row above (exact McNemar test, p >= 0.05)")
     group.add_argument("--real-labels", nargs="?", const="default", type=str, metavar="PATH",
                        help="ImageNet-ReaL Acc@1 (default PATH: the copy timm ships)")
+    group.add_argument("--clean-labels", nargs="?", const="default", type=str, metavar="PATH",
+                       help="Acc@1 on corrected val labels (Northcutt et al. 2021): label errors left out, "
+                            "and relabelled where 3 of 5 workers agreed; with ranks and their change (default "
+                            "PATH: the copy --download label-errors fetches)")
+    group.add_argument("--speed", action="store_true",
+                       help="parameters, GFLOPs, images/s, device and batch size from the manifests; '*' marks "
+                            "the accuracy/throughput frontier of each device")
+    group.add_argument("--er-baseline", metavar="GLOB",
+                       help="models (ids, shell-style pattern) the effective-robustness line is fitted on "
+                            "(default: all)")
+    group.add_argument("--sort", metavar="COLUMN", help="sort by this column (header or key) instead of Acc@1")
 
     group = parser.add_argument_group("output")
     group.add_argument("--format", choices=sorted(RENDERERS), default="text", help="standard output format")
     group.add_argument("-o", "--output-dir", "--csv", dest="csv", type=Path, metavar="FILE.csv",
                        help="also write the table as CSV to this file (-o/--output-dir: the 2019 name)")
     group.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the table as a chart")
+    group.add_argument("--html", type=Path, metavar="FILE.html",
+                       help="also write the table as one self-contained HTML page (sortable, filterable, charts, "
+                            "each model's provenance)")
+    group.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})")
+    group.add_argument("--no-cache", action="store_true", help="read every file, keep no scores")
     args = parser.parse_args(argv)
     if args.indices_to_omit and args.indices_to_keep:
         parser.error("-i/--indices_to_omit and -j/--indices_to_keep cannot be used together")
@@ -94,51 +113,36 @@ def sources(args: argparse.Namespace) -> list[scoring.Source]:
 
         root = download.fetch(args.download, args.download_dir, base_url=args.download_url)
         found = [scoring.Source(root / "keras_imagenet", True), scoring.Source(root / "pytorch_imagenet", True)]
+    elif args.recursive:  # the folders beside the script only when named
+        found = [scoring.Source(d, True) for d in (args.keras_dir, args.pytorch_dir) if d is not None]
     else:
         found = [scoring.Source(args.keras_dir or HERE / "keras_imagenet", args.keras_dir is not None),
                  scoring.Source(args.pytorch_dir or HERE / "pytorch_imagenet", args.pytorch_dir is not None)]
-    return found + [scoring.Source(d, True) for d in args.dirs]
+    found += [scoring.Source(d, True) for d in args.dirs]
+    for root in args.recursive:
+        found += scoring.output_folders(root)
+    return found
 
 
-def resolve_labels(args: argparse.Namespace, loaded: scoring.Loaded) -> tuple[np.ndarray, str, list[str] | None]:
-    """(labels, where they came from, file names in row order if known)."""
-    if args.val_dir:
-        dataset = layout.scan(args.val_dir, args.val_ground_truth)
-        return dataset.labels, f"--val-dir {args.val_dir} ({dataset.label_source})", dataset.names
-    names = None
-    for folder in dict.fromkeys(m.files.folder for m in loaded.models):
-        names = names or output_folder.read_files(folder)
-        n = next(m.n for m in loaded.models if m.files.folder == folder)
-        if args.real_labels and names is not None and len(names) != n:
-            raise UsageError(f"{folder / output_folder.DATASET_FILES}: {len(names)} file names but {n} "
-                             "prediction rows; --real-labels needs one val file name per row")
-    if args.labels:
-        labels = table._read_index_file(args.labels, "--labels")
-        if labels.dtype == bool:
-            raise UsageError(f"{args.labels}: --labels expects class indices, not a boolean mask")
-        if labels.size and (labels.min() < 0 or labels.max() >= 1000):
-            raise UsageError(f"{args.labels}: class index out of range 0..999")
-        return labels.astype(np.int64), f"--labels {args.labels}", names
-    beside = scoring.labels_beside(loaded.models)
-    if beside is not None:
-        return beside[0], beside[1], names
-    n = loaded.models[0].n
-    if n == layout.FULL_VAL_SIZE:
-        if names is None and args.val_ground_truth:
-            names = standard_order_names(args.val_ground_truth)
-        return scoring.standard_val_labels(), "standard order of the full val set (50 images per class)", names
-    raise UsageError(f"{loaded.models[0].files.preds_path}: no labels for these {n} images; "
-                     "pass --val-dir or --labels")
+def options(args: argparse.Namespace) -> table_run.TableOptions:
+    real = None
+    if args.real_labels:
+        from imagenet_bench.classes import real_labels_path
 
+        real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
+    clean = None
+    if args.clean_labels:
+        from imagenet_bench import download
 
-def standard_order_names(ground_truth_path: Path) -> list[str]:
-    """Val file names in the standard row order (by class, then file name)."""
-    from imagenet_bench import ground_truth
-
-    truth = ground_truth.read(ground_truth_path)
-    if len(truth) != layout.FULL_VAL_SIZE:
-        raise UsageError(f"{ground_truth_path}: {len(truth)} images, expected the full val set (50,000)")
-    return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
+        clean = (download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
+                 if args.clean_labels == "default" else Path(args.clean_labels))
+    return table_run.TableOptions(
+        sources=sources(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
+        omit=args.indices_to_omit, keep=args.indices_to_keep, custom=args.custom_labels,
+        published=args.published, ci=args.ci, real_labels=real, clean_labels=clean, speed=args.speed,
+        er_baseline=args.er_baseline, sort=args.sort, plot=args.plot is not None,
+        cache_root=None if args.no_cache else (args.cache_dir or score_cache.default_root()),
+    )
 
 
 def write_output(path: Path, write) -> None:
@@ -152,52 +156,34 @@ def write_output(path: Path, write) -> None:
 
 def main() -> int:
     args = parse_args()
-    files = scoring.find_files(sources(args))
-    if not files:
-        folders = ", ".join(str(s.folder) for s in sources(args)) if not args.download else args.download
-        raise UsageError(f"no prediction files found in {folders}; run the prediction scripts or pass -k/-p/--dir")
-    loaded = scoring.load_all(files)
-    if not loaded.models:
-        raise UsageError(loaded.failures[0])
-    labels, label_source, names = resolve_labels(args, loaded)
-    print(f"labels: {label_source}", file=sys.stderr)
-    scored = scoring.score(loaded.models, labels, loaded.failures)
-    if not scored:
-        raise UsageError(loaded.failures[0])
+    if args.download == clean_labels.DOWNLOAD:  # data for --clean-labels, not prediction files
+        from imagenet_bench import download
 
-    rows = table.base_rows(scored)
-    columns = table.base_columns()
-    sort_key = "acc1"
-    if args.indices_to_omit or args.indices_to_keep or args.custom_labels:
-        selection = table.make_selection(labels, args.indices_to_omit, args.indices_to_keep, args.custom_labels)
-        columns += table.add_selection(rows, selection)
-        sort_key = "cacc1"
-    rows.sort(key=lambda r: (-r[sort_key], r["platform"], r["model"]))
-    if args.published or args.plot:
-        published_columns = table.add_published(rows)
-        columns += published_columns if args.published else []
-    if args.ci:
-        columns += table.add_intervals(rows)
-    if args.real_labels:
-        if names is None:
-            raise UsageError("--real-labels needs each row's val file name: pass --val-dir, or "
-                             "--val-ground-truth FILE for the standard 50,000-image order")
-        from imagenet_bench.classes import real_labels_path
-
-        real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
-        columns += table.add_real(rows, names, real)
-
-    result = table.Table(rows, columns + table.count_columns())
+        download.fetch(args.download, args.download_dir, base_url=args.download_url)
+        if not args.clean_labels:
+            return EXIT_OK
+        args.download = None
+    built = table_run.build(options(args))
+    result = built.table
+    for note in result.notes:
+        print(note, file=sys.stderr)
     sys.stdout.write(render(result, args.format))
     if args.csv:
         write_output(args.csv, lambda: atomic.write_text(args.csv, render(result, "csv")))
     if args.plot:
         from imagenet_bench import plot
 
-        write_output(args.plot, lambda: plot.plot(rows, args.plot))
-    for failure in loaded.failures:
+        write_output(args.plot, lambda: plot.plot(result, args.plot))
+    if args.html:
+        from imagenet_bench import html_report
+
+        info = html_report.report_info(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
+        write_output(args.html, lambda: html_report.write(args.html, result, info))
+    for warning in built.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for failure in built.failures:
         print(f"warning: {failure}", file=sys.stderr)
-    return EXIT_PARTIAL_FAILURE if loaded.failures else EXIT_OK
+    return EXIT_PARTIAL_FAILURE if built.failures else EXIT_OK
 
 
 if __name__ == "__main__":

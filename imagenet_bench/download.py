@@ -60,6 +60,19 @@ DATASETS: dict[str, PredictionSet] = {
     ),
 }
 
+_LABEL_ERRORS_COMMIT = "5457895eee26e49187de5c4d6617b9de6f172221"
+_LABEL_ERRORS_REPO = "cleanlab/label-errors"
+DATASETS["label-errors"] = PredictionSet(  # not predictions: the crowd-worker votes --clean-labels reads
+    base_url=f"https://raw.githubusercontent.com/{_LABEL_ERRORS_REPO}/{_LABEL_ERRORS_COMMIT}/",
+    file_list=DATA_DIR / "label-errors.sha256",
+    source_url=f"https://github.com/{_LABEL_ERRORS_REPO}/tree/{_LABEL_ERRORS_COMMIT}",
+)
+
+
+def default_dest(name: str) -> Path:
+    return DEFAULT_ROOT / name
+
+
 _LINE_RE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
@@ -204,7 +217,7 @@ def fetch(
     if name not in DATASETS:
         raise UsageError(f"unknown download {name!r}; known: {', '.join(sorted(DATASETS))}")
     spec = DATASETS[name]
-    dest = Path(dest) if dest is not None else DEFAULT_ROOT / name
+    dest = Path(dest) if dest is not None else default_dest(name)
     base = base_url if base_url is not None else spec.base_url
     if not base.startswith(("http://", "https://")):
         raise UsageError(f"--download-url {base}: expected an http:// or https:// address")

@@ -1,32 +1,39 @@
-"""The --plot chart: Acc@1 per model, and accuracy against throughput.
+"""The --plot chart: Acc@1 per model, accuracy against throughput, and each other test
+set's accuracy against val accuracy with its effective-robustness line.
 
 matplotlib is imported here only, and this module only when --plot is given.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import atomic
 
 COLOURS = {"pytorch": "#ee4c2c", "keras": "#1f77b4"}
 
 
-def plot(rows: list[dict[str, Any]], path: str | Path) -> None:
+def plot(table: Any, path: str | Path) -> None:
     """Horizontal bars of Acc@1 (best at top), coloured by framework, with the
-    published Acc@1 marked; a second panel of Acc@1 against images/s when the
-    manifests give throughput."""
+    published Acc@1 marked; a panel of Acc@1 against images/s when the manifests
+    give throughput; a panel per other test set (``table.fits``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(rows, key=lambda r: r["acc1"])
+    rows = sorted((r for r in table.rows if r["acc1"] is not None), key=lambda r: r["acc1"])
     timed = [r for r in rows if r.get("images_per_s")]
-    n_panels = 2 if timed else 1
+    others = list(table.fits)
+    n_panels = 1 + bool(timed) + len(others)
     fig, axes = plt.subplots(
         1, n_panels, figsize=(8 * n_panels, max(4.0, 0.28 * len(rows) + 1.5)), squeeze=False
     )
+    for panel, name in enumerate(others, start=1 + bool(timed)):
+        _robustness_panel(axes[0][panel], rows, name, table.fits[name])
     ax = axes[0][0]
     y = range(len(rows))
     ax.barh(list(y), [r["acc1"] for r in rows], color=[COLOURS[r["platform"]] for r in rows])
@@ -58,3 +65,33 @@ def plot(rows: list[dict[str, Any]], path: str | Path) -> None:
     with atomic.atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=120)
     plt.close(fig)
+
+
+def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[str, Any]) -> None:
+    """Test-set Acc@1 against val Acc@1, on logit-scaled axes (fractions, labelled in %), with the fitted line."""
+    pts = [r for r in rows if r.get(f"acc1:{name}") is not None]
+    for platform, colour in COLOURS.items():
+        mine = [r for r in pts if r["platform"] == platform]
+        ax.scatter([r["acc1"] / 100 for r in mine], [r[f"acc1:{name}"] / 100 for r in mine], color=colour,
+                   label=platform, s=12)
+    if fit.get("slope") is not None and pts:
+        lo, hi = min(r["acc1"] for r in pts), max(r["acc1"] for r in pts)
+        x = np.linspace(max(lo - 2, 0.5), min(hi + 2, 99.5), 100)
+        z = fit["slope"] * np.log(x / (100 - x)) + fit["intercept"]
+        ax.plot(x / 100, 1 / (1 + np.exp(-z)), color="black", lw=1,
+                label=f"fit on {len(fit['baseline'])} models (logit space)")
+    ax.set_xscale("logit")
+    ax.set_yscale("logit")
+    ax.xaxis.set_major_formatter(_percent_formatter())
+    ax.yaxis.set_major_formatter(_percent_formatter())
+    ax.set_xlabel("val Acc@1 (%)")
+    ax.set_ylabel(f"{name} Acc@1 (%)")
+    ax.set_title(f"{name} against val (effective robustness: distance above the line)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _percent_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: "" if math.isnan(v) else f"{100 * v:g}")

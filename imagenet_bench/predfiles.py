@@ -11,6 +11,7 @@ writes are sorted, for which that is column 0.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class Predictions:
     probs: np.ndarray
     manifest: dict[str, Any] | None = None
     top1: np.ndarray = field(init=False)
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         best = np.argmax(self.probs, axis=1)
@@ -102,15 +104,33 @@ def discover(folder: str | Path) -> list[ModelFiles]:
     return sorted(found, key=lambda f: (f.platform, f.model))
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path) -> tuple[np.ndarray, str]:
+    """(array, sha256 of the file's bytes): the file is read once, for both."""
     try:
-        return np.load(path, allow_pickle=False)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BadPredictionFile(f"{path}: file is missing") from None
+    except OSError as exc:
+        raise BadPredictionFile(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files
         raise BadPredictionFile(
             f"{path}: not a readable .npy file (truncated or corrupt: {exc}); regenerate it"
         ) from None
+    return array, hashlib.sha256(data).hexdigest()
+
+
+def npy_rows(path: Path) -> int:
+    """The row count in a .npy file's header, without reading its data."""
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape  # maps the data, reads the header
+    except FileNotFoundError:
+        raise BadPredictionFile(f"{path}: file is missing") from None
+    except Exception as exc:
+        raise BadPredictionFile(f"{path}: not a readable .npy file (truncated or corrupt: {exc}); "
+                                "regenerate it") from None
+    return int(shape[0]) if shape else 0
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -125,10 +145,26 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return manifest
 
 
+def _check_promise(path: Path, digest: str, manifest: dict[str, Any] | None) -> None:
+    """A file must be the one its manifest describes (files swapped between models, or edited)."""
+    promised = ((manifest or {}).get("outputs") or {}).get(path.name)
+    if promised is not None and promised != digest:
+        raise BadPredictionFile(f"{path}: sha256 does not match its manifest (the file was edited, or swapped "
+                                "with another model's); regenerate it, or restore the file the manifest names")
+
+
 def load(files: ModelFiles) -> Predictions:
-    """Load and validate one model's files; BadPredictionFile names the faulty file."""
-    preds = _load_npy(files.preds_path)
-    probs = _load_npy(files.probs_path)
+    """Read and validate one model's files, each read once; BadPredictionFile names the faulty file.
+
+    When a manifest records the files' sha256 (every file this project writes), the
+    bytes read are checked against it. Probabilities that are not numbers (NaN) are
+    kept, and noted in ``Predictions.warnings``.
+    """
+    manifest = read_manifest(files.manifest_path)
+    preds, preds_sha = _read_npy(files.preds_path)
+    _check_promise(files.preds_path, preds_sha, manifest)
+    probs, probs_sha = _read_npy(files.probs_path)
+    _check_promise(files.probs_path, probs_sha, manifest)
     if preds.ndim != 2 or preds.shape[1] < 1 or not np.issubdtype(preds.dtype, np.integer):
         raise BadPredictionFile(
             f"{files.preds_path}: expected an N x k integer array, got {preds.dtype} {preds.shape}"
@@ -144,7 +180,12 @@ def load(files: ModelFiles) -> Predictions:
             f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} "
             f"(found {preds.min()}..{preds.max()})"
         )
-    return Predictions(files, preds, probs, read_manifest(files.manifest_path))
+    loaded = Predictions(files, preds, probs, manifest)
+    nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
+    if nan_rows:
+        loaded.warnings.append(f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (top-1 there is "
+                               "the first NaN column); regenerate the file")
+    return loaded
 
 
 def sha256_file(path: str | Path) -> str:

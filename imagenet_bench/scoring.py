@@ -1,25 +1,33 @@
-"""Scoring prediction files: which files rank together, against which labels.
+"""Scoring prediction files: which files form a test set, and each model's marks on it.
 
-Files made on different datasets are never ranked together. A folder's dataset
-is its dataset.json; files without one (the 2019 files) are taken to be in the
-standard order of the full 50,000-image val set, and rank beside new files only
-when those were made on the full val set.
+Files made on different datasets are never scored against each other's labels.
+A folder's dataset is its dataset.json; files without one (the 2019 files) are
+taken to be in the standard order of the full 50,000-image val set. Files of
+several identified datasets (val, ImageNetV2, Sketch...) become several test
+sets of one table; files of an unidentified dataset rank only on their own.
+
+Scoring streams: each model's files are read once (and hashed as read, against
+the sha256 its manifest promises), every check is answered, and the arrays are
+dropped, so memory grows by a few kB per model, not by its arrays. Marks of
+unchanged files come from the score cache.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
+from typing import Any
 
 import numpy as np
 
 from . import output_folder, predfiles
+from .checks import Check, Marks, checks_key
 from .errors import UsageError
 from .layout import FULL_VAL_SIZE
-from .metrics import topk_correct
+from .score_cache import Entry, ScoreCache, stat_key
 
 FULL_VAL_KEY = "ILSVRC2012 val (50,000 images, standard order)"
+VAL_NAME = "imagenet-val"
 
 
 def standard_val_labels() -> np.ndarray:
@@ -36,98 +44,167 @@ class Source:
 
 
 def find_files(sources: list[Source]) -> list[predfiles.ModelFiles]:
-    """Every model's files in the given folders; a model found twice is taken once."""
-    found: dict[tuple[str, str], predfiles.ModelFiles] = {}
+    """Every model's files in the given folders, in folder order."""
+    found: list[predfiles.ModelFiles] = []
+    seen: set[Path] = set()
     for source in sources:
         if not source.folder.is_dir():
             if source.required:
                 raise UsageError(f"{source.folder}: prediction folder does not exist")
             continue
-        for files in predfiles.discover(source.folder):
-            key = (files.platform, files.model)
-            if key in found:
-                print(f"warning: {files.preds_path} ignored: {files.label} already read from "
-                      f"{found[key].folder}", file=sys.stderr)
-                continue
-            found[key] = files
-    return list(found.values())
+        if source.folder.resolve() in seen:
+            continue
+        seen.add(source.folder.resolve())
+        found += predfiles.discover(source.folder)
+    return found
 
 
-def dataset_key(files: predfiles.ModelFiles, n: int) -> str:
+def output_folders(root: Path) -> list[Source]:
+    """Every output folder (one with dataset.json) at or below ``root``, sorted by path."""
+    if not root.is_dir():
+        raise UsageError(f"-r/--recursive {root}: folder does not exist")
+    found = sorted(p.parent for p in root.rglob(output_folder.DATASET_JSON) if p.is_file())
+    if not found:
+        raise UsageError(f"-r/--recursive {root}: no output folder (one with {output_folder.DATASET_JSON}) below it")
+    return [Source(folder, True) for folder in found]
+
+
+@dataclass
+class TestSet:
+    """The models of one dataset (possibly spread over several folders)."""
+
+    name: str
+    key: str
+    n: int
+    info: dict[str, Any] | None
+    models: list[predfiles.ModelFiles] = field(default_factory=list)
+
+    @property
+    def folders(self) -> list[Path]:
+        return list(dict.fromkeys(m.folder for m in self.models))
+
+    @property
+    def is_full_val(self) -> bool:
+        return self.key == FULL_VAL_KEY
+
+
+def dataset_key(info: dict[str, Any] | None, n: int, folder: Path) -> str:
     """The dataset a model's files were made on, as a key for grouping."""
-    info = output_folder.read_info(files.folder)
     if info is None:
-        return FULL_VAL_KEY if n == FULL_VAL_SIZE else f"unknown dataset of {n} images in {files.folder}"
+        return FULL_VAL_KEY if n == FULL_VAL_SIZE else f"unknown dataset of {n} images in {folder}"
     if info.get("full_val"):
         return FULL_VAL_KEY
     return f"dataset {info['fingerprint'][:12]} ({info['n_images']} images)"
 
 
-@dataclass
-class Scored:
-    """One model's per-image correctness, plus what the table shows about it."""
-
-    preds: predfiles.Predictions
-    correct1: np.ndarray
-    correct5: np.ndarray | None
-
-    @property
-    def files(self) -> predfiles.ModelFiles:
-        return self.preds.files
+def test_set_name(info: dict[str, Any] | None, key: str, folder: Path) -> str:
+    """dataset.json's "test_set"; else imagenet-val for the full val set; else the folder's name."""
+    if info is not None and info.get("test_set"):
+        return str(info["test_set"])
+    return VAL_NAME if key == FULL_VAL_KEY else folder.resolve().name
 
 
-@dataclass
-class Loaded:
-    models: list[predfiles.Predictions]
-    failures: list[str]
-    dataset: str
+def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[TestSet]:
+    """Test sets in display order (val first, then by name), each with its models sorted.
 
-
-def load_all(all_files: list[predfiles.ModelFiles]) -> Loaded:
-    """Load every model; bad files become failure messages, not errors.
-
-    Raises UsageError when the good files come from more than one dataset.
+    Unusable files become failure messages. Raises UsageError when a dataset that
+    cannot be identified would be mixed with others, or two datasets share a name.
     """
-    models, failures = [], []
+    infos: dict[Path, dict[str, Any] | None] = {}
+    sets: dict[str, TestSet] = {}
     for files in all_files:
-        try:
-            loaded = predfiles.load(files)
-        except predfiles.BadPredictionFile as exc:
-            failures.append(str(exc))
-            continue
-        if loaded.manifest is None and output_folder.read_info(files.folder) is not None:
+        if files.folder not in infos:
+            infos[files.folder] = output_folder.read_info(files.folder)
+        info = infos[files.folder]
+        if info is not None and not files.manifest_path.exists():
             failures.append(f"{files.manifest_path}: missing, so these outputs are incomplete (a run was "
                             "stopped while writing them); run the prediction script again")
             continue
-        models.append(loaded)
-    groups: dict[str, list[str]] = {}
-    for model in models:
-        groups.setdefault(dataset_key(model.files, model.n), []).append(str(model.files.preds_path))
-    if len(groups) > 1:
-        described = "; ".join(f"{key}: {', '.join(paths[:2])}{' ...' if len(paths) > 2 else ''}"
-                              for key, paths in groups.items())
-        raise UsageError(f"prediction files from different datasets cannot be ranked together ({described}); "
-                         "pass their folders separately")
-    return Loaded(models, failures, next(iter(groups), ""))
+        try:
+            n = predfiles.npy_rows(files.preds_path)
+        except predfiles.BadPredictionFile as exc:
+            failures.append(str(exc))
+            continue
+        key = dataset_key(info, n, files.folder)
+        test_set = sets.setdefault(key, TestSet(test_set_name(info, key, files.folder), key,
+                                                n if info is None else int(info["n_images"]), info))
+        twin = next((m for m in test_set.models if (m.platform, m.model) == (files.platform, files.model)), None)
+        if twin is not None:
+            print(f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}",
+                  file=sys.stderr)
+            continue
+        if n != test_set.n:
+            failures.append(f"{files.preds_path}: {n} rows but the dataset has {test_set.n} images; "
+                            "were these made on another dataset?")
+            continue
+        test_set.models.append(files)
+    found = [s for s in sets.values() if s.models]
+    unknown = [s for s in found if s.info is None and not s.is_full_val]
+    if len(found) > 1 and unknown:
+        described = "; ".join(f"{s.key}: {', '.join(str(m.preds_path) for m in s.models[:2])}"
+                              f"{' ...' if len(s.models) > 2 else ''}" for s in found)
+        raise UsageError(f"prediction files from different datasets cannot be ranked together, and some have no "
+                         f"dataset.json to tell them apart ({described}); pass their folders separately")
+    names: dict[str, TestSet] = {}
+    for s in found:
+        if s.name in names:
+            raise UsageError(f"{s.folders[0]} and {names[s.name].folders[0]}: two different datasets are both "
+                             f"named {s.name!r}; rank them separately or give their dataset.json a test_set")
+        names[s.name] = s
+        s.models.sort(key=lambda m: (m.platform, m.model))
+    return sorted(found, key=lambda s: (s.name != VAL_NAME, s.name))
 
 
-def labels_beside(models: list[predfiles.Predictions]) -> tuple[np.ndarray, str] | None:
-    """dataset_labels.npy from the first folder of these models that has one."""
-    for folder in dict.fromkeys(m.files.folder for m in models):
+def labels_beside(test_set: TestSet) -> tuple[np.ndarray, Path] | None:
+    """dataset_labels.npy from the first folder of this test set that has one, checked."""
+    for folder in test_set.folders:
         labels = output_folder.read_labels(folder)
         if labels is not None:
-            return labels, str(folder / output_folder.DATASET_LABELS)
+            path = folder / output_folder.DATASET_LABELS
+            if labels.size and (labels.min() < 0 or labels.max() >= 1000):
+                raise UsageError(f"{path}: class index out of range 0..999 (found {labels.min()}..{labels.max()}); "
+                                 "the file is damaged: regenerate it, or pass --labels")
+            return labels.astype(np.int64), path
     return None
 
 
-def score(models: list[predfiles.Predictions], labels: np.ndarray, failures: list[str]) -> list[Scored]:
-    """Per-image correctness of every model whose row count matches the labels."""
-    scored = []
-    for model in models:
-        if model.n != len(labels):
-            failures.append(f"{model.files.preds_path}: {model.n} rows but {len(labels)} labels; "
-                            "were these made on another dataset?")
+@dataclass
+class Card:
+    """What the table keeps of one model on one test set: its manifest and its marks."""
+
+    files: predfiles.ModelFiles
+    manifest: dict[str, Any] | None
+    marks: dict[str, Marks | None]
+    warnings: list[str]
+
+
+def _read(files: predfiles.ModelFiles, checks: list[Check]) -> tuple[Entry, dict[str, Any] | None]:
+    loaded = predfiles.load(files)
+    marks = {}
+    for check in checks:
+        right = check.mark(loaded.preds, loaded.top1)
+        marks[check.name] = None if right is None else Marks.of(right)
+    return Entry(marks, loaded.warnings), loaded.manifest
+
+
+def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failures: list[str]) -> list[Card]:
+    """Every usable model's card; bad files become failure messages, not errors."""
+    key, lengths = checks_key(checks), {c.name: c.size for c in checks}
+    caches = {folder: ScoreCache(cache_root, folder, key, lengths) for folder in test_set.folders}
+    cards = []
+    for files in test_set.models:
+        cache, stats = caches[files.folder], stat_key(files)
+        try:
+            entry = cache.get(files, stats)
+            if entry is None:
+                entry, manifest = _read(files, checks)
+                cache.put(files, stats, entry)
+            else:
+                manifest = predfiles.read_manifest(files.manifest_path)
+        except predfiles.BadPredictionFile as exc:
+            failures.append(str(exc))
             continue
-        correct1, correct5 = topk_correct(model.preds, model.top1, labels)
-        scored.append(Scored(model, correct1, correct5))
-    return scored
+        cards.append(Card(files, manifest, entry.marks, entry.warnings))
+    for cache in caches.values():
+        cache.save()
+    return cards

@@ -1,22 +1,26 @@
 """Building the ranked accuracy table from scored models.
 
-Each optional part (custom selection, published numbers, confidence intervals,
-ReaL) adds keys to the rows and columns to the table; the caller renders it.
+Rows are built from each model's cards (its marks on each test set); each
+optional part (custom selection, published numbers, confidence intervals, ReaL,
+corrected labels, other test sets, speed) adds keys to the rows and columns to
+the table; the caller renders it. Everything is a count over marks, so the
+arrays behind them were dropped long ago.
 """
 from __future__ import annotations
 
+import fnmatch
+import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import metrics
-from .errors import UsageError
-from .scoring import Scored
-from .table_format import Column, percent, plain, signed
+from .scoring import Card
+from .table_format import Column, percent, plain, pvalue, signed
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
+DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras.applications"}  # 2019 files: no manifest
 
 
 @dataclass
@@ -44,32 +48,56 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def _pct(count: int, n: int) -> float:
+def _pct(count: int | None, n: int) -> float | None:
+    if count is None:
+        return None
     return 100.0 * count / n if n else float("nan")
 
 
-def base_rows(scored: list[Scored]) -> list[dict[str, Any]]:
-    rows = []
-    for s in scored:
-        n = len(s.correct1)
-        c1 = int(np.count_nonzero(s.correct1))
-        c5 = None if s.correct5 is None else int(np.count_nonzero(s.correct5))
-        manifest = s.preds.manifest or {}
-        rows.append({
-            "scored": s, "platform": s.files.platform, "platform_name": PLATFORM_NAMES[s.files.platform],
-            "model": s.files.model, "n": n, "correct1": c1, "correct5": c5,
-            "acc1": _pct(c1, n), "acc5": None if c5 is None else _pct(c5, n),
-            "images_per_s": (manifest.get("throughput") or {}).get("images_per_s"),
-        })
-    _rank(rows, "correct1", "rank1")
-    _rank(rows, "correct5", "rank5")
-    return rows
+def _count(card: Card | None, name: str) -> int | None:
+    marks = None if card is None else card.marks.get(name)
+    return None if marks is None else marks.count
 
 
-def _rank(rows: list[dict[str, Any]], count_key: str, rank_key: str) -> None:
-    have = [r for r in rows if r[count_key] is not None]
-    for row, rank in zip(have, metrics.ranks([r[count_key] for r in have])):
-        row[rank_key] = rank
+def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]]:
+    """One row per model (platform + id) over every test set; counts on ``primary``."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, test_cards in cards.items():
+        for card in test_cards:
+            key = (card.files.platform, card.files.model)
+            row = rows.setdefault(key, {
+                "platform": key[0], "platform_name": PLATFORM_NAMES[key[0]], "model": key[1],
+                "source": None, "manifests": {t: None for t in cards}, "cards": {},
+                "images_per_s": None, "device": None, "batch_size": None,
+            })
+            row["manifests"][name] = card.manifest
+            row["cards"][name] = card
+            manifest = card.manifest or {}
+            request = manifest.get("request") or {}
+            row["source"] = row["source"] or request.get("source") or DEFAULT_SOURCES[key[0]]
+            if name == primary or row["images_per_s"] is None:
+                row["images_per_s"] = (manifest.get("throughput") or {}).get("images_per_s")
+                device = manifest.get("device")
+                row["device"] = (device.get("model") or device.get("name")) if isinstance(device, dict) else device
+                row["batch_size"] = manifest.get("batch_size")
+    for row in rows.values():
+        card = row["cards"].get(primary)
+        row["card"] = card
+        row["n"] = None if card is None else card.marks["acc1"].n
+        row["correct1"], row["correct5"] = _count(card, "acc1"), _count(card, "acc5")
+        row["acc1"], row["acc5"] = _pct(row["correct1"], row["n"]), _pct(row["correct5"], row["n"])
+    out = list(rows.values())
+    rank(out, "correct1", "rank1")
+    rank(out, "correct5", "rank5")
+    return out
+
+
+def rank(rows: list[dict[str, Any]], count_key: str, rank_key: str) -> None:
+    have = [r for r in rows if r.get(count_key) is not None]
+    for row, value in zip(have, metrics.ranks([r[count_key] for r in have])):
+        row[rank_key] = value
+    for row in rows:
+        row.setdefault(rank_key, None)
 
 
 def base_columns() -> list[Column]:
@@ -89,65 +117,20 @@ def count_columns() -> list[Column]:
             Column("Correct@5", "correct5", detail=True)]
 
 
-@dataclass
-class Selection:
-    """Which images are scored (-i/-j) and, optionally, their custom labels (-l)."""
-
-    mask: np.ndarray
-    labels: np.ndarray
+def sort_rows(rows: list[dict[str, Any]], key: str) -> None:
+    """Descending by ``key``; a model without a value goes last; ties by platform, then id."""
+    rows.sort(key=lambda r: (r.get(key) is None, -(r.get(key) or 0), r["platform"], r["model"]))
 
 
-def _read_index_file(path: Path, flag: str) -> np.ndarray:
-    try:
-        values = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file given to {flag} does not exist") from None
-    except Exception as exc:
-        raise UsageError(f"{path}: not a readable .npy file for {flag} ({exc})") from None
-    if values.ndim != 1 or not (np.issubdtype(values.dtype, np.integer) or values.dtype == bool):
-        raise UsageError(f"{path}: {flag} expects a 1-D integer .npy array, got {values.dtype} {values.shape}")
-    return values
-
-
-def make_selection(labels: np.ndarray, omit: Path | None, keep: Path | None, custom: Path | None) -> Selection:
-    n = len(labels)
-    mask = np.ones(n, dtype=bool)
-    for path, flag, keep_listed in ((omit, "-i/--indices_to_omit", False), (keep, "-j/--indices_to_keep", True)):
-        if path is None:
-            continue
-        idx = _read_index_file(path, flag)
-        if idx.dtype == bool:
-            raise UsageError(f"{path}: {flag} expects indices, not a boolean mask")
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise UsageError(f"{path}: index out of range 0..{n - 1} (found {idx.min()}..{idx.max()})")
-        if keep_listed:
-            mask[:] = False
-        mask[idx] = keep_listed
-    selected = labels[mask]
-    if custom is not None:
-        selected = _read_index_file(custom, "-l/--custom_labels")
-        if selected.dtype == bool:
-            raise UsageError(f"{custom}: -l/--custom_labels expects class indices, not a boolean mask")
-        if len(selected) != int(mask.sum()):
-            raise UsageError(f"{custom}: {len(selected)} custom labels but {int(mask.sum())} images selected")
-        if selected.size and (selected.min() < 0 or selected.max() >= 1000):
-            raise UsageError(f"{custom}: class index out of range 0..999")
-    return Selection(mask, selected.astype(np.int64))
-
-
-def add_selection(rows: list[dict[str, Any]], selection: Selection) -> list[Column]:
-    """cAcc@k: accuracy on the selected images against the custom labels."""
-    n = int(selection.mask.sum())
+def add_selection(rows: list[dict[str, Any]]) -> list[Column]:
+    """cAcc@k: accuracy on the selected images against the custom labels (marks "custom1"/"custom5")."""
     for row in rows:
-        s: Scored = row["scored"]
-        preds, top1 = s.preds.preds[selection.mask], s.preds.top1[selection.mask]
-        c1, c5 = metrics.topk_correct(preds, top1, selection.labels)
-        row["ccorrect1"] = int(np.count_nonzero(c1))
-        row["ccorrect5"] = None if c5 is None else int(np.count_nonzero(c5))
-        row["cacc1"] = _pct(row["ccorrect1"], n)
-        row["cacc5"] = None if c5 is None else _pct(row["ccorrect5"], n)
-    _rank(rows, "ccorrect1", "crank1")
-    _rank(rows, "ccorrect5", "crank5")
+        card = row["card"]
+        row["ccorrect1"], row["ccorrect5"] = _count(card, "custom1"), _count(card, "custom5")
+        n = None if card is None else card.marks["custom1"].n
+        row["cacc1"], row["cacc5"] = _pct(row["ccorrect1"], n), _pct(row["ccorrect5"], n)
+    rank(rows, "ccorrect1", "crank1")
+    rank(rows, "ccorrect5", "crank5")
     return [Column("cAcc@1", "cacc1", percent), Column("cAcc@5", "cacc5", percent),
             Column("cRank@1", "crank1"), Column("cRank@5", "crank5")]
 
@@ -157,10 +140,9 @@ def add_published(rows: list[dict[str, Any]]) -> list[Column]:
     from . import published
 
     for row in rows:
-        s: Scored = row["scored"]
-        info = (s.preds.manifest or {}).get("published")
+        info = (row["card"].manifest or {}).get("published") if row["card"] else None
         if info is None:
-            found = published.lookup(s.files.platform, s.files.model)
+            found = published.lookup(row["platform"], row["model"])
             info = None if found is None else {"acc1": found.acc1, "acc5": found.acc5, "source": found.source}
         info = info or {}
         row["published_acc1"], row["published_acc5"] = info.get("acc1"), info.get("acc5")
@@ -178,26 +160,131 @@ def add_intervals(rows: list[dict[str, Any]], alpha: float = 0.05) -> list[Colum
     Rows must already be in display order. ``~`` marks a row whose Acc@1 is not
     significantly different (p >= alpha) from the row above it on the same images.
     """
-    for i, row in enumerate(rows):
-        lo, hi = metrics.wilson_interval(row["correct1"], row["n"])
-        row["ci1"] = f"{100 * lo:.2f}-{100 * hi:.2f}"
-        if row["correct5"] is not None:
-            lo, hi = metrics.wilson_interval(row["correct5"], row["n"])
-            row["ci5"] = f"{100 * lo:.2f}-{100 * hi:.2f}"
-        if i:
-            p = metrics.mcnemar_exact(rows[i - 1]["scored"].correct1, row["scored"].correct1)
-            row["p_above"] = float(f"{p:.3g}")
-            row["tie_mark"] = "~" if p >= alpha else ""
-    return [Column("Acc@1 95% CI", "ci1"), Column("Acc@5 95% CI", "ci5"),
-            Column("p vs above", "p_above"), Column("~", "tie_mark", numeric=False)]
-
-
-def add_real(rows: list[dict[str, Any]], names: list[str], real_path: Path) -> list[Column]:
-    from . import real_labels
-
-    sets = real_labels.label_sets_for(names, real_labels.load(real_path))
-    valid, member = real_labels.membership(sets)
+    above = None
     for row in rows:
-        correct, counted = real_labels.accuracy(row["scored"].preds.top1, valid, member)
-        row["real1"], row["real_n"] = _pct(correct, counted), counted
+        card = row["card"]
+        if card is None:
+            continue
+        for k in ("1", "5"):
+            if row[f"correct{k}"] is not None:
+                lo, hi = metrics.wilson_interval(row[f"correct{k}"], row["n"])
+                row[f"ci{k}"] = f"{100 * lo:.2f}-{100 * hi:.2f}"
+        right = card.marks["acc1"].unpack()
+        if above is not None:
+            p = metrics.mcnemar_exact(above, right)
+            row["p_above"] = p
+            row["tie_mark"] = "~" if p >= alpha else ""
+        above = right
+    return [Column("Acc@1 95% CI", "ci1"), Column("Acc@5 95% CI", "ci5"),
+            Column("p vs above", "p_above", pvalue), Column("~", "tie_mark", numeric=False)]
+
+
+def add_real(rows: list[dict[str, Any]]) -> list[Column]:
+    """ImageNet-ReaL Acc@1 (marks "real1": the images with a non-empty label set)."""
+    for row in rows:
+        marks = None if row["card"] is None else row["card"].marks.get("real1")
+        row["real1"] = None if marks is None else _pct(marks.count, marks.n)
+        row["real_n"] = None if marks is None else marks.n
     return [Column("ReaL@1", "real1", percent), Column("ReaL N", "real_n", plain)]
+
+
+def add_clean(rows: list[dict[str, Any]]) -> list[Column]:
+    """Acc@1 on corrected labels: errors left out ("clean_drop"), and errors relabelled where
+    the workers agreed, the rest left out ("clean_fix"); each with its rank and the rank's
+    change against the original labels (positive: the model moves up)."""
+    for suffix in ("drop", "fix"):
+        for row in rows:
+            row[f"clean_{suffix}_correct"] = _count(row["card"], f"clean_{suffix}")
+            marks = None if row["card"] is None else row["card"].marks.get(f"clean_{suffix}")
+            row[f"clean_{suffix}"] = None if marks is None else _pct(marks.count, marks.n)
+        rank(rows, f"clean_{suffix}_correct", f"clean_{suffix}_rank")
+        for row in rows:
+            new, old = row[f"clean_{suffix}_rank"], row["rank1"]
+            row[f"clean_{suffix}_move"] = None if new is None or old is None else old - new
+    return [Column("Clean@1", "clean_drop", percent), Column("Clean rank", "clean_drop_rank"),
+            Column("Clean Δrank", "clean_drop_move", signed_int),
+            Column("Fixed@1", "clean_fix", percent), Column("Fixed rank", "clean_fix_rank"),
+            Column("Fixed Δrank", "clean_fix_move", signed_int)]
+
+
+def signed_int(value: Any) -> str:
+    return "" if value is None else f"{value:+d}"
+
+
+# --- other test sets: accuracy, difference from val, effective robustness ---------------
+
+
+def _logit(acc_percent: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(acc_percent, dtype=float) / 100.0, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_line(val: list[float], test: list[float]) -> tuple[float, float] | None:
+    """Least-squares line logit(test) = slope * logit(val) + intercept (Taori et al. 2020);
+    None with fewer than two distinct val accuracies."""
+    if len(set(val)) < 2:
+        return None
+    slope, intercept = np.polyfit(_logit(np.array(val)), _logit(np.array(test)), 1)
+    return float(slope), float(intercept)
+
+
+def add_test_sets(rows: list[dict[str, Any]], test_sets: list[str], primary: str,
+                  baseline: str | None) -> tuple[list[Column], dict[str, dict[str, Any]]]:
+    """Per other test set T: acc1:T, delta:T (T minus the primary's Acc@1) and er:T, the
+    effective robustness in points: T's Acc@1 above the logit-space line fitted over the
+    baseline models (``baseline``: a glob on model ids; None: every model with both)."""
+    columns, fits = [], {}
+    for name in test_sets:
+        for row in rows:
+            card = row["cards"].get(name)
+            row[f"acc1:{name}"] = None if card is None else _pct(card.marks["acc1"].count, card.marks["acc1"].n)
+            both = row[f"acc1:{name}"] is not None and row["acc1"] is not None
+            row[f"delta:{name}"] = row[f"acc1:{name}"] - row["acc1"] if both else None
+            row[f"er:{name}"] = None
+        if name == primary:
+            continue
+        fitted = [r for r in rows if r[f"delta:{name}"] is not None
+                  and (baseline is None or fnmatch.fnmatchcase(r["model"], baseline))]
+        line = fit_line([r["acc1"] for r in fitted], [r[f"acc1:{name}"] for r in fitted])
+        fits[name] = {"slope": None if line is None else line[0], "intercept": None if line is None else line[1],
+                      "baseline": [f"{r['platform']} {r['model']}" for r in fitted]}
+        if line is not None:
+            for row in rows:
+                if row[f"delta:{name}"] is not None:
+                    z = line[0] * _logit(np.array([row["acc1"]]))[0] + line[1]
+                    row[f"er:{name}"] = row[f"acc1:{name}"] - 100.0 / (1.0 + math.exp(-z))
+        columns += [Column(f"Acc@1 {name}", f"acc1:{name}", percent), Column(f"Δ {name}", f"delta:{name}", signed),
+                    Column(f"ER {name}", f"er:{name}", signed)]
+    return columns, fits
+
+
+# --- speed ----------------------------------------------------------------------------
+
+
+def add_speed(rows: list[dict[str, Any]]) -> list[Column]:
+    """Parameters, GFLOPs, images/s, device and batch size from the primary manifest, and
+    '*' on the accuracy/throughput frontier of each device: no other model measured on the
+    same device is both at least as accurate and faster (or faster and at least as accurate)."""
+    for row in rows:
+        manifest = (row["card"].manifest if row["card"] else None) or {}
+        cost = manifest.get("cost") or {}
+        params = manifest.get("params", cost.get("params"))
+        row["params_m"] = None if params is None else params / 1e6
+        row["gflops"] = manifest.get("gflops", cost.get("gflops"))
+        row["frontier"] = None
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["images_per_s"] and row["acc1"] is not None and row["device"]:
+            by_device.setdefault(str(row["device"]), []).append(row)
+    for group in by_device.values():
+        for row in group:
+            beaten = any(o is not row and o["acc1"] >= row["acc1"] and o["images_per_s"] >= row["images_per_s"]
+                         and (o["acc1"] > row["acc1"] or o["images_per_s"] > row["images_per_s"]) for o in group)
+            row["frontier"] = "" if beaten else "*"
+    return [Column("Params (M)", "params_m", one_decimal), Column("GFLOPs", "gflops", one_decimal),
+            Column("images/s", "images_per_s", one_decimal), Column("Device", "device", plain, numeric=False),
+            Column("Batch", "batch_size"), Column("Frontier", "frontier", plain, numeric=False)]
+
+
+def one_decimal(value: Any) -> str:
+    return "" if value is None else f"{value:.1f}"

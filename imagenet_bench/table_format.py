@@ -22,6 +22,13 @@ def signed(value: Any) -> str:
     return "" if value is None else f"{value:+.2f}"
 
 
+def pvalue(value: Any) -> str:
+    """Three significant digits; below 1e-300 (where a double underflows to 0) as ``<1e-300``."""
+    if value is None:
+        return ""
+    return "<1e-300" if value < 1e-300 else f"{value:.3g}"
+
+
 def plain(value: Any) -> str:
     return "" if value is None else str(value)
 

@@ -41,6 +41,18 @@ RANK5_FIXED = {("PyTorch", "vgg13"): 26, ("PyTorch", "resnet18"): 27, ("Keras", 
 
 # --- running the script --------------------------------------------------------------
 
+
+@pytest.fixture(scope="module", autouse=True)
+def score_cache_home(tmp_path_factory):
+    """The score cache of every run here goes to a folder of this module, not the user's."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["XDG_CACHE_HOME"])
+    if old is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
 _LIGHT_WRAPPER = r"""
 import os, runpy, sys
 script, sys.argv = sys.argv[1], sys.argv[1:]
@@ -340,10 +352,14 @@ def test_ci_wilson_and_mcnemar_on_the_2019_files(seed_truth):
             b = int(np.sum(previous["c1"] & ~truth["c1"]))
             c = int(np.sum(~previous["c1"] & truth["c1"]))
             p = stats.binomtest(min(b, c), b + c, 0.5).pvalue
-            assert float(row["p vs above"]) == pytest.approx(p, rel=5e-3, abs=1e-300), row
+            if p < 1e-300:  # a double cannot hold it: printed as a bound, never 0.0
+                assert row["p vs above"] == "<1e-300", row
+            else:
+                assert float(row["p vs above"]) == pytest.approx(p, rel=5e-3, abs=1e-300), row
             assert row["~"] == ("~" if p >= 0.05 else ""), row
         previous = truth
     assert any(row["~"] == "~" for row in rows) and any(row["~"] == "" for row in rows[1:])
+    assert "<1e-300" in [row["p vs above"] for row in rows] and "0.0" not in [row["p vs above"] for row in rows]
 
 
 def real_sets_in_standard_order() -> list[list[int]]:
@@ -650,15 +666,16 @@ def test_real_labels_with_val_dir_and_with_dataset_files(tmp_path):
 # --- datasets that must not be ranked together -----------------------------------------
 
 
-def test_different_fingerprints_are_not_ranked_together(tmp_path):
+def test_different_fingerprints_are_two_test_sets(tmp_path):
+    """Two identified datasets are never scored against each other's labels: one row per
+    model, a column group per test set (named after its folder without a test_set)."""
     labels = synthetic_labels()
     write_dataset(tmp_path / "A", labels)
     write_dataset(tmp_path / "B", labels, salt=1)  # same names and labels, other byte sizes
     write_model(tmp_path / "A", "m", labels, range(10))
-    write_model(tmp_path / "B", "n", labels, range(10))
-    proc = bench("--dir", tmp_path / "A", "--dir", tmp_path / "B")
-    assert_one_error(proc, tmp_path / "A" / "m_pytorch_imagenet_top5preds.npy",
-                     tmp_path / "B" / "n_pytorch_imagenet_top5preds.npy")
+    write_model(tmp_path / "B", "n", labels, range(30))
+    rows = ok_csv("--dir", tmp_path / "B", "--dir", tmp_path / "A")
+    assert [(r["Model"], r["Acc@1"], r["Acc@1 B"]) for r in rows] == [("m", "5.00", ""), ("n", "", "15.00")]
 
 
 def test_same_fingerprint_in_two_folders_ranks_together(tmp_path):
@@ -679,13 +696,14 @@ def test_different_image_counts_are_not_ranked_together(tmp_path):
                      tmp_path / "B" / "n_pytorch_imagenet_top5preds.npy")
 
 
-def test_2019_files_rank_only_beside_full_val_files(tmp_path):
+def test_2019_files_rank_beside_full_val_files_and_other_test_sets(tmp_path):
     shared(SEED)
     labels = synthetic_labels()
     write_dataset(tmp_path / "small", labels)
     write_model(tmp_path / "small", "m", labels, range(10))
-    proc = bench("-p", SEED / "pytorch_imagenet", "--dir", tmp_path / "small")
-    assert_one_error(proc, tmp_path / "small" / "m_pytorch_imagenet_top5preds.npy", SEED / "pytorch_imagenet")
+    rows = ok_csv("-p", SEED / "pytorch_imagenet", "--dir", tmp_path / "small")
+    assert len(rows) == 22 and [r["Model"] for r in rows if r["Acc@1 small"]] == ["m"]
+    assert next(r for r in rows if r["Model"] == "m")["Acc@1"] == ""  # no val files: an empty cell, not 0
 
     full = np.repeat(np.arange(1000), 50)
     names = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 50_001)]
