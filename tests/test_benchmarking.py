@@ -986,3 +986,76 @@ def test_outputs_without_manifest_in_a_project_folder_are_incomplete(tmp_path):
     assert result.returncode == 1
     assert "b_pytorch_imagenet_manifest.json: missing" in result.stderr
     assert " a " in result.stdout and " b " not in result.stdout
+
+
+# --- files that lie (issue 9, defect 10) ---------------------------------------------------
+
+
+def _promise(folder: Path, model: str, platform: str = "pytorch") -> None:
+    """A manifest recording both arrays' sha256, as the prediction scripts write it."""
+    stem = f"{model}_{platform}_imagenet_"
+    outputs = {f"{stem}{s}.npy": hashlib.sha256((folder / f"{stem}{s}.npy").read_bytes()).hexdigest()
+               for s in ("top5preds", "top5probs")}
+    (folder / f"{stem}manifest.json").write_text(json.dumps({"outputs": outputs}))
+
+
+@pytest.fixture
+def promised(four_models):
+    folder, labels, models = four_models
+    for model, platform in (("a", "pytorch"), ("b", "pytorch"), ("c", "keras"), ("d", "pytorch")):
+        _promise(folder, model, platform)
+    return folder, labels, models
+
+
+def test_swapped_prediction_files_are_left_out_by_name(promised):
+    folder, labels, models = promised
+    a, b = folder / "a_pytorch_imagenet_top5preds.npy", folder / "b_pytorch_imagenet_top5preds.npy"
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    assert len(data_a) == len(data_b) and data_a != data_b
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    proc = bench("--dir", folder, "--format", "csv")
+    assert proc.returncode == 1, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and str(a) in warnings[0] + warnings[1] and str(b) in warnings[0] + warnings[1]
+    assert all("sha256" in w and "manifest" in w for w in warnings)
+    rows = by_model(proc.stdout)
+    assert sorted(rows) == ["c", "d"]
+    assert rows["c"]["Acc@1"] == pct(expected(models["c"], labels)[0], N)
+
+
+def test_edited_probabilities_are_left_out_by_name(promised):
+    folder, _, _ = promised
+    probs = folder / "d_pytorch_imagenet_top5probs.npy"
+    array = np.load(probs)
+    array[0, 0] += 0.01
+    np.save(probs, array)
+    proc = bench("--dir", folder, "--format", "csv")
+    assert proc.returncode == 1 and sorted(by_model(proc.stdout)) == ["a", "b", "c"]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and str(probs) in warnings[0], proc.stderr
+
+
+def test_dataset_labels_out_of_range_is_an_error(four_models):
+    folder, labels, _ = four_models
+    bad = labels.copy()
+    bad[5] = 1000
+    np.save(folder / "dataset_labels.npy", bad)
+    assert_one_error(bench("--dir", folder), folder / "dataset_labels.npy", "0..999")
+    bad[5] = -3
+    np.save(folder / "dataset_labels.npy", bad)
+    assert_one_error(bench("--dir", folder), folder / "dataset_labels.npy", "0..999")
+
+
+def test_nan_probabilities_are_a_warning_naming_the_file(four_models):
+    folder, labels, models = four_models
+    probs = folder / "b_pytorch_imagenet_top5probs.npy"
+    array = np.load(probs)
+    array[[3, 9]] = np.nan
+    np.save(probs, array)
+    for _ in range(2):  # the second run reads the score cache: the warning must survive it
+        proc = bench("--dir", folder, "--format", "csv")
+        assert proc.returncode == 0, proc.stderr
+        warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1 and str(probs) in warnings[0] and "NaN" in warnings[0], proc.stderr
+        assert sorted(by_model(proc.stdout)) == ["a", "b", "c", "d"]
