@@ -186,7 +186,7 @@ def build(options: TableOptions) -> Built:
         if len(labels.values) != test_set.n:
             raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
                              f"({labels.source}); were these made on another dataset?")
-        print(f"labels{'' if len(test_sets) == 1 else ' of ' + test_set.name}: {labels.source}", file=sys.stderr)
+        print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
         checks = primary_checks(labels, options) if test_set is primary else [TopK("acc1", labels.values, 1),
                                                                               TopK("acc5", labels.values, 5)]
         cards[test_set.name] = scoring.score(test_set, checks, options.cache_root, failures)
