@@ -69,7 +69,10 @@ def keras_model_id(application: str) -> str:
     return _KERAS_ID_EXCEPTIONS.get(application, application.lower())
 
 
-def lookup(platform: str, model: str, test_set: str = "imagenet-val", img_size: int | None = None
+VAL = "imagenet-val"  # the test set torchvision and Keras publish
+
+
+def lookup(platform: str, model: str, test_set: str = VAL, img_size: int | None = None
            ) -> Published | None:
     """Published accuracy of a model id as used in prediction-file names on a test set;
     None if unknown. timm models (``timm.<name>``) are matched on ``img_size`` too
@@ -81,7 +84,7 @@ def lookup(platform: str, model: str, test_set: str = "imagenet-val", img_size: 
         from . import timm_published
 
         return timm_published.lookup(model, test_set, img_size)
-    if test_set != "imagenet-val":
+    if test_set != VAL:
         return None
     if platform == "pytorch":
         return _torchvision_table().get(model)

@@ -135,16 +135,26 @@ def add_selection(rows: list[dict[str, Any]]) -> list[Column]:
             Column("cRank@1", "crank1"), Column("cRank@5", "crank5")]
 
 
-def add_published(rows: list[dict[str, Any]]) -> list[Column]:
-    """Published Acc@1/Acc@5 from the manifest, else from the project's data files."""
+def published_figures(card: Card | None, platform: str, model: str, test_set: str) -> dict[str, Any]:
+    """A model's published figures on ``test_set`` ({} if none): the manifest's (a val
+    figure) on the val set, else the project's data files, matched on the image size the
+    manifest records (timm publishes a weight set at several sizes). A test set its source
+    did not publish stays blank, never the val figure."""
     from . import published
 
+    manifest = (card.manifest or {}) if card is not None else {}
+    info = manifest.get("published") if test_set == published.VAL else None
+    if info is None:
+        size = (manifest.get("preprocessing") or {}).get("crop_size")
+        found = published.lookup(platform, model, test_set, size)
+        info = None if found is None else {"acc1": found.acc1, "acc5": found.acc5, "source": found.source}
+    return info or {}
+
+
+def add_published(rows: list[dict[str, Any]], test_set: str = "imagenet-val") -> list[Column]:
+    """Published Acc@1/Acc@5 on the primary dataset's test set (``published_figures``)."""
     for row in rows:
-        info = (row["card"].manifest or {}).get("published") if row["card"] else None
-        if info is None:
-            found = published.lookup(row["platform"], row["model"])
-            info = None if found is None else {"acc1": found.acc1, "acc5": found.acc5, "source": found.source}
-        info = info or {}
+        info = published_figures(row["card"], row["platform"], row["model"], test_set)
         row["published_acc1"], row["published_acc5"] = info.get("acc1"), info.get("acc5")
         row["published_source"] = info.get("source")
         for k in ("1", "5"):
@@ -152,6 +162,19 @@ def add_published(rows: list[dict[str, Any]]) -> list[Column]:
             row[f"delta{k}"] = None if measured is None or pub is None else measured - pub
     return [Column("Pub@1", "published_acc1", percent), Column("Pub@5", "published_acc5", percent),
             Column("Δ@1", "delta1", signed), Column("Δ@5", "delta5", signed)]
+
+
+def add_published_test_sets(rows: list[dict[str, Any]], published_sets: dict[str, str]) -> list[Column]:
+    """Per other test set T (name -> the test set it samples, for the lookup): pub1:T, the
+    published Acc@1 on T beside the measured Acc@1 T; blank where no source published T."""
+    columns = []
+    for name, test_set in published_sets.items():
+        for row in rows:
+            card = row["cards"].get(name)
+            row[f"pub1:{name}"] = (None if card is None else  # beside a measured figure only
+                                   published_figures(card, row["platform"], row["model"], test_set).get("acc1"))
+        columns.append(Column(f"Pub@1 {name}", f"pub1:{name}", percent))
+    return columns
 
 
 def add_intervals(rows: list[dict[str, Any]], alpha: float = 0.05) -> list[Column]:

@@ -17,6 +17,7 @@ import numpy as np
 from . import layout, output_folder, scoring, table
 from .checks import Check, InSet, TopK
 from .errors import UsageError
+from .published import VAL
 
 
 @dataclass
@@ -165,8 +166,10 @@ def primary_checks(labels: Labels, options: TableOptions) -> list[Check]:
 def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
     info = test_set.info or {}
     classes = int(np.unique(labels.values).size)
-    return {"name": test_set.name, "folders": [str(f) for f in test_set.folders], "n_images": test_set.n,
-            "n_classes": classes, "class_subset": None if classes == 1000 else classes,
+    subset = info.get("class_subset")  # the classes each model was restricted to (prediction scripts)
+    return {"name": test_set.name, "test_set": info.get("test_set"), "folders": [str(f) for f in test_set.folders],
+            "n_images": test_set.n, "n_classes": classes,
+            "class_subset": subset["n_classes"] if subset else (None if classes == 1000 else classes),
             "labels": labels.source, "full_val": test_set.is_full_val, "fingerprint": info.get("fingerprint")}
 
 
@@ -209,12 +212,19 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     if len(test_sets) > 1:
         more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
         columns += more
+    published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
     if options.published or options.plot:
-        published_columns = table.add_published(rows)
+        published_columns = table.add_published(rows, published_sets[primary.name])
         columns += published_columns if options.published else []
-        if options.published and not primary.is_full_val:
+        if options.published and published_sets[primary.name] != VAL:
+            notes.append(f"note: the published figures are for the whole {published_sets[primary.name]} test set, "
+                         "from the sources that published it (timm); the others publish none, so they are blank")
+        elif options.published and not primary.is_full_val:
             notes.append(f"note: the published figures are for the full 50,000-image val set, not {primary.name} "
                          f"({primary.n} images): a difference here is not a discrepancy")
+    if options.published and len(test_sets) > 1:
+        columns += table.add_published_test_sets(rows, {name: published_sets[name] for name in test_sets
+                                                        if name != primary.name})
     ci_at = len(columns)
     if options.real_labels:
         columns += table.add_real(rows)

@@ -1242,10 +1242,14 @@ def test_table_object_for_test_sets(test_sets):
 
 def test_published_on_another_dataset_says_so(test_sets):
     runs, _ = test_sets
-    proc = bench("--dir", runs / "v2", "--published")
+    proc = bench("--dir", runs / "val", "--published")
     assert proc.returncode == 0, proc.stderr
     assert "published figures are for the full 50,000-image val set" in proc.stderr
-    assert "50,000-image" not in bench("--dir", runs / "v2").stderr
+    assert "50,000-image" not in bench("--dir", runs / "val").stderr
+    # Another test set: its own published figures (issue 11), never the val ones
+    proc = bench("--dir", runs / "v2", "--published")
+    assert "published figures are for the whole imagenetv2-matched-frequency test set" in proc.stderr
+    assert "50,000-image" not in proc.stderr
 
 
 def test_plot_draws_a_panel_per_test_set(tmp_path, test_sets):

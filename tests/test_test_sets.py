@@ -196,3 +196,36 @@ def test_published_figures_only_where_the_source_published_that_test_set():
     assert ("resnet50.tv_in1k", 224) not in _timm_rows("imagenet-a")
     assert published.lookup("pytorch", "timm.resnet50.tv_in1k", "imagenet-val") is not None
     assert published.lookup("pytorch", "timm.resnet50.tv_in1k", "imagenet-a") is None
+
+
+# --- the table's published columns per test set ----------------------------------------------
+
+
+def test_table_shows_each_sources_figure_per_test_set(tmp_path):
+    """A timm model's row shows timm's figure for each test set at the size its manifest
+    records; a torchvision model's shows its val figure on val and blank elsewhere."""
+    import json
+
+    from test_benchmarking import ok_csv, synthetic_labels, write_dataset, write_model
+
+    timm_manifest = {"request": {"source": "timm"}, "preprocessing": {"crop_size": 288}}
+    tv_manifest = {"published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
+                   "preprocessing": {"crop_size": 224}}
+    for seed, name in enumerate(("imagenet-val", "imagenetv2-matched-frequency", "imagenet-a"), 1):
+        folder = tmp_path / "runs" / name
+        labels = synthetic_labels(seed, 100)
+        write_dataset(folder, labels, salt=seed)
+        info = json.loads((folder / "dataset.json").read_text())
+        (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name}))
+        write_model(folder, "timm.resnet50.a1_in1k", labels, range(50), manifest=timm_manifest, seed=seed)
+        write_model(folder, "resnet50", labels, range(40), manifest=tv_manifest, seed=seed)
+    rows = {r["Model"]: r for r in ok_csv("-r", tmp_path / "runs", "--published")}
+    facts = {name: _timm_rows(name)[("resnet50.a1_in1k", 288)] for name in ("imagenet", "imagenetv2-matched-frequency",
+                                                                           "imagenet-a")}
+    timm_row, tv_row = rows["timm.resnet50.a1_in1k"], rows["resnet50"]
+    assert timm_row["Pub@1"] == f"{float(facts['imagenet']['top1']):.2f}"
+    assert timm_row["Pub@1 imagenet-a"] == f"{float(facts['imagenet-a']['top1']):.2f}"
+    assert (timm_row["Pub@1 imagenetv2-matched-frequency"]
+            == f"{float(facts['imagenetv2-matched-frequency']['top1']):.2f}")
+    assert tv_row["Pub@1"] == "76.13"
+    assert tv_row["Pub@1 imagenet-a"] == tv_row["Pub@1 imagenetv2-matched-frequency"] == ""
