@@ -74,8 +74,7 @@ class Predictions:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        best = np.argmax(self.probs, axis=1)
-        self.top1 = self.preds[np.arange(len(self.preds)), best]
+        self.top1 = self.preds[np.arange(len(self.preds)), np.argmax(self.probs, axis=1)]
 
     @property
     def n(self) -> int:
@@ -104,27 +103,63 @@ def discover(folder: str | Path) -> list[ModelFiles]:
     return sorted(found, key=lambda f: (f.platform, f.model))
 
 
-def _read_npy(path: Path) -> tuple[np.ndarray, str]:
-    """(array, sha256 of the file's bytes): the file is read once, for both."""
+_HEADER_RE = re.compile(rb"^\{'descr': '([^']+)', 'fortran_order': (True|False), 'shape': \(([0-9, ]*)\), *\} *\n$")
+
+
+def _header(data: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    """(shape, fortran order, dtype, data offset) of a version 1.0 .npy header as numpy writes
+    it, parsed with one regex (numpy's own parser evaluates it as Python: 10 times slower);
+    None for any other header, which numpy then reads."""
+    if data[:8] != b"\x93NUMPY\x01\x00" or len(data) < 10:
+        return None
+    end = 10 + int.from_bytes(data[8:10], "little")
+    match = _HEADER_RE.match(data[10:end])
+    if match is None or len(data) < end:
+        return None
+    shape = tuple(int(x) for x in match[3].split(b",") if x.strip())
+    return shape, match[2] == b"True", np.dtype(match[1].decode()), end
+
+
+def _parse_npy(data: bytes) -> np.ndarray:
+    """The array in .npy bytes, as a view of them (no copy)."""
+    header = _header(data)
+    if header is None:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    shape, fortran, dtype, offset = header
+    if dtype.hasobject:
+        raise ValueError("object arrays are not prediction files")
+    count = int(np.prod(shape, dtype=np.int64))
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
+def _read_npy(path: Path, promised: str | None) -> np.ndarray:
+    """The array in ``path``, read once; when a sha256 is ``promised`` (by the manifest),
+    the bytes read are hashed and must match it."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise BadPredictionFile(f"{path}: file is missing") from None
     except OSError as exc:
         raise BadPredictionFile(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if promised is not None and hashlib.sha256(data).hexdigest() != promised:
+        raise BadPredictionFile(f"{path}: sha256 does not match its manifest (the file was edited, or swapped "
+                                "with another model's); regenerate it, or restore the file the manifest names")
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        return _parse_npy(data)
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files
         raise BadPredictionFile(
             f"{path}: not a readable .npy file (truncated or corrupt: {exc}); regenerate it"
         ) from None
-    return array, hashlib.sha256(data).hexdigest()
 
 
 def npy_rows(path: Path) -> int:
     """The row count in a .npy file's header, without reading its data."""
     try:
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape  # maps the data, reads the header
+        with open(path, "rb") as handle:
+            start = handle.read(256)
+        header = _header(start)
+        shape = header[0] if header is not None else np.load(path, mmap_mode="r", allow_pickle=False).shape
     except FileNotFoundError:
         raise BadPredictionFile(f"{path}: file is missing") from None
     except Exception as exc:
@@ -145,14 +180,6 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def _check_promise(path: Path, digest: str, manifest: dict[str, Any] | None) -> None:
-    """A file must be the one its manifest describes (files swapped between models, or edited)."""
-    promised = ((manifest or {}).get("outputs") or {}).get(path.name)
-    if promised is not None and promised != digest:
-        raise BadPredictionFile(f"{path}: sha256 does not match its manifest (the file was edited, or swapped "
-                                "with another model's); regenerate it, or restore the file the manifest names")
-
-
 def load(files: ModelFiles) -> Predictions:
     """Read and validate one model's files, each read once; BadPredictionFile names the faulty file.
 
@@ -161,10 +188,9 @@ def load(files: ModelFiles) -> Predictions:
     kept, and noted in ``Predictions.warnings``.
     """
     manifest = read_manifest(files.manifest_path)
-    preds, preds_sha = _read_npy(files.preds_path)
-    _check_promise(files.preds_path, preds_sha, manifest)
-    probs, probs_sha = _read_npy(files.probs_path)
-    _check_promise(files.probs_path, probs_sha, manifest)
+    promised = (manifest or {}).get("outputs") or {}
+    preds = _read_npy(files.preds_path, promised.get(files.preds_path.name))
+    probs = _read_npy(files.probs_path, promised.get(files.probs_path.name))
     if preds.ndim != 2 or preds.shape[1] < 1 or not np.issubdtype(preds.dtype, np.integer):
         raise BadPredictionFile(
             f"{files.preds_path}: expected an N x k integer array, got {preds.dtype} {preds.shape}"
@@ -175,16 +201,17 @@ def load(files: ModelFiles) -> Predictions:
         raise BadPredictionFile(
             f"{files.probs_path}: shape {probs.shape} does not match {files.preds_path.name} {preds.shape}"
         )
-    if preds.size and (preds.min() < 0 or preds.max() >= NUM_CLASSES):
+    unsigned = preds.view(np.dtype(f"u{preds.dtype.itemsize}")) if preds.dtype.kind == "i" else preds
+    if preds.size and unsigned.max() >= NUM_CLASSES:  # one pass: negatives are huge when unsigned
         raise BadPredictionFile(
             f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} "
             f"(found {preds.min()}..{preds.max()})"
         )
     loaded = Predictions(files, preds, probs, manifest)
-    nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
-    if nan_rows:
-        loaded.warnings.append(f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (top-1 there is "
-                               "the first NaN column); regenerate the file")
+    if np.isnan(probs.sum(dtype=np.float64)):  # one pass; rows are counted only when there are some
+        nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
+        loaded.warnings.append(f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (their top-1 "
+                               "ignores the NaN columns); regenerate the file")
     return loaded
 
 

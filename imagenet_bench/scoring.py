@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -112,6 +112,7 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
     """
     infos: dict[Path, dict[str, Any] | None] = {}
     sets: dict[str, TestSet] = {}
+    taken: dict[tuple[str, str, str], predfiles.ModelFiles] = {}  # (dataset, platform, model)
     for files in all_files:
         if files.folder not in infos:
             infos[files.folder] = output_folder.read_info(files.folder)
@@ -128,8 +129,8 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
         key = dataset_key(info, n, files.folder)
         test_set = sets.setdefault(key, TestSet(test_set_name(info, key, files.folder), key,
                                                 n if info is None else int(info["n_images"]), info))
-        twin = next((m for m in test_set.models if (m.platform, m.model) == (files.platform, files.model)), None)
-        if twin is not None:
+        twin = taken.setdefault((key, files.platform, files.model), files)
+        if twin is not files:
             print(f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}",
                   file=sys.stderr)
             continue
@@ -178,16 +179,27 @@ class Card:
     warnings: list[str]
 
 
-def _read(files: predfiles.ModelFiles, checks: list[Check]) -> tuple[Entry, dict[str, Any] | None]:
+class Tally(Protocol):
+    """Something summed over every model's arrays while they are in memory (--label-issues'
+    vote counts); asking for one reads every file, since the score cache keeps marks only."""
+
+    def add(self, loaded: predfiles.Predictions) -> None: ...
+
+
+def _read(files: predfiles.ModelFiles, checks: list[Check],
+          tallies: Sequence[Tally] = ()) -> tuple[Entry, dict[str, Any] | None]:
     loaded = predfiles.load(files)
     marks = {}
     for check in checks:
         right = check.mark(loaded.preds, loaded.top1)
         marks[check.name] = None if right is None else Marks.of(right)
+    for tally in tallies:
+        tally.add(loaded)
     return Entry(marks, loaded.warnings), loaded.manifest
 
 
-def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failures: list[str]) -> list[Card]:
+def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failures: list[str],
+          tallies: Sequence[Tally] = ()) -> list[Card]:
     """Every usable model's card; bad files become failure messages, not errors."""
     key, lengths = checks_key(checks), {c.name: c.size for c in checks}
     caches = {folder: ScoreCache(cache_root, folder, key, lengths) for folder in test_set.folders}
@@ -195,9 +207,9 @@ def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failu
     for files in test_set.models:
         cache, stats = caches[files.folder], stat_key(files)
         try:
-            entry = cache.get(files, stats)
+            entry = None if tallies else cache.get(files, stats)
             if entry is None:
-                entry, manifest = _read(files, checks)
+                entry, manifest = _read(files, checks, tallies)
                 cache.put(files, stats, entry)
             else:
                 manifest = predfiles.read_manifest(files.manifest_path)
