@@ -225,6 +225,15 @@ def test_unwritable_html_path_is_one_error_line(tmp_path, seed_dirs):
     assert not (tmp_path / "missing").exists()
 
 
+def test_html_imports_no_framework_nor_matplotlib(tmp_path, seed_dirs):
+    from test_benchmarking import run_light  # the table script's import-lightness check
+
+    keras, pytorch = seed_dirs
+    proc = run_light("-k", keras, "-p", pytorch, "--published", "--no-cache", "--html", tmp_path / "r.html")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(_parse((tmp_path / "r.html").read_text()).data)["rows"]) == 34
+
+
 # ---- the page in a real browser -----------------------------------------------------------------
 
 def _browser_missing() -> str | None:

@@ -285,19 +285,22 @@
     return row.text[i] === "" ? null : row.text[i];  // e.g. an interval "81.20-82.00"
   }
 
-  // Ascending comparison of two rows' values in column i, empty cells counted apart (see compare).
-  function compareValues(i, a, b) {
-    const va = sortValue(i, a), vb = sortValue(i, b);
-    return typeof va === "number" && typeof vb === "number" ? va - vb : String(va).localeCompare(String(vb));
+  const COLLATOR = new Intl.Collator("en", {numeric: true});  // one collator: localeCompare makes one per call
+
+  // Ascending comparison of two non-empty values.
+  function compareValues(va, vb) {
+    return typeof va === "number" && typeof vb === "number" ? va - vb : COLLATOR.compare(String(va), String(vb));
   }
 
-  function compare(i, descending) {
-    return function (a, b) {
-      const emptyA = sortValue(i, a) === null, emptyB = sortValue(i, b) === null;
-      if (emptyA || emptyB) return emptyA === emptyB ? a - b : (emptyA ? 1 : -1);  // empty cells last
-      const d = compareValues(i, a, b);
-      return (descending ? -d : d) || a - b;
-    };
+  // Every row index sorted by column i; empty cells last in both directions, ties in table order.
+  function sorted(i, descending) {
+    const keyed = DATA.rows.map(function (_, r) { return [sortValue(i, r), r]; });
+    keyed.sort(function (a, b) {
+      if (a[0] === null || b[0] === null) return a[0] === b[0] ? a[1] - b[1] : (a[0] === null ? 1 : -1);
+      const d = compareValues(a[0], b[0]);
+      return (descending ? -d : d) || a[1] - b[1];
+    });
+    return keyed.map(function (k) { return k[1]; });
   }
 
   function sortBy(i) {
@@ -306,17 +309,18 @@
     } else {
       // First click: numbers highest first, text A-Z; if the rows already are in that order, the other way.
       const preferred = COLUMNS[i].numeric;
-      const order = state.order.filter(function (r) { return shown(DATA.rows[r]) && sortValue(i, r) !== null; });
-      const already = order.every(function (r, k) {
+      const values = state.order.filter(function (r) { return shown(DATA.rows[r]); })
+        .map(function (r) { return sortValue(i, r); }).filter(function (v) { return v !== null; });
+      const already = values.every(function (v, k) {
         if (k === 0) return true;
-        const d = compareValues(i, order[k - 1], r);
+        const d = compareValues(values[k - 1], v);
         return preferred ? d >= 0 : d <= 0;
       });
       state.descending = already ? !preferred : preferred;
       state.sortColumn = i;
     }
-    state.order = DATA.rows.map(function (_, k) { return k; }).sort(compare(i, state.descending));
-    update();
+    state.order = sorted(i, state.descending);
+    renderTable();  // the charts show the same points
   }
 
   function tableHead(columns) {
@@ -371,44 +375,56 @@
     return el("tr", {class: "details"}, [cell]);
   }
 
-  function tableBody(columns, rows) {
-    const body = el("tbody");
-    const fragment = document.createDocumentFragment();
-    rows.forEach(function (r) {
-      const row = DATA.rows[r];
-      const open = state.expanded.has(r);
-      const tr = el("tr", {class: "model-row", "data-index": r, "aria-expanded": open ? "true" : "false",
-        "data-platform": row.platform, "data-source": row.source, tabindex: 0});
-      columns.forEach(function (i) {
-        tr.appendChild(el("td", {class: COLUMNS[i].numeric ? "num" : ""}, [row.text[i]]));
-      });
-      const toggle = function () {  // in place: the other rows stay as they are
-        if (state.expanded.has(r)) {
-          state.expanded.delete(r);
-          if (tr.nextSibling && tr.nextSibling.classList.contains("details")) tr.nextSibling.remove();
-        } else {
-          state.expanded.add(r);
-          tr.after(provenance(row, columns.length));
-        }
-        tr.setAttribute("aria-expanded", state.expanded.has(r) ? "true" : "false");
-      };
-      tr.addEventListener("click", toggle);
-      tr.addEventListener("keydown", function (e) { if (e.key === "Enter") toggle(); });
-      fragment.appendChild(tr);
-      if (open) fragment.appendChild(provenance(row, columns.length));
+  // Row elements are made once for a set of visible columns and reused: sorting and filtering
+  // only put them back in another order, far cheaper than making 1,500 rows of cells again.
+  let nodes = {columns: "", rows: new Map(), details: new Map()};
+
+  function detailsNode(r, columns) {
+    if (!nodes.details.has(r)) nodes.details.set(r, provenance(DATA.rows[r], columns.length));
+    return nodes.details.get(r);
+  }
+
+  function rowNode(r, columns) {
+    if (nodes.rows.has(r)) return nodes.rows.get(r);
+    const row = DATA.rows[r];
+    const tr = el("tr", {class: "model-row", "data-index": r, "aria-expanded": "false",
+      "data-platform": row.platform, "data-source": row.source, tabindex: 0});
+    columns.forEach(function (i) {
+      tr.appendChild(el("td", {class: COLUMNS[i].numeric ? "num" : ""}, [row.text[i]]));
     });
-    body.appendChild(fragment);
-    return body;
+    const toggle = function () {  // in place: the other rows stay as they are
+      if (state.expanded.has(r)) {
+        state.expanded.delete(r);
+        detailsNode(r, columns).remove();
+      } else {
+        state.expanded.add(r);
+        tr.after(detailsNode(r, columns));
+      }
+      tr.setAttribute("aria-expanded", state.expanded.has(r) ? "true" : "false");
+    };
+    tr.addEventListener("click", toggle);
+    tr.addEventListener("keydown", function (e) { if (e.key === "Enter") toggle(); });
+    if (state.expanded.has(r)) tr.setAttribute("aria-expanded", "true");
+    nodes.rows.set(r, tr);
+    return tr;
   }
 
   let tableNode, chartsNode, tooltip;
 
   function renderTable() {
     const columns = visibleColumns();
+    if (columns.join(",") !== nodes.columns) nodes = {columns: columns.join(","), rows: new Map(), details: new Map()};
     const rows = state.order.filter(function (r) { return shown(DATA.rows[r]); });
+    const body = el("tbody");
+    const fragment = document.createDocumentFragment();
+    rows.forEach(function (r) {
+      fragment.appendChild(rowNode(r, columns));
+      if (state.expanded.has(r)) fragment.appendChild(detailsNode(r, columns));
+    });
+    body.appendChild(fragment);
     tableNode.textContent = "";
     tableNode.appendChild(tableHead(columns));
-    tableNode.appendChild(tableBody(columns, rows));
+    tableNode.appendChild(body);
     document.getElementById("count").textContent =
       rows.length + " of " + DATA.rows.length + " model" + (DATA.rows.length === 1 ? "" : "s") + " shown";
   }
