@@ -3,8 +3,8 @@
 
 Two measurements, in one run:
   * time: the 68 files of 2019 hard-linked under 1,500 model names (3,000 files, no copies,
-    in a temporary folder removed at the end, with the score cache); ``imagenet_benchmarking.py
-    --dir FOLDER`` (the text table) and the same with ``--html FILE`` run as subprocesses,
+    made as bench_table.py makes them, in a temporary folder removed at the end, with the score
+    cache); ``imagenet_benchmarking.py -k KERAS -p PYTORCH`` (the text table) and the same with ``--html FILE`` run as subprocesses,
     REPEATS times interleaved after an untimed warm-up of each; the medians and their ratio are
     printed (target: report <= 2x the text table). Three ways: every file read (``--no-cache``),
     a rerun on the score cache, and a rerun with ``--published`` (one more chart).
@@ -36,18 +36,6 @@ TARGET_RATIO = 2.0
 TARGET_BYTES = 5 * 10**6
 TEST_SETS = ("val", "imagenetv2", "sketch", "imagenet-a", "imagenet-r", "objectnet")
 SOURCES = ("torchvision", "timm", "timm", "timm", "keras.applications", "keras_hub")
-
-
-def link_models(seed_dir: Path, folder: Path, n: int) -> None:
-    """``n`` models in ``folder``: the 2019 files hard-linked under new names, round robin."""
-    originals = sorted(p for sub in ("keras_imagenet", "pytorch_imagenet") for p in (seed_dir / sub).glob("*_top5preds.npy"))
-    for i in range(n):
-        preds = originals[i % len(originals)]
-        stem, _, tail = preds.name.partition("_imagenet_")
-        model, _, platform_name = stem.rpartition("_")
-        name = f"{model}-{i:04d}_{platform_name}_imagenet_"
-        os.link(preds, folder / (name + tail))
-        os.link(preds.with_name(preds.name.replace("top5preds", "top5probs")), folder / (name + "top5probs.npy"))
 
 
 def _manifest(model: str, platform_name: str, source: str, dataset: str, i: int, rng) -> dict:
@@ -141,8 +129,9 @@ def run_once(command: list[str]) -> float:
     return wall
 
 
-def time_side_by_side(folder: Path, html: Path, repeats: int, extra: list[str]) -> dict[str, list[float]]:
-    script = [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "--dir", str(folder), *extra]
+def time_side_by_side(folders: tuple[Path, Path], html: Path, repeats: int, extra: list[str]) -> dict[str, list[float]]:
+    keras, pytorch = folders
+    script = [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", str(keras), "-p", str(pytorch), *extra]
     commands = {"text table": script, "html report": script + ["--html", str(html)]}
     for command in commands.values():
         run_once(command)  # warm-up: files in the page cache (and the score cache written) for both
@@ -161,19 +150,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (default 5)")
     args = parser.parse_args()
 
+    from bench_table import link_models  # the table bench's 1,500-model folder, made the same way
+
     from imagenet_bench import html_report
 
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {args.repeats} runs each, interleaved, "
           "after a warm-up")
     with tempfile.TemporaryDirectory(prefix="bench_html.") as tmp:
-        folder, html = Path(tmp) / "models", Path(tmp) / "report.html"
-        folder.mkdir()
-        link_models(args.seed_dir, folder, args.models)
+        html = Path(tmp) / "report.html"
+        folders = link_models(args.seed_dir, args.models, Path(tmp) / "models")
         cache = ["--cache-dir", str(Path(tmp) / "cache")]
         modes = {"cold (--no-cache)": ["--no-cache"], "rerun (score cache)": cache,
                  "rerun, --published": cache + ["--published"]}
         for mode, extra in modes.items():
-            walls = time_side_by_side(folder, html, args.repeats, extra)
+            walls = time_side_by_side(folders, html, args.repeats, extra)
             median = {name: statistics.median(values) for name, values in walls.items()}
             ratio = median["html report"] / median["text table"]
             print(f"{args.models} models ({2 * args.models} hard-linked files), {mode}:")
