@@ -17,11 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from imagenet_bench import atomic, clean_labels, score_cache, scoring, table_run
+from imagenet_bench import atomic, score_cache, scoring, table_run
 from imagenet_bench.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
 from imagenet_bench.table_format import RENDERERS, render
 
 HERE = Path(__file__).resolve().parent
+LABEL_ERRORS = "label-errors"  # clean_labels.DOWNLOAD, without importing it for every table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -132,7 +133,7 @@ def options(args: argparse.Namespace) -> table_run.TableOptions:
         real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
     clean = None
     if args.clean_labels:
-        from imagenet_bench import download
+        from imagenet_bench import clean_labels, download
 
         clean = (download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
                  if args.clean_labels == "default" else Path(args.clean_labels))
@@ -156,7 +157,7 @@ def write_output(path: Path, write) -> None:
 
 def main() -> int:
     args = parse_args()
-    if args.download == clean_labels.DOWNLOAD:  # data for --clean-labels, not prediction files
+    if args.download == LABEL_ERRORS:  # data for --clean-labels, not prediction files
         from imagenet_bench import download
 
         download.fetch(args.download, args.download_dir, base_url=args.download_url)

@@ -208,7 +208,7 @@ def load(files: ModelFiles) -> Predictions:
             f"(found {preds.min()}..{preds.max()})"
         )
     loaded = Predictions(files, preds, probs, manifest)
-    if np.isnan(probs.sum(dtype=np.float64)):  # one pass; rows are counted only when there are some
+    if probs.size and np.isnan(probs.max()):  # max is NaN when any is: one fast pass; rows counted only then
         nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
         loaded.warnings.append(f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (their top-1 "
                                "ignores the NaN columns); regenerate the file")

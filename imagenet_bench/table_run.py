@@ -208,10 +208,9 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     if options.omit or options.keep or options.custom:
         columns += table.add_selection(rows)
         sort_key = "cacc1"
-    test_sets, fits = [d["name"] for d in datasets], {}
-    if len(test_sets) > 1:
-        more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
-        columns += more
+    test_sets = [d["name"] for d in datasets]
+    more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
+    columns += more  # none for one test set, whose rows still get acc1:T, delta:T, er:T
     published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
     if options.published or options.plot:
         published_columns = table.add_published(rows, published_sets[primary.name])
@@ -238,7 +237,7 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     table.sort_rows(rows, sort_key)
     if options.ci:  # after sorting: each row is tested against the row above it
         columns[ci_at:ci_at] = table.add_intervals(rows)
-    return table.Table(rows, columns, datasets, test_sets if len(test_sets) > 1 else [primary.name], fits, notes)
+    return table.Table(rows, columns, datasets, test_sets, fits, notes)
 
 
 def sort_column(name: str, columns: list) -> str:
