@@ -366,6 +366,10 @@ def test_report_in_a_browser(browser, report, tmp_path):
     ActionChains(browser).move_to_element(point).perform()
     tooltip = browser.find_element("id", "tooltip")
     assert tooltip.is_displayed() and point.get_attribute("data-model") in tooltip.text and "v2 Acc@1" in tooltip.text
+    point.click()  # opens its row
+    opened = browser.find_element("css selector", "#models tr.model-row[aria-expanded=true]")
+    assert opened.find_elements("css selector", "td")[1].text == point.get_attribute("data-model")
+    opened.click()
 
     # A row expands to its manifest's provenance (and says the 2019 val file has none).
     row = browser.find_element("css selector", "#models tr.model-row")

@@ -13,6 +13,7 @@
   const SOURCES = Array.from(new Set(DATA.rows.map(function (r) { return r.source; })));
   const COLOUR = {};
   SOURCES.forEach(function (s, i) { COLOUR[s] = COLOURS[i % COLOURS.length]; });
+  const ROW_INDEX = new Map(DATA.rows.map(function (row, i) { return [row, i]; }));
   const FITTED = DATA.test_sets.filter(function (t) { return DATA.fits[t]; });
   const PRIMARY = DATA.test_sets.find(function (t) { return !DATA.fits[t]; }) ||
     (DATA.datasets[0] ? DATA.datasets[0].name : "");
@@ -44,6 +45,7 @@
   function fitLine(name) {
     const f = DATA.fits[name];
     if (!f) return name === PRIMARY ? "(the x axis)" : "";
+    if (f.slope === null || f.slope === undefined) return "none: too few models with both accuracies to fit";
     return "logit(" + name + ") = " + fixed(f.slope, 3) + " \u00d7 logit(" + PRIMARY + ") " +
       (f.intercept < 0 ? "\u2212 " : "+ ") + fixed(Math.abs(f.intercept), 3) +
       (f.baseline ? ", fitted on " + f.baseline : "");
@@ -223,10 +225,12 @@
     const dots = svgEl("g", {class: "points", "clip-path": "url(#" + clip + ")"});
     const visible = all.filter(shown);
     visible.forEach(function (r) {
+      const index = ROW_INDEX.get(r);
       const c = svgEl("circle", {cx: sx(r.plot[spec.x]).toFixed(1), cy: sy(r.plot[spec.y]).toFixed(1), r: 4,
         class: "point", fill: COLOUR[r.source], "data-model": r.model, "data-platform": r.platform});
       c.addEventListener("mouseenter", function (e) { tooltip.show(e, r, spec); });
       c.addEventListener("mouseleave", function () { tooltip.hide(); });
+      c.addEventListener("click", function () { reveal(index); });
       dots.appendChild(c);
     });
     svg.appendChild(dots);
@@ -336,10 +340,12 @@
     }))]);
   }
 
+  const CODE_KEYS = /(^|\.)(command|sha256|fingerprint|path|url|commit|project commit|file)$/;  // shown in monospace
+
   function sectionCard(row, label, title, index) {
     const rows = DATA.sections[index].map(function (pair) {
       const key = DATA.pairs[pair][0], text = DATA.pairs[pair][1].split(DATA.model_mark).join(row.model);
-      const value = key === "command" ? el("code", {}, [text]) : text;
+      const value = CODE_KEYS.test(key) ? el("code", {}, [text]) : text;
       return el("tr", {}, [el("th", {scope: "row"}, [key]), el("td", {}, [value])]);
     });
     return el("div", {class: "section", "data-section": label}, [el("h4", {}, [title]),
@@ -411,6 +417,14 @@
 
   let tableNode, chartsNode, tooltip;
 
+  // A chart point's click: its row, opened and scrolled into view.
+  function reveal(r) {
+    const tr = nodes.rows.get(r);
+    if (!tr) return;
+    if (!state.expanded.has(r)) tr.click();
+    tr.scrollIntoView({block: "center"});
+  }
+
   function renderTable() {
     const columns = visibleColumns();
     if (columns.join(",") !== nodes.columns) nodes = {columns: columns.join(","), rows: new Map(), details: new Map()};
@@ -450,7 +464,7 @@
     const n = chartSpecs().length;
     if (n) {
       root.appendChild(el("details", {open: "", class: "charts-box"}, [
-        el("summary", {}, [n + " chart" + (n === 1 ? "" : "s") + " (hover a point for its model; points follow the filters)"]),
+        el("summary", {}, [n + " chart" + (n === 1 ? "" : "s") + " (hover a point for its model, click it for its row; points follow the filters)"]),
         chartsNode]));
     }
     root.appendChild(el("p", {class: "hint"}, ["Click a column header to sort (again for the other direction); " +
