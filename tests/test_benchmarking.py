@@ -452,7 +452,9 @@ def test_plot_writes_a_png(tmp_path, four_models):
     (("--published", "--format", "json"), ()),
     (("--real-labels", "--val-ground-truth", VAL_FULL_TXT), ()),
     (("--ci",), ("scipy",)),
-], ids=["plain", "published-json", "real-labels", "ci"])
+    (("--clean-labels", SHARED / "data" / "label-errors" / "imagenet_mturk.json", "--val-ground-truth", VAL_FULL_TXT,
+      "--speed", "--sort", "Clean@1", "--no-cache"), ()),
+], ids=["plain", "published-json", "real-labels", "ci", "clean-speed-sort"])
 def test_never_imports_heavy_modules(extra, allowed):
     shared(SEED)
     proc = run_light("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", *extra, allowed=allowed)
