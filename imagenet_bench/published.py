@@ -107,6 +107,28 @@ def _torchvision_table() -> dict[str, Published]:
     }
 
 
+def cost(platform: str, model: str) -> dict[str, float | None]:
+    """{"params", "gflops"} of a model id from the same data files (torchvision's weights
+    metadata; keras.io's parameter counts, which give no GFLOPs); None where unknown."""
+    if platform == "pytorch":
+        entry = _torchvision_costs().get(model, {})
+        return {"params": entry.get("num_params"), "gflops": entry.get("gflops")}
+    if platform == "keras":
+        params_m = _keras_params_m().get(model)
+        return {"params": None if params_m is None else params_m * 1e6, "gflops": None}
+    return {"params": None, "gflops": None}
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision_costs() -> dict[str, dict[str, Any]]:
+    return {entry["id"]: entry for entry in json.loads(TORCHVISION_JSON.read_text(encoding="utf-8"))["entries"]}
+
+
+@functools.lru_cache(maxsize=None)
+def _keras_params_m() -> dict[str, float | None]:
+    return {keras_model_id(row["application"]): row["params_m"] for row in read_keras_csv()}
+
+
 def _optional_float(text: str) -> float | None:
     text = text.strip()
     return float(text) if text else None

@@ -285,15 +285,18 @@ def add_test_sets(rows: list[dict[str, Any]], test_sets: list[str], primary: str
 
 
 def add_speed(rows: list[dict[str, Any]]) -> list[Column]:
-    """Parameters, GFLOPs, images/s, device and batch size from the primary manifest, and
+    """Parameters and GFLOPs (from the primary manifest, else the registries' published data
+    files), images/s, device and batch size from the primary manifest, and
     '*' on the accuracy/throughput frontier of each device: no other model measured on the
     same device is both at least as accurate and faster (or faster and at least as accurate)."""
+    from . import published
+
     for row in rows:
         manifest = (row["card"].manifest if row["card"] else None) or {}
-        cost = manifest.get("cost") or {}
-        params = manifest.get("params", cost.get("params"))
+        known = published.cost(row["platform"], row["model"])  # where the manifest does not say
+        params = manifest.get("params", known["params"])
         row["params_m"] = None if params is None else params / 1e6
-        row["gflops"] = manifest.get("gflops", cost.get("gflops"))
+        row["gflops"] = manifest.get("gflops", known["gflops"])
         row["frontier"] = None
     by_device: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

@@ -1385,3 +1385,14 @@ def test_speed_columns_and_frontier_per_device(tmp_path):
     assert (rows["a"]["Device"], rows["a"]["images/s"], rows["a"]["Batch"], rows["a"]["Params (M)"]) == \
         ("NVIDIA A100", "100.0", "64", "25.0")
     assert rows["c"]["Params (M)"] == "" and rows["c"]["GFLOPs"] == ""
+
+
+def test_speed_costs_from_the_registries_data_where_manifests_lack_them(seed_dirs):
+    """torchvision documents resnet50 (IMAGENET1K_V1) at 25.6 M parameters and 4.09 GFLOPs;
+    keras.io lists Xception at 22.9 M parameters and no GFLOPs. The 2019 files have no
+    manifest: no speed, no device, so no frontier mark."""
+    keras, pytorch = seed_dirs
+    rows = {(r["Platform"], r["Model"]): r for r in ok_csv("-k", keras, "-p", pytorch, "--speed")}
+    assert (rows["PyTorch", "resnet50"]["Params (M)"], rows["PyTorch", "resnet50"]["GFLOPs"]) == ("25.6", "4.1")
+    assert (rows["Keras", "xception"]["Params (M)"], rows["Keras", "xception"]["GFLOPs"]) == ("22.9", "")
+    assert all(r["images/s"] == r["Device"] == r["Frontier"] == "" for r in rows.values())
