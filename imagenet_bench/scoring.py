@@ -113,7 +113,9 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
     infos: dict[Path, dict[str, Any] | None] = {}
     sets: dict[str, TestSet] = {}
     taken: dict[tuple[str, str, str], predfiles.ModelFiles] = {}  # (dataset, platform, model)
-    for files in all_files:
+    # in path order, not command-line order: of a model found twice, the same copy is taken
+    where = {folder: str(folder.resolve()) for folder in {f.folder for f in all_files}}
+    for files in sorted(all_files, key=lambda f: (where[f.folder], f.platform, f.model)):
         if files.folder not in infos:
             infos[files.folder] = output_folder.read_info(files.folder)
         info = infos[files.folder]

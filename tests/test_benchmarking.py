@@ -1396,3 +1396,16 @@ def test_speed_costs_from_the_registries_data_where_manifests_lack_them(seed_dir
     assert (rows["PyTorch", "resnet50"]["Params (M)"], rows["PyTorch", "resnet50"]["GFLOPs"]) == ("25.6", "4.1")
     assert (rows["Keras", "xception"]["Params (M)"], rows["Keras", "xception"]["GFLOPs"]) == ("22.9", "")
     assert all(r["images/s"] == r["Device"] == r["Frontier"] == "" for r in rows.values())
+
+
+def test_a_model_found_twice_is_the_same_copy_whatever_the_folder_order(tmp_path):
+    labels = synthetic_labels()
+    for folder, right in (("A", 30), ("B", 60)):
+        write_dataset(tmp_path / folder, labels)
+        write_model(tmp_path / folder, "m", labels, range(right))
+    one = bench("--dir", tmp_path / "A", "--dir", tmp_path / "B", "--format", "csv")
+    other = bench("--dir", tmp_path / "B", "--dir", tmp_path / "A", "--format", "csv")
+    assert one.returncode == other.returncode == 0
+    assert one.stdout == other.stdout and by_model(one.stdout)["m"]["Acc@1"] == "15.00"
+    for proc in (one, other):
+        assert f"{tmp_path / 'B' / 'm_pytorch_imagenet_top5preds.npy'} ignored" in proc.stderr
