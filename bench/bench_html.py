@@ -10,7 +10,8 @@ Two measurements, in one run:
     a rerun on the score cache, and a rerun with ``--published`` (one more chart).
   * size: a generated table of 1,500 models on six test sets (val and five others), every
     model with a full manifest on each (unique weights hashes, dates and command lines),
-    rendered in-process: the page's size (target: at most 5 MB) and the render time.
+    rendered in-process: the page's size (target: at most 5 MB) and the render time; then, where
+    Debian's Chromium is installed, the time to open that page and to sort and filter it.
 
 Usage: python bench/bench_html.py [SEED_DIR] [--models N] [--repeats N]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
@@ -119,6 +120,46 @@ def synthetic_table(n_models: int = 1500, test_sets: tuple[str, ...] = TEST_SETS
                        ["Published figures are for the full 50,000-image val set."])
 
 
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def chromium_driver():
+    """Headless Debian Chromium through its chromedriver (Selenium; nothing downloaded), with
+    the browser's console kept for reading. The caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def time_in_browser(page: Path) -> dict[str, float]:
+    """Seconds to open the page (parse, build the table and charts, lay out) and to re-sort and
+    re-filter it, each until the browser has laid the page out again."""
+    driver = chromium_driver()
+    try:
+        start = time.perf_counter()
+        driver.get(page.as_uri())
+        driver.execute_script("return document.body.offsetHeight")
+        times = {"open": time.perf_counter() - start}
+        for name, script in (("sort by Acc@1", "document.querySelector('#models th[data-key=acc1] button').click()"),
+                             ("filter to one platform", "document.querySelector('#filter-platform input').click()")):
+            start = time.perf_counter()
+            driver.execute_script(script + "; return document.body.offsetHeight")
+            times[name] = time.perf_counter() - start
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        if errors:
+            raise SystemExit(f"console errors in {page}: {errors}")
+        return times
+    finally:
+        driver.quit()
+
+
 def run_once(command: list[str]) -> float:
     """Wall seconds of one subprocess; exits if it fails."""
     start = time.perf_counter()
@@ -184,6 +225,14 @@ def main() -> None:
     print(f"generated table, {len(synthetic.rows)} models x {len(synthetic.test_sets)} test sets, a manifest each "
           f"(built in {built:.2f} s): page {size / 1e6:.2f} MB (target <= {TARGET_BYTES / 1e6:.0f} MB: {verdict}), "
           f"rendered in {rendered:.2f} s")
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        with tempfile.TemporaryDirectory(prefix="bench_html.") as tmp:
+            page_path = Path(tmp) / "report.html"
+            page_path.write_text(page, encoding="utf-8")
+            times = time_in_browser(page_path)
+        print("  in headless Chromium: " + ", ".join(f"{name} {t:.2f} s" for name, t in times.items()))
+    else:
+        print(f"  (no {CHROMIUM} or {CHROMEDRIVER}: the page was not timed in a browser)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import html.parser
 import importlib.util
@@ -26,13 +27,14 @@ from conftest import ROOT, SEED, run_script, shared
 from imagenet_bench import html_report, predfiles, table
 from imagenet_bench.table_format import Column, percent, render, signed
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 EVIL_ID = "<img src=x onerror=alert(1)>"
 EVIL_FIELD = "</script><script>alert(1)</script>"
 TEST_SETS = {"v2": 0, "sketch": 3}  # name: offset of its rows in the full val set (every 250th image)
 
 
+@functools.lru_cache(maxsize=None)
 def _bench_module():
+    """bench/bench_html.py: its generated 1,500-model table and its Chromium driver."""
     spec = importlib.util.spec_from_file_location("bench_html", ROOT / "bench" / "bench_html.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -241,7 +243,8 @@ def _browser_missing() -> str | None:
         import selenium  # noqa: F401
     except ImportError:
         return "selenium is not installed (pip install -r requirements-test.txt)"
-    for path in (CHROMIUM, CHROMEDRIVER):
+    bench = _bench_module()
+    for path in (bench.CHROMIUM, bench.CHROMEDRIVER):
         if not path.exists():
             return f"{path} is missing (apt-get install -y chromium chromium-driver)"
     return None
@@ -254,16 +257,7 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser test cannot run in CI: {reason}")
         pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = _bench_module().chromium_driver()
     # Before any script of the page runs: count alert() calls instead of showing them.
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
         "source": "window.__alerts = 0; window.alert = function () { window.__alerts += 1; };"})
