@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import published
+from . import published, sources
 from .errors import UsageError
-from .preprocessing import PROTOCOLS, Preprocess, common
+from .preprocessing import Preprocess
 
 SEED_2019_IDS = published.KERAS_2019_IDS
 VARIANTS_CSV = Path(__file__).resolve().parent / "data" / "keras_variants.csv"
@@ -130,6 +130,8 @@ MOBILENET_V3_NOTE = ("MobileNetV3 is not in the keras.io table (figures: TF-slim
 
 @dataclass(frozen=True)
 class KerasEntry:
+    source = "keras"
+
     id: str
     application: str       # constructor name in keras.applications
     family: str            # keras.applications submodule: its preprocess_input is used
@@ -180,6 +182,10 @@ class KerasEntry:
             return self.params / 1e6
         return _published_params().get(self.application)
 
+    def num_params(self) -> int | None:
+        params_m = self.params_m
+        return None if params_m is None else round(params_m * 1e6)
+
     @property
     def note(self) -> str:
         if self.family == "resnet_v2":
@@ -187,6 +193,27 @@ class KerasEntry:
         if self.family == "mobilenet_v3":
             return MOBILENET_V3_NOTE
         return ""
+
+    def request(self) -> dict[str, Any]:
+        """What the outputs must have been made from to be reused (resume)."""
+        return {"source": "keras.applications", "application": self.application, "kwargs": self.kwargs,
+                "input_size": self.input_size, "weights": "imagenet"}
+
+    def with_weights(self, weights_file: Any = None) -> "KerasEntry":
+        """Nothing to read before building (the constructor knows its preprocessing)."""
+        return self
+
+    def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
+        """The model with its ImageNet weights and the manifest's ``weights`` record (imports Keras)."""
+        from . import keras_predict
+
+        return keras_predict.build(self, weights_file)
+
+    def preprocess_input_function(self, preprocess: Preprocess) -> Any:
+        """The family module's own preprocess_input (imports Keras)."""
+        from . import keras_predict
+
+        return keras_predict.preprocess_input_function(self)
 
     def reference_preprocess(self) -> Preprocess:
         size, norm, rule = self.input_size, self.normalization, self.geometry_rule
@@ -202,22 +229,18 @@ class KerasEntry:
         source = GEOMETRY_SOURCES[self.geometry_rule]
         return f"{source}; {self.note}" if self.note else source
 
+    def seed2019_preprocess(self) -> Preprocess:
+        if self.id not in SEED_2019_IDS:
+            raise UsageError(f"{self.id}: --protocol seed2019 covers only the 13 Keras models of 2019")
+        # 2019: keras load_img(path, target_size=(s, s)): the whole image squashed to s x s with
+        # PIL NEAREST (load_img's default), no crop; then preprocess_input. A test checks these
+        # pixels equal keras.utils.load_img's on real images, greyscale ones included.
+        s = self.input_size
+        return Preprocess(s, s, "squash", "nearest", self.normalization, None, None)
+
     def preprocess(self, protocol: str) -> Preprocess:
-        """This model's preprocessing under a protocol; UsageError if the protocol excludes it."""
-        if protocol == "reference":
-            return self.reference_preprocess()
-        if protocol == "common":
-            # The PyTorch script's rule on identical pixels; the model's own normalisation.
-            return common(self.input_size, self.normalization, None, None)
-        if protocol == "seed2019":
-            if self.id not in SEED_2019_IDS:
-                raise UsageError(f"{self.id}: --protocol seed2019 covers only the 13 Keras models of 2019")
-            # 2019: keras load_img(path, target_size=(s, s)): the whole image squashed to s x s with
-            # PIL NEAREST (load_img's default), no crop; then preprocess_input. A test checks these
-            # pixels equal keras.utils.load_img's on real images, greyscale ones included.
-            s = self.input_size
-            return Preprocess(s, s, "squash", "nearest", self.normalization, None, None)
-        raise UsageError(f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
+        return sources.preprocess_for(self, protocol)
 
     def protocol_source(self, protocol: str) -> str:
         if protocol == "reference":

@@ -37,8 +37,9 @@ import timm
 from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
+from . import sources
 from .errors import UsageError
-from .preprocessing import PROTOCOLS, INTERPOLATIONS, Preprocess, common
+from .preprocessing import INTERPOLATIONS, Preprocess
 
 PREFIX = "timm."
 # timm's checkpoint files on the Hugging Face hub, in the order timm tries them.
@@ -121,6 +122,8 @@ class TimmEntry:
                 "hf_hub_id": cfg.get("hf_hub_id"), "url": cfg.get("url") or None, "license": cfg.get("license"),
                 "paper_ids": cfg.get("paper_ids")}
 
+    source = "timm"
+
     @property
     def framework(self) -> str:
         return "timm"
@@ -141,16 +144,12 @@ class TimmEntry:
         except UsageError as exc:
             raise UsageError(f"{self.id}: not runnable: {exc}") from None
 
+    def seed2019_preprocess(self) -> Preprocess:
+        raise UsageError(f"{self.id}: --protocol seed2019 covers only the 21 torchvision models of 2019")
+
     def preprocess(self, protocol: str) -> Preprocess:
-        """This model's preprocessing under a protocol; UsageError if the protocol excludes it."""
-        if protocol == "reference":
-            return self.reference_preprocess()
-        if protocol == "common":
-            reference = self.reference_preprocess()
-            return common(reference.crop_size, mean=reference.mean, std=reference.std)
-        if protocol == "seed2019":
-            raise UsageError(f"{self.id}: --protocol seed2019 covers only the 21 torchvision models of 2019")
-        raise UsageError(f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
+        return sources.preprocess_for(self, protocol)
 
     def build(self, weights_file: Path | None = None) -> tuple[Any, dict[str, Any]]:
         """The model with its pre-trained weights, and the manifest's ``weights`` record.

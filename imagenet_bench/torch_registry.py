@@ -21,8 +21,9 @@ from typing import Any
 from torchvision import models
 from torchvision.models import quantization
 
+from . import sources
 from .errors import UsageError
-from .preprocessing import PROTOCOLS, IMAGENET_MEAN, IMAGENET_STD, Preprocess, common
+from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 # The 21 torchvision models of the 2019 benchmark (its --protocol seed2019 covers only these).
 SEED_2019_IDS = (
@@ -57,6 +58,8 @@ class TorchEntry:
     def backend(self) -> str | None:
         return self.meta.get("backend") if self.quantized else None
 
+    source = "torchvision"
+
     @property
     def framework(self) -> str:
         return "torchvision"
@@ -76,20 +79,16 @@ class TorchEntry:
         return Preprocess(crop_size=int(t.crop_size[0]), resize_size=int(t.resize_size[0]), resize_mode="shorter",
                           interpolation=t.interpolation.value, mean=tuple(t.mean), std=tuple(t.std))
 
+    def seed2019_preprocess(self) -> Preprocess:
+        if self.id not in SEED_2019_IDS:
+            raise UsageError(f"{self.id}: --protocol seed2019 covers only the 21 models of 2019")
+        crop = 299 if self.builder == "inception_v3" else 224
+        # 2019: Resize(256), CenterCrop(crop): inception_v3's 256-pixel image is padded to 299.
+        return Preprocess(crop, 256, "shorter", "bilinear", "mean_std", IMAGENET_MEAN, IMAGENET_STD)
+
     def preprocess(self, protocol: str) -> Preprocess:
-        """This model's preprocessing under a protocol; UsageError if the protocol excludes it."""
-        reference = self.reference_preprocess()
-        if protocol == "reference":
-            return reference
-        if protocol == "common":
-            return common(reference.crop_size, mean=reference.mean, std=reference.std)
-        if protocol == "seed2019":
-            if self.id not in SEED_2019_IDS:
-                raise UsageError(f"{self.id}: --protocol seed2019 covers only the 21 models of 2019")
-            crop = 299 if self.builder == "inception_v3" else 224
-            # 2019: Resize(256), CenterCrop(crop): inception_v3's 256-pixel image is padded to 299.
-            return Preprocess(crop, 256, "shorter", "bilinear", "mean_std", IMAGENET_MEAN, IMAGENET_STD)
-        raise UsageError(f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
+        return sources.preprocess_for(self, protocol)
 
 
 def _has_metrics(weights: Any) -> bool:

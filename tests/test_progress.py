@@ -1,0 +1,53 @@
+"""The run's progress line and time estimate (imagenet_bench.progress), on a fake clock."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from imagenet_bench.progress import Progress, duration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_estimate_is_weighted_by_cost_and_skips_teach_nothing():
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(["a", "b", "c", "d"], {"a": 1.0, "b": 3.0, "c": None, "d": 2.0}, stream=out, clock=clock)
+    assert progress.cost["c"] == pytest.approx(2.0)  # unknown cost: the mean of the known ones
+    progress.skip(["d"])  # outputs exist
+    progress.start(["a"])
+    assert "[1/4 done] a: estimating" in out.getvalue()
+    clock.now += 10.0
+    progress.finish()
+    # 10 s for cost 1; left: b (3) + c (2) = 5 -> 50 s
+    assert progress.eta_seconds() == pytest.approx(50.0)
+    progress.start(["b", "c"], "group of 2")
+    assert out.getvalue().splitlines()[-1] == "[2/4 done] group of 2: about 50s left (weighted by GFLOPs)"
+    clock.now += 20.0
+    progress.finish()
+    assert progress.eta_seconds() == pytest.approx(0.0)
+    assert progress.summary() == "4 of 4 models in 30s"
+
+
+def test_failed_models_count_as_done_but_not_in_the_rate():
+    clock = Clock()
+    progress = Progress(["a", "b", "c"], stream=io.StringIO(), clock=clock)
+    progress.start(["a"])
+    clock.now += 99.0
+    progress.finish(ran=False)
+    assert progress.eta_seconds() is None
+    progress.start(["b"])
+    clock.now += 4.0
+    progress.finish()
+    assert progress.eta_seconds() == pytest.approx(4.0)  # unweighted: one model left at 4 s a model
+    assert "weighted" not in progress.line("c")
+
+
+def test_duration():
+    assert [duration(s) for s in (0, 59.4, 61, 3599, 3600 * 3 + 7 * 60)] == ["0s", "59s", "1m01s", "59m59s", "3h07m"]
