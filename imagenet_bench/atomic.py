@@ -1,39 +1,125 @@
-"""Atomic file writes: a temporary file in the same folder, then a rename.
+"""Atomic file writes: a temporary file in the same folder, then a rename; and the
+cleanup of the temporary files that killed runs leave.
 
 A kill or Ctrl-C at any point leaves either the old file or the new one, never a
 half-written one, because os.replace within one file system is atomic.
+
+A process killed with SIGKILL runs no cleanup, so its temporary file stays (a pixel
+cache build leaves gigabytes). Every temporary file is therefore named for its owner,
+``.{name}~{host}~{pid}~{random}.tmp``, and flock'ed while it is being written.
+``remove_orphans`` deletes one only when it is this host's, its pid is not running and
+its lock can be taken: a file another live process writes is never touched, and a file
+written from another machine on a shared file system (where flock may not reach) is
+left to that machine's runs.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import numpy as np
 
+from .errors import UsageError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+TEMP_SUFFIX = ".tmp"
+
+
+def host() -> str:
+    """This machine's name, safe inside a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname()) or "host"
+
+
+def owner_tag() -> str:
+    """``{host}~{pid}``: who made a temporary file or folder (read back by ``orphaned``)."""
+    return f"{host()}~{os.getpid()}"
+
+
+def pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def orphaned(name: str) -> bool:
+    """A name made with ``owner_tag`` whose owner is this host's and no longer runs."""
+    parts = name.split("~")
+    if len(parts) < 4 or parts[-3] != host() or not parts[-2].isdigit():
+        return False
+    return not pid_running(int(parts[-2]))
+
+
+@contextlib.contextmanager
+def temp_beside(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
+    """A new, empty temporary file beside ``path``, named for its owner and flock'ed
+    until the block ends; deleted if the block raises (the caller renames it on success)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}~{owner_tag()}~", suffix=suffix, dir=path.parent)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are meant to be shared
+        yield Path(tmp)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)
+
+
+def remove_orphans(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files in ``folder`` that this host's dead processes left; return them."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and orphaned(entry.name):
+                if _unlink_unlocked(Path(entry.path)):
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _unlink_unlocked(path: Path) -> bool:
+    """Unlink ``path`` if no process holds its lock (a process that inherited the descriptor may)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it onto ``path`` on success."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are meant to be shared
-        with os.fdopen(fd, mode) as handle:
+    with temp_beside(path) as tmp:
+        with open(tmp, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -50,6 +136,38 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def create_json(path: str | os.PathLike, obj: Any) -> bool:
+    """Write ``path`` only if it does not exist, atomically and exclusively: a hard link
+    of the complete temporary file (atomic on NFS too). False if another process made it first."""
+    path = Path(path)
+    with temp_beside(path) as tmp:
+        tmp.write_bytes((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+    return True
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
+
+
+def check_folder(folder: str | os.PathLike, flag: str) -> None:
+    """Refuse, before anything runs, a folder given by ``flag`` that cannot be written:
+    a file, a read-only folder, or a path that cannot be created. Writes nothing that stays."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        what = "is a file" if existing == folder else f"cannot be created: {existing} is not a folder"
+        raise UsageError(f"{flag} {folder}: {what}; give a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        reason = "read-only" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else exc.strerror
+        where = "" if existing == folder else f" (in {existing}, which cannot be written)"
+        raise UsageError(f"{flag} {folder}: {reason}{where}; give a folder you can write") from None

@@ -10,7 +10,7 @@ import queue
 import sys
 import threading
 
-from . import cli, keras_registry, manifest, output_folder, pixel_cache, predfiles, runner
+from . import cli, child_process, folder_lock, keras_registry, manifest, output_folder, pixel_cache, predfiles, runner
 from .errors import UsageError
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
@@ -62,6 +62,8 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
     preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
+    if args.cache_dir:
+        pixel_cache.check_root(args.cache_dir)
     check_batch = args.batch_size if args.batch_size > 1 else CHECK_BATCHING_BATCH
     check_images = min(args.check_batching, len(dataset)) if args.check_batching else None
 
@@ -143,5 +145,6 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
               file=sys.stderr)
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
-    return runner.run_jobs(jobs, run_one, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
-                           overwrite=args.overwrite, verbose_errors=args.verbose, parallel=len(slots))
+    with folder_lock.hold(args.output_dir, part), child_process.supervise():
+        return runner.run_jobs(jobs, run_one, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
+                               overwrite=args.overwrite, verbose_errors=args.verbose, parallel=len(slots))

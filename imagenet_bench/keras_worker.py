@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import atomic
+from . import atomic, child_process
 from .errors import ImageError, UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +46,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
     child is raised here: ImageError for an image that cannot be decoded, UsageError for
     other bad input (a weights file that does not fit), WorkerError otherwise.
     """
-    with tempfile.TemporaryDirectory(prefix=f"keras-{job['model']}-") as folder:
-        folder = Path(folder)
+    with child_process.job_folder() as folder:
         job_path = folder / "job.json"
         job_path.write_text(json.dumps({**job, "out": str(folder)}))
         env = dict(os.environ)
@@ -57,7 +54,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        completed = subprocess.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env=env)
+        returncode = child_process.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env)
         error_path = folder / "error.json"
         if error_path.exists():
             error = json.loads(error_path.read_text())
@@ -65,8 +62,8 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
                 print(error["traceback"], file=sys.stderr, end="")
             raise ERROR_KINDS.get(error["kind"], WorkerError)(error["message"])
         result_path = folder / "result.json"
-        if completed.returncode != 0 or not result_path.exists():
-            raise WorkerError(f"worker process for {job['model']} exited with status {completed.returncode} "
+        if returncode != 0 or not result_path.exists():
+            raise WorkerError(f"worker process for {job['model']} exited with status {returncode} "
                               "without a result (killed, out of memory, or crashed)")
         result = json.loads(result_path.read_text())
         result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
@@ -114,6 +111,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    child_process.end_with_parent()
     job_path = Path(argv[0])
     job = json.loads(job_path.read_text())
     out = Path(job["out"])

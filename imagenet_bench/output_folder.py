@@ -9,7 +9,6 @@ so that scoring never needs the dataset itself.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +63,7 @@ def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     when the first model's outputs are about to be saved.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder}: exists and is not a folder; pick another -o/--output-dir")
-    existing = next(p for p in (folder, *folder.resolve().parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise UsageError(f"{existing}: not writable; pick another -o/--output-dir")
+    atomic.check_folder(folder, "-o/--output-dir")
     if not folder.exists():
         return
     info = read_info(folder)
@@ -89,12 +84,20 @@ def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
 
 def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     """Make ``folder`` the home of this dataset and protocol (after ``check``): create
-    the folder and its dataset files if they are not there yet."""
+    the folder and its dataset files if they are not there yet.
+
+    dataset.json is created exclusively (``atomic.create_json``), so of several jobs
+    claiming one new folder at once (--model-shard jobs, maybe on several machines)
+    exactly one creates it and the others check it against their own dataset; the
+    labels and file names follow, from the job whose dataset.json it is or one of the
+    same dataset (a job killed in between leaves them to the next)."""
     folder = Path(folder)
     check(folder, dataset, protocol)
-    if read_info(folder) is not None:
+    labels, files = folder / DATASET_LABELS, folder / DATASET_FILES
+    if read_info(folder) is not None and labels.exists() and files.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    atomic.save_npy(folder / DATASET_LABELS, dataset.labels)
-    atomic.write_text(folder / DATASET_FILES, "".join(f"{name}\n" for name in dataset.names))
-    atomic.write_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()})
+    if not atomic.create_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()}):
+        check(folder, dataset, protocol)  # another job claimed it first: it must be for this dataset
+    atomic.save_npy(labels, dataset.labels)
+    atomic.write_text(files, "".join(f"{name}\n" for name in dataset.names))

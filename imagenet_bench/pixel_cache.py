@@ -10,6 +10,11 @@ written last. It is used only if key.json equals the expected key (dataset
 fingerprint, geometry, PIL version, file names) and pixels.npy has exactly the
 expected shape, dtype and byte size; otherwise it is rebuilt. Both files are
 written under temporary names and renamed, so a killed build leaves no entry.
+
+A killed build does leave its temporary pixels file (as large as the entry). It is
+named for its owner and locked while written (``atomic.temp_beside``), so every run
+that opens the cache first removes those that dead processes left, in every entry
+folder, and never one that a live build is writing.
 """
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -27,6 +31,22 @@ from PIL import Image
 from . import atomic
 from .layout import Dataset
 from .preprocessing import Preprocess
+
+
+def check_root(root: str | Path) -> None:
+    """--cache-dir must be a folder this process can write (or create), checked before anything runs."""
+    atomic.check_folder(root, "--cache-dir")
+
+
+def remove_orphans(root: str | Path) -> list[Path]:
+    """Delete the temporary pixel files that killed builds left in any entry of the cache at ``root``."""
+    removed: list[Path] = []
+    root = Path(root)
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir():
+                removed += atomic.remove_orphans(folder)
+    return removed
 
 
 class PixelCache:
@@ -67,9 +87,7 @@ class PixelCache:
         """Write the entry from (start row, uint8 N x H x W x 3 batch) pieces covering every row once."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.key_path.unlink(missing_ok=True)  # the entry is incomplete until key.json is back
-        fd, tmp = tempfile.mkstemp(prefix=".pixels.", suffix=".npy.tmp", dir=self.folder)
-        os.close(fd)
-        try:
+        with atomic.temp_beside(self.pixels_path) as tmp:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
             filled = 0
             for start, batch in batches:
@@ -82,9 +100,6 @@ class PixelCache:
             array.flush()
             del array
             os.replace(tmp, self.pixels_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         atomic.write_json(self.key_path, self.key)
 
     def fill(self, dataset: Dataset, preprocess: Preprocess, threads: int, batch_size: int = 64) -> None:
@@ -104,7 +119,8 @@ class PixelCache:
             self.build(pieces(), bar.update)
 
     def ensure(self, dataset: Dataset, preprocess: Preprocess, threads: int) -> "PixelCache":
-        """Fill the entry unless a valid one exists; return self."""
+        """Fill the entry unless a valid one exists (first removing what killed builds left); return self."""
+        remove_orphans(self.folder.parent)
         if not self.valid():
             self.fill(dataset, preprocess, threads)
         return self

@@ -8,15 +8,17 @@ sets of one table; files of an unidentified dataset rank only on their own.
 
 Scoring streams: each model's files are read once (and hashed as read, against
 the sha256 its manifest promises), every check is answered, and the arrays are
-dropped, so memory grows by a few kB per model, not by its arrays. Marks of
-unchanged files come from the score cache.
+dropped, so memory grows by a few kB per model, not by its arrays. Two models are
+read at a time, on two threads (file reads, sha256 and most numpy work release the
+GIL). Marks of unchanged files come from the score cache.
 """
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -200,21 +202,46 @@ def _read(files: predfiles.ModelFiles, checks: list[Check],
     return Entry(marks, loaded.warnings), loaded.manifest
 
 
+READ_THREADS = 2  # reading, hashing and most numpy work release the GIL: two files at once
+
+
+def _reads(models: list[predfiles.ModelFiles], checks: list[Check], tallies: Sequence[Tally]
+           ) -> Iterator[tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile]:
+    """``_read`` of each model, in order (a bad file yields its error). Two threads read
+    while memory holds at most two models' arrays; one when tallies sum over the models."""
+    def attempt(files: predfiles.ModelFiles) -> tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile:
+        try:
+            return _read(files, checks, tallies)
+        except predfiles.BadPredictionFile as exc:
+            return exc
+
+    if tallies or len(models) < 2:
+        yield from map(attempt, models)
+        return
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        yield from pool.map(attempt, models)
+
+
 def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failures: list[str],
           tallies: Sequence[Tally] = ()) -> list[Card]:
     """Every usable model's card; bad files become failure messages, not errors."""
     key, lengths = checks_key(checks), {c.name: c.size for c in checks}
     caches = {folder: ScoreCache(cache_root, folder, key, lengths) for folder in test_set.folders}
+    stats = {files: stat_key(files) for files in test_set.models}
+    found = {files: None if tallies else caches[files.folder].get(files, stats[files]) for files in test_set.models}
+    missing = [files for files, entry in found.items() if entry is None]
+    read = dict(zip(missing, _reads(missing, checks, tallies)))
     cards = []
     for files in test_set.models:
-        cache, stats = caches[files.folder], stat_key(files)
         try:
-            entry = None if tallies else cache.get(files, stats)
-            if entry is None:
-                entry, manifest = _read(files, checks, tallies)
-                cache.put(files, stats, entry)
+            if files in read:
+                outcome = read[files]
+                if isinstance(outcome, predfiles.BadPredictionFile):
+                    raise outcome
+                entry, manifest = outcome
+                caches[files.folder].put(files, stats[files], entry)
             else:
-                manifest = predfiles.read_manifest(files.manifest_path)
+                entry, manifest = found[files], predfiles.read_manifest(files.manifest_path)
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue

@@ -5,9 +5,10 @@ that share one decode, the pixel cache, torchrun, and each model's manifest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
-from . import cli, manifest, output_folder, predfiles, runner
+from . import cli, folder_lock, manifest, output_folder, predfiles, runner
 from .errors import EXIT_OK, UsageError
 
 
@@ -82,6 +83,9 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     weights_files = runner.parse_weights_files(args.weights_file, chosen)
     preprocesses = {m: spec_preprocess if args.model_spec else entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
+    if args.cache_dir:
+        pixel_cache.check_root(args.cache_dir)
+    lock = contextlib.ExitStack()  # rank 0's lock on the output folder, held to the end (folder_lock)
 
     def job_numerics(model_id: str) -> "torch_predict.Numerics":
         entry = entries.get(model_id)
@@ -103,7 +107,19 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
         }
         jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "pytorch"), request))
 
-    pending, skipped = torch_distributed.broadcast(runner.pending(jobs, args.overwrite) if is_main else None, dist)
+    def plan() -> tuple[list[runner.Job], list[str]] | UsageError:
+        try:
+            lock.enter_context(folder_lock.hold(args.output_dir, part))
+            return runner.pending(jobs, args.overwrite)
+        except UsageError as exc:  # every rank must hear of it, or the others wait forever
+            return exc
+
+    planned = torch_distributed.broadcast(plan() if is_main else None, dist)
+    if isinstance(planned, UsageError):
+        lock.close()
+        torch_distributed.finish(dist)
+        raise planned
+    pending, skipped = planned
 
     def pass_key(job: runner.Job) -> tuple:
         return preprocesses[job.model].geometry, job_numerics(job.model).device
@@ -206,4 +222,5 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
         return runner.run_groups(groups, run_group, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
                                  skipped, verbose_errors=args.verbose)
     finally:
+        lock.close()
         torch_distributed.finish(dist)

@@ -1,0 +1,272 @@
+"""The fault matrix: both prediction scripts killed with SIGKILL at the moments that matter
+(during the first batch, between two models, during a pixel-cache build), then run again.
+The rerun's prediction files must be byte-identical to those of an uninterrupted run, and
+no temporary file, job folder, lock file or process may be left behind.
+
+Real weights from ../shared on a subset of the 500 real val images, so the predictions
+vary from image to image. Kills are timed by what the run shows: its progress bar on
+stderr (the first batch is running), a model's manifest (the first model is saved), the
+pixel cache's temporary file (the build is running). Only the script's own process is
+killed: its children (Keras model processes) must end by themselves.
+
+Also the script-level checks of issue 9's lifecycle defects: a Keras model process ends
+with its parent (SIGKILL or SIGTERM), an unusable --cache-dir or -o is one error line,
+and a second run into a folder that a live run holds is refused, naming the holder.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VAL500, WEIGHTS, bad_run, shared
+
+TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
+TORCH_MODELS = {"mobilenet_v2": "torchvision_mobilenet_v2_dequantized.pth",
+                "quantized_mobilenet_v2": "torchvision_quantized_mobilenet_v2_qnnpack.pth"}
+KERAS_MODELS = {"mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5",
+                "mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5"}
+LIMIT = 40
+PLATFORM = {TORCH: "pytorch", KERAS: "keras"}
+
+
+def _args(script: str, models: list[str]) -> list[str]:
+    files = TORCH_MODELS if script == TORCH else KERAS_MODELS
+    args = [str(shared(VAL500)), "-m", *models, "--limit", str(LIMIT)]
+    for model in models:
+        args += ["--weights-file", f"{model}={shared(WEIGHTS / files[model])}"]
+    return args + (["-j", "0", "-b", "8"] if script == TORCH else [])
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    """The run's temporary folder inside the test's, so that what it leaves can be found."""
+    tmp.mkdir(exist_ok=True)
+    return dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
+
+
+class Background:
+    """A script started in the background; its stderr is collected as it comes."""
+
+    def __init__(self, script: str, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.stderr = b""
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self.process.stderr.fileno(), 4096):
+            self.stderr += chunk
+
+    def wait_for(self, ready, what: str, timeout: float = 300) -> None:
+        """Poll ``ready()`` until true; fail naming ``what`` if the run ends or time runs out first."""
+        deadline = time.time() + timeout
+        while not ready():
+            assert self.process.poll() is None, f"ended before {what}:\n{self.stderr.decode(errors='replace')}"
+            assert time.time() < deadline, f"no {what} within {timeout} s"
+            time.sleep(0.005)
+
+    def shows(self, text: str) -> bool:
+        return text.encode() in self.stderr
+
+    def kill(self, signum: int = signal.SIGKILL) -> int:
+        """Signal the script's own process (not its children) and wait for it to end."""
+        self.process.send_signal(signum)
+        status = self.process.wait(timeout=60)
+        self.reader.join(timeout=60)
+        return status
+
+
+def _rerun(script: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Running processes whose command line contains ``text``."""
+    found = []
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            if text.encode() in Path(path).read_bytes() and int(path.split("/")[2]) != os.getpid():
+                found.append(int(path.split("/")[2]))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _no_process_left(text: str, timeout: float = 15) -> None:
+    deadline = time.time() + timeout
+    while _processes_naming(text) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _processes_naming(text), f"processes left running: {_processes_naming(text)}"
+
+
+def _leftovers(*folders: Path) -> list[str]:
+    """Temporary files, job folders and lock files under ``folders``."""
+    found = []
+    for folder in folders:
+        for path in folder.rglob("*") if folder.exists() else ():
+            if path.name.endswith(".tmp") or path.name.startswith(("imagenet-bench-keras", ".imagenet-bench")):
+                found.append(str(path))
+    return found
+
+
+def _prediction_files(folder: Path) -> dict[str, bytes]:
+    names = [p for p in folder.iterdir() if p.name.endswith(("_top5preds.npy", "_top5probs.npy"))]
+    names += [folder / "dataset_labels.npy", folder / "dataset_files.txt"]
+    return {p.name: p.read_bytes() for p in names}
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory) -> dict[str, Path]:
+    """Uninterrupted runs of both models, both scripts (the PyTorch one grouped, no cache)."""
+    root = tmp_path_factory.mktemp("reference")
+    folders = {}
+    for script, models in ((TORCH, list(TORCH_MODELS)), (KERAS, list(KERAS_MODELS))):
+        out = root / PLATFORM[script]
+        result = _rerun(script, [*_args(script, models), "-o", str(out)], _env(root / "tmp"))
+        assert result.returncode == 0, result.stderr
+        preds = np.load(out / f"{models[0]}_{PLATFORM[script]}_imagenet_top5preds.npy")
+        assert len(preds) == LIMIT and len(np.unique(preds[:, 0])) > 1  # predictions vary
+        folders[script] = out
+    return folders
+
+
+def _manifest_of(out: Path, script: str, model: str):
+    return lambda: (out / f"{model}_{PLATFORM[script]}_imagenet_manifest.json").exists()
+
+
+def _cache_temp(cache: Path):
+    return lambda: bool(glob.glob(str(cache / "*" / ".pixels*.tmp")))
+
+
+# (id, script, models, extra flags, the moment of the kill: "bar" = the progress bar of the
+# first pass is up, "saved" = the first model's manifest exists, "cache" = the build of the
+# --cache-dir entry runs)
+MATRIX = [
+    ("torch-one-model-first-batch", TORCH, ["mobilenet_v2"], [], "bar"),
+    ("torch-grouped-first-batch", TORCH, list(TORCH_MODELS), [], "bar"),
+    ("torch-between-two-models", TORCH, list(TORCH_MODELS), ["--group-size", "1"], "saved"),
+    ("torch-cache-build", TORCH, list(TORCH_MODELS), [], "cache"),
+    ("keras-first-batch", KERAS, ["mobilenet_0.25_128"], [], "bar"),
+    ("keras-between-two-models", KERAS, list(KERAS_MODELS), [], "saved"),
+    ("keras-cache-build", KERAS, list(KERAS_MODELS), [], "cache"),
+]
+
+
+@pytest.mark.parametrize("script, models, flags, moment", [m[1:] for m in MATRIX], ids=[m[0] for m in MATRIX])
+def test_killed_run_resumes_to_the_uninterrupted_files(references, tmp_path, script, models, flags, moment):
+    out, cache, tmp = tmp_path / "out", tmp_path / "cache", tmp_path / "tmp"
+    args = [*_args(script, models), "-o", str(out), *flags] + (["--cache-dir", str(cache)] if moment == "cache" else [])
+    env = _env(tmp)
+    run = Background(script, args, env)
+    bar = f"{models[0]}:" if script == KERAS or len(models) == 1 or "--group-size" in flags else f"{len(models)} models:"
+    ready = {"bar": lambda: run.shows(bar), "saved": _manifest_of(out, script, models[0]),
+             "cache": _cache_temp(cache)}[moment]
+    run.wait_for(ready, moment)
+    assert run.kill() == -signal.SIGKILL
+    _no_process_left(str(tmp))  # a Keras model process ends with its parent
+    if moment == "cache":
+        assert _cache_temp(cache)(), "the kill should have hit the cache build"
+    if moment != "saved":
+        assert not out.exists() or not list(out.glob("*_manifest.json"))
+
+    again = _rerun(script, args, env)
+    assert again.returncode == 0, again.stderr
+    expected = f"{len(models) - 1} done, 1 skipped" if moment == "saved" else f"{len(models)} done, 0 skipped"
+    assert expected in again.stderr
+    reference = _prediction_files(references[script])
+    produced = _prediction_files(out)
+    for name, data in produced.items():
+        assert data == reference[name], name
+    assert len(produced) == 2 * len(models) + 2
+    assert _leftovers(out, cache) == [] and list(tmp.iterdir()) == []  # the run's TMPDIR is empty again
+    _no_process_left(str(tmp))
+
+
+# --- issue 9, defect 2: a Keras model process ends with its parent ------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_keras_model_process_ends_with_its_parent(tmp_path, signum):
+    """Before the fix the model process ran on to the end of its model (here 500 images: it
+    would outlive the checks), its job folder left behind."""
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    env = _env(tmp)
+    args = [*_args(KERAS, ["mobilenet_0.25_128"]), "--limit", "500", "-o", str(out)]
+    run = Background(KERAS, args, env)
+    run.wait_for(lambda: run.shows("mobilenet_0.25_128:"), "the model's progress bar")
+    assert _processes_naming(str(tmp)), "the model process should be running"
+    status = run.kill(signum)
+    assert status in (-signal.SIGKILL, 128 + signal.SIGTERM)
+    _no_process_left(str(tmp), timeout=5)
+    left = list(tmp.glob("imagenet-bench-keras*"))
+    if signum == signal.SIGTERM:
+        assert left == []  # the parent cleaned up on its way out
+    else:
+        assert len(left) == 1 and (left[0] / "job.json").exists()  # SIGKILL runs no cleanup: the next run's job
+        cleanup = subprocess.run([sys.executable, "-c", "from imagenet_bench import child_process as c; "
+                                  "print(len(c.remove_orphan_folders()))"], cwd=ROOT, env=env, capture_output=True,
+                                 text=True)
+        assert cleanup.stdout.strip() == "1" and not left[0].exists(), cleanup.stderr
+    assert not out.exists() or not list(out.glob("*_top5preds.npy"))
+
+
+# --- issue 9, defect 4: unusable folders are refused before anything runs ---------------------
+
+
+@pytest.mark.parametrize("script", [TORCH, KERAS])
+def test_unusable_cache_dir_or_output_folder_is_one_error_line(tmp_path, script):
+    """Before the fix a file as --cache-dir failed every model (exit 1)."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    args = _args(script, ["mobilenet_v2" if script == TORCH else "mobilenet_0.25_128"])
+    cases = [("--cache-dir", a_file, "is a file"), ("--cache-dir", a_file / "sub", f"{a_file} is not a folder")]
+    for flag, folder, says in cases[:1] if script == TORCH else cases:  # the same check: once is enough for torch
+        line, _ = bad_run(script, tmp_path / "out", *args, flag, folder)
+        assert line.startswith(f"error: {flag} {folder}: ") and says in line, line
+    line, _ = bad_run(script, a_file / "out", *args)
+    assert line.startswith(f"error: -o/--output-dir {a_file / 'out'}: "), line
+    assert not (tmp_path / "out").exists()
+
+
+# --- issue 9, defect 9: one run at a time in an output folder --------------------------------
+
+
+def test_second_run_into_a_folder_in_use_is_refused_naming_the_holder(tmp_path):
+    """Before the fix both runs went on and the last writer won."""
+    out, env = tmp_path / "out", _env(tmp_path / "tmp")
+    args = _args(TORCH, ["mobilenet_v2"])
+    first = Background(TORCH, [*args, "--limit", "500", "-o", str(out)], env)
+    try:
+        first.wait_for(lambda: first.shows("mobilenet_v2:"), "the first run's progress bar")
+        second = _rerun(TORCH, [*args, "-o", str(out)], env)
+        errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+        assert second.returncode == 2 and len(errors) == 1, second.stderr
+        assert str(out) in errors[0] and f"pid {first.process.pid}" in errors[0], errors[0]
+        assert first.process.poll() is None  # the first run goes on
+    finally:
+        first.kill()
+    assert not list(out.glob("*_top5preds.npy"))
+    # the kernel released the killed run's lock (the next run proceeding: tests/test_lifecycle.py)
+
+
+def test_model_shards_write_into_one_folder_side_by_side(references, tmp_path):
+    """A Slurm array's jobs (--model-shard I/N) run at once into one folder."""
+    out, env = tmp_path / "out", _env(tmp_path / "tmp")
+    models = list(TORCH_MODELS)
+    jobs = [subprocess.Popen([sys.executable, str(ROOT / TORCH), *_args(TORCH, models[i::2]), "-m", *models,
+                              "--model-shard", f"{i}/2", "-o", str(out)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    results = [(job.wait(timeout=900), job.stderr.read()) for job in jobs]
+    assert all(status == 0 for status, _ in results), results
+    assert _prediction_files(out) == _prediction_files(references[TORCH])
+    assert _leftovers(out) == []
