@@ -79,7 +79,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--clean-labels", nargs="?", const="default", type=str, metavar="PATH",
                        help="Acc@1 on corrected val labels (Northcutt et al. 2021): label errors left out, "
                             "and relabelled where 3 of 5 workers agreed; with ranks and their change (default "
-                            "PATH: the copy --download label-errors fetches)")
+                            "PATH: the copy --download label-errors fetches); or a --label-issues CSV, to rank on "
+                            "the labels the models' consensus corrected")
+    group.add_argument("--label-issues", type=Path, metavar="FILE.csv",
+                       help="write the images whose label the top-1 consensus of the models contradicts (at least "
+                            "half of them chose one other class), ranked; print how many at 50-100%% agreement, "
+                            "and, with --clean-labels imagenet_mturk.json, how many the crowd confirmed")
+    group.add_argument("--confident-learning", action="store_true",
+                       help="with --label-issues: also flag labels by confident learning (the cleanlab package) on "
+                            "the mean top-k probabilities of the models")
     group.add_argument("--speed", action="store_true",
                        help="parameters, GFLOPs, images/s, device and batch size from the manifests; '*' marks "
                             "the accuracy/throughput frontier of each device")
@@ -102,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.indices_to_omit and args.indices_to_keep:
         parser.error("-i/--indices_to_omit and -j/--indices_to_keep cannot be used together")
+    if args.confident_learning and not args.label_issues:
+        parser.error("--confident-learning needs --label-issues FILE.csv")
     if args.val_dir and args.val_dir_flag and args.val_dir != args.val_dir_flag:
         parser.error("the positional val_dir and --val-dir name different folders")
     args.val_dir = args.val_dir or args.val_dir_flag
@@ -141,6 +151,7 @@ def options(args: argparse.Namespace) -> table_run.TableOptions:
         sources=sources(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
         omit=args.indices_to_omit, keep=args.indices_to_keep, custom=args.custom_labels,
         published=args.published, ci=args.ci, real_labels=real, clean_labels=clean, speed=args.speed,
+        label_issues=args.label_issues is not None, confident_learning=args.confident_learning,
         er_baseline=args.er_baseline, sort=args.sort, plot=args.plot is not None,
         cache_root=None if args.no_cache else (args.cache_dir or score_cache.default_root()),
     )
@@ -180,6 +191,11 @@ def main() -> int:
 
         info = html_report.report_info(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
         write_output(args.html, lambda: html_report.write(args.html, result, info))
+    if built.issues is not None:
+        write_output(args.label_issues, lambda: built.issues.write(args.label_issues))
+        for line in built.issues.summary():
+            print(line, file=sys.stderr)
+        print(f"label issues: {len(built.issues.rows):,} images written to {args.label_issues}", file=sys.stderr)
     for warning in built.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for failure in built.failures:

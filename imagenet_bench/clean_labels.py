@@ -31,10 +31,12 @@ FILE = "mturk/imagenet_mturk.json"
 
 @dataclass(frozen=True)
 class LabelErrors:
-    """{val number: corrected label, or None when no label won 3 votes} for every label error."""
+    """{val number: corrected label, or None when no label won 3 votes} for every label error;
+    ``checked``: every val number the crowd was shown (errors or not)."""
 
     errors: dict[int, int | None]
     given: dict[int, int]
+    checked: frozenset[int] = frozenset()
 
     @property
     def relabelled(self) -> int:
@@ -44,9 +46,10 @@ class LabelErrors:
 def load(path: Path) -> LabelErrors:
     try:
         entries = json.loads(Path(path).read_text())
-        errors, given = {}, {}
+        errors, given, checked = {}, {}, set()
         for entry in entries:
             votes, number = entry["mturk"], int(entry["id"])
+            checked.add(number)
             if votes["given"] < AGREE:
                 errors[number] = int(entry["our_guessed_label"]) if votes["guessed"] >= AGREE else None
                 given[number] = int(entry["given_original_label"])
@@ -55,17 +58,23 @@ def load(path: Path) -> LabelErrors:
                          f"(or place cleanlab/label-errors' {FILE} there)") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not cleanlab's imagenet_mturk.json ({exc!r}); check --clean-labels") from None
-    return LabelErrors(errors, given)
+    return LabelErrors(errors, given, frozenset(checked))
 
 
-def checks(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[TopK]:
-    """The two checks for rows named ``names`` (val file names) with ``labels``."""
+def val_numbers(names: list[str]) -> np.ndarray:
+    """The number in each val file name (ILSVRC2012_val_<number>), the key of the crowd's data."""
     numbers = np.empty(len(names), dtype=np.int64)
     for row, name in enumerate(names):
         match = _NUMBER_RE.match(Path(name).name)
         if not match:
             raise UsageError(f"{name}: not an ILSVRC2012 val file name; --clean-labels needs val file names")
         numbers[row] = int(match[1])
+    return numbers
+
+
+def checks(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[TopK]:
+    """The two checks for rows named ``names`` (val file names) with ``labels``."""
+    numbers = val_numbers(names)
     fixed = np.asarray(labels, dtype=np.int64).copy()
     keep_drop = np.ones(len(names), dtype=bool)
     keep_fix = np.ones(len(names), dtype=bool)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layout, output_folder, scoring, table
+from . import label_issues, layout, output_folder, scoring, table
 from .checks import Check, InSet, TopK
 from .errors import UsageError
 from .published import VAL
@@ -35,6 +35,8 @@ class TableOptions:
     ci: bool = False
     real_labels: Path | None = None
     clean_labels: Path | None = None
+    label_issues: bool = False  # the models' consensus on the primary test set's labels
+    confident_learning: bool = False  # with label_issues: also cleanlab's confident learning
     speed: bool = False
     er_baseline: str | None = None
     sort: str | None = None
@@ -54,6 +56,7 @@ class Built:
     table: table.Table
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    issues: label_issues.Report | None = None  # --label-issues
 
 
 def read_index_file(path: Path, flag: str) -> np.ndarray:
@@ -158,8 +161,8 @@ def primary_checks(labels: Labels, options: TableOptions) -> list[Check]:
                              "order); it applies to the ImageNet val set and its subsets only")
         from . import clean_labels
 
-        data = clean_labels.load(options.clean_labels)
-        checks += clean_labels.checks(labels.names, labels.values, data, options.clean_labels)
+        checks += clean_labels.checks(labels.names, labels.values, corrected_labels(options.clean_labels),
+                                      options.clean_labels)
     return checks
 
 
@@ -184,6 +187,7 @@ def build(options: TableOptions) -> Built:
         raise UsageError(failures[0])
     primary = test_sets[0]
     cards, datasets = {}, []
+    tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning) if options.label_issues else None
     for test_set in test_sets:
         labels = resolve_labels(test_set, options if test_set is primary else None)
         if len(labels.values) != test_set.n:
@@ -192,12 +196,32 @@ def build(options: TableOptions) -> Built:
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
         checks = primary_checks(labels, options) if test_set is primary else [TopK("acc1", labels.values, 1),
                                                                               TopK("acc5", labels.values, 5)]
-        cards[test_set.name] = scoring.score(test_set, checks, options.cache_root, failures)
+        counted = tallies is not None and test_set is primary
+        cards[test_set.name] = scoring.score(test_set, checks, options.cache_root, failures,
+                                             list(tallies) if counted else [])
         datasets.append(describe(test_set, labels))
+        if counted:
+            primary_labels = labels
     if not any(cards.values()):
         raise UsageError(failures[0])
-    return Built(assemble(cards, datasets, primary, options), failures,
-                 [w for test_cards in cards.values() for card in test_cards for w in card.warnings])
+    built = Built(assemble(cards, datasets, primary, options), failures,
+                  [w for test_cards in cards.values() for card in test_cards for w in card.warnings])
+    if tallies is not None:
+        crowd = options.clean_labels
+        others = sum(len(c) for name, c in cards.items() if name != primary.name)
+        built.issues = label_issues.report(
+            primary.name, primary_labels.values, primary_labels.names, tallies,
+            None if crowd is None or label_issues.is_issues_csv(crowd) else corrected_labels(crowd), others)
+    return built
+
+
+def corrected_labels(path: Path):
+    """--clean-labels: the crowd's imagenet_mturk.json, or a --label-issues CSV (the models' consensus)."""
+    if label_issues.is_issues_csv(path):
+        return label_issues.read_csv(path)
+    from . import clean_labels
+
+    return clean_labels.load(path)
 
 
 def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, options: TableOptions) -> table.Table:
@@ -229,6 +253,8 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
         columns += table.add_real(rows)
     if options.clean_labels:
         columns += table.add_clean(rows)
+        if label_issues.is_issues_csv(options.clean_labels):
+            notes.append(f"note: Clean@1 and Fixed@1 use {options.clean_labels}: {label_issues.CAVEAT}")
     if options.speed:
         columns += table.add_speed(rows)
     columns += table.count_columns()

@@ -1,0 +1,185 @@
+"""bench/gpu_check.py: the dry run (every step on the CPU, tiny sizes) and its summary's fields,
+failure isolation and the global deadline; bench/overnight_estimate.py's arithmetic.
+
+The dry run is what keeps the GPU check from rotting while no GPU is lent: it runs the
+same steps through the same scripts, so a flag that changes or a manifest field that moves
+breaks it here first.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VAL500, WEIGHTS, shared
+
+sys.path.insert(0, str(ROOT / "bench"))
+import overnight_estimate  # noqa: E402
+
+CHECK = ROOT / "bench" / "gpu_check.py"
+
+
+def run_check(tmp: Path, *args: str, timeout: int = 1200) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the check with its temporary files under tmp/t (to see that none are left)."""
+    (tmp / "t").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp / "t"), "PYTHONUNBUFFERED": "1"}
+    summary = tmp / "summary.json"
+    done = subprocess.run([sys.executable, str(CHECK), "--dry-run", "--json", str(summary), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    assert summary.exists(), done.stdout + done.stderr
+    return done, json.loads(summary.read_text())
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    for name in ("torchvision_mobilenet_v2_dequantized.pth", "keras_mobilenetv2_alpha1.0_224.weights.h5",
+                 "keras_mobilenet_alpha0.25_128.weights.h5"):
+        shared(WEIGHTS / name)
+    shared(VAL500)
+    tmp = tmp_path_factory.mktemp("gpu_check")
+    done, summary = run_check(tmp, "--keep", str(tmp / "work"))
+    return done, summary, tmp
+
+
+def test_dry_run_every_step_runs_and_finds_nothing(dry_run):
+    done, summary, tmp = dry_run
+    steps = summary["steps"]
+    assert list(steps) == ["data", "decode", "torch_numerics", "torch_grouping", "torch_cache", "torchrun",
+                           "real_torch", "keras", "real_keras", "estimate"]
+    assert {name: s["status"] for name, s in steps.items()} == {name: "ok" for name in steps}, done.stdout
+    assert all(not s.get("findings") for s in steps.values()), done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert summary["mode"] == "dry-run" and not summary["deadline_hit"]
+    assert summary["wall_s"] <= summary["budget_s"]
+    assert "estimate:" in done.stdout and "torch_numerics" in done.stdout
+    assert not any((tmp / "t").iterdir()), "temporary files left behind"
+
+
+def test_dry_run_numerics_are_those_asked_for(dry_run):
+    runs = dry_run[1]["steps"]["torch_numerics"]["runs"]
+    assert set(runs) == {"float32", "bf16_channels_last"}
+    fp32, fast = runs["float32"], runs["bf16_channels_last"]
+    assert fp32["numerics"]["dtype"] == "float32" and fp32["numerics"]["channels_last"] is False
+    assert fast["numerics"]["dtype"] == "autocast bf16" and fast["numerics"]["channels_last"] is True
+    assert fp32["numerics"]["tf32_matmul"] is False and fp32["device"]["name"] == "cpu"
+    for run in (fp32, fast):
+        # model-only time is part of the wall time, so model-only images/s is never lower
+        assert run["model_images_per_s"] >= run["images_per_s"] > 0
+    assert fast["vs_float32"]["images"] == 16
+
+
+def test_dry_run_grouping_cache_and_torchrun(dry_run):
+    steps = dry_run[1]["steps"]
+    grouping, cache = steps["torch_grouping"], steps["torch_cache"]
+    n_models = len(grouping["models"])
+    assert n_models == 3
+    # one pass decodes each image once; one model at a time decodes it once per model
+    assert grouping["grouped"]["decoded_per_image"] == 1
+    assert grouping["alone"]["decoded_per_image"] == n_models
+    assert grouping["identical_files"] is True
+    assert set(grouping["per_model"]) == set(grouping["models"])
+    assert cache["fill"]["cache_entries"] == 1  # one geometry, one entry
+    assert cache["read"]["images_decoded_in_pass"] == 0
+    assert cache["cache_bytes"] >= 16 * 224 * 224 * 3
+    assert cache["identical_to_decoding"] is True
+    two = steps["torchrun"]["runs"]["2"]
+    assert two["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert two["images"] == 16 and two["top1_agree"] == 16
+
+
+def test_dry_run_keras_and_real_weights(dry_run):
+    done, summary, tmp = dry_run
+    keras = summary["steps"]["keras"]
+    assert keras["weights"].startswith("real")
+    for run in keras["runs"].values():
+        assert run["status"] == "ok" and run["xla_taken"] is False and run["numerics"]["tf32"] is False
+    check = keras["runs"]["batched"]["check_batching"]
+    assert check["images"] == 4 and check["batch_size"] == 64
+    real = summary["steps"]["real_torch"]["runs"]["cpu float32"]
+    # the check's Acc@1, recomputed from the files the script wrote (2 images of each of 10 classes)
+    folder = tmp / "work" / "real-torch-cpu-float32"
+    preds = np.load(folder / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
+    labels = np.load(folder / "dataset_labels.npy")
+    assert len(preds) == 20
+    assert real["acc1"] == round(100 * float((preds[:, 0] == labels).mean()), 2)
+    assert summary["steps"]["real_torch"]["runs"]["cpu bf16"]["vs_cpu"]["images"] == 20
+    keras_real = summary["steps"]["real_keras"]["runs"]["cpu again"]["mobilenet_0.25_128"]["vs_cpu"]
+    assert keras_real == {"top1_agree": 20, "images": 20, "max_abs_prob_diff": 0.0}
+
+
+def test_dry_run_estimate(dry_run):
+    from torchvision import models
+
+    est = dry_run[1]["steps"]["estimate"]
+    assert est["fit"]["slope"] == overnight_estimate.TABLE_SLOPE
+    expected = sum(len(models.get_model_weights(b)) for b in models.list_models(module=models))
+    # every float torchvision weight set with ImageNet-1K metrics: all but VGG16's feature extractor
+    assert est["registries"]["torchvision"]["models"] == expected - 1
+    for name in ("torchvision", "timm"):
+        hours = est["registries"][name]["hours"]
+        assert set(hours) == {f"{p}, {g}{', cache' if c else ''}" for p in ("float32", "bf16")
+                              for g in ("1 GPU", "8 GPUs") for c in (False, True)}
+        assert all(h["val"] > 0 for h in hours.values())
+    assert est["registries"]["keras"]["models"] == 80
+
+
+def test_a_failing_step_is_recorded_and_the_rest_go_on(tmp_path):
+    # decode before data: no val set yet, so decode fails; data still runs
+    done, summary = run_check(tmp_path, "--steps", "decode,data", "--shared", str(tmp_path / "nowhere"))
+    assert summary["steps"]["decode"]["status"] == "failed"
+    assert "no val set" in summary["steps"]["decode"]["error"]
+    assert summary["steps"]["data"]["status"] == "ok"
+    assert done.returncode == 1
+
+
+def test_the_global_deadline_skips_steps_and_says_so(tmp_path):
+    done, summary = run_check(tmp_path, "--budget", "0", "--steps", "data,torch_numerics,estimate")
+    assert summary["deadline_hit"] is True
+    for step in summary["steps"].values():
+        assert step["status"] == "skipped" and step["reason"].startswith("global deadline")
+    assert done.returncode == 1
+    assert "skipped" in done.stdout
+
+
+def test_unknown_step_is_bad_input(tmp_path):
+    done = subprocess.run([sys.executable, str(CHECK), "--dry-run", "--steps", "data,warp"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [done.stderr.strip()]
+    assert "warp" in done.stderr
+
+
+# --- the estimate's arithmetic, against numbers worked out by hand ---------------------------------
+
+
+def test_fit_keeps_the_slope_and_takes_the_level_from_the_points():
+    line = overnight_estimate.fit([(1.0, 1000.0), (4.0, 1000.0 * 4 ** -0.5)], slope=-0.5)
+    assert math.isclose(line.images_per_s(1.0), 1000.0)
+    assert math.isclose(line.images_per_s(16.0), 250.0)
+    # two points off the line by factors 2 and 1/2: the level is their geometric mean
+    line = overnight_estimate.fit([(1.0, 200.0), (1.0, 50.0)], slope=-1.0)
+    assert math.isclose(line.images_per_s(2.0), 50.0)
+
+
+def test_pass_time_is_the_slower_of_decoding_and_the_models():
+    M = overnight_estimate.Model
+    a, b = M("a", 1.0, ("shorter", 256, 224, "bilinear"), 224), M("b", 1.0, ("shorter", 256, 224, "bilinear"), 224)
+    ips = lambda m: 1000.0  # noqa: E731
+    # one pass of two models: GPU 1000 x 2/1000 = 2 s, decoding 1000/500 = 2 s; builds 2 x 0.5 s
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 500.0, 0.5, 2, False), 3.0)
+    # decoding at 100 images/s: 10 s per pass
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.5, 2, False), 11.0)
+    # one model at a time: two passes of 10 s; with the cache the second pass reads (GPU time 1 s)
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.0, 1, False), 20.0)
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.0, 1, True), 11.0)
+
+
+def test_gflops_scale_with_the_pixel_count():
+    assert overnight_estimate.scaled({224: 4.0, 160: 2.0}, 448) == 16.0
+    assert overnight_estimate.scaled({}, 224) is None
