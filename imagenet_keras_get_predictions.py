@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 
 from imagenet_bench import cli, keras_run, runner
-from imagenet_bench.errors import EXIT_OK, run_main
+from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,23 +30,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group = cli.add_run_args(parser, HERE / "keras_imagenet", "keras", 1,
                              "images per model call (default 1: one image at a time, as in 2019)",
                              "image decoding threads (default 2)")
-    group.add_argument("--check-batching", type=int, metavar="K",
+    group.add_argument("--check-batching", type=cli.count(1), metavar="K",
                        help="also run the first K images both one at a time and batched (-b, or 32), and record "
                             "top-1 agreement and the largest probability difference in the manifest")
-    group.add_argument("-g", "--gpu", type=int, help="GPU index (2019 flag): CUDA_VISIBLE_DEVICES for the model process")
+    group.add_argument("-g", "--gpu", type=cli.count(0), help="GPU index (2019 flag): CUDA_VISIBLE_DEVICES for the model process")
     group.add_argument("--gpus", metavar="I,J,...",
                        help="run models in parallel, one process per GPU (e.g. 0,1,2,3)")
     group.add_argument("--jit-compile", action="store_true",
                        help="XLA-compile the predict function (default: off, set explicitly)")
     args = parser.parse_args(argv)
     cli.check_args(parser, args)
-    if args.check_batching is not None and args.check_batching < 1:
-        parser.error("--check-batching must be at least 1")
     return args
 
 
 def main() -> int:
     args = parse_args()
+    show_library_messages(args.verbose)
     part = runner.parse_shard(args.model_shard)
     if args.list_models:
         keras_run.list_models(args.protocol, part)

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from imagenet_bench import cli, runner, torch_run
-from imagenet_bench.errors import EXIT_OK, run_main
+from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,17 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group = cli.add_run_args(parser, HERE / "pytorch_imagenet", "pytorch", 64, "images per batch (default 64)",
                              "DataLoader worker processes (default 2)")
     group.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    group.add_argument("-g", "--gpu", type=int, help="GPU index (2019 flag; same as --device cuda:N)")
+    group.add_argument("-g", "--gpu", type=cli.count(0), help="GPU index (2019 flag; same as --device cuda:N)")
     group.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this dtype (default: float32)")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     group.add_argument("--save-labels", action="store_true",
                        help="2019 flag, kept for compatibility: labels are always written (dataset_labels.npy)")
 
     group = parser.add_argument_group("decode once, run many")
-    group.add_argument("--group-size", type=int, default=8, metavar="N",
+    group.add_argument("--group-size", type=cli.count(1), default=8, metavar="N",
                        help="models with identical preprocessing share one pass over the data, at most N at a time "
                             "(default 8; 1: one model at a time)")
-    group.add_argument("--group-memory", type=float, default=8.0, metavar="GIB",
+    group.add_argument("--group-memory", type=cli.gibibytes, default=8.0, metavar="GIB",
                        help="and at most this many GiB of float32 parameters per pass (default 8)")
     args = parser.parse_args(argv)
     cli.check_args(parser, args)
@@ -54,13 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--model-spec needs --name ID")
     if args.model_spec and args.weights_file:
         parser.error("--model-spec and --weights-file cannot be used together: load the weights in FUNCTION")
-    if args.group_size < 1:
-        parser.error("--group-size must be at least 1")
     return args
 
 
 def main() -> int:
     args = parse_args()
+    show_library_messages(args.verbose)
     part = runner.parse_shard(args.model_shard)
     if args.list_models:
         torch_run.list_models(args.source, args.protocol, part)

@@ -16,12 +16,14 @@ Each is a subprocess, run REPEATS times interleaved after one untimed warm-up (s
 files are in the page cache for all); the medians, their ratios to the floor (target:
 cold <= 1.2x) and each one's peak RSS (from wait4, per child) are printed.
 
-Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N]
+Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manifests]]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -78,9 +80,12 @@ def run_once(command: list[str]) -> tuple[float, int, str]:
         return wall, usage.ru_maxrss // 1024, out.read().decode()  # ru_maxrss: KiB on Linux
 
 
-def link_models(seed_dir: Path, n_models: int, into: Path) -> tuple[Path, Path]:
+def link_models(seed_dir: Path, n_models: int, into: Path, manifests: bool = False) -> tuple[Path, Path]:
     """``n_models`` models in into/keras_imagenet and into/pytorch_imagenet: the 2019 models
-    in turn, the i-th copy of a model named ``{model}-{i}``, its files hard links."""
+    in turn, the i-th copy of a model named ``{model}-{i}``, its files hard links; with
+    ``manifests``, each gets a manifest recording its arrays' sha256, as the prediction
+    scripts write (so the table hashes every file it reads)."""
+    digests: dict[Path, str] = {}
     models = [(platform, p.name[: -len(f"_{platform}_imagenet_top5preds.npy")])
               for platform in ("keras", "pytorch")
               for p in sorted((seed_dir / f"{platform}_imagenet").glob("*_top5preds.npy"))]
@@ -89,9 +94,17 @@ def link_models(seed_dir: Path, n_models: int, into: Path) -> tuple[Path, Path]:
     for i in range(n_models):
         platform, model = models[i % len(models)]
         name = model if i < len(models) else f"{model}-{i // len(models)}"
+        outputs = {}
         for kind in ("top5preds", "top5probs"):
-            os.link(seed_dir / f"{platform}_imagenet" / f"{model}_{platform}_imagenet_{kind}.npy",
-                    into / f"{platform}_imagenet" / f"{name}_{platform}_imagenet_{kind}.npy")
+            source = seed_dir / f"{platform}_imagenet" / f"{model}_{platform}_imagenet_{kind}.npy"
+            target = into / f"{platform}_imagenet" / f"{name}_{platform}_imagenet_{kind}.npy"
+            os.link(source, target)
+            if manifests:
+                digests.setdefault(source, hashlib.sha256(source.read_bytes()).hexdigest())
+                outputs[target.name] = digests[source]
+        if manifests:
+            manifest = into / f"{platform}_imagenet" / f"{name}_{platform}_imagenet_manifest.json"
+            manifest.write_text(json.dumps({"model": name, "platform": platform, "outputs": outputs}))
     return into / "keras_imagenet", into / "pytorch_imagenet"
 
 
@@ -102,6 +115,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs of each (default 15)")
     parser.add_argument("--models", type=int, metavar="N",
                         help="rank N models: the 2019 files hard-linked under N names (default: the 34 as they are)")
+    parser.add_argument("--manifests", action="store_true",
+                        help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)")
     args = parser.parse_args()
     keras, pytorch = args.seed_dir / "keras_imagenet", args.seed_dir / "pytorch_imagenet"
     if not keras.is_dir() or not pytorch.is_dir():
@@ -109,7 +124,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_table."))
     try:
         if args.models:
-            keras, pytorch = link_models(args.seed_dir, args.models, work / "models")
+            keras, pytorch = link_models(args.seed_dir, args.models, work / "models", args.manifests)
         measure(args, keras, pytorch, work)
     finally:
         shutil.rmtree(work)
@@ -149,7 +164,7 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) ->
 
     median = {name: statistics.median(values) for name, values in walls.items()}
     print(f"imagenet_benchmarking.py on {n_models} models ({n_files} files) from {args.seed_dir}"
-          f"{' (hard links)' if args.models else ''}")
+          f"{' (hard links)' if args.models else ''}{', each with a manifest of sha256' if args.manifests else ''}")
     print(f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
           f"{args.repeats} runs each, interleaved, after a warm-up")
     labels = {"cold": "table, cold (cache written)", "warm": "table, warm rerun", "nocache": "table, --no-cache",

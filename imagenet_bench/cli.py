@@ -1,13 +1,21 @@
 """Command-line pieces both prediction scripts share: their common flags, the data
-they read, and which models they run. Each script adds its framework's own flags."""
+they read, and which models they run. Each script adds its framework's own flags.
+
+Every numeric flag is parsed by a checking type (``count``, ``gibibytes``...), so a
+bad value gets argparse's one line, ``error: argument FLAG: ...``, and exit status 2,
+never a traceback or a value silently clipped.
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from . import layout, runner
-from .errors import UsageError
+from .classes import NUM_CLASSES
+from .errors import EXIT_USAGE, UsageError
 from .layout import Dataset
 from .preprocessing import PROTOCOLS, Preprocess
 
@@ -16,8 +24,42 @@ PROTOCOL_HELP = ("reference: each model's own preprocessing (default); seed2019:
                  "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as the scripts' one ``error:`` line (and a pointer to --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    parse.__name__ = f"integer of at least {minimum}"
+    return parse
+
+
+def gibibytes(text: str) -> float:
+    """An argparse type: a finite number of GiB above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of GiB, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of GiB above 0, not {text}")
+    return value
+
+
 def new_parser(doc: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+    parser = Parser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Exit status: 0 ok, 1 some model failed (others done), 2 bad input.")
     parser.add_argument("val_dir", nargs="?", type=Path,
@@ -26,8 +68,8 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
     group.add_argument("--val-ground-truth", type=Path, metavar="FILE",
                        help="labels of a flat val folder: val_full.txt, LOC_val_solution.csv, or the devkit's "
                             "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)")
-    group.add_argument("--limit", type=int, metavar="N", help="only the first N images (canonical order)")
-    group.add_argument("--per-class", type=int, metavar="K", help="only the first K images of each class")
+    group.add_argument("--limit", type=count(1), metavar="N", help="only the first N images (canonical order)")
+    group.add_argument("--per-class", type=count(1), metavar="K", help="only the first K images of each class")
     return parser
 
 
@@ -52,25 +94,26 @@ def add_run_args(parser: argparse.ArgumentParser, default_output: Path, platform
     group = parser.add_argument_group("running")
     group.add_argument("-o", "--output-dir", type=Path, default=default_output,
                        help=f"output folder (default: {default_output.name}/ beside this script)")
-    group.add_argument("-b", "--batch-size", type=int, default=batch_default, help=batch_help)
-    group.add_argument("-j", "--workers", type=int, default=2, help=workers_help)
+    group.add_argument("-b", "--batch-size", type=count(1), default=batch_default, help=batch_help)
+    group.add_argument("-j", "--workers", type=count(0), default=2, help=workers_help)
     group.add_argument("--tf32", action="store_true", help="allow TF32 on Ampere+ GPUs (default: off)")
-    group.add_argument("-k", "--topk", type=int, default=5, help="classes kept per image (default 5)")
+    group.add_argument("-k", "--topk", type=count(5), default=5,
+                       help="classes kept per image (default 5; at least 5, for Acc@5; at most the number of classes)")
     group.add_argument("--save-all-probs", action="store_true",
                        help=f"also write the N x 1000 probabilities ({{model}}_{platform}_imagenet_allprobs.npy)")
     group.add_argument("--overwrite", action="store_true", help="redo models whose outputs are complete")
     group.add_argument("--cache-dir", type=Path, metavar="DIR",
                        help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing) and "
                             "reuse them across runs, processes and both scripts")
-    group.add_argument("--verbose", action="store_true", help="tracebacks for failed models")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="tracebacks for failed models, and the libraries' own warnings and start-up messages")
     return group
 
 
-def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.topk < 5:
-        parser.error("-k/--topk must be at least 5 (Acc@5 needs it)")
-    if args.batch_size < 1 or args.workers < 0:
-        parser.error("-b/--batch-size must be at least 1 and -j/--workers at least 0")
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, num_classes: int = NUM_CLASSES) -> None:
+    """What the types alone cannot check. ``num_classes``: the classes a model is scored on."""
+    if args.topk > num_classes:
+        parser.error(f"argument -k/--topk: must be at most the {num_classes} classes, not {args.topk}")
 
 
 def load_dataset(args: argparse.Namespace) -> Dataset:

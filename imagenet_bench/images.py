@@ -1,9 +1,13 @@
 """Decoding val images to RGB, with errors that name the file.
 
-Images are converted to RGB whatever their mode (greyscale, CMYK, palette) or
-real format (PNG content under a .JPEG name opens fine: PIL reads the content).
-A corrupt or truncated file raises ImageError; truncated JPEGs are not padded
-(PIL's LOAD_TRUNCATED_IMAGES stays off), so a damaged file can never be scored.
+Images are converted to RGB whatever their mode (greyscale, CMYK, palette; alpha
+is dropped, as torchvision's and Keras's loaders do) or real format (PNG content
+under a .JPEG name opens fine: PIL reads the content). 16-bit greyscale (PIL's
+I;16 modes, which PIL's own convert would clip to nearly all white) keeps its high
+byte, as PIL does for 16-bit RGB and RGBA PNGs, so every 16-bit image is scaled the
+same way. Pixels of 32-bit integers (I) or floats (F) have no agreed 8-bit range:
+refused by name. A corrupt or truncated file raises ImageError; truncated JPEGs are
+not padded (PIL's LOAD_TRUNCATED_IMAGES stays off), so a damaged file is never scored.
 """
 from __future__ import annotations
 
@@ -19,14 +23,34 @@ from .errors import ImageError
 from .preprocessing import Preprocess
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit greyscale: PNG, TIFF, PGM
+REFUSED_MODES = {"I": "32-bit integer pixels", "F": "32-bit float pixels"}
+
+
+class _Refused(Exception):
+    """A pixel format that decodes but has no agreed 8-bit meaning."""
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in SIXTEEN_BIT_MODES:
+        high = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
+        return Image.fromarray(high).convert("RGB")
+    if image.mode in REFUSED_MODES or image.mode.startswith("I;"):
+        raise _Refused(f"{REFUSED_MODES.get(image.mode, image.mode + ' pixels')} (PIL mode {image.mode}) have no "
+                       "standard 8-bit range; convert the file to 8-bit")
+    return image.convert("RGB")
+
+
 def load_rgb(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGB")
+            return _to_rgb(image)
+    except _Refused as exc:
+        raise ImageError(path, str(exc)) from None
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for bad files
-        raise ImageError(f"{path}: cannot decode image ({type(exc).__name__}: {exc}); "
-                         "replace the file or remove it from the val set") from None
+        reason = " ".join(str(exc).replace(f" '{path}'", "").split())
+        raise ImageError(path, f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__) from None
 
 
 def load_pixels(path: str | Path, preprocess: Preprocess) -> np.ndarray:

@@ -29,6 +29,19 @@ def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
     return [str(gpu)] if gpu is not None else [None]
 
 
+def check_gpus_exist(slots: list[str | None], flag: str) -> None:
+    """Refuse GPU indices this machine lacks, before any model runs (without it, TensorFlow
+    would quietly run on the CPU)."""
+    wanted = [int(slot) for slot in slots if slot is not None]
+    if not wanted:
+        return
+    from . import cuda_devices
+
+    devices = cuda_devices.probe()
+    if max(wanted) >= devices.count:
+        raise UsageError(f"{flag}: {devices.describe()}; leave out -g/--gpus to run on the CPU")
+
+
 def list_models(protocol: str, part: tuple[int, int] | None) -> None:
     """Metadata only: no model is built, TensorFlow is not imported."""
     entries = keras_registry.by_id()
@@ -54,6 +67,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
 
     dataset = cli.load_dataset(args)
     slots = parse_gpus(args.gpu, args.gpus)
+    check_gpus_exist(slots, f"-g {args.gpu}" if args.gpu is not None else f"--gpus {args.gpus}")
     entries = keras_registry.by_id()
     chosen = cli.choose_models(list(entries), args, keras_registry.SEED_2019_IDS, part)
     weights_files = runner.parse_weights_files(args.weights_file, chosen)
@@ -117,7 +131,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
                 "tf32": args.tf32, "jit_compile": args.jit_compile,
                 "check_batching": check_images,
                 "check_batch_size": check_batch, "position": position if len(slots) > 1 else None,
-                "pixel_cache": cache_path,
+                "pixel_cache": cache_path, "verbose": args.verbose,
             }, gpu=gpu, verbose=args.verbose)
         finally:
             free.put((position, gpu))

@@ -9,6 +9,11 @@ in the 2019 row order (labels ``numpy.repeat(arange(1000), 50)``).
 
 The fingerprint hashes the ordered (file base name, byte size, label) triples: an
 ImageFolder and a flat copy of the same images agree; a re-encoded copy does not.
+
+An image whose name is not valid UTF-8, or holds a line break, is refused by name
+before anything runs: the fingerprint, dataset.json and dataset_files.txt (one line
+per row) record names as UTF-8 text, and no ImageNet file is named so. Refusing keeps
+every existing fingerprint as it is; the user renames the file.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from . import ground_truth
 from .classes import NUM_CLASSES, wnid_to_index
-from .errors import UsageError
+from .errors import UsageError, shown
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 FULL_VAL_SIZE = 50_000
@@ -85,7 +90,21 @@ class Dataset:
         }
 
 
+def _check_name(path: Path) -> None:
+    """UsageError for an image name that cannot be recorded as one line of UTF-8 text."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{shown(path)}: file name is not valid UTF-8; rename the file or move it out of "
+                         "the val folder") from None
+    if len(f"{path.name}x".splitlines()) != 1:
+        raise UsageError(f"{shown(path)}: file name holds a line break; rename the file or move it out of "
+                         "the val folder")
+
+
 def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: str) -> Dataset:
+    for _, path in items:
+        _check_name(path)
     items.sort(key=lambda item: (item[0], item[1].name))
     paths = tuple(path for _, path in items)
     labels = np.array([label for label, _ in items], dtype=np.int64)
@@ -99,7 +118,7 @@ def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
     for folder in class_dirs:
         if folder.name not in index:
             raise UsageError(
-                f"{folder}: folder name is not an ImageNet-1k WordNet id; an ImageFolder val set "
+                f"{shown(folder)}: folder name is not an ImageNet-1k WordNet id; an ImageFolder val set "
                 "has one folder per class named like n01440764"
             )
         items.extend((index[folder.name], p) for p in folder.iterdir() if p.is_file() and _is_image_name(p))
@@ -111,7 +130,7 @@ def _scan_flat(root: Path, files: list[Path], truth_path: Path) -> Dataset:
     items = []
     for path in files:
         if path.stem not in truth:
-            raise UsageError(f"{path}: no line for this image in {truth_path}; is it the right ground truth?")
+            raise UsageError(f"{shown(path)}: no line for this image in {truth_path}; is it the right ground truth?")
         items.append((truth[path.stem], path))
     return _canonical(root, "flat", items, f"ground truth {truth_path}")
 
@@ -123,7 +142,7 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None) -> Dat
     """
     root = Path(val_dir)
     if not root.is_dir():
-        raise UsageError(f"{root}: validation folder does not exist (VAL_DIR)")
+        raise UsageError(f"{shown(root)}: validation folder does not exist (VAL_DIR)")
     entries = [p for p in root.iterdir() if not p.name.startswith(".")]
     class_dirs = sorted(p for p in entries if p.is_dir())
     files = sorted(p for p in entries if p.is_file() and _is_image_name(p))

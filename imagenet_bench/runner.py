@@ -113,14 +113,6 @@ class Job:
     also_needs: Callable[[dict[str, Any]], bool] | None = None
 
 
-def is_done(job: Job) -> bool:
-    """Complete outputs whose manifest was made for the same request (compared as JSON)
-    and holds what ``job.also_needs`` asks for."""
-    manifest = predfiles.outputs_complete(job.files)
-    return (manifest is not None and manifest.get("request") == json.loads(json.dumps(job.request))
-            and (job.also_needs is None or job.also_needs(manifest)))
-
-
 class _Ledger:
     """Saves each finished model, reports each failure, and ends with the summary.
 
@@ -145,7 +137,9 @@ class _Ledger:
             if self.stopped and isinstance(outcome, ImageError):
                 return  # the image that stopped the run is reported already
             self.stopped |= isinstance(outcome, ImageError)
-            print(f"error: {job.model} failed: {outcome}", file=sys.stderr)
+            # An image error names the file, the same line in both scripts: the file is at fault, not the model.
+            print(f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}",
+                  file=sys.stderr)
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
             return
@@ -171,16 +165,50 @@ class _Ledger:
         return EXIT_USAGE if self.usage_failure else EXIT_PARTIAL_FAILURE
 
 
+def request_changes(manifest: dict[str, Any], request: dict[str, Any]) -> list[str]:
+    """The request keys (compared as JSON) in which ``request`` differs from the one a
+    manifest records; [] for the same request."""
+    before, now = manifest.get("request"), json.loads(json.dumps(request))
+    if not isinstance(before, dict):
+        return ["request (not recorded)"]
+    return [_change(key, before.get(key), now.get(key)) for key in sorted(set(before) | set(now))
+            if before.get(key) != now.get(key)]
+
+
+def _change(key: str, before: Any, now: Any) -> str:
+    """``topk 10 there, 5 asked`` when both values are short, else the key alone."""
+    before_text, now_text = json.dumps(before), json.dumps(now)
+    return f"{key} {before_text} there, {now_text} asked" if len(before_text) + len(now_text) <= 40 else key
+
+
+CONFLICTS_SHOWN = 3
+
+
 def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
-    """(jobs to run, ids skipped because their complete outputs exist)."""
-    to_run, skipped = [], []
+    """(jobs to run, ids skipped because their complete outputs exist).
+
+    Complete outputs made for another request (other options: -k, --amp, weights...)
+    are never replaced silently: without --overwrite that is bad input, reported for
+    every such model in one line before anything runs. Outputs of the same request are
+    reused (resume), unless ``job.also_needs`` asks for what they lack: then they are redone.
+    """
+    to_run, skipped, conflicts = [], [], []
     for job in jobs:
-        if not overwrite and is_done(job):
+        manifest = None if overwrite else predfiles.outputs_complete(job.files)
+        changes = None if manifest is None else request_changes(manifest, job.request)
+        if changes:
+            conflicts.append(f"{job.model} ({', '.join(changes)})")
+        elif changes == [] and (job.also_needs is None or job.also_needs(manifest)):
             print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
                   file=sys.stderr)
             skipped.append(job.model)
         else:
             to_run.append(job)
+    if conflicts:
+        more = f" and {len(conflicts) - CONFLICTS_SHOWN} more" if len(conflicts) > CONFLICTS_SHOWN else ""
+        raise UsageError(f"{jobs[0].files.folder}: holds complete outputs made with other options: "
+                         f"{'; '.join(conflicts[:CONFLICTS_SHOWN])}{more}; pass --overwrite to replace them, "
+                         "or another -o/--output-dir")
     return to_run, skipped
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import metrics
 from .scoring import Card
-from .table_format import Column, percent, plain, pvalue, signed
+from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
 DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras.applications"}  # 2019 files: no manifest
@@ -230,10 +230,6 @@ def add_clean(rows: list[dict[str, Any]]) -> list[Column]:
             Column("Fixed Δrank", "clean_fix_move", signed_int)]
 
 
-def signed_int(value: Any) -> str:
-    return "" if value is None else f"{value:+d}"
-
-
 # --- other test sets: accuracy, difference from val, effective robustness ---------------
 
 
@@ -310,7 +306,3 @@ def add_speed(rows: list[dict[str, Any]]) -> list[Column]:
     return [Column("Params (M)", "params_m", one_decimal), Column("GFLOPs", "gflops", one_decimal),
             Column("images/s", "images_per_s", one_decimal), Column("Device", "device", plain, numeric=False),
             Column("Batch", "batch_size"), Column("Frontier", "frontier", plain, numeric=False)]
-
-
-def one_decimal(value: Any) -> str:
-    return "" if value is None else f"{value:.1f}"

@@ -186,6 +186,9 @@ class TimmEntry:
     def _build_from_file(self, path: Path) -> Any:
         if not path.is_file():
             raise UsageError(f"{path}: --weights-file does not exist")
+        from .torch_predict import refuse_foreign_weights
+
+        refuse_foreign_weights(path, "a timm checkpoint (.safetensors, or a state dict saved by torch.save)")
         # timm's own file source: load_state_dict (safetensors or torch, EMA weights first), the
         # architecture's checkpoint filter, then the load. custom_load (the original .npz format
         # of some configs) only when the file is such an .npz; the hub's files are state dicts.

@@ -103,12 +103,14 @@ def finish(group: Group | None) -> None:
 
 
 def portable(exc: Exception) -> Exception:
-    """An exception that survives pickling between ranks, keeping whether it was bad input."""
-    from .errors import ImageError, UsageError
+    """An exception that survives pickling between ranks: our own errors as they are (they
+    pickle by their fields, so an ImageError stays one, naming its file), any other as a
+    RuntimeError with its one-line text (a library's exception may not unpickle)."""
+    from .errors import UsageError
 
     if isinstance(exc, UsageError):
-        return (ImageError if isinstance(exc, ImageError) else UsageError)(str(exc))
-    return RuntimeError(f"{type(exc).__name__}: {exc}")
+        return exc
+    return RuntimeError(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:

@@ -36,9 +36,19 @@ class PixelDataset(TorchDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        pixels = images.load_pixels(self.paths[index], self.preprocess)
+    def __getitem__(self, index: int) -> torch.Tensor | ImageError:
+        """The pixels, or the ImageError itself: the DataLoader would re-raise it in this
+        process as a new exception built from its traceback text, losing the object."""
+        try:
+            pixels = images.load_pixels(self.paths[index], self.preprocess)
+        except ImageError as exc:
+            return exc
         return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+def _collate(items: list[torch.Tensor | ImageError]) -> torch.Tensor | ImageError:
+    """One batch, or the first image error in it (pickled back by its fields)."""
+    return next((item for item in items if isinstance(item, ImageError)), None) or torch.stack(items)
 
 
 @dataclass
@@ -84,13 +94,33 @@ def resolve_device(device: str | None, gpu: int | None) -> str:
     return device
 
 
+# Leading bytes of weights files of other kinds: refused by name, not by the loader's text.
+FOREIGN_WEIGHTS = {b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras weights, .h5)",
+                   b"\x93NUMPY": "a NumPy .npy array"}
+WEIGHTS_WANTED = "a PyTorch state dict saved by torch.save (.pth, .pt)"
+
+
+def refuse_foreign_weights(path: Path, wanted: str = WEIGHTS_WANTED) -> None:
+    """UsageError for a --weights-file of another framework, named by its leading bytes."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise UsageError(f"{path}: --weights-file cannot be read ({exc.strerror})") from None
+    for magic, kind in FOREIGN_WEIGHTS.items():
+        if head.startswith(magic):
+            raise UsageError(f"{path}: --weights-file is {kind}, not {wanted}")
+
+
 def load_state_dict_file(path: Path) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: --weights-file does not exist")
+    refuse_foreign_weights(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: --weights-file does not exist") from None
-    except Exception as exc:
-        raise UsageError(f"{path}: not a loadable PyTorch state dict ({exc})") from None
+    except Exception as exc:  # torch's text runs to several lines: keep the first
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"{path}: --weights-file is not {WEIGHTS_WANTED} ({type(exc).__name__}: {first})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
@@ -121,16 +151,6 @@ def model_from_spec(spec: str) -> tuple[torch.nn.Module, Preprocess]:
     return made
 
 
-def _worker_error(exc: Exception) -> Exception:
-    """An error from a DataLoader worker comes back as a multi-line message with the
-    worker's traceback: keep the ImageError's own line (it names the file)."""
-    text = str(exc).strip().splitlines()
-    for line in reversed(text):
-        if "ImageError: " in line:
-            return ImageError(line.split("ImageError: ", 1)[1])
-    return exc
-
-
 @dataclass
 class Member:
     """One model of a group that shares one pass over the data (same geometry and device)."""
@@ -150,11 +170,11 @@ def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, wor
             yield torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
         return
     loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, pin_memory=pin)
-    try:
-        yield from loader
-    except Exception as exc:
-        raise _worker_error(exc) from None
+                        num_workers=workers, pin_memory=pin, collate_fn=_collate)
+    for batch in loader:
+        if isinstance(batch, ImageError):
+            raise batch
+        yield batch
 
 
 def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, batch_size: int, workers: int,

@@ -57,10 +57,10 @@ def standard_labels() -> np.ndarray:
     return np.repeat(np.arange(1000), 50)
 
 
-def bad_run(script: str, out: Path, *args) -> tuple[str, Path]:
+def bad_run(script: str, out: Path, *args, env: dict | None = None) -> tuple[str, Path]:
     """Run a prediction script on bad input: exit status 2, exactly one ``error:`` line, and
     no prediction file written. Returns the first error line and the output folder."""
-    result = run_script(script, *args, "-o", out)
+    result = run_script(script, *args, "-o", out, env=env)
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr

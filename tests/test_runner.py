@@ -83,7 +83,7 @@ def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_pa
         if job.model == "other":
             raise RuntimeError("boom")
         if job.model != "a":
-            raise ImageError("val/x.JPEG: cannot decode image")
+            raise ImageError("val/x.JPEG", "OSError: truncated")
         return _result(job)
 
     jobs = [_output_job(tmp_path, m) for m in ("a", "other", "b", "c", "d")]
@@ -91,7 +91,8 @@ def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_pa
     err = capsys.readouterr().err
     assert status == 2 and started == ["a", "other", "b"]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: other failed: boom", "error: b failed: val/x.JPEG: cannot decode image"]
+    assert errors == ["error: other failed: boom", "error: val/x.JPEG: cannot decode image (OSError: truncated); "
+                                                   "replace the file or remove it from the val set"]
     assert "1 done, 0 skipped (already complete), 2 failed: other, b; 2 not run" in err
     assert (tmp_path / "a_keras_imagenet_manifest.json").exists()
 
@@ -104,13 +105,13 @@ def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
 
     def run_group(jobs):
         passes.append([job.model for job in jobs])
-        raise ImageError("val/x.JPEG: cannot decode image")
+        raise ImageError("val/x.JPEG", "OSError: truncated")
 
     status = runner.run_groups(groups, run_group, lambda: None, [])
     err = capsys.readouterr().err
     assert status == 2 and passes == [["a", "b"]]
     assert [line for line in err.splitlines() if line.startswith("error:")] == \
-        ["error: a failed: val/x.JPEG: cannot decode image"]
+        ["error: val/x.JPEG: cannot decode image (OSError: truncated); replace the file or remove it from the val set"]
     assert "0 done, 0 skipped (already complete), 2 failed: a, b; 1 not run" in err
 
 
@@ -126,7 +127,7 @@ def test_a_bad_image_under_parallel_jobs_is_reported_once_and_finished_work_is_k
             release.wait(10)
             return _result(job)
         release.set()
-        raise ImageError("val/x.JPEG: cannot decode image")
+        raise ImageError("val/x.JPEG", "OSError: truncated")
 
     jobs = [_output_job(tmp_path, m) for m in ("slow", "b", "c", "d", "e")]
     status = runner.run_jobs(jobs, run_one, lambda: None, parallel=2)

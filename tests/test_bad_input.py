@@ -1,0 +1,369 @@
+"""Issue 9's bad inputs: each gets one clear line (or is converted correctly), in both
+prediction scripts, never a traceback.
+
+File names that cannot be recorded as one line of UTF-8 text, an image file that is not an
+image, another framework's weights file, numeric flags out of range, earlier outputs made
+with other options, high-bit-depth images, a GPU that does not exist, and the libraries'
+start-up noise. Expected values come from numpy or hashlib here, never from the code under test.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import VAL500, WEIGHTS, bad_run, run_script, shared
+
+TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
+MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
+QMNV2 = "torchvision_quantized_mobilenet_v2_qnnpack.pth"
+KMN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
+KMNV2 = "keras_mobilenetv2_alpha1.0_224.weights.h5"
+ONE_MODEL = {TORCH: ["-m", "mobilenet_v2", "-j", "0"], KERAS: ["-m", "mobilenet_0.25_128"]}
+
+
+def _weights(script: str) -> list[str]:
+    name = MNV2 if script == TORCH else KMN025
+    return ["--weights-file", str(shared(WEIGHTS / name))]
+
+
+def _class_folder(root: Path, n: int = 2) -> Path:
+    """An ImageFolder with one class and ``n`` small real-looking JPEGs."""
+    folder = root / "n01440764"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(
+            folder / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+    return folder
+
+
+# --- 1: file names -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", [TORCH, KERAS])
+@pytest.mark.parametrize("name, says", [(b"bad\xff\xfename.JPEG", r"bad\xff\xfename.JPEG: file name is not valid UTF-8"),
+                                        (b"two\nlines.JPEG", r"two\nlines.JPEG: file name holds a line break")])
+def test_a_name_that_is_not_one_line_of_utf8_is_refused_by_name(tmp_path, script, name, says):
+    folder = _class_folder(tmp_path / "val")
+    with open(os.path.join(os.fsencode(folder), name), "wb") as handle:
+        handle.write((folder / "ILSVRC2012_val_00000001.JPEG").read_bytes())
+    line, out = bad_run(script, tmp_path / "out", tmp_path / "val", *ONE_MODEL[script])
+    assert says in line and "rename the file" in line
+    assert not out.exists()
+
+
+def test_fingerprints_of_normal_names_are_unchanged():
+    """The fingerprint is sha256 over 'name<TAB>size<TAB>label<LF>' in canonical order: computed
+    here from the files themselves, it must equal the layout's (the real-weight tests compare
+    files made before this change byte for byte)."""
+    from imagenet_bench import layout
+
+    root = shared(VAL500)
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    from imagenet_bench.classes import wnid_to_index
+
+    index = wnid_to_index()
+    rows = sorted((index[f.name], p.name, p.stat().st_size) for f in folders for p in f.iterdir()
+                  if p.suffix == ".JPEG")
+    digest = hashlib.sha256()
+    for label, name, size in rows:
+        digest.update(f"{name}\t{size}\t{label}\n".encode("utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert layout.scan(root).fingerprint == digest.hexdigest()
+
+
+# --- 5: an image file that is not an image ------------------------------------------------------
+
+
+def test_both_scripts_print_the_same_line_for_a_file_that_is_not_an_image(tmp_path):
+    """A zero-byte .JPEG; PyTorch through a DataLoader worker process (-j 1)."""
+    folder = _class_folder(tmp_path / "val")
+    (folder / "ILSVRC2012_val_00000002.JPEG").write_bytes(b"")
+    lines = {}
+    for script, extra in ((TORCH, ["-j", "1"]), (KERAS, [])):
+        line, out = bad_run(script, tmp_path / f"out-{len(lines)}", tmp_path / "val", *ONE_MODEL[script][:2],
+                            *_weights(script), *extra)
+        lines[(script, *extra)] = line
+        assert not out.exists()
+    expected = (f"error: {folder}/ILSVRC2012_val_00000002.JPEG: cannot decode image (UnidentifiedImageError: "
+                "cannot identify image file); replace the file or remove it from the val set")
+    assert set(lines.values()) == {expected}, lines
+
+
+def test_a_text_file_named_jpeg_names_the_file_once():
+    from imagenet_bench.errors import ImageError
+    from imagenet_bench.images import load_rgb
+
+    path = Path(__file__)  # text
+    with pytest.raises(ImageError) as refused:
+        load_rgb(path)
+    assert str(refused.value) == (f"{path}: cannot decode image (UnidentifiedImageError: cannot identify image "
+                                  "file); replace the file or remove it from the val set")
+
+
+def test_an_image_error_travels_as_an_object():
+    """Pickled (DataLoader workers, torchrun ranks) and as a JSON record (the Keras model
+    process), it comes back as an ImageError with its file and reason."""
+    from imagenet_bench import errors, torch_distributed
+
+    exc = errors.ImageError("/val/n1/x.JPEG", "UnidentifiedImageError: cannot identify image file")
+    for back in (pickle.loads(pickle.dumps(exc)), pickle.loads(pickle.dumps(torch_distributed.portable(exc))),
+                 errors.from_record(json.loads(json.dumps(errors.to_record(exc))))):
+        assert type(back) is errors.ImageError and back.path == exc.path and back.reason == exc.reason
+        assert str(back) == str(exc)
+    usage = errors.from_record(errors.to_record(errors.UsageError("bad\nflag")))
+    assert type(usage) is errors.UsageError and str(usage) == "bad flag"
+    other = errors.from_record(errors.to_record(ValueError("boom")), RuntimeError)
+    assert type(other) is RuntimeError and str(other) == "boom"
+
+
+# --- 6: another framework's weights file ---------------------------------------------------------
+
+
+def test_a_keras_h5_given_to_the_pytorch_script_is_one_line(tmp_path):
+    keras_file = shared(WEIGHTS / KMNV2)
+    result = run_script(TORCH, shared(VAL500), "-m", "mobilenet_v2", "--weights-file", keras_file, "--limit", "2",
+                        "-j", "0", "-o", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: mobilenet_v2 failed: {keras_file}: --weights-file is an HDF5 file (Keras weights, .h5), "
+                      "not a PyTorch state dict saved by torch.save (.pth, .pt)"]
+    assert "Weights only load failed" not in result.stderr and "Traceback" not in result.stderr
+
+
+# --- 7: numeric flags ----------------------------------------------------------------------------
+
+NUMERIC = [
+    (TORCH, ["--group-memory", "nan"], "argument --group-memory: must be a finite number of GiB above 0, not nan"),
+    (TORCH, ["--group-memory", "-1"], "argument --group-memory: must be a finite number of GiB above 0, not -1"),
+    (TORCH, ["--group-memory", "lots"], "argument --group-memory: must be a number of GiB, not 'lots'"),
+    (TORCH, ["--group-size", "0"], "argument --group-size: must be at least 1, not 0"),
+    (TORCH, ["-g", "-1"], "argument -g/--gpu: must be at least 0, not -1"),
+    (TORCH, ["-k", "2000"], "argument -k/--topk: must be at most the 1000 classes, not 2000"),
+    (TORCH, ["-k", "4"], "argument -k/--topk: must be at least 5, not 4"),
+    (TORCH, ["-j", "-1"], "argument -j/--workers: must be at least 0, not -1"),
+    (TORCH, ["--limit", "0"], "argument --limit: must be at least 1, not 0"),
+    (TORCH, ["--per-class", "1.5"], "argument --per-class: must be an integer, not '1.5'"),
+    (KERAS, ["-k", "1001"], "argument -k/--topk: must be at most the 1000 classes, not 1001"),
+    (KERAS, ["-b", "0"], "argument -b/--batch-size: must be at least 1, not 0"),
+    (KERAS, ["--check-batching", "0"], "argument --check-batching: must be at least 1, not 0"),
+    (KERAS, ["-g", "-2"], "argument -g/--gpu: must be at least 0, not -2"),
+]
+
+
+@pytest.mark.parametrize("script, flags, says", NUMERIC, ids=[f"{s[:5]} {' '.join(f)}" for s, f, _ in NUMERIC])
+def test_numeric_flags_are_checked(tmp_path, script, flags, says):
+    line, out = bad_run(script, tmp_path / "out", tmp_path / "val", *ONE_MODEL[script], *flags)
+    assert line.startswith(f"error: {says}"), line
+    assert not out.exists()
+
+
+def test_the_topk_limit_is_a_parameter():
+    """Class subsets will score on fewer classes: -k is checked against the number given."""
+    from imagenet_bench import cli
+
+    parser = cli.new_parser("x")
+    cli.add_run_args(parser, Path("out"), "pytorch", 1, "", "")
+    args = parser.parse_args(["-k", "10"])
+    cli.check_args(parser, args, num_classes=10)
+    with pytest.raises(SystemExit) as stop:
+        cli.check_args(parser, args, num_classes=9)
+    assert stop.value.code == 2
+
+
+# --- 8: earlier outputs made with other options ---------------------------------------------------
+
+
+def _fake_outputs(folder: Path, model: str, request: dict):
+    from imagenet_bench import predfiles, runner
+
+    files = predfiles.model_files(folder, model, "pytorch")
+    predfiles.save(files, np.tile(np.arange(5), (2, 1)), np.full((2, 5), 0.2, dtype=np.float32),
+                   {"request": request})
+    return runner.Job(model, files, dict(request))
+
+
+def test_outputs_of_other_options_are_refused_for_every_model_at_once(tmp_path):
+    from imagenet_bench import runner
+    from imagenet_bench.errors import UsageError
+
+    same = _fake_outputs(tmp_path, "same", {"topk": 5, "amp": None})
+    jobs = [same]
+    for i in range(5):
+        job = _fake_outputs(tmp_path, f"m{i}", {"topk": 10, "amp": None})
+        job.request["topk"] = 5
+        jobs.append(job)
+    jobs[1].request["amp"] = "bf16"
+    with pytest.raises(UsageError) as refused:
+        runner.pending(jobs, overwrite=False)
+    line = str(refused.value)
+    assert "\n" not in line and str(tmp_path) in line
+    assert "m0 (amp null there, \"bf16\" asked, topk 10 there, 5 asked); m1 (topk 10 there, 5 asked)" in line
+    assert "and 2 more" in line and "--overwrite" in line and "another -o/--output-dir" in line
+    to_run, skipped = runner.pending(jobs, overwrite=True)
+    assert [j.model for j in to_run] == [j.model for j in jobs] and skipped == []
+    assert runner.pending([same], overwrite=False) == ([], ["same"])  # resume: the same request
+
+
+def test_also_needs_still_reruns_outputs_of_the_same_request(tmp_path):
+    """The Keras --check-batching rule: the same request, but the manifest lacks the check."""
+    from imagenet_bench import runner
+
+    job = _fake_outputs(tmp_path, "a", {"topk": 5})
+    job.also_needs = lambda manifest: "check_batching" in manifest
+    assert runner.pending([job], overwrite=False) == ([job], [])
+
+
+def test_a_rerun_with_another_topk_keeps_the_earlier_outputs(tmp_path):
+    out = tmp_path / "out"
+    args = [shared(VAL500), "-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--limit", "4", "-j", "0",
+            "-o", out]
+    first = run_script(TORCH, *args, "-k", "10")
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    refused = run_script(TORCH, *args, "-k", "5")
+    assert refused.returncode == 2, refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert line == (f"error: {out}: holds complete outputs made with other options: mobilenet_v2 (topk 10 there, "
+                    "5 asked); pass --overwrite to replace them, or another -o/--output-dir")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    replaced = run_script(TORCH, *args, "-k", "5", "--overwrite")
+    assert replaced.returncode == 0 and "1 done" in replaced.stderr
+    assert np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").shape == (4, 5)
+
+
+# --- 11: high bit depth and other pixel modes -----------------------------------------------------
+
+
+def _png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG written by hand (big-endian samples, filter 0), grey or RGB by shape."""
+    height, width = pixels.shape[:2]
+    color_type = {2: 0, 3: 2}[pixels.ndim]
+    raw = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_16_bit_images_keep_their_high_byte(tmp_path):
+    from imagenet_bench.images import load_rgb
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 65536, (24, 32), dtype=np.uint16)
+    grey[0, :4] = [0, 255, 256, 65535]
+    (tmp_path / "grey.png").write_bytes(_png16(grey))
+    got = np.asarray(load_rgb(tmp_path / "grey.png"))
+    expected = (grey // 256).astype(np.uint8)
+    np.testing.assert_array_equal(got, np.stack([expected] * 3, axis=-1))
+    assert got[0, :4, 0].tolist() == [0, 0, 1, 255]  # not clipped to white
+    rgb = rng.integers(0, 65536, (24, 32, 3), dtype=np.uint16)
+    (tmp_path / "rgb.png").write_bytes(_png16(rgb))
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "rgb.png")), (rgb // 256).astype(np.uint8))
+
+
+def test_float_pixels_are_refused_by_name(tmp_path):
+    from imagenet_bench.errors import ImageError
+    from imagenet_bench.images import load_rgb
+
+    path = tmp_path / "float.tiff"
+    Image.fromarray(np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)).save(path)
+    with pytest.raises(ImageError, match=re.escape(f"{path}: cannot decode image (32-bit float pixels (PIL mode F)")):
+        load_rgb(path)
+
+
+def test_alpha_palette_and_cmyk_images_convert_as_expected(tmp_path):
+    from imagenet_bench.images import load_rgb
+
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    Image.fromarray(np.stack([grey, alpha], axis=-1), mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "la.png")), np.stack([grey] * 3, axis=-1))
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    index = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(palette.tobytes())
+    image.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "p.png")), palette[index])
+    cmyk = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "cmyk.tiff")
+    c, m, y, k = (cmyk[..., i].astype(int) for i in range(4))
+    expected = np.stack([np.round((255 - v) * (255 - k) / 255) for v in (c, m, y)], axis=-1)  # 255(1-c)(1-k)
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "cmyk.tiff")), expected)
+
+
+# --- 12: a GPU that does not exist ----------------------------------------------------------------
+
+
+def test_keras_refuses_a_gpu_that_does_not_exist(tmp_path):
+    from imagenet_bench import cuda_devices
+
+    val = _class_folder(tmp_path / "val").parent
+    line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "1",
+                      env={"IMAGENET_BENCH_ASSUME_GPUS": "1"})
+    assert line == ("error: -g 1: this machine has 1 GPU(s), indices 0..0; leave out -g/--gpus to run on the CPU")
+    line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "--gpus", "0,1",
+                      env={"IMAGENET_BENCH_ASSUME_GPUS": "1"})
+    assert line.startswith("error: --gpus 0,1: this machine has 1 GPU(s)")
+    if cuda_devices.probe().count == 0:  # this machine, as it is: the driver is asked
+        line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "0")
+        assert line.startswith("error: -g 0: this machine has no GPU that CUDA can use")
+
+
+# --- 13: the libraries' noise --------------------------------------------------------------------
+
+TORCH_NOISE = ("TypedStorage", "quantize_per_tensor", "calculate_qparams")
+KERAS_NOISE = re.compile(r"cuInit|absl::InitializeLog|oneDNN|^[IWE]\d{4} \d\d:\d\d", re.MULTILINE)
+
+
+def test_pytorch_noise_only_with_verbose(tmp_path):
+    args = [shared(VAL500), "-m", "quantized_mobilenet_v2", "--weights-file", shared(WEIGHTS / QMNV2),
+            "--limit", "2", "-j", "0"]
+    quiet = run_script(TORCH, *args, "-o", tmp_path / "quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [noise for noise in TORCH_NOISE if noise in quiet.stderr], quiet.stderr
+    loud = run_script(TORCH, *args, "-o", tmp_path / "loud", "-v")
+    assert loud.returncode == 0 and "TypedStorage" in loud.stderr, loud.stderr
+
+
+def test_keras_noise_only_with_verbose(tmp_path):
+    args = [shared(VAL500), "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / KMN025), "--limit", "2"]
+    quiet = run_script(KERAS, *args, "-o", tmp_path / "quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert not KERAS_NOISE.search(quiet.stderr), quiet.stderr
+    assert "mobilenet_0.25_128: Acc@1" in quiet.stderr  # the script's own lines are all there
+    loud = run_script(KERAS, *args, "-o", tmp_path / "loud", "--verbose")
+    assert loud.returncode == 0 and KERAS_NOISE.search(loud.stderr), loud.stderr
+
+
+def test_a_library_warning_that_matters_is_shown_without_verbose(capsys):
+    from imagenet_bench import errors
+
+    library = "/usr/lib/python3/site-packages/torch/nn/modules/module.py"
+    try:
+        for verbose in (False, True):
+            errors.show_library_messages(verbose)
+            errors._show_warning(UserWarning("TypedStorage is deprecated"), UserWarning, library, 1)
+            errors._show_warning(UserWarning("Missing key(s) in state_dict: fc.weight"), UserWarning, library, 1)
+            errors._show_warning(UserWarning("3 of 1000 classes present"), UserWarning, errors.__file__, 1)
+            err = capsys.readouterr().err
+            assert "Missing key(s) in state_dict: fc.weight" in err
+            assert "warning: 3 of 1000 classes present" in err
+            assert ("TypedStorage" in err) == verbose
+    finally:
+        errors.show_library_messages(False)
