@@ -10,25 +10,27 @@ the job as JSON into a temporary folder and starts::
 
 The child writes its results into the same folder: preds.npy, probs.npy (and
 all_probs.npy), result.json (what the manifest records about the run), or
-error.json ({"kind": "usage" | "error", "message", "traceback"}) when it fails.
+error.json when it fails: the error as a record (``errors.to_record``: kind "image"
+with the file and reason, "usage" or "error" with a message) and the traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import sys
+import tempfile
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from . import atomic, child_process
-from .errors import ImageError, UsageError
+from . import errors
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# How error.json names a failure's class (most specific first); anything else is a WorkerError.
-ERROR_KINDS = {"image": ImageError, "usage": UsageError}
 
 
 class WorkerError(RuntimeError):
@@ -60,7 +62,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
             error = json.loads(error_path.read_text())
             if verbose and error.get("traceback"):
                 print(error["traceback"], file=sys.stderr, end="")
-            raise ERROR_KINDS.get(error["kind"], WorkerError)(error["message"])
+            raise errors.from_record(error, WorkerError)
         result_path = folder / "result.json"
         if returncode != 0 or not result_path.exists():
             raise WorkerError(f"worker process for {job['model']} exited with status {returncode} "
@@ -75,6 +77,40 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
 
 # --- child side ------------------------------------------------------------------------------
 
+# TensorFlow's start-up lines that TF_CPP_MIN_LOG_LEVEL cannot silence (absl's INFO and WARNING,
+# written before its log is set up), and its cuInit failure on a machine without a GPU.
+START_UP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d"
+                            rb"|E\d{4} .*failed call to cuInit)")
+
+
+@contextlib.contextmanager
+def _start_up_noise_held_back(verbose: bool) -> Iterator[None]:
+    """Without -v, hold back what TensorFlow writes to stderr (file descriptor 2, below Python)
+    while it starts, and pass on only the lines that are not start-up noise; with -v, all.
+
+    The cuInit line is noise only when no GPU was asked for: with -g/--gpus (the parent
+    checked that the GPU exists) a failed cuInit means the model would run on the CPU.
+    """
+    gpu_asked = bool(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held:
+                if not START_UP_NOISE.match(line) or (gpu_asked and b"cuInit" in line):
+                    os.write(2, line)
+
+
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
     """Build the model, run it over the job's images, return arrays and the result record."""
@@ -86,7 +122,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     entry = keras_registry.by_id()[job["model"]]
     preprocess = Preprocess(**job["preprocess"])
     paths = [Path(p) for p in job["paths"]]
-    numerics = keras_predict.configure(job["tf32"])
+    with _start_up_noise_held_back(job.get("verbose", False)):
+        numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
     start = time.perf_counter()
     model, weights = keras_predict.build(entry, job.get("weights_file"))
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
@@ -114,15 +151,15 @@ def main(argv: list[str]) -> int:
     child_process.end_with_parent()
     job_path = Path(argv[0])
     job = json.loads(job_path.read_text())
+    errors.install_warning_display()
+    errors.show_library_messages(job.get("verbose", False))
     out = Path(job["out"])
     try:
         result = run(job)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        kind = next((kind for kind, cls in ERROR_KINDS.items() if isinstance(exc, cls)), "error")
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        atomic.write_text(out / "error.json", json.dumps({"kind": kind, "message": message,
+        atomic.write_text(out / "error.json", json.dumps({**errors.to_record(exc),
                                                           "traceback": traceback.format_exc()}))
         return 1
     np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)

@@ -56,6 +56,11 @@ def dataset_summary(dataset: Dataset) -> dict[str, Any]:
     }
 
 
+def command_line() -> list[str]:
+    """The command line that started this process, to run again from the same folder."""
+    return ["python", *sys.argv]
+
+
 def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, request: dict[str, Any]) -> dict[str, Any]:
     """The common part of a manifest; the framework code adds the rest.
 
@@ -73,4 +78,5 @@ def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, requ
         "request": request,
         "environment": environment(),
         "git": git_state(),
+        "command": command_line(),
     }
