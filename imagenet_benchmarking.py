@@ -189,8 +189,7 @@ def main() -> int:
     if args.html:
         from imagenet_bench import html_report
 
-        info = html_report.report_info(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
-        write_output(args.html, lambda: html_report.write(args.html, result, info))
+        write_output(args.html, lambda: html_report.write(args.html, result, html_report.report_info()))
     if built.issues is not None:
         write_output(args.label_issues, lambda: built.issues.write(args.label_issues))
         for line in built.issues.summary():

@@ -58,9 +58,12 @@ def project_version() -> str:
     return f"imagenet-bench commit {state['commit'][:12]}" + (" with uncommitted changes" if state.get("dirty") else "")
 
 
-def report_info(command: list[str] | None = None) -> ReportInfo:
+def report_info() -> ReportInfo:
+    """This process's: the project version, now, and its command line (as manifests record it)."""
+    from .manifest import command_line
+
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return ReportInfo(project_version(), created, None if command is None else shlex.join(command))
+    return ReportInfo(project_version(), created, shlex.join(command_line()))
 
 
 def _text(value: Any) -> str:
