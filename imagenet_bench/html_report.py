@@ -202,6 +202,11 @@ def _sort_value(value: Any, numeric: bool) -> Any:
     return _number(value) if numeric else None
 
 
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities (which JSON cannot hold) as None."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
 def _test_set_of(key: str, test_sets: list[str]) -> str | None:
     """The test set a column belongs to ("acc1:T", "delta:T", "er:T"), or None."""
     _, sep, suffix = key.rpartition(":")
@@ -237,9 +242,9 @@ def payload(table: "Table", info: ReportInfo) -> dict[str, Any]:
         })
     return {
         "version": info.version, "created": info.created, "command": info.command,
-        "datasets": [{**d, "folders": [str(f) for f in d.get("folders") or []]} for d in table.datasets],
+        "datasets": [_finite({**d, "folders": [str(f) for f in d.get("folders") or []]}) for d in table.datasets],
         "test_sets": test_sets,
-        "fits": {name: {"slope": fit.get("slope"), "intercept": fit.get("intercept"),
+        "fits": {name: {"slope": _number(fit.get("slope")), "intercept": _number(fit.get("intercept")),
                         "baseline": _baseline(fit.get("baseline"))} for name, fit in table.fits.items()},
         "notes": list(table.notes),
         "columns": columns,

@@ -154,6 +154,15 @@ def test_data_is_escaped_and_round_trips():
     assert parsed.scripts == 2
 
 
+def test_values_json_cannot_hold_become_empty():
+    t = _small_table()
+    t.datasets[0]["n_images"] = float("nan")
+    t.fits = {"v2": {"slope": float("nan"), "intercept": float("inf"), "baseline": []}}
+    data = json.loads(_parse(html_report.render(t, html_report.ReportInfo("v", "now"))).data)
+    assert data["datasets"][0]["n_images"] is None
+    assert data["fits"]["v2"] == {"slope": None, "intercept": None, "baseline": "0 models"}
+
+
 def test_cells_are_the_column_formatters_text():
     t = _small_table()
     data = html_report.payload(t, html_report.ReportInfo("v", "now"))
