@@ -81,7 +81,7 @@ class Background:
         """Signal the script's own process (not its children) and wait for it to end."""
         self.process.send_signal(signum)
         status = self.process.wait(timeout=60)
-        self.reader.join(timeout=60)
+        self.reader.join(timeout=2)  # not until EOF: a child left running would hold the pipe open
         return status
 
 
