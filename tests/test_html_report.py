@@ -82,7 +82,7 @@ def _manifest(model: str, test_set: str, weights_id: str | None = None) -> dict:
     }
 
 
-def make_test_set(root: Path, name: str, offset: int, seed: Path) -> dict[str, tuple[str, str]]:
+def make_test_set(root: Path, name: str, offset: int, seed: Path) -> dict[tuple[str, str], str]:
     """A generated test set: every 250th row of the full val set from ``offset`` (200 images,
     one or two per class), for each 2019 model, with a manifest; plus, on v2, a model whose id
     is markup and whose manifest holds a field that closes a <script>. Returns the manifests'
