@@ -3,7 +3,8 @@
 Ranking 1,500 models means reading 3,000 files of 50,000 rows; a rerun for
 another format, ``--ci`` or a plot should not pay that again. The cache holds,
 per folder and per set of checks (``checks.checks_key``: the labels and
-everything else the marks depend on), each model's marks as packed bits.
+everything else the marks depend on), each model's marks as packed bits, with its
+manifest as read then (a rerun opens no prediction file and no manifest).
 
 It is never stale: a model's entry is used only when its three files (preds,
 probs, manifest) have the same size, mtime_ns, ctime_ns and inode as when the
@@ -20,13 +21,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from . import atomic
 from .checks import Marks
 from .predfiles import ModelFiles
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def default_root() -> Path:
@@ -53,6 +56,7 @@ class Entry:
 
     marks: dict[str, Marks | None]
     warnings: list[str]
+    manifest: dict[str, Any] | None = None  # as read with the marks (its file's stat is in the key)
 
 
 class ScoreCache:
@@ -85,7 +89,7 @@ class ScoreCache:
             for name, length in self.lengths.items():
                 count = model["counts"][name]
                 marks[name] = None if count is None else Marks(packed[name][row], length, count)
-            self.stored[model["label"]] = (model["stat"], Entry(marks, model["warnings"]))
+            self.stored[model["label"]] = (model["stat"], Entry(marks, model["warnings"], model.get("manifest")))
 
     def get(self, files: ModelFiles, key: list[int]) -> Entry | None:
         hit = self.stored.get(_label(files))
@@ -105,7 +109,8 @@ class ScoreCache:
         models, packed = [], {name: [] for name in self.lengths}
         for label, (key, entry) in self.fresh.items():
             counts = {name: None if marks is None else marks.count for name, marks in entry.marks.items()}
-            models.append({"label": label, "stat": key, "counts": counts, "warnings": entry.warnings})
+            models.append({"label": label, "stat": key, "counts": counts, "warnings": entry.warnings,
+                           "manifest": entry.manifest})
             for name, length in self.lengths.items():
                 marks = entry.marks.get(name)
                 packed[name].append(marks.packed if marks is not None else np.zeros((length + 7) // 8, np.uint8))

@@ -199,7 +199,7 @@ def _read(files: predfiles.ModelFiles, checks: list[Check],
         marks[check.name] = None if right is None else Marks.of(right)
     for tally in tallies:
         tally.add(loaded)
-    return Entry(marks, loaded.warnings), loaded.manifest
+    return Entry(marks, loaded.warnings, loaded.manifest), loaded.manifest
 
 
 READ_THREADS = 2  # reading, hashing and most numpy work release the GIL: two files at once
@@ -241,7 +241,8 @@ def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failu
                 entry, manifest = outcome
                 caches[files.folder].put(files, stats[files], entry)
             else:
-                entry, manifest = found[files], predfiles.read_manifest(files.manifest_path)
+                entry = found[files]
+                manifest = entry.manifest
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue

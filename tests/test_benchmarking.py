@@ -1380,6 +1380,7 @@ def test_speed_columns_and_frontier_per_device(tmp_path):
             manifest["params"] = params
         write_model(folder, model, labels, range(right), manifest=manifest)
     rows = by_model_rows(ok_csv("--dir", folder, "--speed"))
+    assert by_model_rows(ok_csv("--dir", folder, "--speed")) == rows  # the rerun takes manifests from the cache
     # c is beaten by b (more accurate and faster on the same device); d is alone on the CPU
     assert {m: r["Frontier"] for m, r in rows.items()} == {"a": "*", "b": "*", "c": "", "d": "*"}
     assert (rows["a"]["Device"], rows["a"]["images/s"], rows["a"]["Batch"], rows["a"]["Params (M)"]) == \
