@@ -1410,3 +1410,13 @@ def test_a_model_found_twice_is_the_same_copy_whatever_the_folder_order(tmp_path
     assert one.stdout == other.stdout and by_model(one.stdout)["m"]["Acc@1"] == "15.00"
     for proc in (one, other):
         assert f"{tmp_path / 'B' / 'm_pytorch_imagenet_top5preds.npy'} ignored" in proc.stderr
+
+
+def test_label_errors_download_offline_says_where_to_put_the_file(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = bench("--download", "label-errors", "--download-dir", tmp_path / "dl",
+                 "--download-url", f"http://127.0.0.1:{port}/")
+    error = assert_one_error(proc, "offline?", "cleanlab/label-errors", tmp_path / "dl" / "mturk")
+    assert "5457895eee26e49187de5c4d6617b9de6f172221" in error
