@@ -134,11 +134,10 @@ class Consensus:
     label: np.ndarray
     share: np.ndarray
     given_share: np.ndarray
+    score: np.ndarray = field(init=False)  # how far the models prefer their class: share minus given share
 
-    @property
-    def score(self) -> np.ndarray:
-        """How far the models prefer their class over the label: share minus given share."""
-        return self.share - self.given_share
+    def __post_init__(self) -> None:
+        self.score = self.share - self.given_share
 
     def flagged(self, level: float) -> np.ndarray:
         return (self.label != self.given) & (self.share >= level - 1e-12)
