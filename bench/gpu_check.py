@@ -322,8 +322,27 @@ def step_torch_numerics(ctx: Context) -> dict[str, Any]:
             if name != "float32":
                 runs[name]["vs_float32"] = compare(f, found["float32"])
     findings += [f"{name}: {run['error']}" for name, run in runs.items() if run["status"] != "ok"]
+    findings += numerics_findings(runs, ctx.sizes.device)
     return {"runs": runs, "findings": findings,
             "note": "random weights: agreement is meaningful only as far as distinct_top1 shows varied predictions"}
+
+
+def numerics_findings(runs: dict[str, Any], device: str) -> list[str]:
+    """Each manifest must record what its flags asked for, on the device asked for."""
+    found = []
+    for name, run in runs.items():
+        if run["status"] != "ok":
+            continue
+        flags, numerics = run["flags"], run["numerics"]
+        if not str(run["device"]["name"]).startswith(device):
+            found.append(f"{name}: ran on {run['device']['name']}, not {device}")
+        if numerics["tf32_matmul"] != ("--tf32" in flags):
+            found.append(f"{name}: TF32 recorded {numerics['tf32_matmul']} for flags {flags}")
+        if numerics["channels_last"] != ("--channels-last" in flags):
+            found.append(f"{name}: channels-last recorded {numerics['channels_last']} for flags {flags}")
+        if (numerics["dtype"] == "autocast bf16") != ("bf16" in flags):
+            found.append(f"{name}: dtype recorded {numerics['dtype']} for flags {flags}")
+    return found
 
 
 def _group_manifests(out: Path, group: tuple[str, ...]) -> dict[str, dict[str, Any]]:

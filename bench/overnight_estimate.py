@@ -359,7 +359,7 @@ def registries_for(timm_benchmark: Path | None, which: tuple[str, ...] = ("torch
 def print_estimate(est: dict[str, Any], file=sys.stdout) -> None:
     f = est["fit"]
     print(f"estimate: log(images/s) = {f['intercept']:.2f} {f['slope']:+.3f} log(GFLOPs) over {f['points']} models "
-          f"(resnet50 {f['resnet50_images_per_s_fp32']:.0f} images/s float32); bf16 x{est['bf16_factor']:.2f} "
+          f"(resnet50 {f['resnet50_images_per_s_fp32']:.3g} images/s float32); bf16 x{est['bf16_factor']:.2f} "
           f"({est['bf16_flags']}); decoding {est['decode_images_per_s_per_gpu']:.0f} images/s per GPU "
           f"with -j {est['workers_per_gpu']}", file=file)
     total = sum(DATASETS.values())

@@ -183,3 +183,18 @@ def test_pass_time_is_the_slower_of_decoding_and_the_models():
 def test_gflops_scale_with_the_pixel_count():
     assert overnight_estimate.scaled({224: 4.0, 160: 2.0}, 448) == 16.0
     assert overnight_estimate.scaled({}, 224) is None
+
+
+def test_a_manifest_that_does_not_record_its_flags_is_a_finding():
+    import gpu_check
+
+    def run(flags, tf32, channels_last, dtype, device):
+        return {"status": "ok", "flags": flags, "device": {"name": device},
+                "numerics": {"tf32_matmul": tf32, "channels_last": channels_last, "dtype": dtype}}
+
+    good = {"float32": run("(none)", False, False, "float32", "cuda"),
+            "bf16_channels_last": run("--amp bf16 --channels-last", False, True, "autocast bf16", "cuda:0")}
+    assert gpu_check.numerics_findings(good, "cuda") == []
+    bad = {"tf32": run("--tf32", False, False, "float32", "cpu")}
+    assert gpu_check.numerics_findings(bad, "cuda") == ["tf32: ran on cpu, not cuda",
+                                                        "tf32: TF32 recorded False for flags --tf32"]
