@@ -15,7 +15,6 @@ GIL). Marks of unchanged files come from the score cache.
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
@@ -218,6 +217,8 @@ def _reads(models: list[predfiles.ModelFiles], checks: list[Check], tallies: Seq
     if tallies or len(models) < 2:
         yield from map(attempt, models)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only here: imports a warm rerun need not pay
+
     with ThreadPoolExecutor(READ_THREADS) as pool:
         yield from pool.map(attempt, models)
 
