@@ -612,8 +612,8 @@ def steps_for(timm_benchmark: Path | None) -> list[Step]:
         Step("data", step_data, 60, 5), Step("decode", step_decode, 30, 5),
         Step("torch_numerics", step_torch_numerics, 110, 20), Step("torch_grouping", step_torch_grouping, 80, 20),
         Step("torch_cache", step_torch_cache, 60, 15), Step("torchrun", step_torchrun, 50, 15),
-        Step("real_torch", step_real_torch, 50, 15), Step("keras", step_keras, 80, 20),
-        Step("real_keras", step_real_keras, 70, 20),
+        Step("real_torch", step_real_torch, 70, 15), Step("keras", step_keras, 80, 20),
+        Step("real_keras", step_real_keras, 100, 20),
         Step("estimate", lambda ctx: step_estimate(ctx, timm_benchmark), 40, 1),
     ]
 
