@@ -10,8 +10,8 @@ numerics), so it exercises the real paths:
   data               real-size JPEGs (bench/realistic_jpegs.py) in the val layout
   decode             decoding + resize/crop on the CPU: images/s with 1 and with N processes
   torch_numerics     resnet50 (random weights): float32 with TF32 off, --tf32, --amp bf16,
-                     --channels-last, bf16 + channels-last: images/s end to end and model
-                     only, top-1 agreement with float32
+                     --amp fp16, --channels-last, bf16 + channels-last: images/s end to end
+                     and model only, top-1 agreement with float32
   torch_grouping     8 cheap models sharing one preprocessing, --group-size 8 against 1
   torch_cache        the same group with --cache-dir, twice (fill, then read)
   torchrun           torchrun, 1 process (and 2 where there are 2 GPUs, or on the CPU with
@@ -69,8 +69,8 @@ SOURCE_ACC1 = {"torch mobilenet_v2": 67.0, "keras mobilenetV2": 67.6, "keras mob
 KERAS_REAL = {"mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5",
               "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5"}
 TORCH_REAL = "torchvision_mobilenet_v2_dequantized.pth"
-NUMERICS = {"float32": [], "tf32": ["--tf32"], "bf16": ["--amp", "bf16"], "channels_last": ["--channels-last"],
-            "bf16_channels_last": ["--amp", "bf16", "--channels-last"]}
+NUMERICS = {"float32": [], "tf32": ["--tf32"], "bf16": ["--amp", "bf16"], "fp16": ["--amp", "fp16"],
+            "channels_last": ["--channels-last"], "bf16_channels_last": ["--amp", "bf16", "--channels-last"]}
 
 
 @dataclass(frozen=True)
@@ -340,7 +340,9 @@ def numerics_findings(runs: dict[str, Any], device: str) -> list[str]:
             found.append(f"{name}: TF32 recorded {numerics['tf32_matmul']} for flags {flags}")
         if numerics["channels_last"] != ("--channels-last" in flags):
             found.append(f"{name}: channels-last recorded {numerics['channels_last']} for flags {flags}")
-        if (numerics["dtype"] == "autocast bf16") != ("bf16" in flags):
+        words = flags.split()
+        dtype = f"autocast {words[words.index('--amp') + 1]}" if "--amp" in words else "float32"
+        if numerics["dtype"] != dtype:
             found.append(f"{name}: dtype recorded {numerics['dtype']} for flags {flags}")
     return found
 
@@ -503,6 +505,9 @@ def step_keras(ctx: Context) -> dict[str, Any]:
                 runs[name]["check_batching"] = {k: cb[k] for k in ("images", "batch_size", "top1_agree", "max_abs_prob_diff")}
             if on_gpu and "GPU" not in str(m["device"].get("name")):
                 findings.append(f"keras {name}: ran on {m['device'].get('name')}, not the GPU")
+            if m["numerics"].get("jit_compile") or m["numerics"].get("tf32"):
+                findings.append(f"keras {name}: XLA {m['numerics'].get('jit_compile')}, TF32 "
+                                f"{m['numerics'].get('tf32')}, though neither was asked for")
         except Exception as exc:
             runs[name] = {"status": "failed", "error": str(exc)}
             findings.append(f"keras {name}: {exc}")
@@ -705,11 +710,18 @@ def print_table(summary: dict[str, Any]) -> None:
     print(f"gpu_check ({summary['mode']}): {summary['machine'].get('gpus') or 'no GPU'}, {summary['machine']['cpus']} CPUs, "
           f"{summary['wall_s']:.0f} s of {summary['budget_s']:.0f}")
     for name, r in summary["steps"].items():
-        print(f"  {name:15} {r['status']:8} {r.get('seconds', 0):6.1f} s  {headline(name, r)}")
+        try:
+            line = headline(name, r)
+        except Exception as exc:  # the summary is written already; a table line must not end the run
+            line = f"(see the summary: {type(exc).__name__}: {exc})"
+        print(f"  {name:15} {r['status']:8} {r.get('seconds', 0):6.1f} s  {line}")
         for finding in r.get("findings", []):
             print(f"  {'':15} finding: {finding}")
     if summary["steps"].get("estimate", {}).get("status") == "ok":
-        overnight_estimate.print_estimate(summary["steps"]["estimate"])
+        try:
+            overnight_estimate.print_estimate(summary["steps"]["estimate"])
+        except Exception as exc:
+            print(f"  (estimate not printed: {type(exc).__name__}: {exc}; it is in the summary)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,6 +195,10 @@ def test_a_manifest_that_does_not_record_its_flags_is_a_finding():
     good = {"float32": run("(none)", False, False, "float32", "cuda"),
             "bf16_channels_last": run("--amp bf16 --channels-last", False, True, "autocast bf16", "cuda:0")}
     assert gpu_check.numerics_findings(good, "cuda") == []
+    good["fp16"] = run("--amp fp16", False, False, "autocast fp16", "cuda")
+    assert gpu_check.numerics_findings(good, "cuda") == []
+    assert gpu_check.numerics_findings({"fp16": run("--amp fp16", False, False, "float32", "cuda")}, "cuda") == [
+        "fp16: dtype recorded float32 for flags --amp fp16"]
     bad = {"tf32": run("--tf32", False, False, "float32", "cpu")}
     assert gpu_check.numerics_findings(bad, "cuda") == ["tf32: ran on cpu, not cuda",
                                                         "tf32: TF32 recorded False for flags --tf32"]
