@@ -42,6 +42,19 @@ def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | Non
                           capture_output=True, text=True, env=full_env, timeout=1800)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def score_cache_home(tmp_path_factory):
+    """The table script's score cache, in every run of the tests, goes to a folder of the
+    session ($XDG_CACHE_HOME), never the user's ~/.cache."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["XDG_CACHE_HOME"])
+    if old is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 def sweep_enabled() -> bool:
     return os.environ.get("IMAGENET_BENCH_SWEEP") == "1"
 

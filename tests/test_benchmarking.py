@@ -42,17 +42,6 @@ RANK5_FIXED = {("PyTorch", "vgg13"): 26, ("PyTorch", "resnet18"): 27, ("Keras", 
 # --- running the script --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def score_cache_home(tmp_path_factory):
-    """The score cache of every run here goes to a folder of this module, not the user's."""
-    old = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
-    yield Path(os.environ["XDG_CACHE_HOME"])
-    if old is None:
-        del os.environ["XDG_CACHE_HOME"]
-    else:
-        os.environ["XDG_CACHE_HOME"] = old
-
 _LIGHT_WRAPPER = r"""
 import os, runpy, sys
 script, sys.argv = sys.argv[1], sys.argv[1:]
