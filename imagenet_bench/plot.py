@@ -72,6 +72,8 @@ def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[
     pts = [r for r in rows if r.get(f"acc1:{name}") is not None]
     for platform, colour in COLOURS.items():
         mine = [r for r in pts if r["platform"] == platform]
+        if not mine:
+            continue
         ax.scatter([r["acc1"] / 100 for r in mine], [r[f"acc1:{name}"] / 100 for r in mine], color=colour,
                    label=platform, s=12)
     if fit.get("slope") is not None and pts:
@@ -82,8 +84,9 @@ def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[
                 label=f"fit on {len(fit['baseline'])} models (logit space)")
     ax.set_xscale("logit")
     ax.set_yscale("logit")
-    ax.xaxis.set_major_formatter(_percent_formatter())
-    ax.yaxis.set_major_formatter(_percent_formatter())
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(_percent_formatter())
+        axis.set_minor_formatter(_percent_formatter(minor=True))
     ax.set_xlabel("val Acc@1 (%)")
     ax.set_ylabel(f"{name} Acc@1 (%)")
     ax.set_title(f"{name} against val (effective robustness: distance above the line)")
@@ -91,7 +94,8 @@ def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[
     ax.grid(alpha=0.3)
 
 
-def _percent_formatter() -> Any:
-    from matplotlib.ticker import FuncFormatter
+def _percent_formatter(minor: bool = False) -> Any:
+    """Fractions on a logit axis labelled in percent; minor ticks unlabelled."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    return FuncFormatter(lambda v, _pos: "" if math.isnan(v) else f"{100 * v:g}")
+    return NullFormatter() if minor else FuncFormatter(lambda v, _pos: "" if math.isnan(v) else f"{100 * v:g}")
