@@ -48,6 +48,8 @@ def main() -> int:
     show_library_messages(args.verbose)
     part = runner.parse_shard(args.model_shard)
     if args.list_models:
+        if cli.listed_subset(args):
+            print(cli.listed_subset(args))
         keras_run.list_models(args.protocol, part)
         return EXIT_OK
     return keras_run.run(args, part)

@@ -62,6 +62,8 @@ def main() -> int:
     show_library_messages(args.verbose)
     part = runner.parse_shard(args.model_shard)
     if args.list_models:
+        if cli.listed_subset(args):
+            print(cli.listed_subset(args))
         torch_run.list_models(args.source, args.protocol, part)
         return EXIT_OK
     return torch_run.run(args, part)

@@ -64,6 +64,11 @@ class ClassSubset:
         """What dataset.json and each manifest record."""
         return {"n_classes": len(self), "sha256": self.sha256, "source": self.source, "indices": list(self.indices)}
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> "ClassSubset | None":
+        """The subset ``describe`` recorded (the Keras model process gets it so), or None."""
+        return None if record is None else cls(tuple(record["indices"]), record["source"])
+
     def short(self) -> str:
         """For the closing line and --list-models: ``200 classes (imagenet-a, sha256 1a2b3c4d5e6f)``."""
         return f"{len(self)} classes ({self.source}, sha256 {self.sha256[:12]})"

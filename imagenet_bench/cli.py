@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
-from . import layout, runner
+from . import class_subset, layout, runner, test_sets
 from .classes import NUM_CLASSES
 from .errors import EXIT_USAGE, UsageError
 from .layout import Dataset
@@ -70,6 +72,14 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
                             "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)")
     group.add_argument("--limit", type=count(1), metavar="N", help="only the first N images (canonical order)")
     group.add_argument("--per-class", type=count(1), metavar="K", help="only the first K images of each class")
+    group.add_argument("--test-set", choices=list(test_sets.TEST_SETS), metavar="NAME",
+                       help=f"which test set the folder holds ({', '.join(test_sets.TEST_SETS)}); default: "
+                            "recognised from the folder (numeric class folders: ImageNetV2; exactly ImageNet-A's "
+                            "or -R's 200 classes; a folder named sketch), else imagenet-val")
+    group.add_argument("--class-subset", metavar="FILE|none",
+                       help="restrict every model's 1000 outputs to these classes (WordNet ids or class indices, "
+                            "one a line) before the softmax and top-k; imagenet-a and imagenet-r default to their "
+                            "200 classes, and none turns that off")
     return parser
 
 
@@ -117,9 +127,28 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, num_cl
 
 
 def load_dataset(args: argparse.Namespace) -> Dataset:
+    """The val folder's images, its test set and class subset (--test-set, --class-subset),
+    then --per-class and --limit."""
     if args.val_dir is None:
         raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
-    return layout.select(layout.scan(args.val_dir, args.val_ground_truth), args.limit, args.per_class)
+    dataset = layout.scan(args.val_dir, args.val_ground_truth, args.test_set)
+    subset = test_sets.choose_subset(dataset.test_set, args.class_subset)
+    class_subset.check_topk(args.topk, subset)
+    if subset is not None and not set(dataset.classes_present) <= set(subset.indices):
+        outside = sorted(set(dataset.classes_present) - set(subset.indices))
+        warnings.warn(f"{len(outside)} classes of {args.val_dir} are outside the class subset ({subset.short()}), "
+                      f"first class {outside[0]}: their images can never be right", stacklevel=2)
+    return layout.select(replace(dataset, class_subset=subset), args.limit, args.per_class)
+
+
+def listed_subset(args: argparse.Namespace) -> str | None:
+    """--list-models: the class subset the run would use, when it is known without the folder."""
+    if args.class_subset is None and args.test_set is None:
+        return None
+    subset = test_sets.choose_subset(args.test_set or test_sets.VAL, args.class_subset)
+    class_subset.check_topk(args.topk, subset)
+    described = "none (all 1000 outputs)" if subset is None else f"restricted to {subset.short()}"
+    return f"test set {args.test_set or 'recognised from VAL_DIR'}; class subset: {described}"
 
 
 def choose_models(available: Sequence[str], args: argparse.Namespace, seed_2019_ids: Sequence[str],

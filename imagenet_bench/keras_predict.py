@@ -28,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 import numpy as np  # noqa: E402
 
-from . import images, runner  # noqa: E402
+from . import class_subset, images, runner  # noqa: E402
+from .class_subset import ClassSubset  # noqa: E402
 from .errors import UsageError  # noqa: E402
 from .keras_registry import KerasEntry  # noqa: E402
 from .predfiles import sha256_file  # noqa: E402
@@ -248,14 +249,26 @@ def set_jit_compile(model: Any, jit_compile: bool) -> bool:
     return bool(model.jit_compile)
 
 
+def scored(probs: np.ndarray, k: int, subset: ClassSubset | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top-k classes, their probabilities, all probabilities) of a batch of the model's
+    softmax outputs; with a class subset, renormalised over it first (``class_subset``:
+    the softmax of log p over the subset, i.e. of the logits, up to float error)."""
+    if subset is None:
+        return (*runner.topk(probs, k), probs)
+    restricted = class_subset.restrict_probs(probs, subset)
+    return (*class_subset.topk_in_subset(restricted, subset, k), class_subset.expand(restricted, subset))
+
+
 def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,
             preprocess_input: Callable[[np.ndarray], np.ndarray], batch_size: int, k: int,
             save_all_probs: bool = False, threads: int = 2, desc: str = "",
-            position: int | None = None, pixel_cache: str | None = None) -> dict[str, Any]:
+            position: int | None = None, pixel_cache: str | None = None,
+            subset: ClassSubset | None = None) -> dict[str, Any]:
     """Run ``model`` over ``paths``: top-k preds/probs, optional all probs, timings.
 
     With ``pixel_cache`` (a pixel cache entry's pixels.npy, filled by the parent) the
-    pixels are read from it instead of decoding the images again."""
+    pixels are read from it instead of decoding the images again. With ``subset``, every
+    output is restricted to those classes before the top-k (``scored``)."""
     from tqdm import tqdm
 
     preds, probs, all_probs = [], [], []
@@ -270,7 +283,7 @@ def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,
             t0 = time.perf_counter()
             p = class_probabilities(model, model_input(pixels, preprocess_input))
             model_seconds += time.perf_counter() - t0
-            top_i, top_p = runner.topk(p, k)
+            top_i, top_p, p = scored(p, k, subset)
             preds.append(top_i)
             probs.append(top_p)
             if save_all_probs:

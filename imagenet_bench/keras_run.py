@@ -132,6 +132,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
                 "check_batching": check_images,
                 "check_batch_size": check_batch, "position": position if len(slots) > 1 else None,
                 "pixel_cache": cache_path, "verbose": args.verbose,
+                "class_subset": None if dataset.class_subset is None else dataset.class_subset.describe(),
             }, gpu=gpu, verbose=args.verbose)
         finally:
             free.put((position, gpu))
@@ -155,8 +156,8 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
             print(f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
                   f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
                   file=sys.stderr)
-        print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"]),
-              file=sys.stderr)
+        print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"],
+                                   dataset.class_subset), file=sys.stderr)
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
     with folder_lock.hold(args.output_dir, part), child_process.supervise():

@@ -117,6 +117,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     import time
 
     from . import keras_predict, keras_registry
+    from .class_subset import ClassSubset
     from .preprocessing import Preprocess
 
     entry = keras_registry.by_id()[job["model"]]
@@ -131,7 +132,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     preprocess_input = keras_predict.preprocess_input_function(entry)
     out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
                                 job["save_all_probs"], job["threads"], desc=job["model"],
-                                position=job.get("position"), pixel_cache=job.get("pixel_cache"))
+                                position=job.get("position"), pixel_cache=job.get("pixel_cache"),
+                                subset=ClassSubset.from_record(job.get("class_subset")))
     result = {
         "framework": keras_predict.framework(),
         "weights": weights,

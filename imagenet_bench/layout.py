@@ -1,8 +1,12 @@
 """Finding the images of a val set and putting them in one canonical order.
 
-Two layouts are supported:
+Three layouts are supported:
   * ImageFolder: one folder per class named by WordNet id (what valprep.sh makes);
+  * ImageNetV2's: one folder per class named by its class index, ``0``..``999``;
   * flat: ``ILSVRC2012_val_*.JPEG`` in one folder, labelled by a ground-truth file.
+Which test set a folder holds (val, ImageNetV2, Sketch, A, R) is decided by
+``test_sets.recognise``; the test set and the class subset are part of the fingerprint
+only beyond the plain val set, so every val fingerprint stays as it was.
 Whatever the layout, rows are ordered by class index, then file name, so both give
 identical prediction files and the same fingerprint, and the full val set comes
 in the 2019 row order (labels ``numpy.repeat(arange(1000), 50)``).
@@ -25,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from . import ground_truth
+from . import ground_truth, test_sets
+from .class_subset import ClassSubset
 from .classes import NUM_CLASSES, wnid_to_index
 from .errors import UsageError, shown
 
@@ -48,6 +53,8 @@ class Dataset:
     sizes: tuple[int, ...]
     label_source: str
     subset: dict[str, Any] = field(default_factory=dict)
+    test_set: str = test_sets.VAL  # a name of test_sets.TEST_SETS
+    class_subset: ClassSubset | None = None  # the classes every model's outputs are restricted to
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -56,12 +63,32 @@ class Dataset:
     def names(self) -> list[str]:
         return [p.name for p in self.paths]
 
-    @property
-    def fingerprint(self) -> str:
+    def _images_digest(self) -> "hashlib._Hash":
         digest = hashlib.sha256()
         for name, size, label in zip(self.names, self.sizes, self.labels.tolist()):
             digest.update(f"{name}\t{size}\t{label}\n".encode())
+        return digest
+
+    @property
+    def images_fingerprint(self) -> str:
+        """The images and their labels alone: what a pixel cache entry depends on."""
+        return self._images_digest().hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        """The images, their labels, and (beyond the plain val set, whose fingerprints stay as
+        they were) the test set and class subset: one output folder holds one of these."""
+        digest = self._images_digest()
+        if self.test_set != test_sets.VAL or self.class_subset is not None:
+            subset = "none" if self.class_subset is None else self.class_subset.sha256
+            digest.update(f"test_set\t{self.test_set}\nclass_subset\t{subset}\n".encode())
         return digest.hexdigest()
+
+    @property
+    def recorded_test_set(self) -> str | None:
+        """The test set dataset.json and manifests name; None for part of the val set, which
+        the table names by its folder, as before."""
+        return None if self.test_set == test_sets.VAL and not self.is_full_val else self.test_set
 
     @property
     def classes_present(self) -> list[int]:
@@ -87,6 +114,8 @@ class Dataset:
             "full_val": self.is_full_val,
             "label_source": self.label_source,
             "subset": self.subset,
+            "test_set": self.recorded_test_set,
+            "class_subset": None if self.class_subset is None else self.class_subset.describe(),
         }
 
 
@@ -125,6 +154,19 @@ def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
     return _canonical(root, "imagefolder", items, "folder names (WordNet ids)")
 
 
+def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
+    """ImageNetV2's layout: folders ``0``..``999``, the folder name IS the class index
+    (never the rank of the name among the folders: ``10`` sorts before ``2``)."""
+    items = []
+    for folder in class_dirs:
+        if str(int(folder.name)) != folder.name or int(folder.name) >= NUM_CLASSES:
+            raise UsageError(f"{shown(folder)}: a numeric class folder is named by its class index, 0 to 999 "
+                             "(ImageNetV2's layout)")
+        label = int(folder.name)
+        items.extend((label, p) for p in folder.iterdir() if p.is_file() and _is_image_name(p))
+    return _canonical(root, "indexfolder", items, "folder names (class indices, ImageNetV2)")
+
+
 def _scan_flat(root: Path, files: list[Path], truth_path: Path) -> Dataset:
     truth = ground_truth.read(truth_path)
     items = []
@@ -135,10 +177,12 @@ def _scan_flat(root: Path, files: list[Path], truth_path: Path) -> Dataset:
     return _canonical(root, "flat", items, f"ground truth {truth_path}")
 
 
-def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None) -> Dataset:
-    """Find the images of ``val_dir`` (ImageFolder or flat) in canonical order.
+def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_set: str | None = None) -> Dataset:
+    """Find the images of ``val_dir`` (ImageFolder, ImageNetV2's numeric folders, or flat) in
+    canonical order, and its test set: ``test_set`` (--test-set), checked against the
+    folder, or recognised from it (``test_sets.recognise``).
 
-    Warns when fewer than 1000 classes are present (a subset of the val set).
+    Warns when fewer classes are present than the test set holds (part of it).
     """
     root = Path(val_dir)
     if not root.is_dir():
@@ -151,7 +195,11 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None) -> Dat
             raise UsageError(
                 f"{root}: holds both class folders and images ({files[0].name}); use one layout"
             )
-        dataset = _scan_imagefolder(root, class_dirs)
+        numeric = [p.isdigit() for p in (d.name for d in class_dirs)]
+        if any(numeric) and not all(numeric):
+            raise UsageError(f"{root}: holds class folders named by class index ({class_dirs[numeric.index(True)].name}) "
+                             f"and others ({class_dirs[numeric.index(False)].name}); use one naming")
+        dataset = _scan_indexfolder(root, class_dirs) if all(numeric) else _scan_imagefolder(root, class_dirs)
     elif files:
         if val_ground_truth is None:
             raise UsageError(
@@ -163,10 +211,13 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None) -> Dat
         raise UsageError(f"{root}: no images found (expected class folders or ILSVRC2012_val_*.JPEG files)")
     if len(dataset) == 0:
         raise UsageError(f"{root}: no images found in its class folders")
-    n_classes = len(dataset.classes_present)
-    if n_classes < NUM_CLASSES:
+    folders = {"imagefolder": "wnid", "indexfolder": "index"}.get(dataset.layout, dataset.layout)
+    dataset = replace(dataset, test_set=test_sets.recognise(root, folders, dataset.classes_present, test_set))
+    n_classes, expected = len(dataset.classes_present), len(test_sets.classes_of(test_sets.TEST_SETS[dataset.test_set]))
+    of_set = "" if dataset.test_set == test_sets.VAL else f" of {dataset.test_set}"
+    if n_classes < expected:
         warnings.warn(
-            f"{root}: {n_classes} of {NUM_CLASSES} classes present ({len(dataset)} images); "
+            f"{root}: {n_classes} of {expected} classes{of_set} present ({len(dataset)} images); "
             "labels stay global class indices",
             stacklevel=2,
         )

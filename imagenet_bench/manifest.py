@@ -53,6 +53,8 @@ def dataset_summary(dataset: Dataset) -> dict[str, Any]:
         "n_classes_present": len(dataset.classes_present),
         "full_val": dataset.is_full_val,
         "subset": dataset.subset,
+        "test_set": dataset.recorded_test_set,
+        "class_subset": None if dataset.class_subset is None else dataset.class_subset.describe(),
     }
 
 

@@ -56,6 +56,11 @@ def read_files(folder: str | Path) -> list[str] | None:
     return path.read_text().splitlines()
 
 
+def _restriction(subset: dict[str, Any] | None) -> str:
+    """A recorded class subset in a few words."""
+    return "none" if not subset else f"{subset['n_classes']} classes, sha256 {subset['sha256'][:12]}"
+
+
 def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     """Refuse, before anything runs, a folder that holds another dataset's or protocol's outputs.
 
@@ -69,10 +74,12 @@ def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     info = read_info(folder)
     if info is not None:
         if info["fingerprint"] != dataset.fingerprint or info.get("protocol") != protocol:
+            this_subset = None if dataset.class_subset is None else dataset.class_subset.describe()
             raise UsageError(
                 f"{folder}: holds outputs of another dataset or protocol "
-                f"({info['n_images']} images, protocol {info.get('protocol')}, fingerprint "
-                f"{info['fingerprint'][:12]}; this run: {len(dataset)} images, protocol {protocol}, "
+                f"({info['n_images']} images, protocol {info.get('protocol')}, class subset "
+                f"{_restriction(info.get('class_subset'))}, fingerprint {info['fingerprint'][:12]}; this run: "
+                f"{len(dataset)} images, protocol {protocol}, class subset {_restriction(this_subset)}, "
                 f"fingerprint {dataset.fingerprint[:12]}); pick another -o/--output-dir"
             )
     elif predfiles.discover(folder):

@@ -54,7 +54,7 @@ class PixelCache:
 
     def __init__(self, root: str | Path, dataset: Dataset, preprocess: Preprocess) -> None:
         self.key: dict[str, Any] = {
-            "dataset": dataset.fingerprint,
+            "dataset": dataset.images_fingerprint,  # for the val set, its fingerprint (layout.Dataset)
             "geometry": list(preprocess.geometry),
             "pil": Image.__version__,
             "files": hashlib.sha256("\n".join(dataset.names).encode()).hexdigest(),

@@ -301,9 +301,13 @@ def _attempt(run_one: Callable[[Job], Result], job: Job) -> tuple[Result | Excep
     return outcome, time.perf_counter() - start, trace
 
 
-def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float) -> str:
-    """The closing line per model: Acc@1/Acc@5 on this dataset and throughput."""
+def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float,
+                  subset: Any = None) -> str:
+    """The closing line per model: Acc@1/Acc@5 on this dataset and throughput, and the
+    class subset (a ``class_subset.ClassSubset``) the outputs were restricted to."""
     acc1 = 100.0 * float(np.mean(preds[:, 0] == labels))
     acc5 = 100.0 * float(np.mean((preds[:, :5] == labels[:, None]).any(axis=1)))
-    return f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images, {images_per_s:.1f} images/s)"
+    restricted = "" if subset is None else f", restricted to {subset.short()}"
+    return (f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images{restricted}, "
+            f"{images_per_s:.1f} images/s)")
 

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
 from . import images
+from .classes import NUM_CLASSES
 from .errors import ImageError, UsageError
 from .layout import Dataset
 from .preprocessing import Preprocess
@@ -198,6 +199,9 @@ def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, b
                     torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1))
         state[m.name] = {"model": m.model.eval().to(device, memory_format=memory_format), "norm": norm,
                          "preds": [], "probs": [], "all": [], "seconds": 0.0}
+    # The class subset (imagenet_bench.class_subset): outputs indexed to it before the softmax
+    # and top-k, the top-k mapped back to global class indices.
+    subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
     decoded = 0
     start = time.perf_counter()
     desc = members[0].name if len(members) == 1 else f"{len(members)} models"
@@ -220,8 +224,12 @@ def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, b
                                 else contextlib.nullcontext())
                     with autocast:
                         logits = s["model"](x)
-                    p = torch.softmax(logits.float(), dim=1)
+                    logits = logits.float() if subset is None else logits.float().index_select(1, subset)
+                    p = torch.softmax(logits, dim=1)
                     top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
+                    if subset is not None:
+                        top_i = subset[top_i]
+                        p = torch.zeros(len(p), NUM_CLASSES, device=device).index_copy_(1, subset, p)
                     s["preds"].append(top_i.cpu().numpy())
                     s["probs"].append(top_p.cpu().numpy())
                     if save_all_probs:

@@ -209,8 +209,8 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
                 "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
                 "quantized": bool(entry and entry.quantized),
             })
-            print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"]),
-                  file=sys.stderr)
+            print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"],
+                                       dataset.class_subset), file=sys.stderr)
             outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
         return outcome
 

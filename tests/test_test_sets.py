@@ -8,14 +8,17 @@ here with the csv module), and numpy/scipy computations written out in the tests
 from __future__ import annotations
 
 import csv
-import warnings
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 
-from conftest import SHARED, VAL500, shared
+from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared
 from imagenet_bench import class_subset, published, test_sets, timm_published
 from imagenet_bench.class_subset import ClassSubset
 from imagenet_bench.classes import wnids
@@ -229,3 +232,214 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
             == f"{float(facts['imagenetv2-matched-frequency']['top1']):.2f}")
     assert tv_row["Pub@1"] == "76.13"
     assert tv_row["Pub@1 imagenet-a"] == tv_row["Pub@1 imagenetv2-matched-frequency"] == ""
+
+
+# --- both prediction scripts, on the 500 real val images with the real weights ---------------
+
+TORCH = "imagenet_pytorch_get_predictions.py"
+KERAS = "imagenet_keras_get_predictions.py"
+TORCH_WEIGHTS = ("-m", "mobilenet_v2", "quantized_mobilenet_v2")  # one grouped pass: same geometry
+PER_CLASS = ("--per-class", "10")  # 100 images, 10 classes
+
+
+def _torch_args() -> list:
+    return [*TORCH_WEIGHTS, "--weights-file", f"mobilenet_v2={shared(WEIGHTS / 'torchvision_mobilenet_v2_dequantized.pth')}",
+            "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / 'torchvision_quantized_mobilenet_v2_qnnpack.pth'}",
+            *PER_CLASS, "-j", "0", "--save-all-probs"]
+
+
+def _keras_args() -> list:
+    return ["-m", "mobilenetV2", "--weights-file", shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5"),
+            *PER_CLASS, "--save-all-probs"]
+
+
+def _ok(script: str, *args, env: dict | None = None):
+    result = run_script(script, *args, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _files(folder: Path, model: str, platform: str) -> dict[str, np.ndarray]:
+    stem = folder / f"{model}_{platform}_imagenet_"
+    return {kind: np.load(f"{stem}{kind}.npy", allow_pickle=False) for kind in ("top5preds", "top5probs", "allprobs")}
+
+
+def _link_tree(source: Path, target: Path, rename=lambda name: name, keep=lambda name: True) -> Path:
+    """A copy of an ImageFolder made of symbolic links, class folders renamed."""
+    for folder in sorted(p for p in source.iterdir() if p.is_dir() and keep(p.name)):
+        (target / rename(folder.name)).mkdir(parents=True)
+        for image in folder.iterdir():
+            (target / rename(folder.name) / image.name).symlink_to(image)
+    return target
+
+
+@pytest.fixture(scope="module")
+def unrestricted(tmp_path_factory):
+    """Both PyTorch models over the WordNet-id layout, all probabilities kept."""
+    out = tmp_path_factory.mktemp("wnid") / "out"
+    _ok(TORCH, shared(VAL500), *_torch_args(), "-o", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def subset_file(tmp_path_factory) -> tuple[Path, ClassSubset]:
+    """ImageNet-A's 200 classes as WordNet ids, plus two val500 classes as indices (one
+    of them already in A's list): the restriction changes most top-1 predictions."""
+    a = test_sets.class_list("imagenet_a")
+    present = sorted(wnids().index(p.name) for p in shared(VAL500).iterdir() if p.is_dir())
+    extra = [c for c in present if c not in a][:1] + [c for c in present if c in a][:1]
+    path = tmp_path_factory.mktemp("subset") / "subset.txt"
+    path.write_text("".join(f"{wnids()[c]}\n" for c in a) + "".join(f"{c}\n" for c in extra[:1]))
+    return path, ClassSubset(tuple(sorted(set(a) | set(extra))), f"file {path.name}")
+
+
+def _expected_restricted(all_probs: np.ndarray, subset: ClassSubset) -> tuple[np.ndarray, np.ndarray]:
+    """Independent of the code under test: mask the 1000 probabilities to the subset,
+    renormalise, top-5 (numpy)."""
+    masked = np.where(np.isin(np.arange(1000), subset.indices), all_probs.astype(np.float64), 0.0)
+    masked /= masked.sum(axis=1, keepdims=True)
+    top = np.argsort(-masked, axis=1, kind="stable")[:, :5]
+    return top, masked
+
+
+def _assert_restricted(got: dict[str, np.ndarray], full: dict[str, np.ndarray], subset: ClassSubset,
+                       ties: bool = False) -> None:
+    """Each reported class has its masked, renormalised probability, and they are the five
+    largest; the classes are exactly numpy's, or with ``ties`` (the quantized model, whose
+    outputs tie exactly: frameworks order ties differently) wherever the order is clear."""
+    top, masked = _expected_restricted(full["allprobs"], subset)
+    np.testing.assert_allclose(np.take_along_axis(masked, got["top5preds"], axis=1), got["top5probs"],
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got["top5probs"], np.take_along_axis(masked, top, axis=1), rtol=1e-4, atol=1e-6)
+    ranked = -np.sort(-masked, axis=1)[:, :6]
+    clear = (np.diff(-ranked, axis=1) > 1e-5).all(axis=1) if ties else np.ones(len(top), dtype=bool)
+    assert clear.sum() >= 30
+    assert np.array_equal(got["top5preds"][clear], top[clear])
+    np.testing.assert_allclose(got["allprobs"], masked, rtol=1e-4, atol=1e-6)
+    assert set(np.unique(got["top5preds"])) <= set(subset.indices)
+    # The restriction changed some top-1 predictions: the comparison above is not vacuous.
+    assert (got["top5preds"][:, 0] != full["top5preds"][:, 0]).sum() >= 10
+
+
+def test_imagenetv2_layout_gives_byte_identical_files(unrestricted, tmp_path):
+    """Folders named by class index give the WordNet-id layout's files byte for byte; a
+    loader that numbers the sorted folder names (torchvision's ImageFolder) would not."""
+    from torchvision.datasets import ImageFolder
+
+    v2 = _link_tree(shared(VAL500), tmp_path / "imagenetv2-matched-frequency-format-val",
+                    rename=lambda wnid: str(wnids().index(wnid)))
+    out = tmp_path / "out"
+    result = _ok(TORCH, v2, *_torch_args(), "-o", out)
+    for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
+        for kind in ("top5preds", "top5probs", "allprobs"):
+            name = f"{model}_pytorch_imagenet_{kind}.npy"
+            assert (out / name).read_bytes() == (unrestricted / name).read_bytes(), name
+    assert (out / "dataset_labels.npy").read_bytes() == (unrestricted / "dataset_labels.npy").read_bytes()
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["test_set"] == "imagenetv2-matched-frequency" and info["class_subset"] is None
+    assert info["layout"] == "indexfolder" and "restricted" not in result.stderr
+    assert json.loads((unrestricted / "dataset.json").read_text())["test_set"] is None  # part of val
+    # torchvision's ImageFolder numbers the sorted names 0..9: wrong labels for most images.
+    folder_labels = np.array(ImageFolder(str(v2)).targets)
+    truth = np.array(sorted((int(p.parent.name), p.name) for p in v2.glob("*/*.JPEG")))[:, 0].astype(int)
+    assert (folder_labels != np.sort(truth)).mean() > 0.8
+
+
+def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, subset_file, tmp_path):
+    path, subset = subset_file
+    full = {m: _files(unrestricted, m, "pytorch") for m in ("mobilenet_v2", "quantized_mobilenet_v2")}
+    grouped = _ok(TORCH, shared(VAL500), *_torch_args(), "--class-subset", path, "-o", tmp_path / "grouped")
+    assert f"restricted to {len(subset)} classes (file subset.txt, sha256 {subset.sha256[:12]})" in grouped.stderr
+    _ok(TORCH, VAL500, *_torch_args(), "--class-subset", path, "--cache-dir", tmp_path / "cache", "-o", tmp_path / "cached")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "--log-dir", str(tmp_path / "torchrun-logs"), str(ROOT / TORCH),  # not a torchelastic_* folder in /tmp
+           str(VAL500), *map(str, _torch_args()), "--class-subset", str(path), "--device", "cpu",
+           "-o", str(tmp_path / "torchrun")]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mode in ("grouped", "cached", "torchrun"):
+        for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
+            _assert_restricted(_files(tmp_path / mode, model, "pytorch"), full[model], subset,
+                               ties=model.startswith("quantized"))
+        manifest = json.loads((tmp_path / mode / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+        assert manifest["dataset"]["class_subset"] == subset.describe()
+    assert json.loads((tmp_path / "grouped" / "dataset.json").read_text())["class_subset"]["sha256"] == subset.sha256
+    # The subset is part of the folder check: the unrestricted folder refuses a restricted run.
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in unrestricted.iterdir())
+    refused = run_script(TORCH, VAL500, *_torch_args(), "--class-subset", path, "-o", unrestricted)
+    lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert "holds outputs of another dataset" in lines[0] and f"class subset {len(subset)} classes" in lines[0]
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in unrestricted.iterdir()) == before
+
+
+def test_keras_class_subset_one_at_a_time_batched_and_cached(subset_file, tmp_path):
+    path, subset = subset_file
+    _ok(KERAS, shared(VAL500), *_keras_args(), "-o", tmp_path / "full")
+    full = _files(tmp_path / "full", "mobilenetV2", "keras")
+    one = _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "-o", tmp_path / "one")
+    assert f"restricted to {len(subset)} classes" in one.stderr
+    _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "-b", "25", "-o", tmp_path / "batched")
+    _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "--cache-dir", tmp_path / "cache",
+        "-o", tmp_path / "cached")
+    for mode in ("one", "batched", "cached"):
+        _assert_restricted(_files(tmp_path / mode, "mobilenetV2", "keras"), full, subset)
+
+
+def _a_r_folder(tmp_path: Path, name: str, stem: str) -> Path:
+    listed = set(test_sets.class_list(stem))
+    return _link_tree(shared(VAL500), tmp_path / name, keep=lambda wnid: wnids().index(wnid) in listed)
+
+
+@pytest.mark.parametrize("name, stem, n_classes", [("imagenet-a", "imagenet_a", 2), ("imagenet-r", "imagenet_r", 1)])
+def test_imagenet_a_and_r_restrict_to_their_200_classes_by_default(tmp_path, name, stem, n_classes):
+    folder = _a_r_folder(tmp_path, "data", stem)
+    assert len(list(folder.iterdir())) == n_classes  # the issue: two val500 classes in A's list, one in R's
+    out = tmp_path / "out"
+    result = _ok(TORCH, folder, "-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"),
+                 "-j", "0", "--test-set", name, "-o", out)
+    expected = ClassSubset(test_sets.class_list(stem), name)
+    assert f"restricted to 200 classes ({name}, sha256 {expected.sha256[:12]})" in result.stderr
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["test_set"] == name and info["class_subset"] == expected.describe()
+    preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
+    assert set(np.unique(preds)) <= set(expected.indices)
+    manifest = json.loads((out / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+    assert manifest["dataset"]["test_set"] == name and manifest["dataset"]["class_subset"]["n_classes"] == 200
+    # --class-subset none: the unrestricted number, another dataset fingerprint (another folder)
+    none = _ok(TORCH, folder, "-m", "mobilenet_v2", "--weights-file", WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth",
+               "-j", "0", "--test-set", name, "--class-subset", "none", "-o", tmp_path / "none")
+    assert "restricted" not in none.stderr
+    info_none = json.loads((tmp_path / "none" / "dataset.json").read_text())
+    assert info_none["class_subset"] is None and info_none["fingerprint"] != info["fingerprint"]
+
+
+def test_script_errors_for_test_sets_and_subsets(tmp_path):
+    """Each: one error line naming the flag or folder, exit 2, nothing written."""
+    weights = ("-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"))
+    r_only = _a_r_folder(tmp_path, "r-only", "imagenet_r")  # one class, in both A's and R's lists
+    line, _ = bad_run(TORCH, tmp_path / "o1", r_only, *weights)
+    assert "imagenet-a and imagenet-r" in line and "--test-set" in line
+    line, _ = bad_run(TORCH, tmp_path / "o2", VAL500, *weights, "--test-set", "imagenetv2-matched-frequency")
+    assert "named by class index" in line
+    line, _ = bad_run(TORCH, tmp_path / "o3", VAL500, *weights, "--test-set", "imagenet-a")
+    assert "not among the 200 of --test-set imagenet-a" in line
+    line, _ = bad_run(KERAS, tmp_path / "o4", r_only, "-m", "mobilenetV2", "--test-set", "imagenet-r", "-k", "201")
+    assert "-k/--topk 201 is larger than the class subset's 200 classes (imagenet-r)" in line
+    (tmp_path / "bad.txt").write_text("n01440764\nnot-a-class\n")
+    line, _ = bad_run(KERAS, tmp_path / "o5", VAL500, "-m", "mobilenetV2", "--class-subset", tmp_path / "bad.txt")
+    assert "bad.txt: line 2: --class-subset 'not-a-class'" in line
+    line, _ = bad_run(TORCH, tmp_path / "o6", VAL500, *weights, "--test-set", "imagenet-b")
+    assert "--test-set" in line and "imagenet-sketch" in line
+    mixed = _link_tree(shared(VAL500), tmp_path / "mixed", rename=lambda w: w if w < "n02" else str(wnids().index(w)))
+    line, _ = bad_run(TORCH, tmp_path / "o7", mixed, *weights)
+    assert "one naming" in line
+
+
+def test_list_models_names_the_subset():
+    result = run_script(TORCH, "--list-models", "--test-set", "imagenet-a")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("test set imagenet-a; class subset: restricted to 200 classes")
+    result = run_script(KERAS, "--list-models", "--test-set", "imagenet-r", "--class-subset", "none")
+    assert result.stdout.splitlines()[0] == "test set imagenet-r; class subset: none (all 1000 outputs)"
