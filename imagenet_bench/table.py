@@ -32,8 +32,10 @@ class Table:
       model, source, manifests ({dataset name: manifest or None}), acc1, acc5 (on the
       primary dataset), images_per_s, device; per test set T: acc1:T, delta:T, er:T.
     columns: what to show, each formatting its own cells.
-    datasets: one dict per dataset ranked: name, folders, n_images, n_classes,
-      class_subset (None or a count), labels (where the labels came from).
+    datasets: one dict per dataset ranked: name, test_set (dataset.json's, or None),
+      folders, n_images, n_classes, class_subset (None or a count), restricted_to (the
+      classes the outputs were restricted to before the softmax, or None), labels (where
+      the labels came from).
     test_sets: dataset names in column order ([] or one name for one dataset).
     fits: per non-val test set, the effective-robustness line in logit space
       ({"slope", "intercept", "baseline": [model labels]}).

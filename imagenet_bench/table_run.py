@@ -173,7 +173,16 @@ def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
     return {"name": test_set.name, "test_set": info.get("test_set"), "folders": [str(f) for f in test_set.folders],
             "n_images": test_set.n, "n_classes": classes,
             "class_subset": subset["n_classes"] if subset else (None if classes == 1000 else classes),
+            "restricted_to": subset["n_classes"] if subset else None,  # outputs restricted before the softmax
             "labels": labels.source, "full_val": test_set.is_full_val, "fingerprint": info.get("fingerprint")}
+
+
+def dataset_line(dataset: dict) -> str:
+    """What each folder's dataset is, for the text output: test set, images, classes, subset."""
+    restricted = (f", outputs restricted to {dataset['restricted_to']} classes" if dataset["restricted_to"]
+                  else ", all 1000 outputs")
+    return (f"dataset {dataset['name']}: test set {dataset['test_set'] or 'not recorded'}, "
+            f"{dataset['n_images']:,} images, {dataset['n_classes']} classes{restricted}")
 
 
 def build(options: TableOptions) -> Built:
@@ -236,6 +245,7 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
     columns += more  # none for one test set, whose rows still get acc1:T, delta:T, er:T
     published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
+    notes += [dataset_line(d) for d in datasets if d["test_set"] or d["restricted_to"]]
     if options.published or options.plot:
         published_columns = table.add_published(rows, published_sets[primary.name])
         columns += published_columns if options.published else []

@@ -209,7 +209,7 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
     records; a torchvision model's shows its val figure on val and blank elsewhere."""
     import json
 
-    from test_benchmarking import ok_csv, synthetic_labels, write_dataset, write_model
+    from test_benchmarking import bench, ok_csv, synthetic_labels, write_dataset, write_model
 
     timm_manifest = {"request": {"source": "timm"}, "preprocessing": {"crop_size": 288}}
     tv_manifest = {"published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
@@ -219,7 +219,9 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
         labels = synthetic_labels(seed, 100)
         write_dataset(folder, labels, salt=seed)
         info = json.loads((folder / "dataset.json").read_text())
-        (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name}))
+        restricted = test_sets.default_subset(name)
+        (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name, "class_subset":
+                                                         restricted and restricted.describe()}))
         write_model(folder, "timm.resnet50.a1_in1k", labels, range(50), manifest=timm_manifest, seed=seed)
         write_model(folder, "resnet50", labels, range(40), manifest=tv_manifest, seed=seed)
     rows = {r["Model"]: r for r in ok_csv("-r", tmp_path / "runs", "--published")}
@@ -232,6 +234,12 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
             == f"{float(facts['imagenetv2-matched-frequency']['top1']):.2f}")
     assert tv_row["Pub@1"] == "76.13"
     assert tv_row["Pub@1 imagenet-a"] == tv_row["Pub@1 imagenetv2-matched-frequency"] == ""
+    # The text output names each folder's dataset: test set, images, classes, subset.
+    stderr = bench("-r", tmp_path / "runs").stderr
+    classes = len(set(synthetic_labels(3, 100).tolist()))
+    assert (f"dataset imagenet-a: test set imagenet-a, 100 images, {classes} classes, outputs restricted to "
+            "200 classes") in stderr
+    assert "dataset imagenetv2-matched-frequency: test set imagenetv2-matched-frequency, 100 images" in stderr
 
 
 # --- both prediction scripts, on the 500 real val images with the real weights ---------------
