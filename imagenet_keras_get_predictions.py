@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, keras_run, runner
+from imagenet_bench import cli, keras_run, runner, sources
 from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +26,11 @@ HERE = Path(__file__).resolve().parent
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
-    cli.add_model_args(parser, "'efficientnet*', 'mobilenet_0.25_*'", "local ImageNet weights (.h5 / .weights.h5)")
+    models = cli.add_model_args(parser, "'efficientnet*', 'mobilenet_0.25_*', 'keras_hub.resnet*'",
+                                "local ImageNet weights (.h5 / .weights.h5; a KerasHub preset: its folder)")
+    models.add_argument("--source", choices=sources.names("keras"), default="keras",
+                        help="keras (keras.applications, the default), keras_hub (KerasHub's ImageNet-1k presets), "
+                             "or all")
     group = cli.add_run_args(parser, HERE / "keras_imagenet", "keras", 1,
                              "images per model call (default 1: one image at a time, as in 2019)",
                              "image decoding threads (default 2)")
@@ -50,7 +54,7 @@ def main() -> int:
     if args.list_models:
         if cli.listed_subset(args):
             print(cli.listed_subset(args))
-        keras_run.list_models(args.protocol, part)
+        keras_run.list_models(args.source, args.protocol, part)
         return EXIT_OK
     return keras_run.run(args, part)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, runner, torch_run
+from imagenet_bench import cli, runner, sources, torch_run
 from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
     group = cli.add_model_args(parser, "resnet*", "a local state dict")
-    group.add_argument("--source", choices=("torchvision", "timm", "all"), default="torchvision",
+    group.add_argument("--source", choices=sources.names("pytorch"), default="torchvision",
                        help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), "
                             "or both")
     group.add_argument("--model-spec", metavar="MODULE:FUNCTION",

@@ -264,10 +264,13 @@ class ConverterPreprocess:
                 "why": "PIL's resize (our pipeline) antialiases and uses other kernels: not expressible exactly"}
 
     def pixels(self, image: Any) -> Any:
-        """The converter's float32 output for one decoded RGB image (imports KerasHub)."""
+        """The converter's float32 output for one decoded RGB image (imports KerasHub).
+
+        The image goes in as float32, as ``ImageClassifier.predict`` feeds it: the converter
+        given uint8 resizes to other values (up to half a grey level apart)."""
         import numpy as np
 
-        return np.asarray(_converter(self.folder)(np.asarray(image)), dtype=np.float32)
+        return np.asarray(_converter(self.folder)(np.asarray(image, dtype=np.float32)), dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=None)
@@ -294,6 +297,7 @@ class KerasHubEntry:
 
     source = SOURCE
     note = ""
+    weights_in_folder = True  # --weights-file ID=DIR: the preset folder
 
     @property
     def published(self) -> dict[str, Any] | None:
@@ -323,10 +327,16 @@ class KerasHubEntry:
                              "(not an ImageNet-1k classifier; its metadata mislabels it)")
         return KerasHubEntry(self.id, self.preset, self.family, self.description, self.params, self.handle, files)
 
+    @property
+    def weights_folder(self) -> str | None:
+        """The preset folder read (given or downloaded), for the model's process."""
+        return None if self.files is None else str(self.files.folder)
+
     def _needs_files(self) -> PresetFiles:
         if self.files is None:
-            raise UsageError(f"{self.id}: its preprocessing is in the preset folder, which is not here yet "
-                             f"(KerasHub handle {self.handle}); it is read when the model runs")
+            from .sources import NotReadYet
+
+            raise NotReadYet("the preset's own ImageConverter (read from the preset folder when it runs)")
         return self.files
 
     def reference_preprocess(self) -> ConverterPreprocess:

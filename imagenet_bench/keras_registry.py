@@ -199,8 +199,10 @@ class KerasEntry:
         return {"source": "keras.applications", "application": self.application, "kwargs": self.kwargs,
                 "input_size": self.input_size, "weights": "imagenet"}
 
+    weights_folder = None  # nothing to read before building: the constructor knows its preprocessing
+    weights_in_folder = False  # --weights-file: one file
+
     def with_weights(self, weights_file: Any = None) -> "KerasEntry":
-        """Nothing to read before building (the constructor knows its preprocessing)."""
         return self
 
     def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:

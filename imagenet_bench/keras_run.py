@@ -10,8 +10,9 @@ import queue
 import sys
 import threading
 
-from . import cli, child_process, folder_lock, keras_registry, manifest, output_folder, pixel_cache, predfiles, runner
+from . import cli, child_process, folder_lock, manifest, output_folder, pixel_cache, predfiles, runner, sources
 from .errors import UsageError
+from .preprocessing import Preprocess
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
@@ -42,22 +43,29 @@ def check_gpus_exist(slots: list[str | None], flag: str) -> None:
         raise UsageError(f"{flag}: {devices.describe()}; leave out -g/--gpus to run on the CPU")
 
 
-def list_models(protocol: str, part: tuple[int, int] | None) -> None:
+def _listed_preprocess(entry, protocol: str) -> str:
+    try:
+        return cli.describe(entry.preprocess(protocol))
+    except sources.NotReadYet as exc:  # a KerasHub preset's converter is in its folder
+        return str(exc)
+    except UsageError as exc:
+        return f"not run: {exc}"
+
+
+def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> None:
     """Metadata only: no model is built, TensorFlow is not imported."""
-    entries = keras_registry.by_id()
+    chosen_sources = sources.chosen("keras", source)
+    entries = sources.entries(chosen_sources)
     print(f"{'id':30} {'size':>4} {'params(M)':>9} {'Acc@1':>6} {'Acc@5':>6}  preprocessing ({protocol})")
     for model_id in runner.shard(list(entries), part):
         entry = entries[model_id]
-        try:
-            prep = cli.describe(entry.preprocess(protocol))
-        except UsageError as exc:
-            prep = f"not run: {exc}"
+        prep = _listed_preprocess(entry, protocol)
         published = entry.published or {}
         acc1, acc5 = published.get("acc1"), published.get("acc5")
         note = f"  [{entry.note}]" if entry.note else ""
-        print(f"{entry.id:30} {entry.input_size:4d} {entry.params_m or float('nan'):9.1f} "
+        print(f"{entry.id:30} {entry.input_size or '?':>4} {entry.params_m or float('nan'):9.1f} "
               f"{'' if acc1 is None else f'{acc1:.1f}':>6} {'' if acc5 is None else f'{acc5:.1f}':>6}  {prep}{note}")
-    for model_id, reason in keras_registry.excluded():
+    for model_id, reason in sources.excluded(chosen_sources):
         print(f"{model_id:30} left out: {reason}")
 
 
@@ -68,12 +76,16 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     dataset = cli.load_dataset(args)
     slots = parse_gpus(args.gpu, args.gpus)
     check_gpus_exist(slots, f"-g {args.gpu}" if args.gpu is not None else f"--gpus {args.gpus}")
-    entries = keras_registry.by_id()
-    chosen = cli.choose_models(list(entries), args, keras_registry.SEED_2019_IDS, part)
-    weights_files = runner.parse_weights_files(args.weights_file, chosen)
-    for path in weights_files.values():
-        if not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
+    chosen_sources = sources.chosen("keras", args.source)
+    entries = sources.entries(chosen_sources)
+    chosen = cli.choose_models(list(entries), args, sources.seed_2019_ids(chosen_sources), part)
+    weights_files = runner.parse_weights_files(args.weights_file, chosen,
+                                               [m for m in chosen if entries[m].weights_in_folder])
+    for model_id, path in weights_files.items():
+        if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
+    # A KerasHub preset's converter and size are in its folder: read it (or download it) now.
+    entries = {m: entries[m].with_weights(weights_files.get(m)) for m in chosen}
     preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
     if args.cache_dir:
@@ -90,10 +102,9 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     for model_id in chosen:
         entry, weights_file = entries[model_id], weights_files.get(model_id)
         request = {
-            "source": "keras.applications",
-            "application": entry.application, "kwargs": entry.kwargs, "input_size": entry.input_size,
-            "weights": "imagenet",
-            **cli.request_common(args, preprocesses[model_id], dataset, weights_file),
+            **entry.request(),
+            **cli.request_common(args, preprocesses[model_id], dataset,
+                                 None if weights_file is not None and weights_file.is_dir() else weights_file),
             "batch_size": args.batch_size,
             "preprocess_input": entry.preprocess_input,
             "jit_compile": args.jit_compile,
@@ -109,7 +120,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
 
     def cached_pixels(preprocess) -> str | None:
-        if not args.cache_dir:
+        if not args.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
             return None
         with cache_lock:
             cache = pixel_cache.PixelCache(args.cache_dir, dataset, preprocess).ensure(dataset, preprocess,
@@ -124,7 +135,10 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
         position, gpu = free.get()
         try:
             out = keras_worker.launch({
-                "model": job.model, "weights_file": job.request["weights_file"],
+                "model": job.model, "source": entry.source, "protocol": args.protocol,
+                "weights_file": job.request["weights_file"] or (str(weights_files[job.model].resolve())
+                                                                if job.model in weights_files else None),
+                "weights_folder": entry.weights_folder,
                 "preprocess": dataclasses.asdict(preprocess),
                 "paths": paths, "batch_size": args.batch_size, "topk": args.topk,
                 "save_all_probs": args.save_all_probs, "threads": args.workers,
@@ -141,6 +155,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
             "framework": out["framework"],
             "weights": out["weights"],
             "published": entry.published,
+            "library_versions": sources.versions(sources.find(entry.source)),
             "preprocessing": {**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
                               "source": entry.protocol_source(args.protocol)},
             "numerics": out["numerics"],

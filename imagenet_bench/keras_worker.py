@@ -116,20 +116,20 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     """Build the model, run it over the job's images, return arrays and the result record."""
     import time
 
-    from . import keras_predict, keras_registry
+    from . import keras_predict, sources
     from .class_subset import ClassSubset
-    from .preprocessing import Preprocess
 
-    entry = keras_registry.by_id()[job["model"]]
-    preprocess = Preprocess(**job["preprocess"])
+    entry = sources.find(job["source"]).registry().by_id()[job["model"]]
+    entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
+    preprocess = sources.preprocess_for(entry, job["protocol"])
     paths = [Path(p) for p in job["paths"]]
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
     start = time.perf_counter()
-    model, weights = keras_predict.build(entry, job.get("weights_file"))
+    model, weights = entry.build(job.get("weights_file"))
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
     build_s = time.perf_counter() - start
-    preprocess_input = keras_predict.preprocess_input_function(entry)
+    preprocess_input = entry.preprocess_input_function(preprocess)
     out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
                                 job["save_all_probs"], job["threads"], desc=job["model"],
                                 position=job.get("position"), pixel_cache=job.get("pixel_cache"),

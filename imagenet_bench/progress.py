@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Mapping, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 
 def duration(seconds: float) -> str:
@@ -41,6 +41,13 @@ class Progress:
         self.ran_cost = 0.0  # cost of the models run (not skipped) so far
         self.ran_seconds = 0.0
         self._current: tuple[Sequence[str], float] | None = None
+
+    @classmethod
+    def of(cls, jobs: Sequence[Any], skipped: Sequence[str]) -> "Progress":
+        """Progress over the runner's jobs (``model``, ``cost``), those skipped already done."""
+        progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs})
+        progress.skip(skipped)
+        return progress
 
     @property
     def total(self) -> int:
@@ -81,5 +88,8 @@ class Progress:
         """Models whose outputs exist: done, without time."""
         self.finished.update(m for m in models if m in self.cost)
 
+    def total_time(self) -> str:
+        return duration(self.clock() - self.started_at)
+
     def summary(self) -> str:
-        return f"{len(self.finished)} of {self.total} models in {duration(self.clock() - self.started_at)}"
+        return f"{len(self.finished)} of {self.total} models in {self.total_time()}"

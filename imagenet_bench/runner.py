@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import predfiles
+from .progress import Progress
 from .errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
 
 
@@ -67,8 +68,11 @@ def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
     return models if part is None else models[part[0]::part[1]]
 
 
-def parse_weights_files(values: Sequence[str], models: Sequence[str]) -> dict[str, Path]:
-    """--weights-file values, PATH (with exactly one model) or ID=PATH pairs -> {id: path}."""
+def parse_weights_files(values: Sequence[str], models: Sequence[str], folders: Sequence[str] = ()
+                        ) -> dict[str, Path]:
+    """--weights-file values, PATH (with exactly one model) or ID=PATH pairs -> {id: path}.
+
+    ``folders``: the models whose weights are a folder (a KerasHub preset), not a file."""
     files: dict[str, Path] = {}
     for value in values:
         model, sep, path = value.partition("=")
@@ -78,9 +82,12 @@ def parse_weights_files(values: Sequence[str], models: Sequence[str]) -> dict[st
             model, path = models[0], value
         if model not in models:
             raise UsageError(f"--weights-file {value}: {model} is not among the selected models")
-        if Path(path).is_dir():
+        if model in folders:
+            if Path(path).exists() and not Path(path).is_dir():
+                raise UsageError(f"--weights-file {value}: {path} is not a folder; {model} takes its preset folder")
+        elif Path(path).is_dir():
             raise UsageError(f"--weights-file {value}: {path} is a folder; give the weights file itself")
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise UsageError(f"--weights-file {value}: {path} does not exist")
         files[model] = Path(path)
     return files
@@ -111,6 +118,7 @@ class Job:
     # What else a reusable manifest must hold, for asks that do not change the outputs
     # (the Keras script's --check-batching): False reruns the model.
     also_needs: Callable[[dict[str, Any]], bool] | None = None
+    cost: float | None = None  # GFLOPs per image where the registry knows them: weights the time estimate
 
 
 class _Ledger:
@@ -121,8 +129,10 @@ class _Ledger:
     yet started are not run, and the image is reported once.
     """
 
-    def __init__(self, before_save: Callable[[], None], skipped: list[str], verbose_errors: bool) -> None:
+    def __init__(self, before_save: Callable[[], None], skipped: list[str], verbose_errors: bool,
+                 progress: Progress | None = None) -> None:
         self.before_save, self.verbose_errors = before_save, verbose_errors
+        self.progress = progress if progress is not None else Progress([])
         self.done: list[str] = []
         self.skipped = list(skipped)
         self.failed: list[str] = []
@@ -159,7 +169,7 @@ class _Ledger:
         summary += f": {', '.join(self.failed)}" if self.failed else ""
         if self.not_run:
             summary += f"; {len(self.not_run)} not run (an image cannot be decoded: fix it and run again)"
-        print(summary, file=sys.stderr)
+        print(f"{summary}; {self.progress.total_time()} in all", file=sys.stderr)
         if not self.failed:
             return EXIT_OK
         return EXIT_USAGE if self.usage_failure else EXIT_PARTIAL_FAILURE
@@ -235,11 +245,14 @@ def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[st
                before_save: Callable[[], None], skipped: list[str], verbose_errors: bool = False) -> int:
     """Run each group (one pass over the data for all its models) and save its models'
     outputs; a model missing from the answer, or a group that raised, counts as failed."""
-    ledger = _Ledger(before_save, skipped, verbose_errors)
+    ledger = _Ledger(before_save, skipped, verbose_errors,
+                     Progress.of([job for jobs in groups for job in jobs], skipped))
     for jobs in groups:
         if ledger.stopped:
             ledger.not_run += [job.model for job in jobs]
             continue
+        models = [job.model for job in jobs]
+        ledger.progress.start(models, models[0] if len(models) == 1 else f"a pass of {len(models)}: {', '.join(models)}")
         start = time.perf_counter()
         try:
             outcomes = run_group(jobs)
@@ -250,6 +263,7 @@ def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[st
         seconds = time.perf_counter() - start
         for job in jobs:
             ledger.finish(job, outcomes.get(job.model, RuntimeError("no result")), seconds)
+        ledger.progress.finish(ran=any(model in ledger.done for model in models))
     return ledger.status()
 
 
@@ -264,13 +278,15 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     by this thread, each as soon as its job ends.
     """
     to_run, skipped = pending(jobs, overwrite)
-    ledger = _Ledger(before_save, skipped, verbose_errors)
+    ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped))
     if parallel <= 1:
         for job in to_run:
             if ledger.stopped:
                 ledger.not_run.append(job.model)
             else:
+                ledger.progress.start([job.model])
                 ledger.finish(job, *_attempt(run_one, job))
+                ledger.progress.finish(ran=job.model in ledger.done)
     elif to_run:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 

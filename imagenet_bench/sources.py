@@ -27,6 +27,11 @@ from .preprocessing import PROTOCOLS, Preprocess, common
 ALL = "all"
 
 
+class NotReadYet(UsageError):
+    """An entry's preprocessing lives in files not read yet (a KerasHub preset's folder, read when
+    the model runs); --list-models shows the message instead of the preprocessing."""
+
+
 class ModelEntry(Protocol):
     """What every registry entry provides (torchvision, timm, keras.applications, KerasHub)."""
 
@@ -99,12 +104,12 @@ def seed_2019_ids(sources: Sequence[Source]) -> tuple[str, ...]:
     return tuple(model_id for source in sources for model_id in getattr(source.registry(), "SEED_2019_IDS", ()))
 
 
-def source_of(entry: Any) -> Source:
-    """The table line of an entry's source."""
+def find(name: str) -> Source:
+    """The table line of a source name (an entry's ``source``)."""
     for source in SOURCES:
-        if source.name == entry.source:
+        if source.name == name:
             return source
-    raise KeyError(entry.source)
+    raise KeyError(name)
 
 
 def versions(source: Source) -> dict[str, str | None]:

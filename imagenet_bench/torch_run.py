@@ -8,35 +8,17 @@ import argparse
 import contextlib
 import sys
 
-from . import cli, folder_lock, manifest, output_folder, predfiles, runner
+from . import cli, folder_lock, manifest, output_folder, predfiles, runner, sources
 from .errors import EXIT_OK, UsageError
 
 
 def registries(source: str) -> dict[str, object]:
-    """id -> entry for the chosen source(s); torchvision first."""
-    entries: dict[str, object] = {}
-    if source in ("torchvision", "all"):
-        from . import torch_registry
-
-        entries.update(torch_registry.by_id())
-    if source in ("timm", "all"):
-        from . import timm_registry
-
-        entries.update(timm_registry.by_id())
-    return entries
+    """id -> entry for the chosen source(s), in the table's order (torchvision first)."""
+    return sources.entries(sources.chosen("pytorch", source))
 
 
 def excluded(source: str) -> list[tuple[str, str]]:
-    found = []
-    if source in ("torchvision", "all"):
-        from . import torch_registry
-
-        found += torch_registry.excluded()
-    if source in ("timm", "all"):
-        from . import timm_registry
-
-        found += timm_registry.excluded()
-    return found
+    return sources.excluded(sources.chosen("pytorch", source))
 
 
 def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> None:
@@ -105,7 +87,8 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
             "device": job_numerics(model_id).device,
             "amp": args.amp, "channels_last": args.channels_last,
         }
-        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "pytorch"), request))
+        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "pytorch"), request,
+                               cost=None if entry is None else entry.meta.get("_ops")))
 
     def plan() -> tuple[list[runner.Job], list[str]] | UsageError:
         try:

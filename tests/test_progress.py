@@ -51,3 +51,32 @@ def test_failed_models_count_as_done_but_not_in_the_rate():
 
 def test_duration():
     assert [duration(s) for s in (0, 59.4, 61, 3599, 3600 * 3 + 7 * 60)] == ["0s", "59s", "1m01s", "59m59s", "3h07m"]
+
+
+def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
+    """run_jobs (the Keras script) and run_groups (the PyTorch script) print where the run stands
+    before each model or pass, and the closing summary gives the total time."""
+    import numpy as np
+
+    from imagenet_bench import predfiles, runner
+
+    def job(model, cost=None):
+        return runner.Job(model, predfiles.model_files(tmp_path, model, "keras"), {"m": model}, cost=cost)
+
+    def result(j):
+        return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request})
+
+    assert runner.run_jobs([job("a"), job("b")], result, lambda: None) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err if line.startswith("[")] == ["[0/2 done] a", "[1/2 done] b"]
+    assert "about" in next(line for line in err if line.startswith("[1/2 done] b"))
+    assert err[-1].startswith("2 done, 0 skipped (already complete), 0 failed; ") and err[-1].endswith(" in all")
+
+    jobs = [job("c", 4.0), job("d", 1.0), job("e", 1.0)]
+    status = runner.run_groups([jobs[:1], jobs[1:]], lambda group: {j.model: result(j) for j in group},
+                               lambda: None, ["a"])
+    err = capsys.readouterr().err.splitlines()
+    assert status == 0
+    starts = [line for line in err if line.startswith("[")]
+    assert starts[0].startswith("[0/3 done] c: estimating")
+    assert starts[1].startswith("[1/3 done] a pass of 2: d, e: about") and "GFLOPs" in starts[1]

@@ -1,0 +1,167 @@
+"""imagenet_keras_get_predictions.py --source keras_hub, end to end, from a local preset.
+
+A preset's config and weights come from its hub, so the test saves a small ResNet classifier
+with random weights as a preset folder (tests/keras_hub_presets.py: its head is calibrated so
+that predictions differ between images, checked first) and runs it through the script, one
+image at a time and batched, against the same preset loaded and run by KerasHub's own API
+with its own preprocessing (the preset's ImageConverter) on the 500 real val images' first 40.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import VAL500, run_script, shared, sweep_enabled
+from keras_hub_presets import save_preset
+from test_keras_script import _load
+
+keras_hub = pytest.importorskip("keras_hub")
+
+SCRIPT = "imagenet_keras_get_predictions.py"
+MODEL = "keras_hub.resnet_18_imagenet"
+N = 40
+NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "KAGGLEHUB_CACHE": "/nonexistent"}
+
+
+def _files(folder, model=MODEL):
+    """(top-5 classes, their probabilities, manifest), read as the Keras script's tests read them."""
+    return _load(folder, model)
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    """(preset folder, the val images in the script's row order, KerasHub's own top-5 and probabilities)."""
+    from imagenet_bench import images, layout
+
+    dataset = layout.select(layout.scan(shared(VAL500), None), N, None)
+    decoded = [np.asarray(images.load_rgb(path)) for path in dataset.paths]
+    folder = save_preset(tmp_path_factory.mktemp("hub") / "resnet_tiny", image_size=48, calibration=decoded[::3])
+    # KerasHub's own API: the preset's classifier with its own preprocessor (the ImageConverter), one image
+    # at a time as KerasHub's examples run it, softmax outputs.
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(folder), activation="softmax")
+    probs = np.stack([classifier.predict(image[None], verbose=0)[0] for image in decoded])
+    top5 = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+    assert len(set(top5[:, 0])) >= 5, "random weights: predictions must vary for the test to mean anything"
+    return folder, dataset, top5, np.take_along_axis(probs, top5, axis=1)
+
+
+def _run(preset_folder, out, *args):
+    return run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", str(N),
+                      "--weights-file", f"{MODEL}={preset_folder}", "-o", out, *args, env=NO_NETWORK)
+
+
+def test_one_at_a_time_and_batched_equal_keras_hubs_own_run(preset, tmp_path):
+    folder, dataset, top5, top5_probs = preset
+    for batch in ("1", "8"):
+        out = tmp_path / f"b{batch}"
+        result = _run(folder, out, "-b", batch)
+        assert result.returncode == 0, result.stderr[-3000:]
+        preds, probs, manifest = _files(out)
+        assert preds.shape == (len(dataset.paths), 5)
+        assert manifest["batch_size"] == int(batch)
+        np.testing.assert_array_equal(preds[:, 0], top5[:, 0])
+        np.testing.assert_allclose(probs, top5_probs, rtol=0, atol=1e-6)
+        if batch == "1":  # the same pixels through the same graph, one image at a time: the same top-5
+            np.testing.assert_array_equal(preds, top5)
+
+
+def test_manifest_records_the_preset_and_its_converter_and_a_rerun_resumes(preset, tmp_path):
+    folder, _, _, _ = preset
+    out = tmp_path / "out"
+    assert _run(folder, out).returncode == 0
+    _, _, manifest = _files(out)
+    prep = manifest["preprocessing"]
+    assert prep["run_by"].startswith("keras_hub ImageConverter")
+    assert prep["converter"]["image_size"] == [48, 48] and prep["converter"]["antialias"] is False
+    assert prep["converter"]["crop_to_aspect_ratio"] is True and prep["antialias"] is False
+    assert manifest["request"]["source"] == "keras_hub" and manifest["request"]["preset"] == "resnet_18_imagenet"
+    assert manifest["weights"]["source"] == "file" and manifest["weights"]["path"] == str(folder.resolve())
+    assert manifest["weights"]["keras_hub"] == keras_hub.__version__
+    before = (out / f"{MODEL}_keras_imagenet_top5preds.npy").stat().st_mtime_ns
+    again = _run(folder, out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / f"{MODEL}_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
+
+
+def test_common_protocol_runs_the_shared_pixels_with_the_converters_scale(preset, tmp_path):
+    folder, _, _, _ = preset
+    out = tmp_path / "common"
+    result = _run(folder, out, "--protocol", "common", "-b", "8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    preds, _, manifest = _files(out)
+    assert manifest["preprocessing"]["resize_mode"] == "shorter"
+    assert manifest["preprocessing"]["resize_size"] == round(48 / 0.875)
+    assert len(set(preds[:, 0])) > 1
+
+
+def test_list_models_keras_hub_offline_with_the_left_out_ones():
+    from imagenet_bench import keras_hub_registry
+
+    result = run_script(SCRIPT, "--list-models", "--source", "keras_hub", env=NO_NETWORK)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()[1:]
+    listed = [line for line in lines if "left out" not in line]
+    left_out = [line for line in lines if "left out" in line]
+    assert len(listed) == len(keras_hub_registry.entries()) == len(dict(keras_hub.models.ImageClassifier.presets)) - len(left_out)
+    assert any(line.startswith("keras_hub.resnet_50_imagenet ") and " 224 " in line for line in listed)
+    assert any(line.startswith("keras_hub.efficientnet_el_ra_imagenet ") and "mislabelled" in line for line in left_out)
+    both = run_script(SCRIPT, "--list-models", "--source", "all", env=NO_NETWORK).stdout.splitlines()
+    assert len([line for line in both[1:] if "left out" not in line]) == 80 + len(listed)
+
+
+def test_a_missing_preset_folder_and_a_failed_download_say_what_to_do(tmp_path):
+    (tmp_path / "preset.h5").write_bytes(b"not a preset folder")
+    for given, says in ((tmp_path / "nowhere", "does not exist"), (tmp_path / "preset.h5", "not a folder")):
+        result = _run(given, tmp_path / "out")
+        line = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 2 and line.startswith("error:") and str(given) in line and says in line, line
+        assert not list((tmp_path / "out").glob(f"{MODEL}_*"))
+    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", "2",
+                        "-o", tmp_path / "out2", env=NO_NETWORK)
+    assert result.returncode == 2, result.stderr[-2000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert "kaggle://keras/resnetv1/keras/resnet_18_imagenet" in line and f"--weights-file {MODEL}=DIR" in line
+
+
+def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
+    folder, _, _, _ = preset
+    env = {"PYTHONPROFILEIMPORTTIME": "1"}
+    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", "4",
+                        "--weights-file", f"{MODEL}={folder}", "-o", tmp_path / "out2", env={**NO_NETWORK, **env})
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in result.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "keras_hub" in imported and "tensorflow" in imported
+    assert not {"torch", "torchvision", "timm"} & imported
+
+
+def _families() -> list[str]:
+    from imagenet_bench import keras_hub_registry
+
+    return sorted({entry.family for entry in keras_hub_registry.entries()})
+
+
+@pytest.mark.sweep
+@pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
+@pytest.mark.parametrize("family", _families())
+def test_every_family_runs_through_the_script(family, tmp_path):
+    """Per KerasHub family with ImageNet presets: a small random-weight classifier built through
+    the family's own classes, saved as a local preset, run by the script as the family's first
+    preset, with KerasHub's own top-1 (nothing downloaded)."""
+    from imagenet_bench import images, keras_hub_registry, layout
+    from keras_hub_presets import FAMILIES
+
+    if family not in FAMILIES:
+        pytest.skip(f"no small {family} configuration written yet (tests/keras_hub_presets.py)")
+    model = next(e.id for e in keras_hub_registry.entries() if e.family == family)
+    dataset = layout.select(layout.scan(shared(VAL500), None), 8, None)
+    decoded = [np.asarray(images.load_rgb(path)) for path in dataset.paths]
+    folder = save_preset(tmp_path / family, family, calibration=decoded)
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(folder), activation="softmax")
+    expected = [int(np.argmax(classifier.predict(image[None], verbose=0)[0])) for image in decoded]
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", model, "--limit", "8",
+                        "--weights-file", f"{model}={folder}", "-o", out, env=NO_NETWORK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    preds, _, _ = _files(out, model)
+    assert preds[:, 0].tolist() == expected
