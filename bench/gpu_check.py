@@ -9,7 +9,8 @@ numerics), so it exercises the real paths:
 
   data               real-size JPEGs (bench/realistic_jpegs.py) in the val layout
   decode             decoding + resize/crop on the CPU: images/s with 1 and with N processes
-  torch_numerics     resnet50 (random weights): float32 with TF32 off, --tf32, --amp bf16,
+  torch_numerics     resnet50 (random weights; the dry run: mobilenet_v3_small, float32 and
+                     bf16 + channels-last): float32 with TF32 off, --tf32, --amp bf16,
                      --amp fp16, --channels-last, bf16 + channels-last: images/s end to end
                      and model only, top-1 agreement with float32
   torch_grouping     8 cheap models sharing one preprocessing, --group-size 8 against 1
@@ -25,7 +26,8 @@ numerics), so it exercises the real paths:
 
 Each step is isolated: one that fails is recorded and the rest go on; a global deadline
 skips the steps it leaves no time for, and says so. --dry-run runs the same steps on the
-CPU with tiny sizes (about a minute; tests/test_gpu_check.py runs it in CI).
+CPU with tiny sizes, each code path once (sizes_for says what it leaves out; tests/test_gpu_check.py
+runs it in CI): 11 script runs, 165 s on a loaded 2-core machine (BENCHMARKS.md).
 
 Usage:
   python bench/gpu_check.py --json gpu_check.json                 # on the GPU box
@@ -69,6 +71,7 @@ SOURCE_ACC1 = {"torch mobilenet_v2": 67.0, "keras mobilenetV2": 67.6, "keras mob
 KERAS_REAL = {"mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5",
               "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5"}
 TORCH_REAL = "torchvision_mobilenet_v2_dequantized.pth"
+SCRIPT_ENV = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 NUMERICS = {"float32": [], "tf32": ["--tf32"], "bf16": ["--amp", "bf16"], "fp16": ["--amp", "fp16"],
             "channels_last": ["--channels-last"], "bf16_channels_last": ["--amp", "bf16", "--channels-last"]}
 
@@ -86,18 +89,33 @@ class Sizes:
     keras_check: int       # --check-batching K
     real_per_class: int | None  # real-weight steps: --per-class (None: all 500)
     budget_s: float
-    numerics: tuple[str, ...] = tuple(NUMERICS)  # resnet50 configurations
+    numerics: tuple[str, ...] = tuple(NUMERICS)  # the numerics model's configurations
+    numerics_model: str = "resnet50"
     group: tuple[str, ...] = GROUP
     keras_real: tuple[str, ...] = tuple(KERAS_REAL)
+    device_runs: bool = True   # the real-weight steps' runs on the device, against the CPU run
+    threads: int | None = None  # CPU threads per process (OMP, TF); None: their defaults
 
 
 def sizes_for(dry_run: bool, cpus: int) -> Sizes:
-    """The dry run keeps every code path (amp and channels-last in one run, a group of three,
-    one real Keras model) and drops the repeats that only a GPU makes worth measuring."""
+    """The dry run keeps every code path of the check and of the scripts it runs, each once, and
+    drops what only a GPU makes worth measuring: its cost is the scripts' start-ups (importing
+    torch or TensorFlow), so it runs as few of them as cover the paths.
+
+    On the CPU, --tf32 changes nothing and --amp fp16 is the bf16 path with another dtype, so
+    one run takes amp and channels-last together; the numerics model is the group's cheapest
+    (its random weights are saved once for both steps); a group of two shows grouping (one
+    pass against two); the real-weight steps' device runs are dropped, since on the CPU they
+    repeat the CPU run (Keras) or the numerics step's bf16 path (PyTorch); 8 images in
+    batches of 4 (two batches; two torchrun ranks of 4); one thread per process, since on a
+    loaded 2-core machine OpenMP's threads wait for each other (the PyTorch script's prediction
+    loop, mobilenet_v3_small on 16 images: 9.7 s with the default threads, 1.4 s with one, at
+    load average 7)."""
     if dry_run:
-        return Sizes("cpu", images=16, unique_images=16, batch=8, workers=1, keras_images=8, keras_check=4,
-                     real_per_class=2, budget_s=900, numerics=("float32", "bf16_channels_last"), group=GROUP[:3],
-                     keras_real=("mobilenet_0.25_128",))
+        return Sizes("cpu", images=8, unique_images=8, batch=4, workers=1, keras_images=4, keras_check=2,
+                     real_per_class=1, budget_s=900, numerics=("float32", "bf16_channels_last"),
+                     numerics_model=GROUP[0], group=GROUP[:2], keras_real=("mobilenet_0.25_128",),
+                     device_runs=False, threads=1)
     return Sizes("cuda", images=4000, unique_images=400, batch=256, workers=max(1, min(14, cpus - 2)),
                  keras_images=1000, keras_check=256, real_per_class=None, budget_s=480)
 
@@ -137,7 +155,7 @@ class Context:
 def run_cmd(ctx: Context, cmd: list[str], env: dict[str, str] | None = None) -> float:
     """Run a command in its own process group; kill the whole group on timeout. Returns wall seconds."""
     start = time.monotonic()
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    full_env = {**os.environ, **SCRIPT_ENV, **(env or {})}
     with tempfile.TemporaryFile(mode="w+") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True,
                                 cwd=ROOT)
@@ -163,6 +181,12 @@ def run_cmd(ctx: Context, cmd: list[str], env: dict[str, str] | None = None) -> 
             errors = [line for line in lines if line.startswith("error")] or lines[-3:]
             raise StepFailed(f"exit status {proc.returncode}: {' | '.join(errors)[-600:]}")
     return time.monotonic() - start
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    """OpenMP's and TensorFlow's thread counts (read when the libraries load, so set before any import)."""
+    names = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+    return {} if threads is None else {name: str(threads) for name in names}
 
 
 def torch_run(ctx: Context, out: Path, flags: list[str], val: Path | None = None, device: str | None = None,
@@ -297,17 +321,18 @@ def all_failed(runs: dict[str, Any]) -> None:
 
 
 def step_torch_numerics(ctx: Context) -> dict[str, Any]:
-    weights = save_random_weights(ctx.work / "weights", ("resnet50",))
-    ctx.files["resnet50"] = weights
-    gflops = gflops_of(("resnet50",))["resnet50"]
+    model = ctx.sizes.numerics_model
+    weights = save_random_weights(ctx.work / "weights", (model,))
+    ctx.files["numerics_weights"] = weights
+    gflops = gflops_of((model,))[model]
     runs: dict[str, Any] = {}
     found: dict[str, Any] = {}
     for name in ctx.sizes.numerics:
         flags = NUMERICS[name]
         out = ctx.work / f"numerics-{name}"
         try:
-            wall = torch_run(ctx, out, ["-m", "resnet50", *weights_flags(weights), *flags])
-            found[name] = outputs(out, "resnet50")
+            wall = torch_run(ctx, out, ["-m", model, *weights_flags(weights), *flags])
+            found[name] = outputs(out, model)
             m = found[name]["manifest"]
             runs[name] = {"status": "ok", "flags": " ".join(flags) or "(none)", "process_s": round(wall, 1),
                           **throughput(m), "numerics": m["numerics"], "device": m["device"], "gflops": gflops}
@@ -316,14 +341,14 @@ def step_torch_numerics(ctx: Context) -> dict[str, Any]:
     all_failed(runs)
     findings = []
     if "float32" in found:
-        ctx.files["resnet50_float32"] = ctx.work / "numerics-float32"
+        ctx.files["numerics_float32"] = ctx.work / "numerics-float32"
         runs["float32"]["distinct_top1"] = int(len(np.unique(found["float32"]["preds"][:, 0])))
         for name, f in found.items():
             if name != "float32":
                 runs[name]["vs_float32"] = compare(f, found["float32"])
     findings += [f"{name}: {run['error']}" for name, run in runs.items() if run["status"] != "ok"]
     findings += numerics_findings(runs, ctx.sizes.device)
-    return {"runs": runs, "findings": findings,
+    return {"model": model, "runs": runs, "findings": findings,
             "note": "random weights: agreement is meaningful only as far as distinct_top1 shows varied predictions"}
 
 
@@ -433,12 +458,13 @@ def gpu_count() -> int:
 
 def step_torchrun(ctx: Context) -> dict[str, Any]:
     """torchrun against one process; nccl needs a GPU per process, so 2 processes only with 2 GPUs."""
-    weights = ctx.files.get("resnet50") or save_random_weights(ctx.work / "weights", ("resnet50",))
-    reference_dir = ctx.files.get("resnet50_float32")
+    model = ctx.sizes.numerics_model
+    weights = ctx.files.get("numerics_weights") or save_random_weights(ctx.work / "weights", (model,))
+    reference_dir = ctx.files.get("numerics_float32")
     if reference_dir is None:
         reference_dir = ctx.work / "torchrun-reference"
-        torch_run(ctx, reference_dir, ["-m", "resnet50", *weights_flags(weights)])
-    reference = outputs(reference_dir, "resnet50")
+        torch_run(ctx, reference_dir, ["-m", model, *weights_flags(weights)])
+    reference = outputs(reference_dir, model)
     # the CPU (dry run): 2 gloo processes, the case that splits the images; a GPU: 1, and 2 with 2 GPUs
     counts = [2] if ctx.sizes.device == "cpu" else [1] + ([2] if gpu_count() >= 2 else [])
     runs, findings = {}, []
@@ -448,9 +474,9 @@ def step_torchrun(ctx: Context) -> dict[str, Any]:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
                     "--log-dir", str(ctx.work / f"torchrun-logs-{n}")]
         try:
-            wall = torch_run(ctx, out, ["-m", "resnet50", *weights_flags(weights)], launcher=launcher)
-            found = outputs(out, "resnet50")
-            same = same_files(out, reference_dir, ("resnet50",))
+            wall = torch_run(ctx, out, ["-m", model, *weights_flags(weights)], launcher=launcher)
+            found = outputs(out, model)
+            same = same_files(out, reference_dir, (model,))
             runs[str(n)] = {"status": "ok", "process_s": round(wall, 1), **throughput(found["manifest"]),
                             "distributed": found["manifest"].get("distributed"), "identical_to_one_process": same,
                             **compare(found, reference)}
@@ -531,8 +557,10 @@ def step_real_torch(ctx: Context) -> dict[str, Any]:
         raise StepFailed(f"skipped: {weights} is missing")
     flags = ["-m", "mobilenet_v2", "--weights-file", str(weights), "--save-all-probs", *subset]
     found, runs = {}, {}
-    configs = {"cpu float32": ("cpu", []), f"{ctx.sizes.device} float32": (ctx.sizes.device, []),
-               f"{ctx.sizes.device} bf16": (ctx.sizes.device, ["--amp", "bf16"])}
+    configs = {"cpu float32": ("cpu", [])}
+    if ctx.sizes.device_runs:
+        configs |= {f"{ctx.sizes.device} float32": (ctx.sizes.device, []),
+                    f"{ctx.sizes.device} bf16": (ctx.sizes.device, ["--amp", "bf16"])}
     for name, (device, extra) in configs.items():
         out = ctx.work / f"real-torch-{name.replace(' ', '-')}"
         try:
@@ -564,9 +592,9 @@ def step_real_keras(ctx: Context) -> dict[str, Any]:
         raise StepFailed(f"skipped: {', '.join(missing)} missing")
     flags = ["-m", *files, *[f for m, p in files.items() for f in ("--weights-file", f"{m}={p}")],
              "--protocol", "common", "-b", "32", "--save-all-probs", *subset]
-    on_gpu = ctx.sizes.device != "cpu"
     found, runs = {}, {}
-    for name, extra, cpu in (("cpu", [], True), ("gpu" if on_gpu else "cpu again", ["-g", "0"] if on_gpu else [], not on_gpu)):
+    configs = [("cpu", [], True)] + ([("gpu", ["-g", "0"], False)] if ctx.sizes.device_runs else [])
+    for name, extra, cpu in configs:
         out = ctx.work / f"real-keras-{name.replace(' ', '-')}"
         try:
             keras_run(ctx, out, [*flags, *extra], val=val, cpu=cpu)
@@ -738,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the generated data and outputs in this folder")
     args = parser.parse_args(argv)
     sizes = sizes_for(args.dry_run, os.cpu_count() or 1)
+    os.environ.update(thread_env(sizes.threads))  # this process, the scripts and the forkserver
     budget = args.budget if args.budget is not None else sizes.budget_s
     steps = steps_for(args.timm_benchmark)
     if args.steps:

@@ -87,6 +87,7 @@ def test_a_damaged_cache_entry_is_rebuilt_not_used(alone, tmp_path):
 def test_torchrun_two_processes_gloo_match_one_process(alone, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "--log-dir", str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
            str(ROOT / SCRIPT), *map(str, _args()), "--device", "cpu", "-o", str(tmp_path)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -33,7 +33,8 @@ def test_first_process_of_a_machine_builds_before_the_others(tmp_path):
     log = tmp_path / "log.txt"
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(root=str(ROOT), log=str(log)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "--log-dir", str(tmp_path / "torchrun-logs"), str(script)]  # not a torchelastic_* folder in /tmp
     result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
