@@ -117,3 +117,42 @@ def test_the_table_drives_the_choices_and_the_preprocessing_decision():
     assert sources.preprocess_for(mobilenet, "seed2019").resize_mode == "squash"
     with pytest.raises(UsageError, match="13 Keras models of 2019"):
         sources.preprocess_for(keras_entries["resnet101"], "seed2019")
+
+
+def test_a_fourth_source_is_one_module_and_one_table_line(monkeypatch):
+    """A dummy source: a registry module (entries, excluded) and one line in SOURCES; the
+    choices, the merged entries, the left-out list and the protocols follow."""
+    import types
+    from dataclasses import dataclass
+
+    from imagenet_bench.preprocessing import Preprocess
+
+    @dataclass(frozen=True)
+    class DummyEntry:
+        id: str
+        source = "dummy"
+        published = None
+
+        def num_params(self):
+            return 10
+
+        def reference_preprocess(self):
+            return Preprocess(64, 72, "shorter", "bicubic", "keras:tf", None, None)
+
+        def seed2019_preprocess(self):
+            return None
+
+    module = types.ModuleType("imagenet_bench.dummy_registry")
+    module.entries = lambda: (DummyEntry("dummy.a"), DummyEntry("dummy.b"))
+    module.excluded = lambda: (("dummy.c", "no weights"),)
+    monkeypatch.setitem(sys.modules, "imagenet_bench.dummy_registry", module)
+    monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", "dummy_registry", ()),))
+    assert sources.names("keras") == ("keras", "keras_hub", "dummy", "all")
+    chosen = sources.chosen("keras", "dummy")
+    assert list(sources.entries(chosen)) == ["dummy.a", "dummy.b"]
+    assert sources.excluded(chosen) == [("dummy.c", "no weights")]
+    entry = sources.entries(chosen)["dummy.a"]
+    assert sources.preprocess_for(entry, "common") == common(64, "keras:tf", None, None)
+    with pytest.raises(UsageError, match="seed2019"):
+        sources.preprocess_for(entry, "seed2019")
+    assert "dummy.a" in sources.entries(sources.chosen("keras", "all"))
