@@ -22,7 +22,10 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Group:
+class ProcessGroup:
+    """This process's place in the torchrun process group: its rank, their number, its rank on
+    this machine, and the backend (gloo or nccl)."""
+
     rank: int
     world: int
     local_rank: int
@@ -33,7 +36,7 @@ class Group:
         return self.rank == 0
 
 
-def init(device: str) -> Group | None:
+def init(device: str) -> ProcessGroup | None:
     """Join the process group that torchrun describes in the environment, if any."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -43,15 +46,15 @@ def init(device: str) -> Group | None:
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend)
-    return Group(dist.get_rank(), dist.get_world_size(), local_rank, backend)
+    return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 
-def rank_device(group: Group | None, device: str) -> str:
+def rank_device(group: ProcessGroup | None, device: str) -> str:
     """Each rank drives its own GPU."""
     return f"cuda:{group.local_rank}" if group is not None and device.startswith("cuda") else device
 
 
-def block(n: int, group: Group) -> tuple[int, int]:
+def block(n: int, group: ProcessGroup) -> tuple[int, int]:
     """[start, stop) of this rank's rows."""
     bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(n), group.world)])
     return int(bounds[group.rank]), int(bounds[group.rank + 1])
@@ -62,7 +65,7 @@ def rows(dataset: Dataset, start: int, stop: int) -> Dataset:
                    sizes=dataset.sizes[start:stop])
 
 
-def local_leaders_first(group: Group | None, fn: Callable[[], T]) -> T:
+def local_leaders_first(group: ProcessGroup | None, fn: Callable[[], T]) -> T:
     """``fn()`` on each machine's first process (LOCAL_RANK 0), then on the others.
 
     Building a model downloads its weights into the machine's torch.hub (or Hugging
@@ -81,7 +84,7 @@ def local_leaders_first(group: Group | None, fn: Callable[[], T]) -> T:
     return fn()
 
 
-def broadcast(obj: Any, group: Group | None) -> Any:
+def broadcast(obj: Any, group: ProcessGroup | None) -> Any:
     """Rank 0's value of ``obj`` on every rank."""
     if group is None:
         return obj
@@ -90,14 +93,14 @@ def broadcast(obj: Any, group: Group | None) -> Any:
     return box[0]
 
 
-def gather(obj: Any, group: Group) -> list[Any] | None:
+def gather(obj: Any, group: ProcessGroup) -> list[Any] | None:
     """Every rank's ``obj`` on rank 0, in rank order (None on other ranks)."""
     boxes = [None] * group.world if group.is_main else None
     dist.gather_object(obj, boxes, dst=0)
     return boxes
 
 
-def finish(group: Group | None) -> None:
+def finish(group: ProcessGroup | None) -> None:
     if group is not None:
         dist.destroy_process_group()
 
