@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import cli, folder_lock, manifest, output_folder, predfiles, runner, sources
 from .errors import EXIT_OK, UsageError
+from .layout import Dataset
+from .preprocessing import Preprocess
+
+if TYPE_CHECKING:
+    from . import torch_distributed, torch_predict
 
 
 def registries(source: str) -> dict[str, object]:
@@ -40,11 +50,209 @@ def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> Non
         print(f"{model_id:44} left out: {reason}")
 
 
-def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
-    """Run the chosen models over the val set in grouped passes (one decode per pass),
-    across torchrun processes when there are several; the exit status."""
+@dataclass(frozen=True)
+class TorchOptions:
+    """What the run needs of the command line, below the script (built once from argparse)."""
+    output_dir: Path
+    protocol: str
+    model_spec: str | None
+    name: str | None
+    amp: bool
+    channels_last: bool
+    batch_size: int
+    workers: int
+    topk: int
+    save_all_probs: bool
+    cache_dir: Path | None
+    group_size: int
+    group_memory: float  # GiB
+    overwrite: bool
+    verbose: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "TorchOptions":
+        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+
+
+@dataclass
+class TorchRun:
+    """One run's state: the chosen models, their preprocessing and numerics, the torchrun
+    process group. Its methods build a group of models and run one pass over the data."""
+    options: TorchOptions
+    dataset: Dataset
+    entries: dict[str, object]  # id -> registry entry; empty for --model-spec
+    preprocesses: dict[str, Preprocess]
+    weights_files: dict[str, Path]
+    numerics: "torch_predict.Numerics"
+    dist: "torch_distributed.ProcessGroup | None"
+    spec_model: object = None  # the --model-spec model, built once
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist is None or self.dist.is_main
+
+    def job_numerics(self, model_id: str) -> "torch_predict.Numerics":
+        from . import torch_predict
+
+        entry = self.entries.get(model_id)
+        if entry is not None and entry.quantized and self.numerics.device != "cpu":
+            return torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
+        return self.numerics
+
+    def job(self, model_id: str, request_common: dict) -> runner.Job:
+        entry, options = self.entries.get(model_id), self.options
+        request = {
+            "source": "model-spec" if options.model_spec else entry.framework,
+            "model_spec": options.model_spec,
+            "weights": None if options.model_spec else entry.weights_name,
+            **request_common,
+            "device": self.job_numerics(model_id).device,
+            "amp": options.amp, "channels_last": options.channels_last,
+        }
+        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "pytorch"), request,
+                          cost=None if entry is None else entry.meta.get("_ops"))
+
+    def pass_key(self, job: runner.Job) -> tuple:
+        """Models that share this key share one pass (one decode)."""
+        return self.preprocesses[job.model].geometry, self.job_numerics(job.model).device
+
+    def param_bytes(self, job: runner.Job) -> int:
+        entry = self.entries.get(job.model)
+        return 4 * (entry.num_params() if entry is not None else sum(p.numel() for p in self.spec_model.parameters()))
+
+    def build(self, group: list[runner.Job]) -> tuple[list, dict, dict[str, Exception]]:
+        """The group's models; one that fails to build fails alone."""
+        from . import torch_predict
+
+        members, records, failures = [], {}, {}
+        for job in group:
+            try:
+                if self.options.model_spec:
+                    model = self.spec_model
+                    records[job.model] = {"id": self.options.name, "source": f"--model-spec {self.options.model_spec}"}
+                else:
+                    model, records[job.model] = self.entries[job.model].build(self.weights_files.get(job.model))
+                members.append(torch_predict.Member(job.model, model, self.preprocesses[job.model]))
+            except Exception as exc:  # this model fails; the rest of the group runs
+                failures[job.model] = exc
+        return members, records, failures
+
+    def pixel_cache(self, geometry: Preprocess) -> tuple[object, Exception | None]:
+        """The pass's pixel cache (rank 0 fills it) and the error that stops the pass, if any."""
+        from . import pixel_cache, torch_distributed
+
+        if not self.options.cache_dir:
+            return None, None
+        cache, error = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, geometry), None
+        if self.is_main:
+            try:
+                cache.ensure(self.dataset, geometry, max(1, self.options.workers))
+            except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
+                error = torch_distributed.portable(exc)
+        return cache, torch_distributed.broadcast(error, self.dist)
+
+    def predict(self, members: list, numerics: "torch_predict.Numerics", cache: object) -> dict[str, object]:
+        """This rank's rows through the group's models: name -> output or exception."""
+        from . import torch_distributed, torch_predict
+
+        options, rows, offset = self.options, self.dataset, 0
+        if self.dist is not None:
+            offset, stop = torch_distributed.block(len(self.dataset), self.dist)
+            rows = torch_distributed.rows(self.dataset, offset, stop)
+        try:
+            return torch_predict.predict_group(members, rows, numerics, options.batch_size, options.workers,
+                                               options.topk, options.save_all_probs, cache, offset)
+        except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
+            return {m.name: exc for m in members}
+
+    def gathered(self, group: list[runner.Job], results: dict) -> dict | None:
+        """Every rank's results merged in row order on rank 0 (None on the others)."""
+        from . import torch_distributed
+
+        if self.dist is None:
+            return results
+        parts = torch_distributed.gather({name: torch_distributed.portable(r) if isinstance(r, Exception) else r
+                                          for name, r in results.items()}, self.dist)
+        if not self.is_main:
+            return None
+        return {job.model: torch_distributed.merge([part[job.model] for part in parts], len(self.dataset))
+                for job in group}
+
+    def run_group(self, group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
+        """One pass over the data for the group. Under torchrun every rank reaches the same
+        collectives (broadcast, gather) whatever fails locally, so none waits forever."""
+        from . import torch_distributed
+
+        members, weights_records, results = torch_distributed.local_leaders_first(
+            self.dist, functools.partial(self.build, group))
+        pass_numerics = self.job_numerics(group[0].model)
+        settings = pass_numerics.apply()
+        cache, cache_error = self.pixel_cache(self.preprocesses[group[0].model])
+        if cache_error is not None:
+            results.update({m.name: cache_error for m in members})
+        elif members:
+            results.update(self.predict(members, pass_numerics, cache))
+        results = self.gathered(group, results)
+        if results is None:
+            return {}
+        outcome: dict[str, runner.Result | Exception] = {}
+        for job in group:
+            out = results[job.model]
+            if isinstance(out, Exception):
+                outcome[job.model] = out
+                continue
+            record = self.manifest(job, out, weights_records[job.model], pass_numerics, settings)
+            print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
+                                       self.dataset.class_subset), file=sys.stderr)
+            outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+        return outcome
+
+    def manifest(self, job: runner.Job, out: dict, weights_record: dict, numerics: "torch_predict.Numerics",
+                 settings: dict) -> dict:
+        import torch
+        import torchvision
+
+        entry, options, dist = self.entries.get(job.model), self.options, self.dist
+        record = manifest.new(job.model, "pytorch", self.dataset, options.protocol, job.request)
+        framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
+                     "torchvision": torchvision.__version__}
+        if entry is not None and entry.framework == "timm":
+            import timm
+
+            framework["timm"] = timm.__version__
+        record.update({
+            "framework": framework,
+            "weights": weights_record,
+            "published": entry.published if entry else None,
+            "preprocessing": self.preprocesses[job.model].to_dict(),
+            "device": {"name": numerics.device, "model": numerics.device_name()},
+            "numerics": settings,
+            "batch_size": options.batch_size, "workers": options.workers,
+            "throughput": out["throughput"],
+            "pass": out["pass"],
+            "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
+            "quantized": bool(entry and entry.quantized),
+        })
+        return record
+
+
+def _plan(state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
+          ) -> tuple[list[runner.Job], list[str]] | UsageError:
+    """Rank 0 locks the output folder and finds the pending models; an error is returned,
+    not raised, so that every rank hears of it (or the others wait forever)."""
+    try:
+        lock.enter_context(folder_lock.hold(state.options.output_dir, part))
+        return runner.pending(jobs, state.options.overwrite)
+    except UsageError as exc:
+        return exc
+
+
+def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[TorchRun, list[runner.Job]]:
+    """The run's state and jobs from the command line: the models, their preprocessing and
+    requests, the device and the torchrun process group. Bad input raises UsageError."""
     from . import pixel_cache, torch_distributed, torch_predict
 
+    options = TorchOptions.from_args(args)
     dataset = cli.load_dataset(args)
     device = torch_predict.resolve_device(args.device, args.gpu)
     dist = torch_distributed.init(device)
@@ -52,8 +260,7 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
         raise UsageError(f"{len(dataset)} images for {dist.world} torchrun processes: use fewer processes")
     device = torch_distributed.rank_device(dist, device)
     numerics = torch_predict.Numerics(device, args.amp, args.channels_last, args.tf32)
-    is_main = dist is None or dist.is_main
-
+    spec_model = spec_preprocess = None
     if args.model_spec:
         spec_model, spec_preprocess = torch_predict.model_from_spec(args.model_spec)
         chosen, entries = [args.name], {}
@@ -67,143 +274,35 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     output_folder.check(args.output_dir, dataset, args.protocol)
     if args.cache_dir:
         pixel_cache.check_root(args.cache_dir)
+    state = TorchRun(options, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
+    jobs = [state.job(m, cli.request_common(args, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
+    return state, jobs
+
+
+def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
+    """Run the chosen models over the val set in grouped passes (one decode per pass),
+    across torchrun processes when there are several; the exit status."""
+    from . import torch_distributed
+
+    state, jobs = _setup(args, part)
+    options, dist = state.options, state.dist
     lock = contextlib.ExitStack()  # rank 0's lock on the output folder, held to the end (folder_lock)
-
-    def job_numerics(model_id: str) -> "torch_predict.Numerics":
-        entry = entries.get(model_id)
-        if entry is not None and entry.quantized and numerics.device != "cpu":
-            return torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
-        return numerics
-
-    jobs = []
-    for model_id in chosen:
-        weights_file = weights_files.get(model_id)
-        entry = entries.get(model_id)
-        request = {
-            "source": "model-spec" if args.model_spec else entry.framework,
-            "model_spec": args.model_spec,
-            "weights": None if args.model_spec else entry.weights_name,
-            **cli.request_common(args, preprocesses[model_id], dataset, weights_file),
-            "device": job_numerics(model_id).device,
-            "amp": args.amp, "channels_last": args.channels_last,
-        }
-        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "pytorch"), request,
-                               cost=None if entry is None else entry.meta.get("_ops")))
-
-    def plan() -> tuple[list[runner.Job], list[str]] | UsageError:
-        try:
-            lock.enter_context(folder_lock.hold(args.output_dir, part))
-            return runner.pending(jobs, args.overwrite)
-        except UsageError as exc:  # every rank must hear of it, or the others wait forever
-            return exc
-
-    planned = torch_distributed.broadcast(plan() if is_main else None, dist)
+    planned = torch_distributed.broadcast(_plan(state, jobs, lock, part) if state.is_main else None, dist)
     if isinstance(planned, UsageError):
         lock.close()
         torch_distributed.finish(dist)
         raise planned
     pending, skipped = planned
-
-    def pass_key(job: runner.Job) -> tuple:
-        return preprocesses[job.model].geometry, job_numerics(job.model).device
-
-    def param_bytes(job: runner.Job) -> int:
-        entry = entries.get(job.model)
-        return 4 * (entry.num_params() if entry is not None else sum(p.numel() for p in spec_model.parameters()))
-
-    groups = runner.group(pending, pass_key, args.group_size, param_bytes, int(args.group_memory * 2**30))
-
-    def build(group: list[runner.Job]) -> tuple[list, dict, dict[str, Exception]]:
-        """The group's models; one that fails to build fails alone."""
-        members, records, failures = [], {}, {}
-        for job in group:
-            try:
-                if args.model_spec:
-                    model, records[job.model] = spec_model, {"id": args.name, "source": f"--model-spec {args.model_spec}"}
-                else:
-                    model, records[job.model] = entries[job.model].build(weights_files.get(job.model))
-                members.append(torch_predict.Member(job.model, model, preprocesses[job.model]))
-            except Exception as exc:  # this model fails; the rest of the group runs
-                failures[job.model] = exc
-        return members, records, failures
-
-    def run_group(group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
-        """One pass over the data for the group. Under torchrun every rank reaches the same
-        collectives (broadcast, gather) whatever fails locally, so none waits forever."""
-        import torch
-        import torchvision
-
-        members, weights_records, results = torch_distributed.local_leaders_first(dist, lambda: build(group))
-        pass_numerics = job_numerics(group[0].model)
-        settings = pass_numerics.apply()
-        geometry = preprocesses[group[0].model]
-        cache, cache_error = None, None
-        if args.cache_dir:
-            cache = pixel_cache.PixelCache(args.cache_dir, dataset, geometry)
-            if is_main:
-                try:
-                    cache.ensure(dataset, geometry, max(1, args.workers))
-                except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
-                    cache_error = torch_distributed.portable(exc)
-            cache_error = torch_distributed.broadcast(cache_error, dist)
-        rows, offset = dataset, 0
-        if dist is not None:
-            offset, stop = torch_distributed.block(len(dataset), dist)
-            rows = torch_distributed.rows(dataset, offset, stop)
-        if cache_error is not None:
-            results.update({m.name: cache_error for m in members})
-        elif members:
-            try:
-                results.update(torch_predict.predict_group(members, rows, pass_numerics, args.batch_size, args.workers,
-                                                           args.topk, args.save_all_probs, cache, offset))
-            except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
-                results.update({m.name: exc for m in members})
-        if dist is not None:
-            parts = torch_distributed.gather({name: torch_distributed.portable(r) if isinstance(r, Exception) else r
-                                              for name, r in results.items()}, dist)
-            if not is_main:
-                return {}
-            results = {job.model: torch_distributed.merge([part[job.model] for part in parts], len(dataset))
-                       for job in group}
-        outcome: dict[str, runner.Result | Exception] = {}
-        for job in group:
-            out = results[job.model]
-            if isinstance(out, Exception):
-                outcome[job.model] = out
-                continue
-            entry = entries.get(job.model)
-            record = manifest.new(job.model, "pytorch", dataset, args.protocol, job.request)
-            framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
-                         "torchvision": torchvision.__version__}
-            if entry is not None and entry.framework == "timm":
-                import timm
-
-                framework["timm"] = timm.__version__
-            record.update({
-                "framework": framework,
-                "weights": weights_records[job.model],
-                "published": entry.published if entry else None,
-                "preprocessing": preprocesses[job.model].to_dict(),
-                "device": {"name": pass_numerics.device, "model": pass_numerics.device_name()},
-                "numerics": settings,
-                "batch_size": args.batch_size, "workers": args.workers,
-                "throughput": out["throughput"],
-                "pass": out["pass"],
-                "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
-                "quantized": bool(entry and entry.quantized),
-            })
-            print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"],
-                                       dataset.class_subset), file=sys.stderr)
-            outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
-        return outcome
-
+    groups = runner.group(pending, state.pass_key, options.group_size, state.param_bytes,
+                          int(options.group_memory * 2**30))
     try:
-        if not is_main:
+        if not state.is_main:
             for group in groups:
-                run_group(group)
+                state.run_group(group)
             return EXIT_OK
-        return runner.run_groups(groups, run_group, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
-                                 skipped, verbose_errors=args.verbose)
+        return runner.run_groups(groups, state.run_group,
+                                 lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+                                 skipped, verbose_errors=options.verbose)
     finally:
         lock.close()
         torch_distributed.finish(dist)
