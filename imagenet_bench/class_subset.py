@@ -137,4 +137,5 @@ def check_topk(k: int, subset: ClassSubset | None) -> None:
     """k larger than the subset is an error naming both."""
     if subset is not None and k > len(subset):
         raise UsageError(f"-k/--topk {k} is larger than the class subset's {len(subset)} classes "
-                         f"({subset.source}); use -k {len(subset)} or less, or --class-subset none")
+                         f"({subset.source}); -k must be at least 5 (Acc@5), so use a subset of at least {k} classes, "
+                         "or --class-subset none")

@@ -58,6 +58,8 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
         index, count = (int(x) for x in spec.split("/"))
     except ValueError:
         raise UsageError(f"--model-shard {spec!r}: expected I/N, e.g. 0/4") from None
+    if count < 1:
+        raise UsageError(f"--model-shard {spec!r}: N must be at least 1")
     if not 0 <= index < count:
         raise UsageError(f"--model-shard {spec!r}: I must be in 0..N-1")
     return index, count

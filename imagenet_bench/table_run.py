@@ -185,6 +185,15 @@ def dataset_line(dataset: dict) -> str:
             f"{dataset['n_images']:,} images, {dataset['n_classes']} classes{restricted}")
 
 
+def nothing_ranked(failures: list[str]) -> UsageError:
+    """No model is left to rank: every file that failed is named (all but the first as
+    warnings), then the one error line."""
+    for failure in failures[1:]:
+        print(f"warning: {failure}", file=sys.stderr)
+    more = f" (and {len(failures) - 1} more files, named above)" if len(failures) > 1 else ""
+    return UsageError(f"no model left to rank: {failures[0]}{more}")
+
+
 def build(options: TableOptions) -> Built:
     files = scoring.find_files(options.sources)
     if not files:
@@ -193,7 +202,7 @@ def build(options: TableOptions) -> Built:
     failures: list[str] = []
     test_sets = scoring.group(files, failures)
     if not test_sets:
-        raise UsageError(failures[0])
+        raise nothing_ranked(failures)
     primary = test_sets[0]
     cards, datasets = {}, []
     tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning) if options.label_issues else None
@@ -212,7 +221,7 @@ def build(options: TableOptions) -> Built:
         if counted:
             primary_labels = labels
     if not any(cards.values()):
-        raise UsageError(failures[0])
+        raise nothing_ranked(failures)
     built = Built(assemble(cards, datasets, primary, options), failures,
                   [w for test_cards in cards.values() for card in test_cards for w in card.warnings])
     if tallies is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -267,6 +268,22 @@ def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, nu
     return result
 
 
+def _key_mismatch(exc: RuntimeError, shown: int = 3) -> str:
+    """torch's load_state_dict error on one line, naming the keys: for each kind (missing,
+    unexpected) the count and the first few, then the first size mismatches."""
+    parts, mismatches = [], []
+    for line in (line.strip() for line in str(exc).splitlines()[1:]):
+        kind, sep, keys = line.partition(" in state_dict: ")
+        if sep:
+            names = re.findall(r'"([^"]+)"', keys)
+            more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+            parts.append(f"{kind}: {', '.join(names[:shown])}{more}")
+        elif line:
+            mismatches.append(line.rstrip("."))
+    parts += mismatches[:shown] + ([f"... ({len(mismatches)} size mismatches)"] if len(mismatches) > shown else [])
+    return "; ".join(parts) or str(exc).splitlines()[0]
+
+
 @contextlib.contextmanager
 def _local_state_dict(weights: Any, state: dict[str, Any]):
     """Make ``weights.get_state_dict()`` return ``state`` instead of downloading.
@@ -304,7 +321,7 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
             with _local_state_dict(entry.weights, state):
                 model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
         except RuntimeError as exc:
-            raise UsageError(f"{weights_file}: does not fit {entry.id} ({str(exc).splitlines()[0]})") from None
+            raise UsageError(f"{weights_file}: does not fit {entry.id} ({_key_mismatch(exc)})") from None
         record.update(source="file", path=str(weights_file), sha256=sha256_file(weights_file))
         return model, record
     try:

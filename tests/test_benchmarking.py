@@ -1015,6 +1015,20 @@ def test_swapped_prediction_files_are_left_out_by_name(promised):
     assert rows["c"]["Acc@1"] == pct(expected(models["c"], labels)[0], N)
 
 
+def test_when_every_file_lies_each_is_named_and_one_error_line_ends_it(promised):
+    folder, _, _ = promised
+    names = [folder / f"{m}_{p}_imagenet_top5probs.npy" for m, p in (("a", "pytorch"), ("b", "pytorch"),
+                                                                       ("c", "keras"), ("d", "pytorch"))]
+    for path in names:
+        array = np.load(path)
+        array[0, 0] += 0.01
+        np.save(path, array)
+    proc = bench("--dir", folder, "--format", "csv")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr
+    assert all(str(path) in proc.stderr for path in names), proc.stderr
+
+
 def test_edited_probabilities_are_left_out_by_name(promised):
     folder, _, _ = promised
     probs = folder / "d_pytorch_imagenet_top5probs.npy"

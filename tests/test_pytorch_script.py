@@ -31,7 +31,7 @@ def _table(folder) -> dict[str, dict]:
 
 
 def _comparable(manifest: dict) -> dict:
-    manifest = {k: v for k, v in manifest.items() if k not in TIMING_KEYS | {"labels_source", "git"}}
+    manifest = {k: v for k, v in manifest.items() if k not in TIMING_KEYS | {"labels_source", "git", "command"}}
     manifest["dataset"] = {k: v for k, v in manifest["dataset"].items() if k not in WHERE_READ_KEYS}
     return manifest
 
@@ -72,6 +72,7 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
     assert m["weights"]["sha256"] == __import__("hashlib").sha256((WEIGHTS / MNV2).read_bytes()).hexdigest()
     assert m["numerics"]["tf32_matmul"] is False and m["numerics"]["dtype"] == "float32"
     assert m["published"]["acc1"] == 71.878
+    assert m["command"][:3] == ["python", str(ROOT / SCRIPT), str(VAL500)]  # to run it again
     assert m["preprocessing"]["resize_size"] == 256 and m["preprocessing"]["crop_size"] == 224
     info = json.loads((out / "dataset.json").read_text())
     assert info["n_images"] == 500 and info["n_classes_present"] == 10 and info["protocol"] == "reference"

@@ -38,6 +38,8 @@ def test_shard_from_flag_or_slurm_array():
     for bad in ("4/4", "x", "1/0"):
         with pytest.raises(UsageError, match="--model-shard"):
             runner.parse_shard(bad, {})
+    with pytest.raises(UsageError, match="N must be at least 1"):
+        runner.parse_shard("0/0", {})
 
 
 def _job(name: str) -> runner.Job:

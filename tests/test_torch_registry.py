@@ -187,5 +187,9 @@ def test_weights_file_gives_the_same_network_as_the_weights_api(model_id, tmp_pa
 def test_weights_file_that_does_not_fit_is_one_clear_error(tmp_path):
     path = tmp_path / "resnet18.pth"
     torch.save(models.resnet18().state_dict(), path)
-    with pytest.raises(UsageError, match="does not fit mobilenet_v2"):
+    with pytest.raises(UsageError, match="does not fit mobilenet_v2") as info:
         torch_predict.build_torchvision(torch_registry.by_id()["mobilenet_v2"], path)
+    # one line that names the keys (not only torch's heading)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "Missing key(s): features.0.0.weight, " in message and "Unexpected key(s): conv1.weight, " in message
