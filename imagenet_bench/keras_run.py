@@ -9,9 +9,12 @@ import dataclasses
 import queue
 import sys
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import cli, child_process, folder_lock, manifest, output_folder, pixel_cache, predfiles, runner, sources
 from .errors import UsageError
+from .layout import Dataset
 from .preprocessing import Preprocess
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
@@ -69,10 +72,132 @@ def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> Non
         print(f"{model_id:30} left out: {reason}")
 
 
-def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
-    """Run the chosen models over the val set, each in its own child process; the exit status."""
-    from . import keras_worker
+@dataclass(frozen=True)
+class KerasOptions:
+    """What the run needs of the command line, below the script (built once from argparse)."""
+    output_dir: Path
+    protocol: str
+    batch_size: int
+    workers: int
+    topk: int
+    save_all_probs: bool
+    tf32: bool
+    jit_compile: bool
+    cache_dir: Path | None
+    check_batching: int | None
+    overwrite: bool
+    verbose: bool
 
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "KerasOptions":
+        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
+
+
+class KerasRun:
+    """One run's state: the chosen models and their preprocessing, the free GPU slots and the
+    pixel cache's lock. ``run_one`` runs one model in its own child process."""
+
+    def __init__(self, options: KerasOptions, dataset: Dataset, entries: dict, preprocesses: dict,
+                 weights_files: dict[str, Path], slots: list[str | None]):
+        self.options, self.dataset, self.entries = options, dataset, entries
+        self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
+        self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
+        self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
+        self.paths = [str(p.resolve()) for p in dataset.paths]
+        self.free: queue.Queue = queue.Queue()
+        for position, gpu in enumerate(slots):
+            self.free.put((position, gpu))
+        self.cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
+
+    def has_check(self, record: dict) -> bool:
+        """--check-batching K: complete outputs are reused only if they record that check."""
+        check = record.get("check_batching") or {}
+        return check.get("images", 0) >= self.check_images and check.get("batch_size") == self.check_batch
+
+    def job(self, model_id: str, request_common: dict) -> runner.Job:
+        entry, options = self.entries[model_id], self.options
+        request = {
+            **entry.request(),
+            **request_common,
+            "batch_size": options.batch_size,
+            "preprocess_input": entry.preprocess_input,
+            "jit_compile": options.jit_compile,
+        }
+        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"), request,
+                          self.has_check if self.check_images else None)
+
+    def cached_pixels(self, preprocess) -> str | None:
+        if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
+            return None
+        with self.cache_lock:
+            cache = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, preprocess).ensure(
+                self.dataset, preprocess, max(1, self.options.workers))
+        return str(cache.pixels_path)
+
+    def worker_request(self, job: runner.Job, cache_path: str | None, position: int) -> dict:
+        """What the child process needs to run one model."""
+        entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
+        return {
+            "model": job.model, "source": entry.source, "protocol": options.protocol,
+            "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
+            "weights_folder": entry.weights_folder,
+            "preprocess": dataclasses.asdict(self.preprocesses[job.model]),
+            "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
+            "save_all_probs": options.save_all_probs, "threads": options.workers,
+            "tf32": options.tf32, "jit_compile": options.jit_compile,
+            "check_batching": self.check_images,
+            "check_batch_size": self.check_batch, "position": position if len(self.slots) > 1 else None,
+            "pixel_cache": cache_path, "verbose": options.verbose,
+            "class_subset": None if self.dataset.class_subset is None else self.dataset.class_subset.describe(),
+        }
+
+    def run_one(self, job: runner.Job) -> runner.Result:
+        from . import keras_worker
+
+        entry = self.entries[job.model]
+        cache_path = self.cached_pixels(self.preprocesses[job.model])
+        if entry.note and self.options.protocol == "reference":
+            print(f"note: {job.model}: {entry.note}", file=sys.stderr)
+        position, gpu = self.free.get()
+        try:
+            out = keras_worker.launch(self.worker_request(job, cache_path, position), gpu=gpu,
+                                      verbose=self.options.verbose)
+        finally:
+            self.free.put((position, gpu))
+        record = self.manifest(job, out, cache_path)
+        if "check_batching" in out:
+            cb = out["check_batching"]
+            print(f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
+                  f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
+                  file=sys.stderr)
+        print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
+                                   self.dataset.class_subset), file=sys.stderr)
+        return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+
+    def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:
+        entry, options, preprocess = self.entries[job.model], self.options, self.preprocesses[job.model]
+        record = manifest.new(job.model, "keras", self.dataset, options.protocol, job.request)
+        record.update({
+            "framework": out["framework"],
+            "weights": out["weights"],
+            "published": entry.published,
+            "library_versions": sources.versions(sources.find(entry.source)),
+            "preprocessing": {**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
+                              "source": entry.protocol_source(options.protocol)},
+            "numerics": out["numerics"],
+            "device": out["device"],
+            "batch_size": options.batch_size, "workers": options.workers,
+            "isolation": "one child process per model",
+            "pixel_cache": cache_path,
+            "throughput": out["throughput"],
+        })
+        if "check_batching" in out:
+            record["check_batching"] = out["check_batching"]
+        return record
+
+
+def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
+    """The run's state and jobs from the command line; bad input raises UsageError."""
     dataset = cli.load_dataset(args)
     slots = parse_gpus(args.gpu, args.gpus)
     check_gpus_exist(slots, f"-g {args.gpu}" if args.gpu is not None else f"--gpus {args.gpus}")
@@ -90,91 +215,22 @@ def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
     output_folder.check(args.output_dir, dataset, args.protocol)
     if args.cache_dir:
         pixel_cache.check_root(args.cache_dir)
-    check_batch = args.batch_size if args.batch_size > 1 else CHECK_BATCHING_BATCH
-    check_images = min(args.check_batching, len(dataset)) if args.check_batching else None
-
-    def has_check(record: dict) -> bool:
-        """--check-batching K: complete outputs are reused only if they record that check."""
-        check = record.get("check_batching") or {}
-        return check.get("images", 0) >= check_images and check.get("batch_size") == check_batch
-
+    state = KerasRun(KerasOptions.from_args(args), dataset, entries, preprocesses, weights_files, slots)
     jobs = []
     for model_id in chosen:
-        entry, weights_file = entries[model_id], weights_files.get(model_id)
-        request = {
-            **entry.request(),
-            **cli.request_common(args, preprocesses[model_id], dataset,
-                                 None if weights_file is not None and weights_file.is_dir() else weights_file),
-            "batch_size": args.batch_size,
-            "preprocess_input": entry.preprocess_input,
-            "jit_compile": args.jit_compile,
-        }
-        jobs.append(runner.Job(model_id, predfiles.model_files(args.output_dir, model_id, "keras"), request,
-                               has_check if check_images else None))
+        weights_file = weights_files.get(model_id)
+        if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
+            weights_file = None
+        jobs.append(state.job(model_id, cli.request_common(args, preprocesses[model_id], dataset, weights_file)))
+    return state, jobs
 
-    paths = [str(p.resolve()) for p in dataset.paths]
-    free = queue.Queue()
-    for position, gpu in enumerate(slots):
-        free.put((position, gpu))
 
-    cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
-
-    def cached_pixels(preprocess) -> str | None:
-        if not args.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
-            return None
-        with cache_lock:
-            cache = pixel_cache.PixelCache(args.cache_dir, dataset, preprocess).ensure(dataset, preprocess,
-                                                                                       max(1, args.workers))
-        return str(cache.pixels_path)
-
-    def run_one(job: runner.Job) -> runner.Result:
-        entry, preprocess = entries[job.model], preprocesses[job.model]
-        cache_path = cached_pixels(preprocess)
-        if entry.note and args.protocol == "reference":
-            print(f"note: {job.model}: {entry.note}", file=sys.stderr)
-        position, gpu = free.get()
-        try:
-            out = keras_worker.launch({
-                "model": job.model, "source": entry.source, "protocol": args.protocol,
-                "weights_file": job.request["weights_file"] or (str(weights_files[job.model].resolve())
-                                                                if job.model in weights_files else None),
-                "weights_folder": entry.weights_folder,
-                "preprocess": dataclasses.asdict(preprocess),
-                "paths": paths, "batch_size": args.batch_size, "topk": args.topk,
-                "save_all_probs": args.save_all_probs, "threads": args.workers,
-                "tf32": args.tf32, "jit_compile": args.jit_compile,
-                "check_batching": check_images,
-                "check_batch_size": check_batch, "position": position if len(slots) > 1 else None,
-                "pixel_cache": cache_path, "verbose": args.verbose,
-                "class_subset": None if dataset.class_subset is None else dataset.class_subset.describe(),
-            }, gpu=gpu, verbose=args.verbose)
-        finally:
-            free.put((position, gpu))
-        record = manifest.new(job.model, "keras", dataset, args.protocol, job.request)
-        record.update({
-            "framework": out["framework"],
-            "weights": out["weights"],
-            "published": entry.published,
-            "library_versions": sources.versions(sources.find(entry.source)),
-            "preprocessing": {**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
-                              "source": entry.protocol_source(args.protocol)},
-            "numerics": out["numerics"],
-            "device": out["device"],
-            "batch_size": args.batch_size, "workers": args.workers,
-            "isolation": "one child process per model",
-            "pixel_cache": cache_path,
-            "throughput": out["throughput"],
-        })
-        if "check_batching" in out:
-            record["check_batching"] = out["check_batching"]
-            cb = out["check_batching"]
-            print(f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
-                  f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
-                  file=sys.stderr)
-        print(runner.accuracy_line(job.model, out["preds"], dataset.labels, out["throughput"]["images_per_s"],
-                                   dataset.class_subset), file=sys.stderr)
-        return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
-
-    with folder_lock.hold(args.output_dir, part), child_process.supervise():
-        return runner.run_jobs(jobs, run_one, lambda: output_folder.claim(args.output_dir, dataset, args.protocol),
-                               overwrite=args.overwrite, verbose_errors=args.verbose, parallel=len(slots))
+def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
+    """Run the chosen models over the val set, each in its own child process; the exit status."""
+    state, jobs = _setup(args, part)
+    options = state.options
+    with folder_lock.hold(options.output_dir, part), child_process.supervise():
+        return runner.run_jobs(jobs, state.run_one,
+                               lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+                               overwrite=options.overwrite, verbose_errors=options.verbose,
+                               parallel=len(state.slots))
