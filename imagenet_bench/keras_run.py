@@ -176,24 +176,20 @@ class KerasRun:
 
     def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:
         entry, options, preprocess = self.entries[job.model], self.options, self.preprocesses[job.model]
-        record = manifest.new(job.model, "keras", self.dataset, options.protocol, job.request)
-        record.update({
-            "framework": out["framework"],
-            "weights": out["weights"],
-            "published": entry.published,
+        model_run = manifest.ModelRun(
+            framework=out["framework"], weights=out["weights"], published=entry.published,
+            preprocessing={**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
+                           "source": entry.protocol_source(options.protocol)},
+            device=out["device"], numerics=out["numerics"],
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"])
+        extra = {
             "library_versions": sources.versions(sources.find(entry.source)),
-            "preprocessing": {**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
-                              "source": entry.protocol_source(options.protocol)},
-            "numerics": out["numerics"],
-            "device": out["device"],
-            "batch_size": options.batch_size, "workers": options.workers,
             "isolation": "one child process per model",
             "pixel_cache": cache_path,
-            "throughput": out["throughput"],
-        })
+        }
         if "check_batching" in out:
-            record["check_batching"] = out["check_batching"]
-        return record
+            extra["check_batching"] = out["check_batching"]
+        return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
 
 
 def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:

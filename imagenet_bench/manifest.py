@@ -1,11 +1,13 @@
 """What every manifest records about the environment a prediction file was made in."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,27 @@ def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, requ
         "git": git_state(),
         "command": command_line(),
     }
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """What every platform records about one model's run, in the same words for both."""
+    framework: dict[str, Any]
+    weights: dict[str, Any] | None
+    published: dict[str, Any] | None
+    preprocessing: dict[str, Any]
+    device: dict[str, Any]
+    numerics: dict[str, Any]
+    batch_size: int
+    workers: int
+    throughput: dict[str, Any]
+
+
+def for_model(model_id: str, platform_name: str, dataset: Dataset, protocol: str, request: dict[str, Any],
+              model_run: ModelRun, extra: dict[str, Any]) -> dict[str, Any]:
+    """A model's whole manifest: the common part, its run, then what only its platform
+    records (``extra``: e.g. the torchrun pass, or the Keras child process)."""
+    record = new(model_id, platform_name, dataset, protocol, request)
+    record.update({field.name: getattr(model_run, field.name) for field in dataclasses.fields(model_run)})
+    record.update(extra)
+    return record

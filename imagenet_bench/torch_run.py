@@ -213,27 +213,22 @@ class TorchRun:
         import torchvision
 
         entry, options, dist = self.entries.get(job.model), self.options, self.dist
-        record = manifest.new(job.model, "pytorch", self.dataset, options.protocol, job.request)
         framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
                      "torchvision": torchvision.__version__}
         if entry is not None and entry.framework == "timm":
             import timm
 
             framework["timm"] = timm.__version__
-        record.update({
-            "framework": framework,
-            "weights": weights_record,
-            "published": entry.published if entry else None,
-            "preprocessing": self.preprocesses[job.model].to_dict(),
-            "device": {"name": numerics.device, "model": numerics.device_name()},
-            "numerics": settings,
-            "batch_size": options.batch_size, "workers": options.workers,
-            "throughput": out["throughput"],
+        model_run = manifest.ModelRun(
+            framework=framework, weights=weights_record, published=entry.published if entry else None,
+            preprocessing=self.preprocesses[job.model].to_dict(),
+            device={"name": numerics.device, "model": numerics.device_name()}, numerics=settings,
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"])
+        return manifest.for_model(job.model, "pytorch", self.dataset, options.protocol, job.request, model_run, {
             "pass": out["pass"],
             "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
             "quantized": bool(entry and entry.quantized),
         })
-        return record
 
 
 def _plan(state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
