@@ -152,8 +152,9 @@ def listed_subset(args: argparse.Namespace) -> str | None:
 
 
 def choose_models(available: Sequence[str], args: argparse.Namespace, seed_2019_ids: Sequence[str],
-                  part: tuple[int, int] | None) -> list[str]:
-    """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard."""
+                  part: tuple[int, int] | None) -> tuple[list[str], list[str]]:
+    """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard:
+    (this shard's models, the selected models that other shards run)."""
     chosen = runner.select_models(available, args.model, args.exclude)
     if args.protocol == "seed2019":
         refused = [m for m in chosen if m not in seed_2019_ids]
@@ -161,10 +162,10 @@ def choose_models(available: Sequence[str], args: argparse.Namespace, seed_2019_
             raise UsageError(f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, "
                              f"not {', '.join(refused[:5])}")
         chosen = [m for m in chosen if m in seed_2019_ids]
-    chosen = runner.shard(chosen, part)
-    if not chosen:
+    mine = runner.shard(chosen, part)
+    if not mine:
         raise UsageError("no models selected (check -m/--exclude/--model-shard)")
-    return chosen
+    return mine, [m for m in chosen if m not in set(mine)]
 
 
 def describe(preprocess: Preprocess) -> str:

@@ -199,9 +199,9 @@ def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[Kera
     check_gpus_exist(slots, f"-g {args.gpu}" if args.gpu is not None else f"--gpus {args.gpus}")
     chosen_sources = sources.chosen("keras", args.source)
     entries = sources.entries(chosen_sources)
-    chosen = cli.choose_models(list(entries), args, sources.seed_2019_ids(chosen_sources), part)
+    chosen, elsewhere = cli.choose_models(list(entries), args, sources.seed_2019_ids(chosen_sources), part)
     weights_files = runner.parse_weights_files(args.weights_file, chosen,
-                                               [m for m in chosen if entries[m].weights_in_folder])
+                                               [m for m in chosen if entries[m].weights_in_folder], elsewhere)
     for model_id, path in weights_files.items():
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")

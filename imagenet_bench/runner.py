@@ -70,11 +70,13 @@ def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
     return models if part is None else models[part[0]::part[1]]
 
 
-def parse_weights_files(values: Sequence[str], models: Sequence[str], folders: Sequence[str] = ()
-                        ) -> dict[str, Path]:
+def parse_weights_files(values: Sequence[str], models: Sequence[str], folders: Sequence[str] = (),
+                        other_shards: Sequence[str] = ()) -> dict[str, Path]:
     """--weights-file values, PATH (with exactly one model) or ID=PATH pairs -> {id: path}.
 
-    ``folders``: the models whose weights are a folder (a KerasHub preset), not a file."""
+    ``folders``: the models whose weights are a folder (a KerasHub preset), not a file.
+    ``other_shards``: selected models that other --model-shard jobs run; their ID=PATH
+    values are passed over, so one command line serves every job of an array."""
     files: dict[str, Path] = {}
     for value in values:
         model, sep, path = value.partition("=")
@@ -82,6 +84,8 @@ def parse_weights_files(values: Sequence[str], models: Sequence[str], folders: S
             if len(models) != 1 or len(values) != 1:
                 raise UsageError(f"--weights-file {value}: a bare PATH needs exactly one model; use ID=PATH")
             model, path = models[0], value
+        if model in other_shards:
+            continue
         if model not in models:
             raise UsageError(f"--weights-file {value}: {model} is not among the selected models")
         if model in folders:

@@ -258,13 +258,13 @@ def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[Torc
     spec_model = spec_preprocess = None
     if args.model_spec:
         spec_model, spec_preprocess = torch_predict.model_from_spec(args.model_spec)
-        chosen, entries = [args.name], {}
+        chosen, elsewhere, entries = [args.name], [], {}
     else:
         from .torch_registry import SEED_2019_IDS
 
         entries = registries(args.source)
-        chosen = cli.choose_models(list(entries), args, SEED_2019_IDS, part)
-    weights_files = runner.parse_weights_files(args.weights_file, chosen)
+        chosen, elsewhere = cli.choose_models(list(entries), args, SEED_2019_IDS, part)
+    weights_files = runner.parse_weights_files(args.weights_file, chosen, other_shards=elsewhere)
     preprocesses = {m: spec_preprocess if args.model_spec else entries[m].preprocess(args.protocol) for m in chosen}
     output_folder.check(args.output_dir, dataset, args.protocol)
     if args.cache_dir:

@@ -138,3 +138,26 @@ def test_a_bad_image_under_parallel_jobs_is_reported_once_and_finished_work_is_k
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert (tmp_path / "slow_keras_imagenet_manifest.json").exists()
     assert "1 done, 0 skipped" in err  # the others failed on the image, or never started
+
+
+def test_one_weights_file_list_serves_every_job_of_a_shard_array(tmp_path):
+    """A Slurm array runs one command line: each job takes its own models' ID=PATH values
+    and passes over those of the other shards' models, but still refuses an unknown id."""
+    import argparse
+
+    from imagenet_bench import cli
+
+    paths = {m: tmp_path / f"{m}.pth" for m in ("a", "b", "c")}
+    for path in paths.values():
+        path.write_bytes(b"x")
+    values = [f"{m}={p}" for m, p in paths.items()]
+    args = argparse.Namespace(model=["a", "b", "c"], exclude=[], protocol="reference")
+    seen = {}
+    for index in range(2):
+        mine, elsewhere = cli.choose_models(["a", "b", "c", "d"], args, [], (index, 2))
+        assert sorted(mine + elsewhere) == ["a", "b", "c"] and not set(mine) & set(elsewhere)
+        seen.update(runner.parse_weights_files(values, mine, other_shards=elsewhere))
+        assert set(runner.parse_weights_files(values, mine, other_shards=elsewhere)) == set(mine)
+    assert seen == paths
+    with pytest.raises(UsageError, match="d is not among the selected models"):
+        runner.parse_weights_files([*values, f"d={paths['a']}"], ["a", "c"], other_shards=["b"])
