@@ -141,11 +141,17 @@ def create_json(path: str | os.PathLike, obj: Any) -> bool:
     of the complete temporary file (atomic on NFS too). False if another process made it first."""
     path = Path(path)
     with temp_beside(path) as tmp:
-        tmp.write_bytes((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
+        with open(tmp, "wb") as handle:
+            handle.write((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())  # complete on disk before the link publishes it
         try:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError as exc:  # e.g. a file system without hard links
+            raise UsageError(f"{path}: cannot be created exclusively ({exc.strerror}); "
+                             "use an output folder on a local or NFS file system") from None
         finally:
             tmp.unlink()
     return True

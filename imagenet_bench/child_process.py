@@ -38,7 +38,7 @@ POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
 _children: set[subprocess.Popen] = set()
-_children_lock = threading.Lock()
+_children_lock = threading.RLock()  # re-entrant: the signal handler takes it in the thread that may hold it
 
 
 # --- in the child -----------------------------------------------------------------------------

@@ -67,5 +67,7 @@ def probe(timeout: float = 60.0) -> Devices:
                               timeout=timeout)
         answer = json.loads(done.stdout)
         return Devices(int(answer["count"]), answer["why"])
+    except subprocess.TimeoutExpired:
+        return Devices(0, f"the CUDA driver probe did not answer within {timeout} s")
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
         return Devices(0, "the CUDA driver probe failed")

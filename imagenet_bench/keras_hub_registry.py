@@ -426,10 +426,6 @@ class KerasHubEntry:
 
         return scale_offset
 
-    def manifest_record(self) -> dict[str, Any]:
-        return {"source": SOURCE, "preset": self.preset, "handle": self.handle, "family": self.family,
-                "description": self.description}
-
 
 @functools.lru_cache(maxsize=None)
 def _scan() -> tuple[tuple[KerasHubEntry, ...], tuple[tuple[str, str], ...]]:

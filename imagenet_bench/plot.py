@@ -61,10 +61,12 @@ def plot(table: Any, path: str | Path) -> None:
         ax2.set_title("Accuracy against throughput")
         ax2.legend()
         ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic.atomic_open(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=120)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic.atomic_open(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[str, Any]) -> None:

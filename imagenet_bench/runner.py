@@ -163,6 +163,8 @@ class _Ledger:
         if outcome.all_probs is not None:
             from . import atomic
 
+            # the old manifest goes first, so a kill here never leaves it beside new all-probs
+            job.files.manifest_path.unlink(missing_ok=True)
             atomic.save_npy(job.files.all_probs_path, outcome.all_probs)
         predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
         self.done.append(job.model)
