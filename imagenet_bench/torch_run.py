@@ -213,18 +213,19 @@ class TorchRun:
         import torchvision
 
         entry, options, dist = self.entries.get(job.model), self.options, self.dist
+        # the packages each source depends on come from the table of sources (sources.SOURCES)
+        library_versions = sources.versions(sources.find(entry.source)) if entry else {}
         framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
                      "torchvision": torchvision.__version__}
-        if entry is not None and entry.framework == "timm":
-            import timm
-
-            framework["timm"] = timm.__version__
+        for name, version in library_versions.items():
+            framework.setdefault(name, version)
         model_run = manifest.ModelRun(
             framework=framework, weights=weights_record, published=entry.published if entry else None,
             preprocessing=self.preprocesses[job.model].to_dict(),
             device={"name": numerics.device, "model": numerics.device_name()}, numerics=settings,
             batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"])
         return manifest.for_model(job.model, "pytorch", self.dataset, options.protocol, job.request, model_run, {
+            "library_versions": library_versions,
             "pass": out["pass"],
             "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
             "quantized": bool(entry and entry.quantized),
