@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,11 @@ class Background:
 
     def shows(self, text: str) -> bool:
         return text.encode() in self.stderr
+
+    def shows_bar(self, label: str) -> bool:
+        """The progress bar of ``label`` (tqdm's ``label:  12%|``), not the run's own
+        ``[k/N done] label: ...`` line, which comes before the model starts."""
+        return re.search(re.escape(label).encode() + rb"\s+\d+%\|", self.stderr) is not None
 
     def kill(self, signum: int = signal.SIGKILL) -> int:
         """Signal the script's own process (not its children) and wait for it to end."""
@@ -169,7 +175,7 @@ def test_killed_run_resumes_to_the_uninterrupted_files(references, tmp_path, scr
     env = _env(tmp)
     run = Background(script, args, env)
     bar = f"{models[0]}:" if script == KERAS or len(models) == 1 or "--group-size" in flags else f"{len(models)} models:"
-    ready = {"bar": lambda: run.shows(bar), "saved": _manifest_of(out, script, models[0]),
+    ready = {"bar": lambda: run.shows_bar(bar), "saved": _manifest_of(out, script, models[0]),
              "cache": _cache_temp(cache)}[moment]
     run.wait_for(ready, moment)
     assert run.kill() == -signal.SIGKILL
@@ -203,7 +209,7 @@ def test_keras_model_process_ends_with_its_parent(tmp_path, signum):
     env = _env(tmp)
     args = [*_args(KERAS, ["mobilenet_0.25_128"]), "--limit", "500", "-o", str(out)]
     run = Background(KERAS, args, env)
-    run.wait_for(lambda: run.shows("mobilenet_0.25_128:"), "the model's progress bar")
+    run.wait_for(lambda: run.shows_bar("mobilenet_0.25_128:"), "the model's progress bar")
     assert _processes_naming(str(tmp)), "the model process should be running"
     status = run.kill(signum)
     assert status in (-signal.SIGKILL, 128 + signal.SIGTERM)
@@ -247,7 +253,7 @@ def test_second_run_into_a_folder_in_use_is_refused_naming_the_holder(tmp_path):
     args = _args(TORCH, ["mobilenet_v2"])
     first = Background(TORCH, [*args, "--limit", "500", "-o", str(out)], env)
     try:
-        first.wait_for(lambda: first.shows("mobilenet_v2:"), "the first run's progress bar")
+        first.wait_for(lambda: first.shows_bar("mobilenet_v2:"), "the first run's progress bar")
         second = _rerun(TORCH, [*args, "-o", str(out)], env)
         errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
         assert second.returncode == 2 and len(errors) == 1, second.stderr
