@@ -383,7 +383,7 @@ class KerasHubEntry:
     def request(self) -> dict[str, Any]:
         """What the outputs must have been made from to be reused (resume)."""
         files = self._needs_files()
-        return {"source": "keras_hub", "preset": self.preset, "handle": self.handle, "input_size": self.input_size,
+        return {"source": SOURCE, "preset": self.preset, "handle": self.handle, "input_size": self.input_size,
                 "preset_folder_sha256": folder_digest(files.folder)}
 
     def with_weights(self, folder: str | Path | None) -> "KerasHubEntry":

@@ -141,7 +141,6 @@ class KerasRun:
             "model": job.model, "source": entry.source, "protocol": options.protocol,
             "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
             "weights_folder": entry.weights_folder,
-            "preprocess": dataclasses.asdict(self.preprocesses[job.model]),
             "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
             "save_all_probs": options.save_all_probs, "threads": options.workers,
             "tf32": options.tf32, "jit_compile": options.jit_compile,

@@ -134,7 +134,7 @@ def _optional_float(text: str) -> float | None:
     return float(text) if text else None
 
 
-def _csv_rows(path: str | Path) -> list[dict[str, str]]:
+def csv_rows(path: str | Path) -> list[dict[str, str]]:
     """A committed CSV's rows; ``#`` lines are comments."""
     with open(path, encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(line for line in handle if line.strip() and not line.lstrip().startswith("#")))
@@ -143,7 +143,7 @@ def _csv_rows(path: str | Path) -> list[dict[str, str]]:
 def read_keras_csv(path: str | Path = KERAS_CSV) -> list[dict[str, Any]]:
     """Rows of the Keras table, numbers parsed."""
     rows = []
-    for row in _csv_rows(path):
+    for row in csv_rows(path):
         rows.append({
             "application": row["application"].strip(),
             "acc1": _optional_float(row["acc1"]),
@@ -177,7 +177,7 @@ def _keras_table() -> dict[str, Published]:
 def read_keras_variants_csv(path: str | Path = KERAS_VARIANTS_CSV) -> list[dict[str, Any]]:
     """Rows of the Keras variants' table, numbers parsed."""
     return [{"model": row["model"].strip(), "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
-             "checkpoint": row["checkpoint"].strip()} for row in _csv_rows(path)]
+             "checkpoint": row["checkpoint"].strip()} for row in csv_rows(path)]
 
 
 # --- generating data/torchvision_published.json (imports torchvision) -----------

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from .published import DATA_DIR, Published
-from .published import _csv_rows as csv_rows
+from .published import csv_rows
 
 TIMM_CSV = DATA_DIR / "timm_published.csv"
 
