@@ -12,11 +12,17 @@ end: 2N files, no copies beyond one private copy of the 68), in one run:
     computes Acc@1/Acc@5 vectorised (top-1 = preds[i, argmax(probs[i])]) and drops them
     (streaming: it holds one model at a time);
   * startup: ``python -c "import numpy"``, the part of all that no code can save.
+The table runs from a private copy of the project's code (the script and imagenet_bench/,
+no __pycache__), so what Python compiles does not depend on who ran what before:
+``--bytecode source`` (the default) sets PYTHONDONTWRITEBYTECODE=1, as this environment
+does, so every run compiles the project's modules from source; ``--bytecode cached`` lets
+the warm-up write the copy's bytecode, as a normal install has it. The floor is one small
+script either way, and numpy's own bytecode is cached for all.
 Each is a subprocess, run REPEATS times interleaved after one untimed warm-up (so the
 files are in the page cache for all); the medians, their ratios to the floor (target:
 cold <= 1.2x) and each one's peak RSS (from wait4, per child) are printed.
 
-Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manifests]]
+Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manifests]] [--bytecode cached]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 """
 from __future__ import annotations
@@ -61,7 +67,7 @@ print("\n".join(f"{name} {a1:.2f} {a5:.2f}" for name, a1, a5 in rows))
 """
 
 
-def run_once(command: list[str]) -> tuple[float, int, str]:
+def run_once(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS in MiB, stdout) of one subprocess; exits if it fails.
 
     The child is reaped with os.wait4, which gives that child's own rusage (its
@@ -69,7 +75,7 @@ def run_once(command: list[str]) -> tuple[float, int, str]:
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -124,6 +130,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed runs of each (default 15)")
     parser.add_argument("--models", type=int, metavar="N",
                         help="rank N models: the 2019 files hard-linked under N names (default: the 34 as they are)")
+    parser.add_argument("--bytecode", choices=("source", "cached"), default="source",
+                        help="the table's modules compiled from source each run (PYTHONDONTWRITEBYTECODE=1, "
+                             "as here; default) or from bytecode the warm-up wrote (a normal install)")
     parser.add_argument("--manifests", action="store_true",
                         help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)")
     args = parser.parse_args()
@@ -134,14 +143,26 @@ def main() -> None:
     try:
         n_seed = len(list(keras.glob("*_top5preds.npy"))) + len(list(pytorch.glob("*_top5preds.npy")))
         keras, pytorch = link_models(args.seed_dir, args.models or n_seed, work / "models", args.manifests)
-        measure(args, keras, pytorch, work)
+        measure(args, keras, pytorch, work, copy_code(work / "code"))
     finally:
         shutil.rmtree(work)
 
 
-def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) -> None:
+def copy_code(into: Path) -> Path:
+    """The table script and its package, without bytecode, in ``into``; the script's path."""
+    shutil.copytree(ROOT / "imagenet_bench", into / "imagenet_bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "imagenet_benchmarking.py", into / "imagenet_benchmarking.py")
+    return into / "imagenet_benchmarking.py"
+
+
+def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, script: Path) -> None:
     n_files = len(list(keras.glob("*.npy"))) + len(list(pytorch.glob("*.npy")))
-    table = [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", str(keras), "-p", str(pytorch)]
+    table = [sys.executable, str(script), "-k", str(keras), "-p", str(pytorch)]
+    env = dict(os.environ)
+    if args.bytecode == "source":
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     warm_cache = work / "warm-cache"
     colds = iter(range(10**6))
     commands = {
@@ -151,7 +172,7 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) ->
         "floor": lambda: [sys.executable, "-c", FLOOR, str(keras), str(pytorch)],
         "startup": lambda: [sys.executable, "-c", "import numpy"],
     }
-    _, _, table_out = run_once(commands["warm"]())  # warm-up (fills the warm cache), also a check
+    _, _, table_out = run_once(commands["warm"](), env)  # warm-up (fills the warm cache and bytecode), a check
     _, _, floor_out = run_once(commands["floor"]())
     run_once(commands["startup"]())
     n_models = len(floor_out.splitlines())
@@ -161,7 +182,7 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) ->
     rss: dict[str, int] = {name: 0 for name in commands}
     for _ in range(args.repeats):
         for name, command in commands.items():
-            wall, peak, out = run_once(command())
+            wall, peak, out = run_once(command(), env)
             walls[name].append(wall)
             rss[name] = max(rss[name], peak)
             if name in ("cold", "warm", "nocache"):
@@ -173,7 +194,8 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) ->
 
     median = {name: statistics.median(values) for name, values in walls.items()}
     print(f"imagenet_benchmarking.py on {n_models} models ({n_files} files) from {args.seed_dir}"
-          f"{' (hard links)' if args.models else ''}{', each with a manifest of sha256' if args.manifests else ''}")
+          f"{' (hard links)' if args.models else ''}{', each with a manifest of sha256' if args.manifests else ''}"
+          f"; the table's modules {'compiled from source each run' if args.bytecode == 'source' else 'from bytecode'}")
     print(f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
           f"{args.repeats} runs each, interleaved, after a warm-up")
     labels = {"cold": "table, cold (cache written)", "warm": "table, warm rerun", "nocache": "table, --no-cache",

@@ -19,7 +19,6 @@ import errno
 import fcntl
 import json
 import os
-import socket
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -34,8 +33,9 @@ TEMP_SUFFIX = ".tmp"
 
 
 def host() -> str:
-    """This machine's name, safe inside a file name."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in socket.gethostname()) or "host"
+    """This machine's name, safe inside a file name (uname's, which gethostname returns,
+    without importing socket: 4 to 8 ms of every table run)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in os.uname().nodename) or "host"
 
 
 def owner_tag() -> str:
@@ -111,14 +111,19 @@ def _unlink_unlocked(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it onto ``path`` on success."""
+def atomic_open(path: str | os.PathLike, mode: str = "wb", durable: bool = True) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` on success.
+
+    ``durable`` fsyncs the file before the rename, so a power cut cannot leave a torn
+    file under ``path``; a cache whose reader rejects a torn file may skip it (an fsync
+    can take tens of milliseconds on a busy disk)."""
     path = Path(path)
     with temp_beside(path) as tmp:
         with open(tmp, mode) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import UsageError
 
 NUM_CLASSES = 1000
+FULL_VAL_SIZE = 50_000  # images in the ILSVRC2012 val set
 
 
 def timm_info_dir() -> Path:

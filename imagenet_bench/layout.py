@@ -31,11 +31,10 @@ import numpy as np
 
 from . import ground_truth, test_sets
 from .class_subset import ClassSubset
-from .classes import NUM_CLASSES, wnid_to_index
+from .classes import FULL_VAL_SIZE, NUM_CLASSES, wnid_to_index
 from .errors import UsageError, shown
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
-FULL_VAL_SIZE = 50_000
 
 
 def _is_image_name(path: Path) -> bool:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import atomic, predfiles
 from .errors import UsageError
-from .layout import Dataset
+
+if TYPE_CHECKING:  # the table reads output folders without the dataset scanner
+    from .layout import Dataset
 
 DATASET_JSON = "dataset.json"
 DATASET_LABELS = "dataset_labels.npy"

@@ -12,7 +12,9 @@ marks were made; any rewrite changes mtime_ns (and ctime_ns, which no user can
 set back), so the files are read and hashed again. It is never required: a cache
 folder that cannot be created or written is left alone (the table is computed
 from the files), so a read-only download still ranks. Files are written
-atomically, one ``.npz`` per folder and check set.
+atomically, one ``.npz`` per folder and check set, but not fsync'ed (a cache may be
+lost, and an fsync on a busy disk cost as much as scoring 34 models): a file torn by
+a power cut fails zip's CRC or the index's JSON and reads as an empty cache.
 """
 from __future__ import annotations
 
@@ -119,7 +121,7 @@ class ScoreCache:
         index = np.frombuffer(json.dumps({"schema": SCHEMA, "models": models}).encode(), dtype=np.uint8)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic.atomic_open(self.path, "wb") as handle:
+            with atomic.atomic_open(self.path, "wb", durable=False) as handle:  # a torn file reads as empty
                 np.savez(handle, index=index, **arrays)
         except OSError:
             pass  # never required: the next run computes from the files again

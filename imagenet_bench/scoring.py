@@ -23,8 +23,8 @@ import numpy as np
 
 from . import output_folder, predfiles
 from .checks import Check, Marks, checks_key
+from .classes import FULL_VAL_SIZE
 from .errors import UsageError
-from .layout import FULL_VAL_SIZE
 from .score_cache import Entry, ScoreCache, stat_key
 
 FULL_VAL_KEY = "ILSVRC2012 val (50,000 images, standard order)"

@@ -5,19 +5,27 @@ The first test set (imagenet-val when present) is the primary one: Acc@1/Acc@5,
 ranks, selections, custom labels, ReaL, corrected labels, --ci and --published
 are about it; every other test set adds its Acc@1, the difference from the
 primary's and the effective robustness.
+
+What only some options need (label issues, corrected labels, a val folder's scan,
+the published figures) is imported where it is used: at 34 models a third of the
+table's time over a bare numpy script was imports and compiling them.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import label_issues, layout, output_folder, scoring, table
+from . import output_folder, scoring, table
 from .checks import Check, InSet, TopK
+from .classes import FULL_VAL_SIZE
 from .errors import UsageError
-from .published import VAL
+
+if TYPE_CHECKING:
+    from . import label_issues
 
 
 @dataclass
@@ -85,7 +93,7 @@ def standard_order_names(ground_truth_path: Path) -> list[str]:
     from . import ground_truth
 
     truth = ground_truth.read(ground_truth_path)
-    if len(truth) != layout.FULL_VAL_SIZE:
+    if len(truth) != FULL_VAL_SIZE:
         raise UsageError(f"{ground_truth_path}: {len(truth)} images, expected the full val set (50,000)")
     return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
 
@@ -94,6 +102,8 @@ def resolve_labels(test_set: scoring.TestSet, options: TableOptions | None) -> L
     """The test set's labels: --val-dir, --labels (primary only), dataset_labels.npy, else the
     standard order of the full val set; with the rows' file names where known."""
     if options is not None and options.val_dir:
+        from . import layout
+
         dataset = layout.scan(options.val_dir, options.val_ground_truth)
         return Labels(dataset.labels, f"--val-dir {options.val_dir} ({dataset.label_source})", dataset.names)
     names = None
@@ -108,7 +118,7 @@ def resolve_labels(test_set: scoring.TestSet, options: TableOptions | None) -> L
     beside = scoring.labels_beside(test_set)
     if beside is not None:
         return Labels(beside[0], str(beside[1]), names)
-    if test_set.n == layout.FULL_VAL_SIZE:
+    if test_set.n == FULL_VAL_SIZE:
         if names is None and options is not None and options.val_ground_truth:
             names = standard_order_names(options.val_ground_truth)
         return Labels(scoring.standard_val_labels(), "standard order of the full val set (50 images per class)",
@@ -168,7 +178,7 @@ def primary_checks(labels: Labels, options: TableOptions) -> list[Check]:
 
 def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
     info = test_set.info or {}
-    classes = int(np.unique(labels.values).size)
+    classes = int(np.count_nonzero(np.bincount(labels.values, minlength=1)))  # labels are 0..999 (checked)
     subset = info.get("class_subset")  # the classes each model was restricted to (prediction scripts)
     return {"name": test_set.name, "test_set": info.get("test_set"), "folders": [str(f) for f in test_set.folders],
             "n_images": test_set.n, "n_classes": classes,
@@ -205,7 +215,11 @@ def build(options: TableOptions) -> Built:
         raise nothing_ranked(failures)
     primary = test_sets[0]
     cards, datasets = {}, []
-    tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning) if options.label_issues else None
+    tallies = None
+    if options.label_issues:
+        from . import label_issues
+
+        tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning)
     for test_set in test_sets:
         labels = resolve_labels(test_set, options if test_set is primary else None)
         if len(labels.values) != test_set.n:
@@ -235,6 +249,8 @@ def build(options: TableOptions) -> Built:
 
 def corrected_labels(path: Path):
     """--clean-labels: the crowd's imagenet_mturk.json, or a --label-issues CSV (the models' consensus)."""
+    from . import label_issues
+
     if label_issues.is_issues_csv(path):
         return label_issues.read_csv(path)
     from . import clean_labels
@@ -253,24 +269,15 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     test_sets = [d["name"] for d in datasets]
     more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
     columns += more  # none for one test set, whose rows still get acc1:T, delta:T, er:T
-    published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
     notes += [dataset_line(d) for d in datasets if d["test_set"] or d["restricted_to"]]
     if options.published or options.plot:
-        published_columns = table.add_published(rows, published_sets[primary.name])
-        columns += published_columns if options.published else []
-        if options.published and published_sets[primary.name] != VAL:
-            notes.append(f"note: the published figures are for the whole {published_sets[primary.name]} test set, "
-                         "from the sources that published it (timm); the others publish none, so they are blank")
-        elif options.published and not primary.is_full_val:
-            notes.append(f"note: the published figures are for the full 50,000-image val set, not {primary.name} "
-                         f"({primary.n} images): a difference here is not a discrepancy")
-    if options.published and len(test_sets) > 1:
-        columns += table.add_published_test_sets(rows, {name: published_sets[name] for name in test_sets
-                                                        if name != primary.name})
+        columns += add_published(rows, datasets, primary, options.published, notes)
     ci_at = len(columns)
     if options.real_labels:
         columns += table.add_real(rows)
     if options.clean_labels:
+        from . import label_issues
+
         columns += table.add_clean(rows)
         if label_issues.is_issues_csv(options.clean_labels):
             notes.append(f"note: Clean@1 and Fixed@1 use {options.clean_labels}: {label_issues.CAVEAT}")
@@ -283,6 +290,28 @@ def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, option
     if options.ci:  # after sorting: each row is tested against the row above it
         columns[ci_at:ci_at] = table.add_intervals(rows)
     return table.Table(rows, columns, datasets, test_sets, fits, notes)
+
+
+def add_published(rows: list[dict], datasets: list[dict], primary: scoring.TestSet, shown: bool,
+                  notes: list[str]) -> list:
+    """The published figures in ``rows`` (the plot marks them too); their columns and notes
+    when ``shown`` (--published)."""
+    from .published import VAL
+
+    published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
+    columns = table.add_published(rows, published_sets[primary.name])
+    if not shown:
+        return []
+    if published_sets[primary.name] != VAL:
+        notes.append(f"note: the published figures are for the whole {published_sets[primary.name]} test set, "
+                     "from the sources that published it (timm); the others publish none, so they are blank")
+    elif not primary.is_full_val:
+        notes.append(f"note: the published figures are for the full 50,000-image val set, not {primary.name} "
+                     f"({primary.n} images): a difference here is not a discrepancy")
+    if len(datasets) > 1:
+        columns += table.add_published_test_sets(rows, {d["name"]: published_sets[d["name"]] for d in datasets
+                                                        if d["name"] != primary.name})
+    return columns
 
 
 def sort_column(name: str, columns: list) -> str:
