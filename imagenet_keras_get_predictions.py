@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, keras_run, runner, sources
+from imagenet_bench import cli, keras_run, listing, runner, sources
 from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +54,7 @@ def main() -> int:
     if args.list_models:
         if cli.listed_subset(args):
             print(cli.listed_subset(args))
-        keras_run.list_models(args.source, args.protocol, part)
+        listing.print_models("keras", args.source, args.protocol, part)
         return EXIT_OK
     return keras_run.run(args, part)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, runner, sources, torch_run
+from imagenet_bench import cli, listing, runner, sources, torch_run
 from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
@@ -64,7 +64,7 @@ def main() -> int:
     if args.list_models:
         if cli.listed_subset(args):
             print(cli.listed_subset(args))
-        torch_run.list_models(args.source, args.protocol, part)
+        listing.print_models("pytorch", args.source, args.protocol, part)
         return EXIT_OK
     return torch_run.run(args, part)
 

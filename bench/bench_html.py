@@ -36,7 +36,7 @@ DEFAULT_SEED = ROOT.parent / "shared" / "reference" / "seed-2019"
 TARGET_RATIO = 2.0
 TARGET_BYTES = 5 * 10**6
 TEST_SETS = ("val", "imagenetv2", "sketch", "imagenet-a", "imagenet-r", "objectnet")
-SOURCES = ("torchvision", "timm", "timm", "timm", "keras.applications", "keras_hub")
+SOURCES = ("torchvision", "timm", "timm", "timm", "keras", "keras_hub")
 
 
 def _manifest(model: str, platform_name: str, source: str, dataset: str, i: int, rng) -> dict:

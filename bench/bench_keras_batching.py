@@ -52,7 +52,7 @@ def main() -> None:
 
     import numpy as np
 
-    from imagenet_bench import images, keras_predict, keras_registry, layout
+    from imagenet_bench import images, keras_applications, keras_predict, keras_registry, layout
 
     dataset = layout.select(layout.scan(args.val_dir), limit=args.images)
     paths = list(dataset.paths)
@@ -60,9 +60,9 @@ def main() -> None:
     preprocess = entry.preprocess("common")
     numerics = keras_predict.configure(tf32=False)
     weights_file = None if args.random_weights or not WEIGHTS.exists() else WEIGHTS
-    model, weights = keras_predict.build(entry, weights_file, weights=None)
+    model, weights = keras_applications.build(entry, weights_file, weights=None)
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, False)
-    preprocess_input = keras_predict.preprocess_input_function(entry)
+    preprocess_input = keras_applications.preprocess_input_function(entry)
 
     def script_mode(batch_size: int) -> tuple[float, np.ndarray]:
         out = keras_predict.predict(model, paths, preprocess, preprocess_input, batch_size, 5)

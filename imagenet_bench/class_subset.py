@@ -7,7 +7,7 @@ take the softmax over them and the top-k among them. Scored over all 1000 output
 instead, ImageNet-A accuracy is near zero: its images were picked because models
 put them in a wrong class, mostly one outside the 200.
 
-One implementation for both frameworks: a subset is a sorted tuple of global class
+One implementation for both platforms: a subset is a sorted tuple of global class
 indices. The model's outputs are indexed to those columns (one index per batch), the
 softmax and top-k run over them, and the top-k positions are mapped back to global
 indices, so prediction files keep class indices 0..999 and stay comparable.

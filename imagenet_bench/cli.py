@@ -1,5 +1,5 @@
 """Command-line pieces both prediction scripts share: their common flags, the data
-they read, and which models they run. Each script adds its framework's own flags.
+they read, and which models they run. Each script adds its platform's own flags.
 
 Every numeric flag is parsed by a checking type (``count``, ``gibibytes``...), so a
 bad value gets argparse's one line, ``error: argument FLAG: ...``, and exit status 2,
@@ -22,7 +22,7 @@ from .layout import Dataset
 from .preprocessing import PROTOCOLS, Preprocess
 
 PROTOCOL_HELP = ("reference: each model's own preprocessing (default); seed2019: exactly the 2019 script, for "
-                 "its models only; common: one rule for every model in both frameworks (shorter side to "
+                 "its models only; common: one rule for every model on both platforms (shorter side to "
                  "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)")
 
 

@@ -1,7 +1,7 @@
 """The ranked table as one self-contained HTML page (``imagenet_benchmarking.py --html``).
 
 A table of 1,500 models on six test sets is read in a browser, not a terminal: sorted by
-the column a reader cares about, filtered to one framework, with charts whose points name
+the column a reader cares about, filtered to one platform, with charts whose points name
 their model, and each number traceable to the manifest that says how it was made.
 
 Why it is built this way:

@@ -380,6 +380,9 @@ class KerasHubEntry:
                     "then the preset converter's x * scale + offset")
         return "seed2019: not for KerasHub presets"
 
+    def gflops(self) -> float | None:
+        return None  # KerasHub's preset metadata gives parameters only
+
     def request(self) -> dict[str, Any]:
         """What the outputs must have been made from to be reused (resume)."""
         files = self._needs_files()
@@ -405,6 +408,11 @@ class KerasHubEntry:
         record = {"id": self.id, "preset": self.preset, "handle": self.handle, "task": type(model).__name__,
                   "source": "file" if weights_file else "kagglehub download", "path": str(Path(files.folder).resolve()),
                   "sha256": folder_digest(files.folder), "keras_hub": keras_hub.__version__}
+        if getattr(model, "activation", None) != "softmax":  # MobileNetImageClassifier takes no activation: logits
+            import keras
+
+            model = keras.Model(model.inputs, keras.layers.Softmax(name="softmax")(model.outputs[0]), name=model.name)
+            record["softmax"] = "added by the script: the classifier ignores activation='softmax'"
         return model, record
 
     def preprocess_input_function(self, preprocess: Any) -> Any:

@@ -1,7 +1,11 @@
-"""Building one Keras application with its weights and running it over a dataset.
+"""Running one built Keras model over a dataset, whichever source built it.
 
 Imports TensorFlow and Keras: only the Keras worker (the child process that runs one
-model, ``keras_worker``) and the benchmark load this module, never the parent script.
+model, ``keras_worker``) and the benchmarks load this module, never the parent script.
+It knows no source by name: the worker builds the model through its registry entry
+(``entry.build``: ``keras_applications`` for keras.applications, KerasHub's own API for
+KerasHub) and gets from the entry the step between pixels and model
+(``entry.preprocess_input_function``).
 
 One call for both modes: every batch, of 1 image (the default, one image at a time)
 or of N (``-b N``), goes through ``model.predict_on_batch``, i.e. Keras's compiled
@@ -14,15 +18,11 @@ N x 1000 array, unless all probabilities are asked for.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
-import math
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
@@ -31,8 +31,6 @@ import numpy as np  # noqa: E402
 from . import class_subset, images, runner  # noqa: E402
 from .class_subset import ClassSubset  # noqa: E402
 from .errors import UsageError  # noqa: E402
-from .keras_registry import KerasEntry  # noqa: E402
-from .predfiles import sha256_file  # noqa: E402
 from .preprocessing import Preprocess  # noqa: E402
 
 def _tf():
@@ -87,143 +85,6 @@ def device() -> dict[str, Any]:
     return {"name": "/GPU:0", "model": details.get("device_name", "gpu"), "cuda_visible_devices": visible}
 
 
-def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded weights: $KERAS_HOME/models, default ~/.keras/models."""
-    try:
-        from keras.src.backend.config import keras_home
-
-        home = keras_home()
-    except ImportError:  # pragma: no cover - private path moved in another Keras
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
-
-
-@contextlib.contextmanager
-def _recording_downloads() -> Iterator[list[dict[str, Any]]]:
-    """Record each weights download Keras attempts (file, URL, cached path or error).
-
-    Keras applications fetch their weights through keras.src.utils.file_utils.get_file;
-    wrapping it for the duration of one build tells the manifest which file was used and
-    lets a failed download name its URL. Nothing else changes.
-    """
-    calls: list[dict[str, Any]] = []
-    try:
-        from keras.src.utils import file_utils
-    except ImportError:  # pragma: no cover
-        yield calls
-        return
-    original = file_utils.get_file
-
-    @functools.wraps(original)
-    def spy(fname=None, origin=None, *args, **kwargs):
-        call: dict[str, Any] = {"file": fname, "url": origin}
-        calls.append(call)
-        try:
-            call["path"] = original(fname, origin, *args, **kwargs)
-        except BaseException as exc:
-            call["error"] = " ".join(str(exc).split()) or type(exc).__name__
-            raise
-        return call["path"]
-
-    file_utils.get_file = spy
-    try:
-        yield calls
-    finally:
-        file_utils.get_file = original
-
-
-def _with_imagenet_rescaling(model: Any) -> Any:
-    """EfficientNet B0-B7: add the Rescaling layer that weights="imagenet" adds.
-
-    keras/src/applications/efficientnet.py, built with weights="imagenet", puts
-    Rescaling(1 / sqrt(IMAGENET_STDDEV_RGB)) right after its Normalization layer (the
-    original implementation divides by the variance, tensorflow/tensorflow#49930); built
-    with weights=None it does not, and loading the ImageNet weights from a file then
-    gives another network. The layer has no weights, so the file loads either way.
-    """
-    keras = _keras()
-    try:
-        from keras.src.applications.efficientnet import IMAGENET_STDDEV_RGB as stddev
-    except ImportError:  # pragma: no cover
-        stddev = [0.229, 0.224, 0.225]
-    normalizations = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
-    if len(normalizations) != 1:
-        raise RuntimeError(f"{model.name}: expected one Normalization layer, found {len(normalizations)}")
-
-    def call(layer, *args, **kwargs):  # ``layer`` is the clone: match by name
-        out = layer(*args, **kwargs)
-        if isinstance(layer, keras.layers.Normalization) and layer.name == normalizations[0].name:
-            out = keras.layers.Rescaling([1.0 / math.sqrt(s) for s in stddev])(out)
-        return out
-
-    clone = keras.models.clone_model(model, call_function=call)
-    if len(clone.layers) != len(model.layers) + 1:
-        raise RuntimeError(f"{model.name}: could not add the ImageNet Rescaling layer")
-    return clone
-
-
-def build(entry: KerasEntry, weights_file: str | Path | None = None,
-          weights: str | None = "imagenet") -> tuple[Any, dict[str, Any]]:
-    """Build a registry entry at its native input size with its ImageNet weights.
-
-    weights_file: a local copy of the weights (offline machines); the network is the
-    one weights="imagenet" builds. weights=None with no file: random weights (tests).
-    Returns the model and the manifest's ``weights`` record.
-    """
-    keras = _keras()
-    constructor = getattr(keras.applications, entry.application)
-    shape = (entry.input_size, entry.input_size, 3)
-    record: dict[str, Any] = {"id": entry.id, "application": entry.application, "kwargs": entry.kwargs}
-    if weights_file is not None:
-        model = constructor(weights=None, input_shape=shape, **entry.kwargs)
-        if entry.extra_rescaling:
-            model = _with_imagenet_rescaling(model)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                model.load_weights(str(weights_file))
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise UsageError(f"{weights_file}: does not fit {entry.id} ({first})") from None
-        # Keras warns, rather than fails, when parts of a file match nothing (those layers keep
-        # their random initial weights): that is a file of another network too.
-        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "not be loaded" in str(w.message)]
-        if skipped:
-            raise UsageError(f"{weights_file}: does not fit {entry.id} ({skipped[0].splitlines()[0]})")
-        record.update(source="file", path=str(Path(weights_file).resolve()), sha256=sha256_file(weights_file),
-                      extra_rescaling_added=entry.extra_rescaling)
-        return model, record
-    if weights is None:
-        model = constructor(weights=None, input_shape=shape, **entry.kwargs)
-        record.update(source="random (weights=None)")
-        return model, record
-    with _recording_downloads() as calls:
-        try:
-            model = constructor(weights=weights, input_shape=shape, **entry.kwargs)
-        except Exception:
-            failed = [call for call in calls if "error" in call]
-            if not failed:
-                raise
-            call = failed[-1]
-            raise RuntimeError(
-                f"cannot download {call['url']} ({call['error']}); Keras caches weights in "
-                f"{keras_cache_dir()} (set KERAS_HOME to move it): put {call['file']} there, "
-                "or pass --weights-file") from None
-    record.update(source="keras download")
-    if calls:
-        path = calls[-1].get("path")
-        record.update(url=calls[-1]["url"], path=path,
-                      sha256=sha256_file(path) if path and os.path.isfile(path) else None)
-    return model, record
-
-
-def preprocess_input_function(entry: KerasEntry) -> Callable[[np.ndarray], np.ndarray]:
-    """The family module's own preprocess_input (keras.applications.<family>)."""
-    import importlib
-
-    return importlib.import_module(f"keras.applications.{entry.family}").preprocess_input
-
-
 def model_input(pixels: np.ndarray, preprocess_input: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """uint8 N x H x W x 3 pixels -> the model's input.
 
@@ -234,7 +95,7 @@ def model_input(pixels: np.ndarray, preprocess_input: Callable[[np.ndarray], np.
 
 
 def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
-    """The model's 1000 softmax outputs for a batch (Keras applications end in softmax)."""
+    """The model's 1000 softmax outputs for a batch (built with a softmax output: keras.applications by default, KerasHub with activation="softmax")."""
     return np.asarray(model.predict_on_batch(x), dtype=np.float32)
 
 

@@ -194,9 +194,12 @@ class KerasEntry:
             return MOBILENET_V3_NOTE
         return ""
 
+    def gflops(self) -> float | None:
+        return None  # keras.io's table gives parameters and latency, not FLOPs
+
     def request(self) -> dict[str, Any]:
         """What the outputs must have been made from to be reused (resume)."""
-        return {"source": "keras.applications", "application": self.application, "kwargs": self.kwargs,
+        return {"source": self.source, "application": self.application, "kwargs": self.kwargs,
                 "input_size": self.input_size, "weights": "imagenet"}
 
     weights_folder = None  # nothing to read before building: the constructor knows its preprocessing
@@ -207,15 +210,15 @@ class KerasEntry:
 
     def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
         """The model with its ImageNet weights and the manifest's ``weights`` record (imports Keras)."""
-        from . import keras_predict
+        from . import keras_applications
 
-        return keras_predict.build(self, weights_file)
+        return keras_applications.build(self, weights_file)
 
     def preprocess_input_function(self, preprocess: Preprocess) -> Any:
         """The family module's own preprocess_input (imports Keras)."""
-        from . import keras_predict
+        from . import keras_applications
 
-        return keras_predict.preprocess_input_function(self)
+        return keras_applications.preprocess_input_function(self)
 
     def reference_preprocess(self) -> Preprocess:
         size, norm, rule = self.input_size, self.normalization, self.geometry_rule

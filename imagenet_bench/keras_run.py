@@ -46,32 +46,6 @@ def check_gpus_exist(slots: list[str | None], flag: str) -> None:
         raise UsageError(f"{flag}: {devices.describe()}; leave out -g/--gpus to run on the CPU")
 
 
-def _listed_preprocess(entry, protocol: str) -> str:
-    try:
-        return cli.describe(entry.preprocess(protocol))
-    except sources.NotReadYet as exc:  # a KerasHub preset's converter is in its folder
-        return str(exc)
-    except UsageError as exc:
-        return f"not run: {exc}"
-
-
-def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> None:
-    """Metadata only: no model is built, TensorFlow is not imported."""
-    chosen_sources = sources.chosen("keras", source)
-    entries = sources.entries(chosen_sources)
-    print(f"{'id':30} {'size':>4} {'params(M)':>9} {'Acc@1':>6} {'Acc@5':>6}  preprocessing ({protocol})")
-    for model_id in runner.shard(list(entries), part):
-        entry = entries[model_id]
-        prep = _listed_preprocess(entry, protocol)
-        published = entry.published or {}
-        acc1, acc5 = published.get("acc1"), published.get("acc5")
-        note = f"  [{entry.note}]" if entry.note else ""
-        print(f"{entry.id:30} {entry.input_size or '?':>4} {entry.params_m or float('nan'):9.1f} "
-              f"{'' if acc1 is None else f'{acc1:.1f}':>6} {'' if acc5 is None else f'{acc5:.1f}':>6}  {prep}{note}")
-    for model_id, reason in sources.excluded(chosen_sources):
-        print(f"{model_id:30} left out: {reason}")
-
-
 @dataclass(frozen=True)
 class KerasOptions:
     """What the run needs of the command line, below the script (built once from argparse)."""
@@ -180,7 +154,8 @@ class KerasRun:
             preprocessing={**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
                            "source": entry.protocol_source(options.protocol)},
             device=out["device"], numerics=out["numerics"],
-            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"])
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
+            params=out.get("params"), gflops=entry.gflops())
         extra = {
             "library_versions": sources.versions(sources.find(entry.source)),
             "isolation": "one child process per model",

@@ -137,6 +137,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     result = {
         "framework": keras_predict.framework(),
         "weights": weights,
+        "params": int(model.count_params()),
         "numerics": numerics,
         "device": keras_predict.device(),
         "throughput": {**out["throughput"], "build_s": round(build_s, 3)},

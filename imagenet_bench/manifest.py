@@ -66,7 +66,7 @@ def command_line() -> list[str]:
 
 
 def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The common part of a manifest; the framework code adds the rest.
+    """The common part of a manifest; each platform adds the rest.
 
     ``request`` holds everything that must match for a rerun to reuse the outputs
     (weights, preprocessing, numerics...); resume compares it as a whole.
@@ -98,6 +98,8 @@ class ModelRun:
     batch_size: int
     workers: int
     throughput: dict[str, Any]
+    params: int | None  # counted on the model that ran
+    gflops: float | None  # per image, from the registry where it knows them (the table's --speed)
 
 
 def for_model(model_id: str, platform_name: str, dataset: Dataset, protocol: str, request: dict[str, Any],

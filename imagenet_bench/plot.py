@@ -17,7 +17,7 @@ COLOURS = {"pytorch": "#ee4c2c", "keras": "#1f77b4"}
 
 
 def plot(table: Any, path: str | Path) -> None:
-    """Horizontal bars of Acc@1 (best at top), coloured by framework, with the
+    """Horizontal bars of Acc@1 (best at top), coloured by platform, with the
     published Acc@1 marked; a panel of Acc@1 against images/s when the manifests
     give throughput; a panel per other test set (``table.fits``)."""
     import matplotlib

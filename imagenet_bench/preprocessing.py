@@ -3,7 +3,7 @@
 Every model (torchvision, Keras, timm, a user's --model-spec) declares its
 preprocessing as a ``Preprocess``: how the decoded RGB image is resized and
 cropped to uint8 pixels (``geometry``), then how the pixels are normalised.
-The geometry is framework-free, so the PyTorch and Keras scripts can feed two
+The geometry needs neither torch nor TensorFlow, so the PyTorch and Keras scripts can feed two
 models identical pixels (``--protocol common``), models with the same geometry
 can share one decoding pass, and the whole recipe goes into the manifest.
 
@@ -43,7 +43,7 @@ class Preprocess:
                        resized to ``crop_size`` (EfficientNet's evaluation)
     PIL resizing always antialiases when downscaling.
     normalization: "mean_std" ((x / 255 - mean) / std, in the model's framework), or a
-      framework's own rule named by the framework code (e.g. "keras:tf", "in_model").
+      platform's own rule named by its code (e.g. "keras:tf", "in_model").
     """
 
     crop_size: int
@@ -118,7 +118,7 @@ def _crop_fraction(image: Image.Image, size: int) -> Image.Image:
 
 def common(crop_size: int, normalization: str = "mean_std", mean: tuple | None = IMAGENET_MEAN,
            std: tuple | None = IMAGENET_STD) -> Preprocess:
-    """The ``common`` protocol: one rule for every model in both frameworks.
+    """The ``common`` protocol: one rule for every model on both platforms.
 
     Shorter side to round(size / 0.875) (256, 342, 378 for 224, 299, 331) with PIL
     bilinear, centre crop to the native size, then the model's own normalisation.

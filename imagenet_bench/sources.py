@@ -1,8 +1,17 @@
 """Where models come from: what a model entry is, the table of sources, and protocols over entries.
 
-A *source* is a library of pre-trained classifiers (torchvision, timm, keras.applications,
-KerasHub), read by one registry module. A *platform* is the prediction script that runs it
-and the suffix of its files (``pytorch``, ``keras``). Adding a source is one new registry
+The words, one per idea, as every module, manifest and table uses them:
+
+* *source*: a library of pre-trained classifiers, read by one registry module, named as in
+  ``SOURCES``: ``torchvision``, ``timm``, ``keras`` (keras.applications), ``keras_hub``. An
+  entry's ``source``, the ``--source`` values, a manifest's ``request.source`` and the
+  table's Source column all use these names.
+* *platform*: the prediction script that runs a source and the suffix of its files
+  (``pytorch``, ``keras``); a manifest's ``platform``.
+* *framework*: only the manifest's record of the numeric libraries that ran the model and
+  their versions (torch, TensorFlow, Keras): a field of the file format, not a kind of model.
+
+A source is read by one registry module. Adding a source is one new registry
 module (``entries()``, ``excluded()``, entries that satisfy ``ModelEntry``) and one line in
 ``SOURCES``: ``--source``, ``--list-models``, the left-out list and the manifest's library
 versions follow from the table.
@@ -16,7 +25,6 @@ The preprocessing of a protocol is decided here, once, for any entry (``preproce
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol, Sequence
@@ -26,6 +34,22 @@ from .preprocessing import PROTOCOLS, Preprocess, common
 
 ALL = "all"
 
+# Source names that older manifests record, and the name in SOURCES they mean now: outputs made
+# before a rename still resume and still show under today's name in the table.
+RENAMED = {"keras.applications": "keras"}
+
+
+def current_name(name: str | None) -> str | None:
+    """Today's name of a source a manifest records (unchanged if it was never renamed)."""
+    return RENAMED.get(name, name) if name is not None else None
+
+
+def current_request(request: dict[str, Any]) -> dict[str, Any]:
+    """A recorded request with its source named as today (for resume's comparison)."""
+    if request.get("source") in RENAMED:
+        return {**request, "source": RENAMED[request["source"]]}
+    return request
+
 
 class NotReadYet(UsageError):
     """An entry's preprocessing lives in files not read yet (a KerasHub preset's folder, read when
@@ -33,16 +57,25 @@ class NotReadYet(UsageError):
 
 
 class ModelEntry(Protocol):
-    """What every registry entry provides (torchvision, timm, keras.applications, KerasHub)."""
+    """What every registry entry provides (torchvision, timm, keras.applications, KerasHub).
+
+    The listing, grouping, resume, manifests and the runner use only these members and those
+    of the entry's platform (``PytorchEntry``, ``KerasEntryForScript``)."""
 
     id: str  # unique across sources; the model's file names use it
+    source: str  # its line of SOURCES
+    note: str  # a caveat --list-models shows beside the entry, or ""
 
     @property
     def published(self) -> dict[str, Any] | None:
         """Published Acc@1/Acc@5 and where they are from, or None."""
 
     def num_params(self) -> int | None:
-        """Parameters, where the registry knows them without downloading weights."""
+        """Parameters, where the registry knows them without building the model or downloading weights."""
+
+    def gflops(self) -> float | None:
+        """GFLOPs (multiply-adds, as torchvision's metadata counts them) per image at the reference
+        input size, where the registry knows them without building the model; else None."""
 
     def reference_preprocess(self) -> Any:
         """The preprocessing the published figures were measured with (a ``Preprocess``, or
@@ -51,6 +84,39 @@ class ModelEntry(Protocol):
     def seed2019_preprocess(self) -> Preprocess | None:
         """The 2019 script's preprocessing, for the models of 2019 only (else None)."""
 
+    def request(self) -> dict[str, Any]:
+        """What the manifest records of the model itself and resume compares (its source, weights...)."""
+
+    def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
+        """The model with its pre-trained weights (from ``weights_file`` when given: a file, or a
+        folder for sources whose weights are one), and the manifest's ``weights`` record."""
+
+
+class PytorchEntry(ModelEntry, Protocol):
+    """What the PyTorch script needs besides ``ModelEntry``."""
+
+    quantized: bool  # runs on the CPU only, with ``backend``'s kernels
+    backend: str | None
+
+
+class KerasEntryForScript(ModelEntry, Protocol):
+    """What the Keras script needs besides ``ModelEntry``: the parent never builds the model, so
+    it asks the entry what to read first, and the child asks it for the step before the model."""
+
+    input_size: int | None  # None until a folder that says it is read
+    weights_in_folder: bool  # --weights-file ID=DIR (a folder) rather than ID=FILE
+    weights_folder: str | None  # the folder read, if any
+    preprocess_input: str  # what the manifest calls the step between pixels and model
+
+    def with_weights(self, weights_file: Any = None) -> "KerasEntryForScript":
+        """This entry with what it must read before it is built (a KerasHub preset folder)."""
+
+    def preprocess_input_function(self, preprocess: Any) -> Any:
+        """The function from uint8 pixels (as float32) to the model's input."""
+
+    def protocol_source(self, protocol: str) -> str:
+        """Where the protocol's preprocessing of this model comes from, for the manifest."""
+
 
 @dataclass(frozen=True)
 class Source:
@@ -58,18 +124,18 @@ class Source:
 
     name: str  # --source value
     platform: str  # the prediction script (and file suffix): "pytorch" or "keras"
-    module: str  # registry module in this package, imported on first use
+    module: str  # registry module, imported on first use: ".name" in this package, or an absolute name
     distributions: tuple[str, ...]  # packages whose versions each manifest records
 
     def registry(self) -> ModuleType:
-        return importlib.import_module(f"{__package__}.{self.module}")
+        return importlib.import_module(self.module, __package__)
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("torchvision", "pytorch", "torch_registry", ("torch", "torchvision")),
-    Source("timm", "pytorch", "timm_registry", ("torch", "timm")),
-    Source("keras", "keras", "keras_registry", ("keras", "tensorflow")),
-    Source("keras_hub", "keras", "keras_hub_registry", ("keras", "tensorflow", "keras-hub")),
+    Source("torchvision", "pytorch", ".torch_registry", ("torch", "torchvision")),
+    Source("timm", "pytorch", ".timm_registry", ("torch", "timm")),
+    Source("keras", "keras", ".keras_registry", ("keras", "tensorflow")),
+    Source("keras_hub", "keras", ".keras_hub_registry", ("keras", "tensorflow", "keras-hub")),
 )
 
 
@@ -114,6 +180,8 @@ def find(name: str) -> Source:
 
 def versions(source: Source) -> dict[str, str | None]:
     """The installed version of each package the source depends on (None: not installed)."""
+    import importlib.metadata  # here: the table script imports this module for its names only
+
     out: dict[str, str | None] = {}
     for distribution in source.distributions:
         try:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import metrics, sources
 from .scoring import Card
 from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
-DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras.applications"}  # 2019 files: no manifest
+DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras"}  # 2019 files: no manifest (names: sources.SOURCES)
 
 
 @dataclass
@@ -76,7 +76,7 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
             row["cards"][name] = card
             manifest = card.manifest or {}
             request = manifest.get("request") or {}
-            row["source"] = row["source"] or request.get("source") or DEFAULT_SOURCES[key[0]]
+            row["source"] = row["source"] or sources.current_name(request.get("source")) or DEFAULT_SOURCES[key[0]]
             if name == primary or row["images_per_s"] is None:
                 row["images_per_s"] = (manifest.get("throughput") or {}).get("images_per_s")
                 device = manifest.get("device")

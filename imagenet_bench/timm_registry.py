@@ -123,10 +123,13 @@ class TimmEntry:
                 "paper_ids": cfg.get("paper_ids")}
 
     source = "timm"
+    note = ""
 
-    @property
-    def framework(self) -> str:
-        return "timm"
+    def gflops(self) -> float | None:
+        return self.meta.get("_ops")
+
+    def request(self) -> dict[str, Any]:
+        return {"source": self.source, "model_spec": None, "weights": self.weights_name}
 
     def num_params(self) -> int:
         """Counted on a model built on the "meta" device (no memory, no weights), once."""

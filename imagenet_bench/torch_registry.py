@@ -60,12 +60,18 @@ class TorchEntry:
 
     source = "torchvision"
 
-    @property
-    def framework(self) -> str:
-        return "torchvision"
-
     def num_params(self) -> int:
         return int(self.meta["num_params"])
+
+    def gflops(self) -> float | None:
+        return self.meta.get("_ops")
+
+    @property
+    def note(self) -> str:
+        return f"quantized, CPU, {self.backend}" if self.quantized else ""
+
+    def request(self) -> dict[str, Any]:
+        return {"source": self.source, "model_spec": None, "weights": self.weights_name}
 
     def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
         """The model with its pre-trained weights, and the manifest's ``weights`` record."""

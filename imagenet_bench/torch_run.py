@@ -31,25 +31,6 @@ def excluded(source: str) -> list[tuple[str, str]]:
     return sources.excluded(sources.chosen("pytorch", source))
 
 
-def list_models(source: str, protocol: str, part: tuple[int, int] | None) -> None:
-    """Metadata only: nothing is built or downloaded."""
-    entries = registries(source)
-    print(f"{'id':44} {'params(M)':>9} {'GFLOPs':>7} {'Acc@1':>6} {'Acc@5':>6}  preprocessing ({protocol})")
-    for model_id in runner.shard(list(entries), part):
-        entry = entries[model_id]
-        try:
-            p = entry.preprocess(protocol)
-            prep = cli.describe(p)
-        except UsageError as exc:
-            prep = f"not run: {exc}"
-        params, gflops, published = entry.meta.get("num_params"), entry.meta.get("_ops"), entry.published or {}
-        print(f"{entry.id:44} {'' if params is None else f'{params / 1e6:.1f}':>9} "
-              f"{'' if gflops is None else gflops:>7} {published.get('acc1', ''):>6} {published.get('acc5', ''):>6}  "
-              f"{prep}{'  [quantized, CPU, ' + entry.backend + ']' if entry.quantized else ''}")
-    for model_id, reason in excluded(source):
-        print(f"{model_id:44} left out: {reason}")
-
-
 @dataclass(frozen=True)
 class TorchOptions:
     """What the run needs of the command line, below the script (built once from argparse)."""
@@ -86,6 +67,7 @@ class TorchRun:
     numerics: "torch_predict.Numerics"
     dist: "torch_distributed.ProcessGroup | None"
     spec_model: object = None  # the --model-spec model, built once
+    params: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> parameters of the model built
 
     @property
     def is_main(self) -> bool:
@@ -101,16 +83,15 @@ class TorchRun:
 
     def job(self, model_id: str, request_common: dict) -> runner.Job:
         entry, options = self.entries.get(model_id), self.options
+        model = {"source": "model-spec", "model_spec": options.model_spec, "weights": None}
         request = {
-            "source": "model-spec" if options.model_spec else entry.framework,
-            "model_spec": options.model_spec,
-            "weights": None if options.model_spec else entry.weights_name,
+            **(model if entry is None else entry.request()),
             **request_common,
             "device": self.job_numerics(model_id).device,
             "amp": options.amp, "channels_last": options.channels_last,
         }
         return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "pytorch"), request,
-                          cost=None if entry is None else entry.meta.get("_ops"))
+                          cost=None if entry is None else entry.gflops())
 
     def pass_key(self, job: runner.Job) -> tuple:
         """Models that share this key share one pass (one decode)."""
@@ -132,6 +113,7 @@ class TorchRun:
                     records[job.model] = {"id": self.options.name, "source": f"--model-spec {self.options.model_spec}"}
                 else:
                     model, records[job.model] = self.entries[job.model].build(self.weights_files.get(job.model))
+                self.params[job.model] = sum(p.numel() for p in model.parameters())
                 members.append(torch_predict.Member(job.model, model, self.preprocesses[job.model]))
             except Exception as exc:  # this model fails; the rest of the group runs
                 failures[job.model] = exc
@@ -215,7 +197,7 @@ class TorchRun:
         entry, options, dist = self.entries.get(job.model), self.options, self.dist
         # the packages each source depends on come from the table of sources (sources.SOURCES)
         library_versions = sources.versions(sources.find(entry.source)) if entry else {}
-        framework = {"name": entry.framework if entry else "pytorch", "torch": torch.__version__,
+        framework = {"name": entry.source if entry else "pytorch", "torch": torch.__version__,
                      "torchvision": torchvision.__version__}
         for name, version in library_versions.items():
             framework.setdefault(name, version)
@@ -223,7 +205,8 @@ class TorchRun:
             framework=framework, weights=weights_record, published=entry.published if entry else None,
             preprocessing=self.preprocesses[job.model].to_dict(),
             device={"name": numerics.device, "model": numerics.device_name()}, numerics=settings,
-            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"])
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
+            params=self.params.get(job.model), gflops=entry.gflops() if entry else None)
         return manifest.for_model(job.model, "pytorch", self.dataset, options.protocol, job.request, model_run, {
             "library_versions": library_versions,
             "pass": out["pass"],

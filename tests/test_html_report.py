@@ -125,11 +125,11 @@ def _small_table() -> table.Table:
         {"platform": "pytorch", "platform_name": "PyTorch", "model": "resnet50", "source": "torchvision",
          "acc1": 76.13, "acc5": 92.862, "rank1": 1, "images_per_s": 812.5, "device": "cpu",
          "manifests": {"val": _manifest("resnet50", "val")}, "published_acc1": 76.13, "delta1": 0.0},
-        {"platform": "keras", "platform_name": "Keras", "model": EVIL_ID, "source": "keras.applications",
+        {"platform": "keras", "platform_name": "Keras", "model": EVIL_ID, "source": "keras",
          "acc1": 70.0, "acc5": None, "rank1": 2, "images_per_s": None, "device": None,
          "manifests": {"val": _manifest(EVIL_ID, "val", weights_id=EVIL_FIELD)}, "published_acc1": None,
          "delta1": None},
-        {"platform": "keras", "platform_name": "Keras", "model": "vgg16", "source": "keras.applications",
+        {"platform": "keras", "platform_name": "Keras", "model": "vgg16", "source": "keras",
          "acc1": float("nan"), "acc5": 86.2, "rank1": 3, "images_per_s": None, "device": None,
          "manifests": {"val": None}, "published_acc1": 71.3, "delta1": None},
     ]

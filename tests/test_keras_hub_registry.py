@@ -146,7 +146,7 @@ def test_a_fourth_source_is_one_module_and_one_table_line(monkeypatch):
     module.entries = lambda: (DummyEntry("dummy.a"), DummyEntry("dummy.b"))
     module.excluded = lambda: (("dummy.c", "no weights"),)
     monkeypatch.setitem(sys.modules, "imagenet_bench.dummy_registry", module)
-    monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", "dummy_registry", ()),))
+    monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", ".dummy_registry", ()),))
     assert sources.names("keras") == ("keras", "keras_hub", "dummy", "all")
     chosen = sources.chosen("keras", "dummy")
     assert list(sources.entries(chosen)) == ["dummy.a", "dummy.b"]

@@ -12,7 +12,7 @@ from conftest import VAL500, shared, sweep_enabled
 from imagenet_bench import images, keras_registry
 
 keras = pytest.importorskip("keras")
-from imagenet_bench import keras_predict  # noqa: E402  (imports TensorFlow)
+from imagenet_bench import keras_applications, keras_predict  # noqa: E402  (import TensorFlow)
 
 # The cheapest member of each family (keras.applications module), at its native size.
 CI_FAMILY_MEMBERS = {
@@ -37,13 +37,13 @@ def _two_images(entry: keras_registry.KerasEntry) -> np.ndarray:
 
 def _forward(model_id: str) -> tuple[object, np.ndarray]:
     entry = keras_registry.by_id()[model_id]
-    model, record = keras_predict.build(entry, weights=None)
+    model, record = keras_applications.build(entry, weights=None)
     keras_predict.set_jit_compile(model, False)
     assert model.input_shape == (None, entry.input_size, entry.input_size, 3)
     pixels = _two_images(entry)
     assert pixels.shape == (2, entry.input_size, entry.input_size, 3)
     probs = keras_predict.class_probabilities(model, keras_predict.model_input(
-        pixels, keras_predict.preprocess_input_function(entry)))
+        pixels, keras_applications.preprocess_input_function(entry)))
     assert probs.shape == (2, 1000)
     assert np.all(np.isfinite(probs))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
@@ -103,7 +103,7 @@ def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_pat
     plain.save_weights(new_style)
     _save_legacy_h5(plain, legacy)
     x = keras_predict.model_input(np.random.RandomState(0).randint(0, 256, (2, 224, 224, 3)).astype(np.uint8),
-                                  keras_predict.preprocess_input_function(entry))
+                                  keras_applications.preprocess_input_function(entry))
 
     def outputs(model):
         """Probabilities, and the pooled features (random weights give near-uniform probabilities)."""
@@ -117,13 +117,13 @@ def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_pat
         return str(new_style)
 
     monkeypatch.setattr(file_utils, "get_file", fake_get_file)
-    reference, record = keras_predict.build(entry)  # weights="imagenet"
+    reference, record = keras_applications.build(entry)  # weights="imagenet"
     monkeypatch.undo()
     assert calls and calls[0][0] == "efficientnetb0.h5" and calls[0][1].endswith("/efficientnetb0.h5")
     assert record["source"] == "keras download" and record["url"].endswith("efficientnetb0.h5")
     expected, expected_features = outputs(reference)
 
-    model, record = keras_predict.build(entry, weights_file=legacy)
+    model, record = keras_applications.build(entry, weights_file=legacy)
     assert record["source"] == "file" and record["extra_rescaling_added"] and record["sha256"]
     probs, features = outputs(model)
     np.testing.assert_array_equal(probs, expected)
@@ -141,7 +141,7 @@ def test_a_weights_file_of_another_network_is_refused(tmp_path):
     path = tmp_path / "mobilenet_0.25.weights.h5"
     small.save_weights(path)
     with pytest.raises(UsageError, match="does not fit mobilenet_0.5_128"):
-        keras_predict.build(keras_registry.by_id()["mobilenet_0.5_128"], weights_file=path)
+        keras_applications.build(keras_registry.by_id()["mobilenet_0.5_128"], weights_file=path)
     keras.backend.clear_session()
 
 
@@ -159,7 +159,7 @@ def test_every_variant_asks_keras_for_the_weights_file_of_its_table_row(monkeypa
     assert len(variants) == 44
     for entry in variants:
         with pytest.raises(RuntimeError, match="cannot download") as failure:
-            keras_predict.build(entry)
+            keras_applications.build(entry)
         url = str(failure.value).split("cannot download ")[1].split(" ")[0]
         assert url.endswith("/" + entry.weights_file), (entry.id, url)
         keras.backend.clear_session()
