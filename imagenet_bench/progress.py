@@ -6,11 +6,14 @@ the estimate weights each model by its cost where the registry knows it (GFLOPs 
 torchvision's weights metadata has them) and counts a model of unknown cost as the mean of the
 known ones (or 1 when none is known). The rate is the time spent per unit of cost on the
 models run so far in this run: models skipped because their outputs exist cost nothing and
-teach nothing. Both prediction scripts report through this one class; the lines go to stderr.
+teach nothing. With models running side by side (the Keras script's --gpus), the time is the
+wall-clock time since the first model started, so the rate is the run's, all slots together.
+Both prediction scripts report through this one class, from any thread; the lines go to stderr.
 """
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any, Callable, Mapping, Sequence, TextIO
 
@@ -29,7 +32,8 @@ class Progress:
     """Counts models started and finished; estimates the time left from the models run so far."""
 
     def __init__(self, models: Sequence[str], cost: Mapping[str, float | None] | None = None,
-                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
+                 parallel: int = 1) -> None:
         known = [float(c) for c in (cost or {}).values() if c]
         fallback = sum(known) / len(known) if known else 1.0
         self.cost = {m: float((cost or {}).get(m) or fallback) for m in models}
@@ -40,12 +44,15 @@ class Progress:
         self.finished: set[str] = set()
         self.ran_cost = 0.0  # cost of the models run (not skipped) so far
         self.ran_seconds = 0.0
-        self._current: tuple[Sequence[str], float] | None = None
+        self.parallel = parallel
+        self._running: dict[tuple[str, ...], float] = {}  # models started and not finished -> start time
+        self._first_start: float | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, jobs: Sequence[Any], skipped: Sequence[str]) -> "Progress":
+    def of(cls, jobs: Sequence[Any], skipped: Sequence[str], parallel: int = 1) -> "Progress":
         """Progress over the runner's jobs (``model``, ``cost``), those skipped already done."""
-        progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs})
+        progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs}, parallel=parallel)
         progress.skip(skipped)
         return progress
 
@@ -60,6 +67,8 @@ class Progress:
         """Seconds to the end at the rate seen so far; None before any model has run."""
         if self.ran_cost <= 0:
             return None
+        if self.parallel > 1 and self._first_start is not None:
+            return self.remaining_cost() * (self.clock() - self._first_start) / self.ran_cost
         return self.remaining_cost() * self.ran_seconds / self.ran_cost
 
     def line(self, label: str) -> str:
@@ -70,19 +79,25 @@ class Progress:
 
     def start(self, models: Sequence[str], label: str | None = None) -> None:
         """A model (or a group sharing one pass) begins; prints where the run stands."""
-        self._current = (tuple(models), self.clock())
-        print(self.line(label or ", ".join(models)), file=self.stream, flush=True)
+        with self._lock:
+            now = self.clock()
+            self._running[tuple(models)] = now
+            if self._first_start is None:
+                self._first_start = now
+            print(self.line(label or ", ".join(models)), file=self.stream, flush=True)
 
-    def finish(self, ran: bool = True) -> None:
-        """The current model or group ended (ran=False: skipped or failed, not counted in the rate)."""
-        if self._current is None:
-            return
-        models, began = self._current
-        self._current = None
-        if ran:
-            self.ran_seconds += self.clock() - began
-            self.ran_cost += sum(self.cost.get(m, 0.0) for m in models)
-        self.finished.update(m for m in models if m in self.cost)
+    def finish(self, ran: bool = True, models: Sequence[str] | None = None) -> None:
+        """A model or group ended (ran=False: skipped or failed, not counted in the rate);
+        ``models`` names it when several run at once, else it is the one running."""
+        with self._lock:
+            key = tuple(models) if models is not None else next(iter(self._running), None)
+            began = self._running.pop(key, None) if key is not None else None
+            if began is None:
+                return
+            if ran:
+                self.ran_seconds += self.clock() - began
+                self.ran_cost += sum(self.cost.get(m, 0.0) for m in key)
+            self.finished.update(m for m in key if m in self.cost)
 
     def skip(self, models: Sequence[str]) -> None:
         """Models whose outputs exist: done, without time."""

@@ -288,7 +288,7 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     by this thread, each as soon as its job ends.
     """
     to_run, skipped = pending(jobs, overwrite)
-    ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped))
+    ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped, parallel))
     if parallel <= 1:
         for job in to_run:
             if ledger.stopped:
@@ -302,11 +302,13 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
 
         pool = ThreadPoolExecutor(max_workers=parallel)
         try:
-            futures = {pool.submit(_attempt, run_one, job): job for job in to_run}
+            futures = {pool.submit(_attempt, run_one, job, ledger.progress): job for job in to_run}
             for future in as_completed(futures):
                 if future.cancelled():
                     continue
-                ledger.finish(futures[future], *future.result())
+                job = futures[future]
+                ledger.finish(job, *future.result())
+                ledger.progress.finish(ran=job.model in ledger.done, models=[job.model])
                 if ledger.stopped and not ledger.not_run:  # running jobs finish and are saved; the rest never start
                     ledger.not_run = [job.model for f, job in futures.items() if not f.done() and f.cancel()]
         finally:
@@ -314,8 +316,12 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     return ledger.status()
 
 
-def _attempt(run_one: Callable[[Job], Result], job: Job) -> tuple[Result | Exception, float, str]:
-    """run_one(job), or the exception it raised (and its traceback); with the time it took."""
+def _attempt(run_one: Callable[[Job], Result], job: Job,
+             progress: Progress | None = None) -> tuple[Result | Exception, float, str]:
+    """run_one(job), or the exception it raised (and its traceback); with the time it took.
+    ``progress`` hears of the start (jobs side by side start in their own threads)."""
+    if progress is not None:
+        progress.start([job.model])
     start = time.perf_counter()
     try:
         outcome: Result | Exception = run_one(job)

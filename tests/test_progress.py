@@ -80,3 +80,38 @@ def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
     starts = [line for line in err if line.startswith("[")]
     assert starts[0].startswith("[0/3 done] c: estimating")
     assert starts[1].startswith("[1/3 done] a pass of 2: d, e: about") and "GFLOPs" in starts[1]
+
+
+def test_models_side_by_side_use_the_runs_wall_clock_rate():
+    """--gpus: two models run at once; the rate is the run's (wall-clock since the first start),
+    so two slots halve the estimate that one slot would give."""
+    clock = Clock()
+    progress = Progress(["a", "b", "c", "d"], stream=io.StringIO(), clock=clock, parallel=2)
+    progress.start(["a"])
+    progress.start(["b"])
+    clock.now += 10.0
+    progress.finish(models=["b"])
+    progress.start(["c"])
+    clock.now += 2.0
+    progress.finish(models=["a"])
+    # 2 models finished in 12 s of wall clock; 2 left (c running, d waiting): 12 s
+    assert progress.eta_seconds() == pytest.approx(12.0)
+    progress.finish(models=["c"], ran=False)
+    assert progress.finished == {"a", "b", "c"} and progress.summary().startswith("3 of 4 models")
+
+
+def test_the_parallel_runner_reports_each_model_as_it_starts(tmp_path, capsys):
+    import numpy as np
+
+    from imagenet_bench import predfiles, runner
+
+    def result(j):
+        return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request})
+
+    jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}) for m in ("a", "b", "c")]
+    assert runner.run_jobs(jobs, result, lambda: None, parallel=2) == 0
+    err = capsys.readouterr().err.splitlines()
+    starts = sorted(line.split("] ")[1].split(":")[0] for line in err if line.startswith("["))
+    assert starts == ["a", "b", "c"]
+    assert all(line.split(" done]")[0][1:].split("/")[1] == "3" for line in err if line.startswith("["))
+    assert err[-1].startswith("3 done, 0 skipped (already complete), 0 failed; ") and err[-1].endswith(" in all")
