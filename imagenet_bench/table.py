@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics, sources
+from . import metrics
 from .scoring import Card
 from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int
 
@@ -61,6 +61,15 @@ def _count(card: Card | None, name: str) -> int | None:
     return None if marks is None else marks.count
 
 
+def _source_name(recorded: str | None) -> str | None:
+    """A manifest's source under today's name; ``sources`` (it imports PIL) only when one is recorded."""
+    if not recorded:
+        return None
+    from . import sources
+
+    return sources.current_name(recorded)
+
+
 def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]]:
     """One row per model (platform + id) over every test set; counts on ``primary``."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -76,7 +85,7 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
             row["cards"][name] = card
             manifest = card.manifest or {}
             request = manifest.get("request") or {}
-            row["source"] = row["source"] or sources.current_name(request.get("source")) or DEFAULT_SOURCES[key[0]]
+            row["source"] = row["source"] or _source_name(request.get("source")) or DEFAULT_SOURCES[key[0]]
             if name == primary or row["images_per_s"] is None:
                 row["images_per_s"] = (manifest.get("throughput") or {}).get("images_per_s")
                 device = manifest.get("device")
