@@ -56,7 +56,7 @@ def main() -> int:
             print(cli.listed_subset(args))
         listing.print_models("keras", args.source, args.protocol, part)
         return EXIT_OK
-    return keras_run.run(args, part)
+    return keras_run.run(keras_run.KerasOptions.from_args(args), part)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def main() -> int:
             print(cli.listed_subset(args))
         listing.print_models("pytorch", args.source, args.protocol, part)
         return EXIT_OK
-    return torch_run.run(args, part)
+    return torch_run.run(torch_run.TorchOptions.from_args(args), part)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ never a traceback or a value silently clipped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -24,6 +25,36 @@ from .preprocessing import PROTOCOLS, Preprocess
 PROTOCOL_HELP = ("reference: each model's own preprocessing (default); seed2019: exactly the 2019 script, for "
                  "its models only; common: one rule for every model on both platforms (shorter side to "
                  "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The flags both prediction scripts share, typed; read from argparse once (``from_args``),
+    so that nothing below the scripts sees the namespace. Each script's options extend it."""
+    val_dir: Path | None
+    val_ground_truth: Path | None
+    limit: int | None
+    per_class: int | None
+    test_set: str | None
+    class_subset: str | None
+    model: list[str]
+    exclude: list[str]
+    weights_file: list[str]
+    source: str
+    protocol: str
+    output_dir: Path
+    batch_size: int
+    workers: int
+    tf32: bool
+    topk: int
+    save_all_probs: bool
+    overwrite: bool
+    cache_dir: Path | None
+    verbose: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace):
+        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 class Parser(argparse.ArgumentParser):
@@ -126,19 +157,19 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, num_cl
         parser.error(f"argument -k/--topk: must be at most the {num_classes} classes, not {args.topk}")
 
 
-def load_dataset(args: argparse.Namespace) -> Dataset:
+def load_dataset(options: RunOptions) -> Dataset:
     """The val folder's images, its test set and class subset (--test-set, --class-subset),
     then --per-class and --limit."""
-    if args.val_dir is None:
+    if options.val_dir is None:
         raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
-    dataset = layout.scan(args.val_dir, args.val_ground_truth, args.test_set)
-    subset = test_sets.choose_subset(dataset.test_set, args.class_subset)
-    class_subset.check_topk(args.topk, subset)
+    dataset = layout.scan(options.val_dir, options.val_ground_truth, options.test_set)
+    subset = test_sets.choose_subset(dataset.test_set, options.class_subset)
+    class_subset.check_topk(options.topk, subset)
     if subset is not None and not set(dataset.classes_present) <= set(subset.indices):
         outside = sorted(set(dataset.classes_present) - set(subset.indices))
-        warnings.warn(f"{len(outside)} classes of {args.val_dir} are outside the class subset ({subset.short()}), "
+        warnings.warn(f"{len(outside)} classes of {options.val_dir} are outside the class subset ({subset.short()}), "
                       f"first class {outside[0]}: their images can never be right", stacklevel=2)
-    return layout.select(replace(dataset, class_subset=subset), args.limit, args.per_class)
+    return layout.select(replace(dataset, class_subset=subset), options.limit, options.per_class)
 
 
 def listed_subset(args: argparse.Namespace) -> str | None:
@@ -151,14 +182,14 @@ def listed_subset(args: argparse.Namespace) -> str | None:
     return f"test set {args.test_set or 'recognised from VAL_DIR'}; class subset: {described}"
 
 
-def choose_models(available: Sequence[str], args: argparse.Namespace, seed_2019_ids: Sequence[str],
+def choose_models(available: Sequence[str], options: RunOptions, seed_2019_ids: Sequence[str],
                   part: tuple[int, int] | None) -> tuple[list[str], list[str]]:
     """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard:
     (this shard's models, the selected models that other shards run)."""
-    chosen = runner.select_models(available, args.model, args.exclude)
-    if args.protocol == "seed2019":
+    chosen = runner.select_models(available, options.model, options.exclude)
+    if options.protocol == "seed2019":
         refused = [m for m in chosen if m not in seed_2019_ids]
-        if refused and args.model != ["all"]:
+        if refused and options.model != ["all"]:
             raise UsageError(f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, "
                              f"not {', '.join(refused[:5])}")
         chosen = [m for m in chosen if m in seed_2019_ids]
@@ -178,7 +209,7 @@ def describe(preprocess: Preprocess) -> str:
     return f"{text}, {p.normalization}"
 
 
-def request_common(args: argparse.Namespace, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
+def request_common(options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
                    ) -> dict[str, Any]:
     """What every model's outputs must have been made with to be reused (resume)."""
     from .predfiles import sha256_file
@@ -188,5 +219,5 @@ def request_common(args: argparse.Namespace, preprocess: Preprocess, dataset: Da
         "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
         "preprocess": preprocess.to_dict(),
         "dataset": dataset.fingerprint,
-        "topk": args.topk, "save_all_probs": args.save_all_probs, "tf32": args.tf32,
+        "topk": options.topk, "save_all_probs": options.save_all_probs, "tf32": options.tf32,
     }

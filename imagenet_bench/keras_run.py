@@ -4,8 +4,6 @@ manifest. Imports neither TensorFlow nor torch: the children do the TensorFlow w
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import queue
 import sys
 import threading
@@ -47,24 +45,12 @@ def check_gpus_exist(slots: list[str | None], flag: str) -> None:
 
 
 @dataclass(frozen=True)
-class KerasOptions:
-    """What the run needs of the command line, below the script (built once from argparse)."""
-    output_dir: Path
-    protocol: str
-    batch_size: int
-    workers: int
-    topk: int
-    save_all_probs: bool
-    tf32: bool
+class KerasOptions(cli.RunOptions):
+    """What the Keras run needs of the command line, below the script (built once from argparse)."""
+    gpu: int | None
+    gpus: str | None
     jit_compile: bool
-    cache_dir: Path | None
     check_batching: int | None
-    overwrite: bool
-    verbose: bool
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "KerasOptions":
-        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 class KerasRun:
@@ -166,39 +152,38 @@ class KerasRun:
         return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
 
 
-def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
-    """The run's state and jobs from the command line; bad input raises UsageError."""
-    dataset = cli.load_dataset(args)
-    slots = parse_gpus(args.gpu, args.gpus)
-    check_gpus_exist(slots, f"-g {args.gpu}" if args.gpu is not None else f"--gpus {args.gpus}")
-    chosen_sources = sources.chosen("keras", args.source)
+def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
+    """The run's state and jobs from the options; bad input raises UsageError."""
+    dataset = cli.load_dataset(options)
+    slots = parse_gpus(options.gpu, options.gpus)
+    check_gpus_exist(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
+    chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
-    chosen, elsewhere = cli.choose_models(list(entries), args, sources.seed_2019_ids(chosen_sources), part)
-    weights_files = runner.parse_weights_files(args.weights_file, chosen,
+    chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
+    weights_files = runner.parse_weights_files(options.weights_file, chosen,
                                                [m for m in chosen if entries[m].weights_in_folder], elsewhere)
     for model_id, path in weights_files.items():
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
     # A KerasHub preset's converter and size are in its folder: read it (or download it) now.
     entries = {m: entries[m].with_weights(weights_files.get(m)) for m in chosen}
-    preprocesses = {m: entries[m].preprocess(args.protocol) for m in chosen}
-    output_folder.check(args.output_dir, dataset, args.protocol)
-    if args.cache_dir:
-        pixel_cache.check_root(args.cache_dir)
-    state = KerasRun(KerasOptions.from_args(args), dataset, entries, preprocesses, weights_files, slots)
+    preprocesses = {m: entries[m].preprocess(options.protocol) for m in chosen}
+    output_folder.check(options.output_dir, dataset, options.protocol)
+    if options.cache_dir:
+        pixel_cache.check_root(options.cache_dir)
+    state = KerasRun(options, dataset, entries, preprocesses, weights_files, slots)
     jobs = []
     for model_id in chosen:
         weights_file = weights_files.get(model_id)
         if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
             weights_file = None
-        jobs.append(state.job(model_id, cli.request_common(args, preprocesses[model_id], dataset, weights_file)))
+        jobs.append(state.job(model_id, cli.request_common(options, preprocesses[model_id], dataset, weights_file)))
     return state, jobs
 
 
-def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
+def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set, each in its own child process; the exit status."""
-    state, jobs = _setup(args, part)
-    options = state.options
+    state, jobs = _setup(options, part)
     with folder_lock.hold(options.output_dir, part), child_process.supervise():
         return runner.run_jobs(jobs, state.run_one,
                                lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),

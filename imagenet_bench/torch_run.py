@@ -4,7 +4,6 @@ that share one decode, the pixel cache, torchrun, and each model's manifest.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import functools
@@ -22,37 +21,17 @@ if TYPE_CHECKING:
     from . import torch_distributed, torch_predict
 
 
-def registries(source: str) -> dict[str, object]:
-    """id -> entry for the chosen source(s), in the table's order (torchvision first)."""
-    return sources.entries(sources.chosen("pytorch", source))
-
-
-def excluded(source: str) -> list[tuple[str, str]]:
-    return sources.excluded(sources.chosen("pytorch", source))
-
-
 @dataclass(frozen=True)
-class TorchOptions:
-    """What the run needs of the command line, below the script (built once from argparse)."""
-    output_dir: Path
-    protocol: str
+class TorchOptions(cli.RunOptions):
+    """What the PyTorch run needs of the command line, below the script (built once from argparse)."""
     model_spec: str | None
     name: str | None
-    amp: bool
+    device: str | None
+    gpu: int | None
+    amp: str | None  # "bf16", "fp16" or None (float32)
     channels_last: bool
-    batch_size: int
-    workers: int
-    topk: int
-    save_all_probs: bool
-    cache_dir: Path | None
     group_size: int
     group_memory: float  # GiB
-    overwrite: bool
-    verbose: bool
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "TorchOptions":
-        return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -226,45 +205,43 @@ def _plan(state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, p
         return exc
 
 
-def _setup(args: argparse.Namespace, part: tuple[int, int] | None) -> tuple[TorchRun, list[runner.Job]]:
-    """The run's state and jobs from the command line: the models, their preprocessing and
+def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRun, list[runner.Job]]:
+    """The run's state and jobs from the options: the models, their preprocessing and
     requests, the device and the torchrun process group. Bad input raises UsageError."""
     from . import pixel_cache, torch_distributed, torch_predict
 
-    options = TorchOptions.from_args(args)
-    dataset = cli.load_dataset(args)
-    device = torch_predict.resolve_device(args.device, args.gpu)
+    dataset = cli.load_dataset(options)
+    device = torch_predict.resolve_device(options.device, options.gpu)
     dist = torch_distributed.init(device)
     if dist is not None and len(dataset) < dist.world:
         raise UsageError(f"{len(dataset)} images for {dist.world} torchrun processes: use fewer processes")
     device = torch_distributed.rank_device(dist, device)
-    numerics = torch_predict.Numerics(device, args.amp, args.channels_last, args.tf32)
+    numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
     spec_model = spec_preprocess = None
-    if args.model_spec:
-        spec_model, spec_preprocess = torch_predict.model_from_spec(args.model_spec)
-        chosen, elsewhere, entries = [args.name], [], {}
+    if options.model_spec:
+        spec_model, spec_preprocess = torch_predict.model_from_spec(options.model_spec)
+        chosen, elsewhere, entries = [options.name], [], {}
     else:
-        from .torch_registry import SEED_2019_IDS
-
-        entries = registries(args.source)
-        chosen, elsewhere = cli.choose_models(list(entries), args, SEED_2019_IDS, part)
-    weights_files = runner.parse_weights_files(args.weights_file, chosen, other_shards=elsewhere)
-    preprocesses = {m: spec_preprocess if args.model_spec else entries[m].preprocess(args.protocol) for m in chosen}
-    output_folder.check(args.output_dir, dataset, args.protocol)
-    if args.cache_dir:
-        pixel_cache.check_root(args.cache_dir)
+        chosen_sources = sources.chosen("pytorch", options.source)
+        entries = sources.entries(chosen_sources)
+        chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
+    weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
+    preprocesses = {m: spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol) for m in chosen}
+    output_folder.check(options.output_dir, dataset, options.protocol)
+    if options.cache_dir:
+        pixel_cache.check_root(options.cache_dir)
     state = TorchRun(options, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
-    jobs = [state.job(m, cli.request_common(args, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
+    jobs = [state.job(m, cli.request_common(options, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
     return state, jobs
 
 
-def run(args: argparse.Namespace, part: tuple[int, int] | None) -> int:
+def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set in grouped passes (one decode per pass),
     across torchrun processes when there are several; the exit status."""
     from . import torch_distributed
 
-    state, jobs = _setup(args, part)
-    options, dist = state.options, state.dist
+    state, jobs = _setup(options, part)
+    dist = state.dist
     lock = contextlib.ExitStack()  # rank 0's lock on the output folder, held to the end (folder_lock)
     planned = torch_distributed.broadcast(_plan(state, jobs, lock, part) if state.is_main else None, dist)
     if isinstance(planned, UsageError):
