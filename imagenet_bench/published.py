@@ -39,7 +39,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TORCHVISION_JSON = DATA_DIR / "torchvision_published.json"
@@ -80,17 +80,8 @@ def lookup(platform: str, model: str, test_set: str = VAL, img_size: int | None 
 
     Reads only the committed data files (json/csv), once per process.
     """
-    if platform == "pytorch" and model.startswith("timm."):
-        from . import timm_published
-
-        return timm_published.lookup(model, test_set, img_size)
-    if test_set != VAL:
-        return None
-    if platform == "pytorch":
-        return _torchvision_table().get(model)
-    if platform == "keras":
-        return _keras_table().get(model)
-    return None
+    figures = figures_of(platform, model)
+    return None if figures is None else figures.accuracy(model, test_set, img_size)
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,13 +101,57 @@ def _torchvision_table() -> dict[str, Published]:
 def cost(platform: str, model: str) -> dict[str, float | None]:
     """{"params", "gflops"} of a model id from the same data files (torchvision's weights
     metadata; keras.io's parameter counts, which give no GFLOPs); None where unknown."""
-    if platform == "pytorch":
-        entry = _torchvision_costs().get(model, {})
-        return {"params": entry.get("num_params"), "gflops": entry.get("gflops")}
-    if platform == "keras":
-        params_m = _keras_params_m().get(model)
-        return {"params": None if params_m is None else params_m * 1e6, "gflops": None}
+    figures = figures_of(platform, model)
+    return {"params": None, "gflops": None} if figures is None else figures.cost(model)
+
+
+def _torchvision_cost(model: str) -> dict[str, float | None]:
+    entry = _torchvision_costs().get(model, {})
+    return {"params": entry.get("num_params"), "gflops": entry.get("gflops")}
+
+
+def _keras_cost(model: str) -> dict[str, float | None]:
+    params_m = _keras_params_m().get(model)
+    return {"params": None if params_m is None else params_m * 1e6, "gflops": None}
+
+
+def _no_cost(model: str) -> dict[str, float | None]:
     return {"params": None, "gflops": None}
+
+
+def _val_only(table: Callable[[], dict[str, Published]]) -> Callable[[str, str, int | None], Published | None]:
+    """A reader of a source that publishes the val set only, at one size."""
+    return lambda model, test_set, img_size: table().get(model) if test_set == VAL else None
+
+
+def _timm_accuracy(model: str, test_set: str, img_size: int | None) -> Published | None:
+    from . import timm_published
+
+    return timm_published.lookup(model, test_set, img_size)
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    """Where one source's published figures are. Prediction files name a model by platform and
+    id only, so the source is known by its ids' prefix (none: the platform's first source)."""
+    name: str  # as in sources.SOURCES
+    platform: str
+    prefix: str
+    accuracy: Callable[[str, str, int | None], Published | None]  # (model, test set, image size)
+    cost: Callable[[str], dict[str, float | None]]
+
+
+FIGURES = (  # prefixed sources first
+    SourceFigures("timm", "pytorch", "timm.", _timm_accuracy, _no_cost),
+    SourceFigures("keras_hub", "keras", "keras_hub.", lambda model, test_set, img_size: None, _no_cost),
+    SourceFigures("torchvision", "pytorch", "", _val_only(lambda: _torchvision_table()), _torchvision_cost),
+    SourceFigures("keras", "keras", "", _val_only(lambda: _keras_table()), _keras_cost),
+)
+
+
+def figures_of(platform: str, model: str) -> SourceFigures | None:
+    """The source a prediction file's model belongs to, with its published figures."""
+    return next((f for f in FIGURES if f.platform == platform and model.startswith(f.prefix)), None)
 
 
 @functools.lru_cache(maxsize=None)
