@@ -5,6 +5,10 @@ with random weights as a preset folder (tests/keras_hub_presets.py: its head is 
 that predictions differ between images, checked first) and runs it through the script, one
 image at a time and batched, against the same preset loaded and run by KerasHub's own API
 with its own preprocessing (the preset's ImageConverter) on the 500 real val images' first 40.
+
+The opt-in sweep (IMAGENET_BENCH_SWEEP=1) does the same, on 8 images, for a small classifier of
+every KerasHub family with ImageNet presets (tests/keras_hub_presets.py's SMALL); a family with
+none fails it, so a later KerasHub that adds one fails until it is configured.
 """
 from __future__ import annotations
 
@@ -135,33 +139,90 @@ def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
     assert not {"torch", "torchvision", "timm"} & imported
 
 
+def test_a_classifier_that_ignores_activation_still_gives_probabilities(tmp_path):
+    """MobileNetImageClassifier takes no ``activation``: from_preset(activation="softmax") gives logits.
+    The entry's model gives probabilities all the same (the sweep's mobilenet case, in every run)."""
+    from imagenet_bench import keras_hub_registry
+
+    folder = save_preset(tmp_path / "mobilenet", "mobilenet")
+    x = np.random.default_rng(0).uniform(-2, 2, (4, 48, 48, 3)).astype("float32")
+    plain = keras_hub.models.ImageClassifier.from_preset(str(folder), preprocessor=None, activation="softmax")
+    logits = plain.predict(x, verbose=0).astype(np.float64)
+    assert (logits < 0).any()  # KerasHub's own: logits, whatever the activation asked for
+    entry = keras_hub_registry.by_id()["keras_hub.mobilenet_v3_small_050_imagenet"].with_weights(folder)
+    model, _ = entry.build(str(folder))
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True),
+                               rtol=0, atol=1e-6)
+
+
 def _families() -> list[str]:
+    """Every family with ImageNet presets in the installed KerasHub (keras_hub_registry's entries)."""
     from imagenet_bench import keras_hub_registry
 
     return sorted({entry.family for entry in keras_hub_registry.entries()})
 
 
+def _sweep_cases() -> list[str]:
+    """Each small configuration, and each family that has none (a new family in a later KerasHub):
+    the sweep fails on those until one is written."""
+    from keras_hub_presets import SMALL
+
+    covered = {small.family for small in SMALL.values()}
+    return sorted(SMALL) + [family for family in _families() if family not in covered]
+
+
+def test_every_family_with_imagenet_presets_has_a_small_configuration():
+    """Cheap, in every run: the sweep below covers every family of the installed KerasHub, and each
+    configuration stands for a preset it registers (a later KerasHub that adds or renames one fails here)."""
+    from imagenet_bench import keras_hub_registry
+    from keras_hub_presets import SMALL
+
+    names = {entry.preset: entry.family for entry in keras_hub_registry.entries()}
+    covered, families = {small.family for small in SMALL.values()}, set(_families())
+    assert not families - covered, f"no small configuration for {sorted(families - covered)}"
+    assert not covered - families, f"configurations of families KerasHub no longer lists: {covered - families}"
+    for small in SMALL.values():
+        assert small.preset is None or names.get(small.preset) == small.family, small
+
+
 @pytest.mark.sweep
 @pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
-@pytest.mark.parametrize("family", _families())
-def test_every_family_runs_through_the_script(family, tmp_path):
-    """Per KerasHub family with ImageNet presets: a small random-weight classifier built through
-    the family's own classes, saved as a local preset, run by the script as the family's first
-    preset, with KerasHub's own top-1 (nothing downloaded)."""
-    from imagenet_bench import images, keras_hub_registry, layout
-    from keras_hub_presets import FAMILIES
+@pytest.mark.parametrize("name", _sweep_cases())
+def test_every_family_runs_through_the_script(name, tmp_path):
+    """Per KerasHub family with ImageNet presets (and per kind of block within ResNet and
+    EfficientNet): a small random-weight classifier built through the family's own classes, saved
+    as a local preset, run by the script as the preset it stands for (the family's first unless
+    named), with KerasHub's own top-1 on 8 images and the softmax of its logits (nothing downloaded).
 
-    if family not in FAMILIES:
-        pytest.skip(f"no small {family} configuration written yet (tests/keras_hub_presets.py)")
-    model = next(e.id for e in keras_hub_registry.entries() if e.family == family)
+    KerasHub's run here asks for no activation (the saved presets have none: logits) and the test
+    takes the softmax itself: MobileNetImageClassifier ignores ``activation="softmax"``, so the
+    script must not rely on it."""
+    from imagenet_bench import images, keras_hub_registry, layout
+    from keras_hub_presets import SMALL
+
+    if name not in SMALL:
+        pytest.fail(f"KerasHub family {name} has ImageNet presets but no small configuration: "
+                    "write one in tests/keras_hub_presets.py (SMALL)")
+    small = SMALL[name]
+    family = [entry for entry in keras_hub_registry.entries() if entry.family == small.family]
+    assert family, f"{name}: KerasHub no longer lists ImageNet presets of the family {small.family}"
+    model = next(e.id for e in family if small.preset in (None, e.preset))
     dataset = layout.select(layout.scan(shared(VAL500), None), 8, None)
     decoded = [np.asarray(images.load_rgb(path)) for path in dataset.paths]
-    folder = save_preset(tmp_path / family, family, calibration=decoded)
-    classifier = keras_hub.models.ImageClassifier.from_preset(str(folder), activation="softmax")
-    expected = [int(np.argmax(classifier.predict(image[None], verbose=0)[0])) for image in decoded]
+    folder = save_preset(tmp_path / name, name, calibration=decoded)
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(folder))
+    assert type(classifier).__name__ == small.classifier
+    logits = np.stack([classifier.predict(image[None], verbose=0)[0] for image in decoded]).astype(np.float64)
+    assert (logits < 0).any(), "KerasHub's own run gives logits here"
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    expected = probs.argmax(axis=1)
+    assert len(set(expected.tolist())) >= 3, f"random weights: predictions must vary ({expected.tolist()})"
     out = tmp_path / "out"
     result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", model, "--limit", "8",
                         "--weights-file", f"{model}={folder}", "-o", out, env=NO_NETWORK)
     assert result.returncode == 0, result.stderr[-3000:]
-    preds, _, _ = _files(out, model)
-    assert preds[:, 0].tolist() == expected
+    preds, top5_probs, _ = _files(out, model)
+    assert preds[:, 0].tolist() == expected.tolist()
+    np.testing.assert_allclose(top5_probs[:, 0], probs.max(axis=1), rtol=0, atol=1e-5)
