@@ -20,8 +20,10 @@ into timm's eval transform with ``timm.data.create_transform`` and read back: a
 (crop_mode "border", a non-square input, another interpolation) makes the entry
 not runnable; ``excluded()`` lists it with the reason.
 
-Nothing here touches the network or loads weights, except ``TimmEntry.build``;
-``num_params`` builds a model on the "meta" device (no memory, no weights).
+Nothing here touches the network or loads weights, except ``TimmEntry.build``.
+Parameters and GMACs come from the committed data/timm_costs.csv (``timm_costs``: counted
+once, so that ``--list-models`` builds nothing); for a model that file lacks (another timm
+version), ``num_params`` builds the model on the "meta" device (no memory, no weights).
 Imports timm (and torch): only the PyTorch prediction script loads this module.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ import timm
 from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
-from . import sources
+from . import sources, timm_costs
 from .errors import UsageError
 from .preprocessing import INTERPOLATIONS, Preprocess
 
@@ -115,10 +117,12 @@ class TimmEntry:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """timm's configs record neither parameter count nor FLOPs (knowing them means building
-        the model), so both are None; what the config does say is here too."""
+        """What the config says, with the parameters and GMACs (``_ops``, torchvision's word and
+        unit) of data/timm_costs.csv, which timm's configs do not record: ``_ops`` at the
+        reference input size, None where timm's benchmark has no figure for this network."""
         cfg = self.pretrained_cfg
-        return {"num_params": None, "_ops": None, "architecture": cfg["architecture"], "tag": cfg["tag"],
+        return {"num_params": self.num_params(), "_ops": self.gflops(),
+                "architecture": cfg["architecture"], "tag": cfg["tag"],
                 "hf_hub_id": cfg.get("hf_hub_id"), "url": cfg.get("url") or None, "license": cfg.get("license"),
                 "paper_ids": cfg.get("paper_ids")}
 
@@ -126,14 +130,17 @@ class TimmEntry:
     note = ""
 
     def gflops(self) -> float | None:
-        return self.meta.get("_ops")
+        """timm's GMACs at the reference input size, from data/timm_costs.csv (never built)."""
+        return timm_costs.gmacs(self.architecture, self.reference_preprocess().crop_size)
 
     def request(self) -> dict[str, Any]:
         return {"source": self.source, "model_spec": None, "weights": self.weights_name}
 
     def num_params(self) -> int:
-        """Counted on a model built on the "meta" device (no memory, no weights), once."""
-        return _num_params(self.name)
+        """From data/timm_costs.csv; a model the file lacks is counted on a model built on the
+        "meta" device (no memory, no weights), once."""
+        known = timm_costs.num_params(self.architecture)
+        return known if known is not None else _num_params(self.name)
 
     @property
     def published(self) -> dict[str, Any] | None:
@@ -143,7 +150,7 @@ class TimmEntry:
     def reference_preprocess(self, use_test_size: bool = True) -> Preprocess:
         """timm's eval transform of the pretrained config at its test size, through timm's own API."""
         try:
-            return preprocess_from_cfg(_cfg(self.name), use_test_size)
+            return _preprocess(self.name, use_test_size)
         except UsageError as exc:
             raise UsageError(f"{self.id}: not runnable: {exc}") from None
 
@@ -253,11 +260,13 @@ def create(name: str, pretrained: bool, **kwargs: Any) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _num_params(name: str) -> int:
-    import torch
+    return timm_costs.count_params(name)
 
-    with torch.device("meta"):
-        model = timm.create_model(name, pretrained=False)
-    return sum(p.numel() for p in model.parameters())
+
+@functools.lru_cache(maxsize=None)
+def _preprocess(name: str, use_test_size: bool) -> Preprocess:
+    """An entry's preprocessing, worked out once (the listing asks for it twice: its row, its GFLOPs)."""
+    return preprocess_from_cfg(_cfg(name), use_test_size)
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:

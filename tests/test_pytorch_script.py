@@ -162,6 +162,24 @@ def test_list_models_reads_metadata_only():
     assert len(shard.stdout.splitlines()) - 2 == len(lines[1:-1][1::4])
 
 
+def test_list_models_timm_shows_params_and_builds_nothing(monkeypatch, capsys):
+    """Issue 10: timm's params (and GFLOPs where timm published them) come from a data file; the
+    listing, run in-process with timm.create_model refused, builds no model."""
+    import timm
+
+    from imagenet_bench import listing, timm_registry
+
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("--list-models built a model"))
+    listing.print_models("pytorch", "timm", "reference", None)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:] if line.startswith("timm.")]
+    assert len(rows) == len(timm_registry.entries()) >= 1300
+    for row in rows:  # id, size, params(M), ...
+        assert float(row[2]) > 0, row
+    by_id = {row[0]: row for row in rows}
+    assert by_id["timm.resnet50.tv_in1k"][1:4] == ["224", "25.6", "4.11"]  # timm's benchmark file: 4.11 GMACs
+    assert by_id["timm.resnet50.a1_in1k"][1:4] == ["288", "25.6", "6.80"]  # at its test size
+
+
 def _bad(tmp_path, *args):
     return bad_run(SCRIPT, tmp_path / "out", *args)
 

@@ -3,6 +3,7 @@ touching the network; timm's own eval transform reproduced pixel for pixel; a fe
 built through the --weights-file path with random weights (every entry in the opt-in sweep)."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -18,8 +19,8 @@ from PIL import Image
 from timm.data import create_transform, resolve_data_config, resolve_model_data_config
 from timm.models import get_pretrained_cfg
 
-from conftest import ROOT, sweep_enabled, tiny_dataset
-from imagenet_bench import timm_registry, torch_predict
+from conftest import ROOT, SHARED, shared, sweep_enabled, tiny_dataset
+from imagenet_bench import timm_costs, timm_registry, torch_predict
 from imagenet_bench.errors import UsageError
 from imagenet_bench.layout import Dataset
 from imagenet_bench.predfiles import sha256_file
@@ -69,10 +70,130 @@ def test_listing_needs_no_model_and_no_network(monkeypatch):
     for entry in timm_registry.entries():
         p = entry.preprocess("reference")
         assert p.resize_mode in ("shorter", "squash") and p.normalization == "mean_std"
-        assert entry.meta["num_params"] is None and entry.meta["_ops"] is None
+        assert entry.meta["num_params"] == entry.num_params() > 0  # from data/timm_costs.csv
+        assert entry.meta["_ops"] == entry.gflops()
         assert entry.published is None
         json.dumps(entry.pretrained_cfg)
         json.dumps(entry.meta)
+
+
+# --- parameters and GMACs: data/timm_costs.csv ---------------------------------------------
+
+BENCHMARK = SHARED / "reference" / "timm-results" / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
+# Different families: CNNs, ViTs, a hierarchical transformer, a MetaFormer at two sizes, an EVA
+# with a fixed input size, a distilled DeiT (two heads), and re-parameterisable networks.
+COUNTED_SAMPLE = ["resnet50.tv_in1k", "resnet50.a1_in1k", "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+                  "convnext_tiny.fb_in1k", "efficientnet_b0.ra_in1k", "swin_tiny_patch4_window7_224.ms_in1k",
+                  "mobilenetv3_large_100.ra_in1k", "caformer_s18.sail_in1k_384",
+                  "eva02_tiny_patch14_336.mim_in22k_ft_in1k", "deit_tiny_distilled_patch16_224.fb_in1k",
+                  "levit_128.fb_dist_in1k", "repvgg_a0.rvgg_in1k"]
+
+
+def _meta_device_count(name: str) -> int:
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False)
+    assert model.num_classes == 1000
+    return sum(p.numel() for p in model.parameters())
+
+
+def _benchmark() -> dict[tuple[str, int], dict[str, str]]:
+    with open(shared(BENCHMARK), encoding="utf-8", newline="") as handle:
+        return {(row["model"], int(row["infer_img_size"])): row for row in csv.DictReader(handle)}
+
+
+def test_costs_file_covers_every_entry_of_the_installed_timm():
+    table = timm_costs.table()
+    assert table.timm_version == timm.__version__, (
+        "data/timm_costs.csv was counted with another timm: python -m imagenet_bench.timm_costs RESULTS_DIR")
+    for entry in timm_registry.entries():
+        assert table.params.get(entry.architecture, 0) > 0, entry.id
+    rows = [line for line in timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+    sizes = {(e.architecture, e.reference_preprocess().crop_size) for e in timm_registry.entries()}
+    assert len(rows) - 1 == len(sizes)  # one row per architecture and reference size, no other
+
+
+@pytest.mark.parametrize("name", COUNTED_SAMPLE)
+def test_costs_file_counts_equal_a_meta_device_count(name, monkeypatch):
+    expected = _meta_device_count(name)
+    entry = timm_registry.by_id()["timm." + name]
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("a model was built"))
+    assert entry.num_params() == timm_costs.num_params(entry.architecture) == expected
+
+
+def test_counts_keyed_by_architecture_agree_across_its_tags():
+    """resnet50 has 18 weight sets; every one has the count of its architecture."""
+    names = [e.name for e in timm_registry.entries() if e.architecture == "resnet50"]
+    assert len(names) >= 10
+    assert {_meta_device_count(name) for name in names[::4]} == {timm_costs.num_params("resnet50")}
+    counted = [timm_costs.Counted("a.x", "a", 224, 10), timm_costs.Counted("a.y", "a", 224, 11)]
+    with pytest.raises(RuntimeError, match="a.x has 10 parameters, a.y 11"):
+        timm_costs.per_architecture(counted)
+
+
+def test_gmacs_are_timms_benchmark_at_the_reference_size_for_the_same_network():
+    benchmark, by_id = _benchmark(), timm_registry.by_id()
+    # resnet50: 4.11 at 224 (tv_in1k), 6.8 at the a1 weights' test size 288, not the 224 it trained at
+    assert by_id["timm.resnet50.tv_in1k"].gflops() == 4.11 == float(benchmark[("resnet50", 224)]["infer_gmacs"])
+    assert by_id["timm.resnet50.a1_in1k"].gflops() == 6.8 == float(benchmark[("resnet50", 288)]["infer_gmacs"])
+    checked = 0
+    for entry in timm_registry.entries():
+        size = entry.reference_preprocess().crop_size
+        row = benchmark.get((entry.architecture, size))
+        same = row is not None and abs(float(row["param_count"]) * 1e6 - entry.num_params()) <= 5000
+        assert entry.gflops() == (float(row["infer_gmacs"]) if same else None), entry.id
+        checked += same
+    assert checked > 1100
+    # timm benchmarks RepVGG fused (8.31 M parameters, not the 9.11 M we run): no figure
+    assert float(benchmark[("repvgg_a0", 224)]["param_count"]) == 8.31
+    assert by_id["timm.repvgg_a0.rvgg_in1k"].gflops() is None
+
+
+@pytest.mark.parametrize("timm_name, torchvision_name", [
+    ("resnet50.tv_in1k", "resnet50"), ("convnext_tiny.fb_in1k", "convnext_tiny"),
+    ("vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit_b_16")])
+def test_gmacs_are_the_unit_of_torchvisions_ops(timm_name, torchvision_name):
+    """The same network at 224: timm's GMACs within 1% of torchvision's _ops (shown as GFLOPs),
+    so both are multiply-adds (FLOPs counted as two per multiply-add would be twice)."""
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(torchvision_name).DEFAULT
+    entry = timm_registry.by_id()["timm." + timm_name]
+    assert entry.num_params() == weights.meta["num_params"]  # the same network
+    benchmark_224 = float(_benchmark()[(entry.architecture, 224)]["infer_gmacs"])
+    assert benchmark_224 == pytest.approx(weights.meta["_ops"], rel=0.01)
+
+
+def test_a_model_the_file_lacks_is_counted_by_building_it(monkeypatch):
+    name = "convnext_atto.d2_in1k"
+    expected = _meta_device_count(name)
+    monkeypatch.setattr(timm_costs, "table", lambda: timm_costs.Costs("0", {}, {}))
+    entry = timm_registry.by_id()["timm." + name]
+    assert entry.num_params() == expected and entry.gflops() is None
+
+
+def test_generate_writes_what_the_file_holds_for_a_sample():
+    """The generator on a few entries (counted here) gives the committed file's rows for them."""
+    entries = [timm_registry.by_id()["timm." + name] for name in COUNTED_SAMPLE]
+    counted = [timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
+                                  _meta_device_count(e.name)) for e in entries]
+    text = timm_costs.generate(counted, timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, "test")
+    generated = [line for line in text.splitlines() if line[:1] != "#"]
+    committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines()
+    assert generated[0] == "architecture,num_params,img_size,gmacs"
+    assert len(generated) == len({(c.architecture, c.img_size) for c in counted}) + 1
+    assert set(generated[1:]) <= set(committed)
+
+
+@pytest.mark.sweep
+@pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
+def test_sweep_costs_file_equals_a_fresh_generation():
+    """Every entry counted again (minutes): the committed file is what the generator writes now."""
+    counted = [timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
+                                  _meta_device_count(e.name)) for e in timm_registry.entries()]
+    committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8")
+    source = committed.splitlines()[0].split("GMACs: ", 1)[1]
+    assert timm_costs.generate(counted, timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__,
+                               source) == committed
 
 
 def test_reference_preprocessing_is_the_configs_test_size():
