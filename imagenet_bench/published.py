@@ -124,6 +124,15 @@ def _val_only(table: Callable[[], dict[str, Published]]) -> Callable[[str, str, 
     return lambda model, test_set, img_size: table().get(model) if test_set == VAL else None
 
 
+def _timm_cost(model: str) -> dict[str, float | None]:
+    """Parameters from data/timm_costs.csv (no manifest says at which size a file was made,
+    so no GFLOPs: timm's GMACs depend on the input size)."""
+    from . import timm_costs
+
+    architecture = model.removeprefix("timm.").split(".")[0]
+    return {"params": timm_costs.num_params(architecture), "gflops": None}
+
+
 def _timm_accuracy(model: str, test_set: str, img_size: int | None) -> Published | None:
     from . import timm_published
 
@@ -142,7 +151,7 @@ class SourceFigures:
 
 
 FIGURES = (  # prefixed sources first
-    SourceFigures("timm", "pytorch", "timm.", _timm_accuracy, _no_cost),
+    SourceFigures("timm", "pytorch", "timm.", _timm_accuracy, _timm_cost),
     SourceFigures("keras_hub", "keras", "keras_hub.", lambda model, test_set, img_size: None, _no_cost),
     SourceFigures("torchvision", "pytorch", "", _val_only(lambda: _torchvision_table()), _torchvision_cost),
     SourceFigures("keras", "keras", "", _val_only(lambda: _keras_table()), _keras_cost),

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import metrics
 from .scoring import Card
-from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int
+from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int, two_decimals
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
 DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras"}  # 2019 files: no manifest (names: sources.SOURCES)
@@ -314,6 +314,6 @@ def add_speed(rows: list[dict[str, Any]]) -> list[Column]:
             beaten = any(o is not row and o["acc1"] >= row["acc1"] and o["images_per_s"] >= row["images_per_s"]
                          and (o["acc1"] > row["acc1"] or o["images_per_s"] > row["images_per_s"]) for o in group)
             row["frontier"] = "" if beaten else "*"
-    return [Column("Params (M)", "params_m", one_decimal), Column("GFLOPs", "gflops", one_decimal),
+    return [Column("Params (M)", "params_m", one_decimal), Column("GFLOPs", "gflops", two_decimals),
             Column("images/s", "images_per_s", one_decimal), Column("Device", "device", plain, numeric=False),
             Column("Batch", "batch_size"), Column("Frontier", "frontier", plain, numeric=False)]

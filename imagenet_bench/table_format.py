@@ -30,6 +30,10 @@ def one_decimal(value: Any) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+def two_decimals(value: Any) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 def pvalue(value: Any) -> str:
     """Three significant digits; below 1e-300 (where a double underflows to 0) as ``<1e-300``."""
     if value is None:

@@ -165,3 +165,11 @@ def test_lookup_does_not_import_frameworks():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_a_timm_file_without_a_manifest_gets_its_parameters_from_the_committed_counts():
+    # timm's resnet50 is torchvision's architecture: torchvision's weights metadata says 25,557,032
+    tv = published.cost("pytorch", "resnet50")
+    assert tv["params"] == 25557032
+    assert published.cost("pytorch", "timm.resnet50.a1_in1k") == {"params": 25557032, "gflops": None}
+    assert published.cost("keras", "keras_hub.resnet_50_imagenet") == {"params": None, "gflops": None}
