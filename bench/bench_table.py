@@ -17,12 +17,16 @@ no __pycache__), so what Python compiles does not depend on who ran what before:
 ``--bytecode source`` (the default) sets PYTHONDONTWRITEBYTECODE=1, as this environment
 does, so every run compiles the project's modules from source; ``--bytecode cached`` lets
 the warm-up write the copy's bytecode, as a normal install has it. The floor is one small
-script either way, and numpy's own bytecode is cached for all.
+script either way, and numpy's own bytecode is cached for all. ``--baseline DIR`` also
+runs another version of the code cold, interleaved with the rest (DIR holds its
+imagenet_benchmarking.py and imagenet_bench/, e.g. from ``git archive REV | tar -x -C DIR``):
+a change's before and after under the same load.
 Each is a subprocess, run REPEATS times interleaved after one untimed warm-up (so the
 files are in the page cache for all); the medians, their ratios to the floor (target:
 cold <= 1.2x) and each one's peak RSS (from wait4, per child) are printed.
 
 Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manifests]] [--bytecode cached]
+       [--baseline DIR]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 """
 from __future__ import annotations
@@ -133,6 +137,8 @@ def main() -> None:
     parser.add_argument("--bytecode", choices=("source", "cached"), default="source",
                         help="the table's modules compiled from source each run (PYTHONDONTWRITEBYTECODE=1, "
                              "as here; default) or from bytecode the warm-up wrote (a normal install)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also time, cold, the table script of another version of the code in DIR")
     parser.add_argument("--manifests", action="store_true",
                         help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)")
     args = parser.parse_args()
@@ -143,19 +149,23 @@ def main() -> None:
     try:
         n_seed = len(list(keras.glob("*_top5preds.npy"))) + len(list(pytorch.glob("*_top5preds.npy")))
         keras, pytorch = link_models(args.seed_dir, args.models or n_seed, work / "models", args.manifests)
-        measure(args, keras, pytorch, work, copy_code(work / "code"))
+        baseline = copy_code(args.baseline, work / "baseline") if args.baseline else None
+        measure(args, keras, pytorch, work, copy_code(ROOT, work / "code"), baseline)
     finally:
         shutil.rmtree(work)
 
 
-def copy_code(into: Path) -> Path:
-    """The table script and its package, without bytecode, in ``into``; the script's path."""
-    shutil.copytree(ROOT / "imagenet_bench", into / "imagenet_bench", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(ROOT / "imagenet_benchmarking.py", into / "imagenet_benchmarking.py")
+def copy_code(root: Path, into: Path) -> Path:
+    """The table script and its package in ``root``, without bytecode, in ``into``; the script's path."""
+    if not (root / "imagenet_benchmarking.py").is_file():
+        raise SystemExit(f"{root}: no imagenet_benchmarking.py in it")
+    shutil.copytree(root / "imagenet_bench", into / "imagenet_bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(root / "imagenet_benchmarking.py", into / "imagenet_benchmarking.py")
     return into / "imagenet_benchmarking.py"
 
 
-def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, script: Path) -> None:
+def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, script: Path,
+            baseline: Path | None) -> None:
     n_files = len(list(keras.glob("*.npy"))) + len(list(pytorch.glob("*.npy")))
     table = [sys.executable, str(script), "-k", str(keras), "-p", str(pytorch)]
     env = dict(os.environ)
@@ -172,6 +182,11 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, sc
         "floor": lambda: [sys.executable, "-c", FLOOR, str(keras), str(pytorch)],
         "startup": lambda: [sys.executable, "-c", "import numpy"],
     }
+    if baseline is not None:
+        commands["baseline"] = lambda: [sys.executable, str(baseline), *table[2:],
+                                        "--cache-dir", str(work / f"cold-cache-{next(colds)}")]
+        if run_once(commands["baseline"](), env)[2] != run_once(commands["warm"](), env)[2]:  # warm-ups too
+            print(f"note: the baseline {args.baseline} prints another table")
     _, _, table_out = run_once(commands["warm"](), env)  # warm-up (fills the warm cache and bytecode), a check
     _, _, floor_out = run_once(commands["floor"]())
     run_once(commands["startup"]())
@@ -200,9 +215,11 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, sc
           f"{args.repeats} runs each, interleaved, after a warm-up")
     labels = {"cold": "table, cold (cache written)", "warm": "table, warm rerun", "nocache": "table, --no-cache",
               "floor": "numpy floor (streaming)", "startup": "python + numpy import"}
+    if baseline is not None:
+        labels["baseline"] = "baseline, cold"
     for name, label in labels.items():
         spread = f"{min(walls[name]):.3f}-{max(walls[name]):.3f}"
-        ratio = f"  {median[name] / median['floor']:.2f}x floor" if name in ("cold", "warm", "nocache") else ""
+        ratio = f"  {median[name] / median['floor']:.2f}x floor" if name in ("cold", "warm", "nocache", "baseline") else ""
         print(f"  {label:<28} median {median[name]:.3f} s  (range {spread} s)  peak RSS {rss[name]} MiB{ratio}")
     ratio = median["cold"] / median["floor"]
     verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"

@@ -7,8 +7,8 @@ are about it; every other test set adds its Acc@1, the difference from the
 primary's and the effective robustness.
 
 What only some options need (label issues, corrected labels, a val folder's scan,
-the published figures) is imported where it is used: at 34 models a third of the
-table's time over a bare numpy script was imports and compiling them.
+the published figures) is imported where it is used: at 34 models most of the
+table's time over a bare numpy script is fixed cost, imports (and compiling them) first.
 """
 from __future__ import annotations
 
