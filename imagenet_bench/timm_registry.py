@@ -144,8 +144,12 @@ class TimmEntry:
 
     @property
     def published(self) -> dict[str, Any] | None:
-        """timm's package ships no accuracy (its results tables live in its repository only)."""
-        return None
+        """timm's val figures at the size this entry runs at (reference protocol), from its results
+        tables (its package ships none: data/timm_published.csv, imagenet_bench.timm_published)."""
+        from . import timm_published
+
+        found = timm_published.lookup(self.id, "imagenet-val", self.reference_preprocess().crop_size)
+        return None if found is None else {"acc1": found.acc1, "acc5": found.acc5, "source": found.source}
 
     def reference_preprocess(self, use_test_size: bool = True) -> Preprocess:
         """timm's eval transform of the pretrained config at its test size, through timm's own API."""
