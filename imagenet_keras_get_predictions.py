@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
     models = cli.add_model_args(parser, "'efficientnet*', 'mobilenet_0.25_*', 'keras_hub.resnet*'",
                                 "local ImageNet weights (.h5 / .weights.h5; a KerasHub preset: its folder)")
-    models.add_argument("--source", choices=sources.names("keras"), default="keras",
+    models.add_argument("--source", choices=sources.names("keras"), default=sources.names("keras")[0],
                         help="keras (keras.applications, the default), keras_hub (KerasHub's ImageNet-1k presets), "
                              "or all")
     group = cli.add_run_args(parser, HERE / "keras_imagenet", "keras", 1,

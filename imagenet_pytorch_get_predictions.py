@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
     group = cli.add_model_args(parser, "resnet*", "a local state dict")
-    group.add_argument("--source", choices=sources.names("pytorch"), default="torchvision",
+    group.add_argument("--source", choices=sources.names("pytorch"), default=sources.names("pytorch")[0],
                        help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), "
                             "or both")
     group.add_argument("--model-spec", metavar="MODULE:FUNCTION",

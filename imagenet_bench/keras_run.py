@@ -84,7 +84,7 @@ class KerasRun:
             "jit_compile": options.jit_compile,
         }
         return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"), request,
-                          self.has_check if self.check_images else None)
+                          self.has_check if self.check_images else None, cost=entry.gflops())
 
     def cached_pixels(self, preprocess) -> str | None:
         if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels

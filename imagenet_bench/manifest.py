@@ -98,7 +98,7 @@ class ModelRun:
     batch_size: int
     workers: int
     throughput: dict[str, Any]
-    params: int | None  # counted on the model that ran
+    params: int | None  # the registry's count, else counted on the model that ran
     gflops: float | None  # per image, from the registry where it knows them (the table's --speed)
 
 

@@ -25,6 +25,22 @@ from .classes import NUM_CLASSES
 from .errors import UsageError
 
 PLATFORMS = ("pytorch", "keras")
+
+# Source names that older manifests record (``request.source``), and the name they have now
+# (sources.SOURCES): outputs made before a rename still resume and show under today's name.
+RENAMED_SOURCES = {"keras.applications": "keras"}
+
+
+def current_source(name: str | None) -> str | None:
+    """Today's name of a source a manifest records (unchanged if it was never renamed)."""
+    return RENAMED_SOURCES.get(name, name) if name is not None else None
+
+
+def current_request(request: dict[str, Any]) -> dict[str, Any]:
+    """A recorded request with its source named as today (for resume's comparison)."""
+    if request.get("source") in RENAMED_SOURCES:
+        return {**request, "source": RENAMED_SOURCES[request["source"]]}
+    return request
 _PREDS_RE = re.compile(r"^(?P<model>[^/]+)_(?P<platform>pytorch|keras)_imagenet_top5preds\.npy$")
 
 

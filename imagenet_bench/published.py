@@ -141,26 +141,25 @@ def _timm_accuracy(model: str, test_set: str, img_size: int | None) -> Published
 
 @dataclass(frozen=True)
 class SourceFigures:
-    """Where one source's published figures are. Prediction files name a model by platform and
-    id only, so the source is known by its ids' prefix (none: the platform's first source)."""
-    name: str  # as in sources.SOURCES
-    platform: str
-    prefix: str
+    """Where one source's published figures are (the source of a file: ``sources.of_model``)."""
     accuracy: Callable[[str, str, int | None], Published | None]  # (model, test set, image size)
     cost: Callable[[str], dict[str, float | None]]
 
 
-FIGURES = (  # prefixed sources first
-    SourceFigures("timm", "pytorch", "timm.", _timm_accuracy, _timm_cost),
-    SourceFigures("keras_hub", "keras", "keras_hub.", lambda model, test_set, img_size: None, _no_cost),
-    SourceFigures("torchvision", "pytorch", "", _val_only(lambda: _torchvision_table()), _torchvision_cost),
-    SourceFigures("keras", "keras", "", _val_only(lambda: _keras_table()), _keras_cost),
-)
+FIGURES = {  # source name (sources.SOURCES) -> its figures
+    "torchvision": SourceFigures(_val_only(lambda: _torchvision_table()), _torchvision_cost),
+    "timm": SourceFigures(_timm_accuracy, _timm_cost),
+    "keras": SourceFigures(_val_only(lambda: _keras_table()), _keras_cost),
+    "keras_hub": SourceFigures(lambda model, test_set, img_size: None, _no_cost),  # KerasHub publishes none
+}
 
 
 def figures_of(platform: str, model: str) -> SourceFigures | None:
-    """The source a prediction file's model belongs to, with its published figures."""
-    return next((f for f in FIGURES if f.platform == platform and model.startswith(f.prefix)), None)
+    """The published figures of a prediction file's model, by the source its id belongs to."""
+    from . import sources
+
+    source = sources.of_model(platform, model)
+    return None if source is None else FIGURES.get(source.name)
 
 
 @functools.lru_cache(maxsize=None)

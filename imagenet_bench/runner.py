@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import predfiles, sources
+from . import predfiles
 from .progress import Progress
 from .errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
 
@@ -185,12 +185,12 @@ class _Ledger:
 
 def request_changes(manifest: dict[str, Any], request: dict[str, Any]) -> list[str]:
     """The request keys (compared as JSON) in which ``request`` differs from the one a
-    manifest records; [] for the same request. A source renamed since (``sources.RENAMED``)
-    is the same source."""
+    manifest records; [] for the same request. A source renamed since
+    (``predfiles.RENAMED_SOURCES``) is the same source."""
     before, now = manifest.get("request"), json.loads(json.dumps(request))
     if not isinstance(before, dict):
         return ["request (not recorded)"]
-    before = sources.current_request(before)
+    before = predfiles.current_request(before)
     return [_change(key, before.get(key), now.get(key)) for key in sorted(set(before) | set(now))
             if before.get(key) != now.get(key)]
 

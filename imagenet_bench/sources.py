@@ -4,17 +4,22 @@ The words, one per idea, as every module, manifest and table uses them:
 
 * *source*: a library of pre-trained classifiers, read by one registry module, named as in
   ``SOURCES``: ``torchvision``, ``timm``, ``keras`` (keras.applications), ``keras_hub``. An
-  entry's ``source``, the ``--source`` values, a manifest's ``request.source`` and the
-  table's Source column all use these names.
+  entry's ``source``, the ``--source`` values, a manifest's ``request.source`` and the HTML
+  report's source filter all use these names (``request.source`` is ``model-spec`` for a
+  PyTorch ``--model-spec`` model, which has no source).
 * *platform*: the prediction script that runs a source and the suffix of its files
   (``pytorch``, ``keras``); a manifest's ``platform``.
 * *framework*: only the manifest's record of the numeric libraries that ran the model and
   their versions (torch, TensorFlow, Keras): a field of the file format, not a kind of model.
+  (Its ``name`` key is the source in PyTorch manifests and ``keras`` in Keras ones, as
+  manifests have always said; readers should use ``request.source``.)
 
-A source is read by one registry module. Adding a source is one new registry
-module (``entries()``, ``excluded()``, entries that satisfy ``ModelEntry``) and one line in
-``SOURCES``: ``--source``, ``--list-models``, the left-out list and the manifest's library
-versions follow from the table.
+A source is read by one registry module, which provides ``entries()`` (entries that satisfy
+``ModelEntry``, and their platform's protocol), ``excluded()`` ((id, reason) of what it leaves
+out), ``by_id()`` (id -> entry: the Keras model process finds its entry by it) and, if some of
+its models are the 2019 project's, ``SEED_2019_IDS``. Adding a source is one such module and
+one line in ``SOURCES``: ``--source``, ``--list-models``, the left-out list, the manifest's
+library versions and the source of a prediction file (by its id prefix) follow from the table.
 
 Registries are imported only when their source is asked for (``Source.registry``): the
 Keras script must never import torch, and ``--list-models --source keras_hub`` must not
@@ -27,29 +32,14 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from .errors import UsageError
-from .preprocessing import PROTOCOLS, Preprocess, common
+
+if TYPE_CHECKING:  # imported where used: the table script reads this table without PIL
+    from .preprocessing import Preprocess
 
 ALL = "all"
-
-# Source names that older manifests record, and the name in SOURCES they mean now: outputs made
-# before a rename still resume and still show under today's name in the table.
-RENAMED = {"keras.applications": "keras"}
-
-
-def current_name(name: str | None) -> str | None:
-    """Today's name of a source a manifest records (unchanged if it was never renamed)."""
-    return RENAMED.get(name, name) if name is not None else None
-
-
-def current_request(request: dict[str, Any]) -> dict[str, Any]:
-    """A recorded request with its source named as today (for resume's comparison)."""
-    if request.get("source") in RENAMED:
-        return {**request, "source": RENAMED[request["source"]]}
-    return request
-
 
 class NotReadYet(UsageError):
     """An entry's preprocessing lives in files not read yet (a KerasHub preset's folder, read when
@@ -83,6 +73,11 @@ class ModelEntry(Protocol):
 
     def seed2019_preprocess(self) -> Preprocess | None:
         """The 2019 script's preprocessing, for the models of 2019 only (else None)."""
+
+    def preprocess(self, protocol: str) -> Any:
+        """The preprocessing under a protocol: ``sources.preprocess_for(self, protocol)``, always (an
+        entry whose normalisation runs differently on the common protocol's pixels also has
+        ``common_preprocess()``, which ``preprocess_for`` asks for)."""
 
     def request(self) -> dict[str, Any]:
         """What the manifest records of the model itself and resume compares (its source, weights...)."""
@@ -126,6 +121,7 @@ class Source:
     platform: str  # the prediction script (and file suffix): "pytorch" or "keras"
     module: str  # registry module, imported on first use: ".name" in this package, or an absolute name
     distributions: tuple[str, ...]  # packages whose versions each manifest records
+    id_prefix: str = ""  # how its model ids begin ("": the platform's first source, ids of 2019 style)
 
     def registry(self) -> ModuleType:
         return importlib.import_module(self.module, __package__)
@@ -133,9 +129,9 @@ class Source:
 
 SOURCES: tuple[Source, ...] = (
     Source("torchvision", "pytorch", ".torch_registry", ("torch", "torchvision")),
-    Source("timm", "pytorch", ".timm_registry", ("torch", "timm")),
+    Source("timm", "pytorch", ".timm_registry", ("torch", "timm"), "timm."),
     Source("keras", "keras", ".keras_registry", ("keras", "tensorflow")),
-    Source("keras_hub", "keras", ".keras_hub_registry", ("keras", "tensorflow", "keras-hub")),
+    Source("keras_hub", "keras", ".keras_hub_registry", ("keras", "tensorflow", "keras-hub"), "keras_hub."),
 )
 
 
@@ -157,6 +153,9 @@ def entries(sources: Sequence[Source]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for source in sources:
         for entry in source.registry().entries():
+            if entry.id in out:
+                raise UsageError(f"model id {entry.id!r} is in two sources ({out[entry.id].source}, {source.name}): "
+                                 "ids must be unique across sources")
             out[entry.id] = entry
     return out
 
@@ -168,6 +167,13 @@ def excluded(sources: Sequence[Source]) -> list[tuple[str, str]]:
 
 def seed_2019_ids(sources: Sequence[Source]) -> tuple[str, ...]:
     return tuple(model_id for source in sources for model_id in getattr(source.registry(), "SEED_2019_IDS", ()))
+
+
+def of_model(platform: str, model_id: str) -> Source | None:
+    """The source of a prediction file's model (files name platform and id only): the platform's
+    source whose id prefix the id has, else its first source without a prefix."""
+    candidates = [s for s in SOURCES if s.platform == platform and model_id.startswith(s.id_prefix)]
+    return max(candidates, key=lambda s: len(s.id_prefix), default=None)
 
 
 def find(name: str) -> Source:
@@ -199,6 +205,8 @@ def preprocess_for(entry: Any, protocol: str) -> Any:
     centre crop to the reference's size) with the reference's normalisation, unless the
     entry says how its normalisation runs on common pixels (``common_preprocess``).
     """
+    from .preprocessing import PROTOCOLS, common
+
     if protocol == "reference":
         return entry.reference_preprocess()
     if protocol == "seed2019":

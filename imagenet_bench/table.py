@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import metrics, predfiles, sources
 from .scoring import Card
 from .table_format import Column, one_decimal, percent, plain, pvalue, signed, signed_int, two_decimals
 
 PLATFORM_NAMES = {"pytorch": "PyTorch", "keras": "Keras"}
-DEFAULT_SOURCES = {"pytorch": "torchvision", "keras": "keras"}  # 2019 files: no manifest (names: sources.SOURCES)
 
 
 @dataclass
@@ -61,13 +60,13 @@ def _count(card: Card | None, name: str) -> int | None:
     return None if marks is None else marks.count
 
 
-def _source_name(recorded: str | None) -> str | None:
-    """A manifest's source under today's name; ``sources`` (it imports PIL) only when one is recorded."""
-    if not recorded:
-        return None
-    from . import sources
-
-    return sources.current_name(recorded)
+def _source_name(platform: str, model: str, recorded: str | None) -> str | None:
+    """The source a manifest records, under today's name; for a file without one (the 2019
+    files), the source its id belongs to (``sources.SOURCES``)."""
+    if recorded:
+        return predfiles.current_source(recorded)
+    found = sources.of_model(platform, model)
+    return None if found is None else found.name
 
 
 def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]]:
@@ -85,7 +84,7 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
             row["cards"][name] = card
             manifest = card.manifest or {}
             request = manifest.get("request") or {}
-            row["source"] = row["source"] or _source_name(request.get("source")) or DEFAULT_SOURCES[key[0]]
+            row["source"] = row["source"] or _source_name(key[0], key[1], request.get("source"))
             if name == primary or row["images_per_s"] is None:
                 row["images_per_s"] = (manifest.get("throughput") or {}).get("images_per_s")
                 device = manifest.get("device")

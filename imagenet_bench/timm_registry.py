@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -131,6 +132,7 @@ class TimmEntry:
 
     def gflops(self) -> float | None:
         """timm's GMACs at the reference input size, from data/timm_costs.csv (never built)."""
+        _costs_counted_here()
         return timm_costs.gmacs(self.architecture, self.reference_preprocess().crop_size)
 
     def request(self) -> dict[str, Any]:
@@ -139,6 +141,7 @@ class TimmEntry:
     def num_params(self) -> int:
         """From data/timm_costs.csv; a model the file lacks is counted on a model built on the
         "meta" device (no memory, no weights), once."""
+        _costs_counted_here()
         known = timm_costs.num_params(self.architecture)
         return known if known is not None else _num_params(self.name)
 
@@ -260,6 +263,17 @@ def create(name: str, pretrained: bool, **kwargs: Any) -> Any:
     if report.messages:
         raise IncompleteLoad(f"incomplete load: {report.messages[0][:300]}")
     return model
+
+
+@functools.lru_cache(maxsize=None)
+def _costs_counted_here() -> None:
+    """Warn once when data/timm_costs.csv was counted with another timm than the one installed:
+    an architecture changed since would show the old counts."""
+    counted_with = timm_costs.table().timm_version
+    if counted_with != timm.__version__:
+        warnings.warn(f"{timm_costs.COSTS_CSV.name} was counted with timm {counted_with}, timm {timm.__version__} "
+                      "is installed: parameters and GFLOPs of changed architectures may be off (regenerate: "
+                      "python -m imagenet_bench.timm_costs RESULTS_DIR)", stacklevel=2)
 
 
 @functools.lru_cache(maxsize=None)

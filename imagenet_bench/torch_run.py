@@ -92,7 +92,8 @@ class TorchRun:
                     records[job.model] = {"id": self.options.name, "source": f"--model-spec {self.options.model_spec}"}
                 else:
                     model, records[job.model] = self.entries[job.model].build(self.weights_files.get(job.model))
-                self.params[job.model] = sum(p.numel() for p in model.parameters())
+                known = self.entries[job.model].num_params() if job.model in self.entries else None
+                self.params[job.model] = known if known is not None else sum(p.numel() for p in model.parameters())
                 members.append(torch_predict.Member(job.model, model, self.preprocesses[job.model]))
             except Exception as exc:  # this model fails; the rest of the group runs
                 failures[job.model] = exc

@@ -91,7 +91,7 @@ def test_the_scripts_refuse_the_test_sources_without_their_lines():
 
 
 def test_outputs_recorded_under_a_renamed_source_still_resume_and_show_under_todays_name():
-    from imagenet_bench import keras_registry, runner, sources
+    from imagenet_bench import keras_registry, predfiles, runner
 
     request = {**keras_registry.by_id()["mobilenetV2"].request(), "topk": 5}
     assert request["source"] == "keras"
@@ -99,4 +99,29 @@ def test_outputs_recorded_under_a_renamed_source_still_resume_and_show_under_tod
     assert runner.request_changes(before, request) == []
     assert runner.request_changes({"request": {**request, "source": "keras_hub"}}, request) == [
         'source "keras_hub" there, "keras" asked']
-    assert sources.current_name("keras.applications") == "keras" and sources.current_name("timm") == "timm"
+    assert predfiles.current_source("keras.applications") == "keras" and predfiles.current_source("timm") == "timm"
+
+
+def test_a_files_source_follows_from_the_table_and_published_figures_name_only_its_sources():
+    from imagenet_bench import published, sources
+
+    assert sources.of_model("pytorch", "resnet50").name == "torchvision"
+    assert sources.of_model("pytorch", "timm.resnet50.a1_in1k").name == "timm"
+    assert sources.of_model("keras", "keras_hub.resnet_50_imagenet").name == "keras_hub"
+    assert sources.of_model("keras", "mobilenetV2").name == "keras"
+    assert set(published.FIGURES) <= {source.name for source in sources.SOURCES}
+
+
+def test_an_id_in_two_sources_is_refused(monkeypatch):
+    import sys
+    import types
+
+    from imagenet_bench import sources
+    from imagenet_bench.errors import UsageError
+
+    module = types.ModuleType("twin_registry")
+    module.entries = lambda: (types.SimpleNamespace(id="mobilenetV2", source="twin"),)
+    monkeypatch.setitem(sys.modules, "twin_registry", module)
+    monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("twin", "keras", "twin_registry", ()),))
+    with pytest.raises(UsageError, match="'mobilenetV2' is in two sources \\(keras, twin\\)"):
+        sources.entries(sources.chosen("keras", "all"))

@@ -446,3 +446,13 @@ def test_published_figures_are_timms_results_at_the_size_the_entry_runs_at():
         assert entry.published["acc1"] == float(row["top1"]) and entry.published["acc5"] == float(row["top5"])
     with_figures = sum(entry.published is not None for entry in entries.values())
     assert with_figures > 1200, with_figures
+
+
+def test_costs_counted_with_another_timm_are_used_with_a_warning(monkeypatch):
+    monkeypatch.setattr(timm, "__version__", "9.9.9")
+    timm_registry._costs_counted_here.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="counted with timm 1.0.31, timm 9.9.9 is installed"):
+            assert timm_registry.by_id()["timm.resnet50.a1_in1k"].num_params() == 25557032  # torchvision's count
+    finally:
+        timm_registry._costs_counted_here.cache_clear()
