@@ -25,11 +25,7 @@ HERE = Path(__file__).resolve().parent
 LABEL_ERRORS = "label-errors"  # clean_labels.DOWNLOAD, without importing it for every table
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit status: 0 ok, 1 some models' files were unusable (warned, rest ranked), 2 bad input.",
-    )
+def _add_file_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("prediction files")
     group.add_argument("-k", "--keras-dir", type=Path, default=None,
                        help=f"folder of Keras prediction files (default: {HERE / 'keras_imagenet'}; may be absent)")
@@ -48,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--download-url", metavar="URL",
                        help="fetch --download from this mirror instead (same relative paths)")
 
+
+def _add_label_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("labels (first that applies)")
     group.add_argument("val_dir", nargs="?", type=Path,
                        help="the val folder the predictions were made on (same as --val-dir)")
@@ -59,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="val ground truth (val_full.txt, LOC_val_solution.csv or devkit format): labels "
                             "for a flat --val-dir, and file names for --real-labels on the standard 50,000 order")
 
+
+def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("image selection and custom labels (2019 flags)")
     group.add_argument("-i", "--indices_to_omit", "--indices-to-omit", type=Path, metavar="FILE.npy",
                        help="indices of images to leave out")
@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="replacement labels for the selected images (one per selected image); adds "
                             "cAcc@k columns and sorts by cAcc@1")
 
+
+def _add_column_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("extra columns")
     group.add_argument("--published", action="store_true",
                        help="published Acc@1/Acc@5 and measured minus published")
@@ -96,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             "(default: all)")
     group.add_argument("--sort", metavar="COLUMN", help="sort by this column (header or key) instead of Acc@1")
 
+
+def _add_output_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--format", choices=sorted(RENDERERS), default="text", help="standard output format")
     group.add_argument("-o", "--output-dir", "--csv", dest="csv", type=Path, metavar="FILE.csv",
@@ -107,6 +111,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--cache-dir", type=Path, metavar="DIR",
                        help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})")
     group.add_argument("--no-cache", action="store_true", help="read every file, keep no scores")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit status: 0 ok, 1 some models' files were unusable (warned, rest ranked), 2 bad input.",
+    )
+    for add in (_add_file_args, _add_label_args, _add_selection_args, _add_column_args, _add_output_args):
+        add(parser)
     args = parser.parse_args(argv)
     if args.indices_to_omit and args.indices_to_keep:
         parser.error("-i/--indices_to_omit and -j/--indices_to_keep cannot be used together")
@@ -118,18 +131,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def sources(args: argparse.Namespace) -> list[scoring.Source]:
+def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
     if args.download:
         from imagenet_bench import download
 
         root = download.fetch(args.download, args.download_dir, base_url=args.download_url)
-        found = [scoring.Source(root / "keras_imagenet", True), scoring.Source(root / "pytorch_imagenet", True)]
+        found = [scoring.PredictionFolder(root / name, True) for name in ("keras_imagenet", "pytorch_imagenet")]
     elif args.recursive:  # the folders beside the script only when named
-        found = [scoring.Source(d, True) for d in (args.keras_dir, args.pytorch_dir) if d is not None]
+        found = [scoring.PredictionFolder(d, True) for d in (args.keras_dir, args.pytorch_dir) if d is not None]
     else:
-        found = [scoring.Source(args.keras_dir or HERE / "keras_imagenet", args.keras_dir is not None),
-                 scoring.Source(args.pytorch_dir or HERE / "pytorch_imagenet", args.pytorch_dir is not None)]
-    found += [scoring.Source(d, True) for d in args.dirs]
+        found = [scoring.PredictionFolder(args.keras_dir or HERE / "keras_imagenet", args.keras_dir is not None),
+                 scoring.PredictionFolder(args.pytorch_dir or HERE / "pytorch_imagenet", args.pytorch_dir is not None)]
+    found += [scoring.PredictionFolder(d, True) for d in args.dirs]
     for root in args.recursive:
         found += scoring.output_folders(root)
     return found
@@ -148,7 +161,7 @@ def options(args: argparse.Namespace) -> table_run.TableOptions:
         clean = (download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
                  if args.clean_labels == "default" else Path(args.clean_labels))
     return table_run.TableOptions(
-        sources=sources(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
+        folders=folders(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
         omit=args.indices_to_omit, keep=args.indices_to_keep, custom=args.custom_labels,
         published=args.published, ci=args.ci, real_labels=real, clean_labels=clean, speed=args.speed,
         label_issues=args.label_issues is not None, confident_learning=args.confident_learning,

@@ -37,37 +37,37 @@ def standard_val_labels() -> np.ndarray:
 
 
 @dataclass
-class Source:
+class PredictionFolder:
     """A folder to read prediction files from; ``required`` ones must exist."""
 
     folder: Path
     required: bool
 
 
-def find_files(sources: list[Source]) -> list[predfiles.ModelFiles]:
+def find_files(folders: list[PredictionFolder]) -> list[predfiles.ModelFiles]:
     """Every model's files in the given folders, in folder order."""
     found: list[predfiles.ModelFiles] = []
     seen: set[Path] = set()
-    for source in sources:
-        if not source.folder.is_dir():
-            if source.required:
-                raise UsageError(f"{source.folder}: prediction folder does not exist")
+    for place in folders:
+        if not place.folder.is_dir():
+            if place.required:
+                raise UsageError(f"{place.folder}: prediction folder does not exist")
             continue
-        if source.folder.resolve() in seen:
+        if place.folder.resolve() in seen:
             continue
-        seen.add(source.folder.resolve())
-        found += predfiles.discover(source.folder)
+        seen.add(place.folder.resolve())
+        found += predfiles.discover(place.folder)
     return found
 
 
-def output_folders(root: Path) -> list[Source]:
+def output_folders(root: Path) -> list[PredictionFolder]:
     """Every output folder (one with dataset.json) at or below ``root``, sorted by path."""
     if not root.is_dir():
         raise UsageError(f"-r/--recursive {root}: folder does not exist")
     found = sorted(p.parent for p in root.rglob(output_folder.DATASET_JSON) if p.is_file())
     if not found:
         raise UsageError(f"-r/--recursive {root}: no output folder (one with {output_folder.DATASET_JSON}) below it")
-    return [Source(folder, True) for folder in found]
+    return [PredictionFolder(folder, True) for folder in found]
 
 
 @dataclass

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class TableOptions:
     """What the user asked for, typed (built from the command line by the script)."""
 
-    sources: list[scoring.Source]
+    folders: list[scoring.PredictionFolder]
     val_dir: Path | None = None
     val_ground_truth: Path | None = None
     labels: Path | None = None
@@ -205,9 +205,9 @@ def nothing_ranked(failures: list[str]) -> UsageError:
 
 
 def build(options: TableOptions) -> Built:
-    files = scoring.find_files(options.sources)
+    files = scoring.find_files(options.folders)
     if not files:
-        folders = ", ".join(str(s.folder) for s in options.sources)
+        folders = ", ".join(str(s.folder) for s in options.folders)
         raise UsageError(f"no prediction files found in {folders}; run the prediction scripts or pass -k/-p/--dir/-r")
     failures: list[str] = []
     test_sets = scoring.group(files, failures)

@@ -1101,7 +1101,7 @@ def test_score_cache_is_used_and_never_stale(tmp_path, promised, monkeypatch):
     monkeypatch.setattr(predfiles, "load", lambda files: reads.append(files.model) or real_load(files))
 
     def counts() -> dict[str, int]:
-        [test_set] = scoring.group(scoring.find_files([scoring.Source(folder, True)]), [])
+        [test_set] = scoring.group(scoring.find_files([scoring.PredictionFolder(folder, True)]), [])
         failures: list[str] = []
         cards = scoring.score(test_set, [TopK("acc1", labels, 1), TopK("acc5", labels, 5)], root, failures)
         assert not failures
@@ -1270,7 +1270,7 @@ def test_table_object_for_test_sets(test_sets):
     from imagenet_bench import scoring, table_run
 
     runs, acc = test_sets
-    built = table_run.build(table_run.TableOptions(sources=scoring.output_folders(runs)))
+    built = table_run.build(table_run.TableOptions(folders=scoring.output_folders(runs)))
     t = built.table
     assert t.test_sets == ["imagenet-val", "imagenet-sketch", "imagenetv2-matched-frequency"]
     assert [d["name"] for d in t.datasets] == t.test_sets and [d["n_images"] for d in t.datasets] == [200, 100, 150]
