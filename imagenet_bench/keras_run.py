@@ -152,6 +152,23 @@ class KerasRun:
         return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
 
 
+def _read_first(entries: dict, chosen: list[str], weights_files: dict[str, Path]
+                ) -> tuple[dict, dict[str, UsageError]]:
+    """Each chosen entry with what it reads before it runs (a KerasHub preset's converter and size
+    are in its folder: read it, or download it, now). A download that fails makes that model fail
+    alone when it is one of several; a folder named by --weights-file that cannot be read is bad
+    input, refused before anything runs."""
+    ready, unavailable = {}, {}
+    for model_id in chosen:
+        try:
+            ready[model_id] = entries[model_id].with_weights(weights_files.get(model_id))
+        except UsageError as exc:
+            if model_id in weights_files or len(chosen) == 1:
+                raise
+            unavailable[model_id] = exc
+    return ready, unavailable
+
+
 def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
     """The run's state and jobs from the options; bad input raises UsageError."""
     dataset = cli.load_dataset(options)
@@ -165,15 +182,18 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     for model_id, path in weights_files.items():
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
-    # A KerasHub preset's converter and size are in its folder: read it (or download it) now.
-    entries = {m: entries[m].with_weights(weights_files.get(m)) for m in chosen}
-    preprocesses = {m: entries[m].preprocess(options.protocol) for m in chosen}
+    ready, unavailable = _read_first(entries, chosen, weights_files)
+    preprocesses = {m: ready[m].preprocess(options.protocol) for m in ready}
     output_folder.check(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.check_root(options.cache_dir)
-    state = KerasRun(options, dataset, entries, preprocesses, weights_files, slots)
+    state = KerasRun(options, dataset, ready, preprocesses, weights_files, slots)
     jobs = []
     for model_id in chosen:
+        if model_id in unavailable:
+            jobs.append(runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"),
+                                   {"source": entries[model_id].source}, unavailable=unavailable[model_id]))
+            continue
         weights_file = weights_files.get(model_id)
         if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
             weights_file = None

@@ -125,6 +125,9 @@ class Job:
     # (the Keras script's --check-batching): False reruns the model.
     also_needs: Callable[[dict[str, Any]], bool] | None = None
     cost: float | None = None  # GFLOPs per image where the registry knows them: weights the time estimate
+    # Why the model cannot run, known before the run (a KerasHub preset that cannot be downloaded):
+    # it fails alone when its turn comes, and its request is not known, so it is never skipped.
+    unavailable: Exception | None = None
 
 
 class _Ledger:
@@ -214,6 +217,9 @@ def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
     """
     to_run, skipped, conflicts = [], [], []
     for job in jobs:
+        if job.unavailable is not None:
+            to_run.append(job)
+            continue
         manifest = None if overwrite else predfiles.outputs_complete(job.files)
         changes = None if manifest is None else request_changes(manifest, job.request)
         if changes:
@@ -294,8 +300,7 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
             if ledger.stopped:
                 ledger.not_run.append(job.model)
             else:
-                ledger.progress.start([job.model])
-                ledger.finish(job, *_attempt(run_one, job))
+                ledger.finish(job, *_attempt(run_one, job, ledger.progress))
                 ledger.progress.finish(ran=job.model in ledger.done)
     elif to_run:
         from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -322,6 +327,8 @@ def _attempt(run_one: Callable[[Job], Result], job: Job,
     ``progress`` hears of the start (jobs side by side start in their own threads)."""
     if progress is not None:
         progress.start([job.model])
+    if job.unavailable is not None:
+        return job.unavailable, 0.0, ""
     start = time.perf_counter()
     try:
         outcome: Result | Exception = run_one(job)

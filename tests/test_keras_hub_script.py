@@ -127,6 +127,22 @@ def test_a_missing_preset_folder_and_a_failed_download_say_what_to_do(tmp_path):
     assert "kaggle://keras/resnetv1/keras/resnet_18_imagenet" in line and f"--weights-file {MODEL}=DIR" in line
 
 
+def test_a_preset_that_cannot_be_downloaded_fails_alone_among_several(preset, tmp_path):
+    """An overnight run over many presets: one download that fails costs that model only (the
+    others run and are written); exit status 2 (it needs the user: place the folder)."""
+    folder, _, _, _ = preset
+    other = "keras_hub.resnet_50_imagenet"
+    out = tmp_path / "out"
+    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, other, "--limit", "4",
+                        "--weights-file", f"{MODEL}={folder}", "-o", out, env=NO_NETWORK)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert (out / f"{MODEL}_keras_imagenet_top5preds.npy").exists()
+    assert not list(out.glob(f"{other}_*"))
+    failed = [line for line in result.stderr.splitlines() if line.startswith(f"error: {other} failed:")]
+    assert len(failed) == 1 and "kaggle://keras/resnetv1/keras/resnet_50_imagenet" in failed[0], result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"1 done, 0 skipped (already complete), 1 failed: {other}")
+
+
 def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
     folder, _, _, _ = preset
     env = {"PYTHONPROFILEIMPORTTIME": "1"}
