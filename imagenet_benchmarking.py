@@ -125,6 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("-i/--indices_to_omit and -j/--indices_to_keep cannot be used together")
     if args.confident_learning and not args.label_issues:
         parser.error("--confident-learning needs --label-issues FILE.csv")
+    if args.label_issues and (args.indices_to_omit or args.indices_to_keep or args.custom_labels):
+        parser.error("--label-issues looks at every image of the primary test set with its given label: "
+                     "run it without -i/-j/-l")
     if args.val_dir and args.val_dir_flag and args.val_dir != args.val_dir_flag:
         parser.error("the positional val_dir and --val-dir name different folders")
     args.val_dir = args.val_dir or args.val_dir_flag

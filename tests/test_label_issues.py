@@ -324,3 +324,14 @@ def test_bad_input_is_one_error_line(tmp_path, changed_labels):
     bad.write_text("# only a comment\n")
     proc = run("--dir", folder, "--clean-labels", bad)
     assert proc.returncode == 2 and str(bad) in error_lines(proc)[0], proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["-i", "-j", "-l"])
+def test_image_selection_and_custom_labels_are_refused_with_label_issues(tmp_path, changed_labels, flag):
+    """-i/-j/-l pick images and labels for the cAcc columns; --label-issues reports every image with
+    its given label, so the two together are refused rather than one silently ignored."""
+    np.save(tmp_path / "idx.npy", np.arange(3))
+    proc = run("--dir", changed_labels[0], "--label-issues", tmp_path / "i.csv", flag, tmp_path / "idx.npy")
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert "error: --label-issues looks at every image" in proc.stderr and "-i/-j/-l" in proc.stderr
+    assert not (tmp_path / "i.csv").exists()
