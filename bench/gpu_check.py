@@ -44,7 +44,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,7 +261,7 @@ def gflops_of(model_ids: tuple[str, ...]) -> dict[str, float]:
     from imagenet_bench import torch_registry
 
     entries = torch_registry.by_id()
-    return {m: entries[m].meta.get("_ops") for m in model_ids}
+    return {m: entries[m].gflops() for m in model_ids}
 
 
 # --- the steps -------------------------------------------------------------------------------------

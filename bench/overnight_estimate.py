@@ -158,7 +158,7 @@ def torchvision_models() -> list[Model]:
         if e.quantized:  # int8 on the CPU: not part of the GPU run
             continue
         p = e.preprocess("reference")
-        found.append(Model(e.id, e.meta.get("_ops"), p.geometry, p.crop_size))
+        found.append(Model(e.id, e.gflops(), p.geometry, p.crop_size))
     return found
 
 

@@ -309,10 +309,6 @@ class KerasHubEntry:
         return self.params
 
     @property
-    def params_m(self) -> float | None:
-        return None if self.params is None else self.params / 1e6
-
-    @property
     def input_size(self) -> int | None:
         """From the preset's converter when its folder is read, else from its description."""
         if self.files is not None:

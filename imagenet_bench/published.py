@@ -139,29 +139,6 @@ def _timm_accuracy(model: str, test_set: str, img_size: int | None) -> Published
     return timm_published.lookup(model, test_set, img_size)
 
 
-@dataclass(frozen=True)
-class SourceFigures:
-    """Where one source's published figures are (the source of a file: ``sources.of_model``)."""
-    accuracy: Callable[[str, str, int | None], Published | None]  # (model, test set, image size)
-    cost: Callable[[str], dict[str, float | None]]
-
-
-FIGURES = {  # source name (sources.SOURCES) -> its figures
-    "torchvision": SourceFigures(_val_only(lambda: _torchvision_table()), _torchvision_cost),
-    "timm": SourceFigures(_timm_accuracy, _timm_cost),
-    "keras": SourceFigures(_val_only(lambda: _keras_table()), _keras_cost),
-    "keras_hub": SourceFigures(lambda model, test_set, img_size: None, _no_cost),  # KerasHub publishes none
-}
-
-
-def figures_of(platform: str, model: str) -> SourceFigures | None:
-    """The published figures of a prediction file's model, by the source its id belongs to."""
-    from . import sources
-
-    source = sources.of_model(platform, model)
-    return None if source is None else FIGURES.get(source.name)
-
-
 @functools.lru_cache(maxsize=None)
 def _torchvision_costs() -> dict[str, dict[str, Any]]:
     return {entry["id"]: entry for entry in json.loads(TORCHVISION_JSON.read_text(encoding="utf-8"))["entries"]}
@@ -221,6 +198,29 @@ def read_keras_variants_csv(path: str | Path = KERAS_VARIANTS_CSV) -> list[dict[
     """Rows of the Keras variants' table, numbers parsed."""
     return [{"model": row["model"].strip(), "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
              "checkpoint": row["checkpoint"].strip()} for row in csv_rows(path)]
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    """Where one source's published figures are (the source of a file: ``sources.of_model``)."""
+    accuracy: Callable[[str, str, int | None], Published | None]  # (model, test set, image size)
+    cost: Callable[[str], dict[str, float | None]]
+
+
+FIGURES = {  # source name (sources.SOURCES) -> its figures
+    "torchvision": SourceFigures(_val_only(_torchvision_table), _torchvision_cost),
+    "timm": SourceFigures(_timm_accuracy, _timm_cost),
+    "keras": SourceFigures(_val_only(_keras_table), _keras_cost),
+    "keras_hub": SourceFigures(lambda model, test_set, img_size: None, _no_cost),  # KerasHub publishes none
+}
+
+
+def figures_of(platform: str, model: str) -> SourceFigures | None:
+    """The published figures of a prediction file's model, by the source its id belongs to."""
+    from . import sources
+
+    source = sources.of_model(platform, model)
+    return None if source is None else FIGURES.get(source.name)
 
 
 # --- generating data/torchvision_published.json (imports torchvision) -----------
