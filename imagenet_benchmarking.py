@@ -17,9 +17,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from imagenet_bench import atomic, score_cache, scoring, table_run
-from imagenet_bench.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
-from imagenet_bench.table_format import RENDERERS, render
+from imagenet_bench.base import atomic
+from imagenet_bench.scoring import score_cache, score as scoring
+from imagenet_bench.report import table_run
+from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
+from imagenet_bench.report.table_format import RENDERERS, render
 
 HERE = Path(__file__).resolve().parent
 LABEL_ERRORS = "label-errors"  # clean_labels.DOWNLOAD, without importing it for every table
@@ -136,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
     if args.download:
-        from imagenet_bench import download
+        from imagenet_bench.outputs import download
 
         root = download.fetch(args.download, args.download_dir, base_url=args.download_url)
         found = [scoring.PredictionFolder(root / name, True) for name in ("keras_imagenet", "pytorch_imagenet")]
@@ -154,12 +156,13 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
 def options(args: argparse.Namespace) -> table_run.TableOptions:
     real = None
     if args.real_labels:
-        from imagenet_bench.classes import real_labels_path
+        from imagenet_bench.base.classes import real_labels_path
 
         real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
     clean = None
     if args.clean_labels:
-        from imagenet_bench import clean_labels, download
+        from imagenet_bench.scoring import clean_labels
+        from imagenet_bench.outputs import download
 
         clean = (download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
                  if args.clean_labels == "default" else Path(args.clean_labels))
@@ -185,7 +188,7 @@ def write_output(path: Path, write) -> None:
 def main() -> int:
     args = parse_args()
     if args.download == LABEL_ERRORS:  # data for --clean-labels, not prediction files
-        from imagenet_bench import download
+        from imagenet_bench.outputs import download
 
         download.fetch(args.download, args.download_dir, base_url=args.download_url)
         if not args.clean_labels:
@@ -199,11 +202,11 @@ def main() -> int:
     if args.csv:
         write_output(args.csv, lambda: atomic.write_text(args.csv, render(result, "csv")))
     if args.plot:
-        from imagenet_bench import plot
+        from imagenet_bench.report import plot
 
         write_output(args.plot, lambda: plot.plot(result, args.plot))
     if args.html:
-        from imagenet_bench import html_report
+        from imagenet_bench.report import html_report
 
         write_output(args.html, lambda: html_report.write(args.html, result, html_report.report_info()))
     if built.issues is not None:

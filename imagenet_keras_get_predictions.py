@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, keras_run, listing, runner, sources
-from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
+from imagenet_bench.predict import cli, keras_run, listing, runner
+from imagenet_bench.models import sources
+from imagenet_bench.base.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imagenet_bench import cli, listing, runner, sources, torch_run
-from imagenet_bench.errors import EXIT_OK, run_main, show_library_messages
+from imagenet_bench.predict import cli, listing, runner, torch_run
+from imagenet_bench.models import sources
+from imagenet_bench.base.errors import EXIT_OK, run_main, show_library_messages
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), "
                             "or both")
     group.add_argument("--model-spec", metavar="MODULE:FUNCTION",
-                       help="benchmark any classifier: FUNCTION() returns (model, imagenet_bench.preprocessing."
+                       help="benchmark any classifier: FUNCTION() returns (model, imagenet_bench.datasets.preprocessing."
                             "Preprocess); needs --name")
     group.add_argument("--name", metavar="ID", help="model id for --model-spec")
 

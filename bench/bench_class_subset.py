@@ -45,8 +45,9 @@ def bench_torch(args: argparse.Namespace, tmp: Path) -> tuple[float, float]:
     import torch
     from torchvision import models
 
-    from imagenet_bench import layout, pixel_cache, test_sets, torch_predict
-    from imagenet_bench.preprocessing import Preprocess
+    from imagenet_bench.datasets import layout, test_sets
+    from imagenet_bench.predict import pixel_cache, torch_predict
+    from imagenet_bench.datasets.preprocessing import Preprocess
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset = layout.scan(_images(tmp, args.images))
@@ -76,7 +77,7 @@ def bench_torch_scoring(args: argparse.Namespace) -> tuple[float, float]:
     softmax and top-k, against index_select, softmax, top-k and the index back."""
     import torch
 
-    from imagenet_bench import test_sets
+    from imagenet_bench.datasets import test_sets
 
     logits = torch.randn(args.batch, 1000, generator=torch.Generator().manual_seed(0))
     subset = torch.tensor(test_sets.default_subset("imagenet-a").indices)
@@ -105,7 +106,8 @@ def _alternating(plain, restricted, rounds: int, calls: int = 200) -> tuple[floa
 
 
 def bench_keras_scoring(args: argparse.Namespace) -> tuple[float, float]:
-    from imagenet_bench import keras_predict, test_sets
+    from imagenet_bench.predict import keras_predict
+    from imagenet_bench.datasets import test_sets
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (args.batch, 1000))

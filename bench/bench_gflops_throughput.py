@@ -91,7 +91,7 @@ def val_hours(d: dict[str, np.ndarray], r: dict[str, object], images: int = 50_0
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     import overnight_estimate
 
-    from imagenet_bench import timm_registry
+    from imagenet_bench.models import timm_registry
 
     measured = {(m, s): ips for m, s, ips in zip(d["model"], d["size"], d["ips"])}
     found = [measured.get((e.architecture, e.reference_preprocess().crop_size)) for e in timm_registry.entries()]

@@ -36,7 +36,7 @@ def save_random_weights(folder: Path) -> list[str]:
     import torch
     from torchvision import models
 
-    from imagenet_bench import torch_registry
+    from imagenet_bench.models import torch_registry
 
     geometries = {torch_registry.by_id()[m].preprocess("reference").geometry for m in MODELS}
     assert len(geometries) == 1, f"the four models do not share one preprocessing: {geometries}"

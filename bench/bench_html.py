@@ -83,8 +83,8 @@ def synthetic_table(n_models: int = 1500, test_sets: tuple[str, ...] = TEST_SETS
     import math
     import random
 
-    from imagenet_bench import table
-    from imagenet_bench.table_format import Column, percent, signed
+    from imagenet_bench.report import table
+    from imagenet_bench.report.table_format import Column, percent, signed
 
     rng = random.Random(0)
     rows = []
@@ -193,7 +193,7 @@ def main() -> None:
 
     from bench_table import link_models  # the table bench's 1,500-model folder, made the same way
 
-    from imagenet_bench import html_report
+    from imagenet_bench.report import html_report
 
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {args.repeats} runs each, interleaved, "
           "after a warm-up")

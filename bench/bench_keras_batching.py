@@ -52,7 +52,9 @@ def main() -> None:
 
     import numpy as np
 
-    from imagenet_bench import images, keras_applications, keras_predict, keras_registry, layout
+    from imagenet_bench.datasets import images, layout
+    from imagenet_bench.models import keras_applications, keras_registry
+    from imagenet_bench.predict import keras_predict
 
     dataset = layout.select(layout.scan(args.val_dir), limit=args.images)
     paths = list(dataset.paths)

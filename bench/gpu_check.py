@@ -198,7 +198,7 @@ def torch_run(ctx: Context, out: Path, flags: list[str], val: Path | None = None
 
 def outputs(out: Path, model: str, platform_: str = "pytorch") -> dict[str, Any]:
     """What a script wrote for one model: manifest, preds, probs (all probs when saved), labels."""
-    from imagenet_bench import predfiles
+    from imagenet_bench.outputs import predfiles
 
     files = predfiles.model_files(out, model, platform_)
     found = {"manifest": json.loads(files.manifest_path.read_text()),
@@ -210,7 +210,7 @@ def outputs(out: Path, model: str, platform_: str = "pytorch") -> dict[str, Any]
 
 
 def same_files(a: Path, b: Path, models: tuple[str, ...]) -> bool:
-    from imagenet_bench import predfiles
+    from imagenet_bench.outputs import predfiles
 
     return all(getattr(predfiles.model_files(a, m, "pytorch"), kind).read_bytes()
                == getattr(predfiles.model_files(b, m, "pytorch"), kind).read_bytes()
@@ -258,7 +258,7 @@ def weights_flags(paths: dict[str, Path]) -> list[str]:
 
 
 def gflops_of(model_ids: tuple[str, ...]) -> dict[str, float]:
-    from imagenet_bench import torch_registry
+    from imagenet_bench.models import torch_registry
 
     entries = torch_registry.by_id()
     return {m: entries[m].gflops() for m in model_ids}
@@ -273,7 +273,7 @@ def step_data(ctx: Context) -> dict[str, Any]:
     unique = realistic_jpegs.make_val_set(ctx.work / "unique", s.unique_images)
     sources = sorted(unique.glob("n*/*.JPEG"))
     val = ctx.work / "val"
-    from imagenet_bench.classes import wnids
+    from imagenet_bench.base.classes import wnids
 
     for i in range(s.images):
         target = val / wnids()[i % 10] / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
@@ -288,7 +288,7 @@ def step_data(ctx: Context) -> dict[str, Any]:
 
 
 def _decode(args: tuple[str, Any]) -> int:
-    from imagenet_bench import images
+    from imagenet_bench.datasets import images
 
     return images.load_pixels(args[0], args[1]).shape[0]
 
@@ -297,7 +297,7 @@ def step_decode(ctx: Context) -> dict[str, Any]:
     """Decoding + resize 256 / crop 224 on the CPU, in 1 and in N processes (the DataLoader's work)."""
     from multiprocessing import get_context
 
-    from imagenet_bench.preprocessing import common
+    from imagenet_bench.datasets.preprocessing import common
 
     paths = sorted(ctx.val.glob("n*/*.JPEG"))[: max(ctx.sizes.images // 2, 8)]
     geometry = common(224)
@@ -384,7 +384,7 @@ def _loops(manifests: dict[str, dict[str, Any]], images: int) -> tuple[float, fl
 
 
 def step_torch_grouping(ctx: Context) -> dict[str, Any]:
-    from imagenet_bench import torch_registry
+    from imagenet_bench.models import torch_registry
 
     group = ctx.sizes.group
     geometries = {torch_registry.by_id()[m].preprocess("reference").geometry for m in group}
@@ -787,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {"mode": "dry-run" if args.dry_run else "gpu", "sizes": asdict(sizes), "budget_s": budget,
                    "wall_s": round(time.monotonic() - started, 1), "machine": machine(), "steps": ctx.steps,
                    "deadline_hit": any(r.get("reason", "").startswith("global deadline") for r in ctx.steps.values())}
-    from imagenet_bench import atomic
+    from imagenet_bench.base import atomic
 
     atomic.write_text(args.json, json.dumps(summary, indent=1, default=str))
     print_table(summary)

@@ -151,7 +151,7 @@ class Model:
 
 
 def torchvision_models() -> list[Model]:
-    from imagenet_bench import torch_registry
+    from imagenet_bench.models import torch_registry
 
     found = []
     for e in torch_registry.entries():
@@ -183,7 +183,7 @@ def scaled(table: dict[int, float], size: int) -> float | None:
 
 
 def timm_models(table: dict[str, dict[int, float]]) -> list[Model]:
-    from imagenet_bench import timm_registry
+    from imagenet_bench.models import timm_registry
 
     found = []
     for e in timm_registry.entries():
@@ -215,14 +215,14 @@ KERAS_COUNTERPARTS: dict[str, tuple[str, str]] = {
 
 
 def _torchvision_at_size() -> dict[str, tuple[float, int]]:
-    from imagenet_bench import torch_registry
+    from imagenet_bench.models import torch_registry
 
     return {e.id: (e.meta["_ops"], e.preprocess("reference").crop_size)
             for e in torch_registry.entries() if not e.quantized and "_ops" in e.meta}
 
 
 def keras_models(table: dict[str, dict[int, float]]) -> list[Model]:
-    from imagenet_bench import keras_registry
+    from imagenet_bench.models import keras_registry
 
     tv = _torchvision_at_size()
     found = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagenet_bench.classes import wnids
+from imagenet_bench.base.classes import wnids
 
 
 def _image(rng: np.random.Generator, width: int = 500, height: int = 375) -> Image.Image:

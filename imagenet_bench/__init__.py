@@ -1,9 +1,8 @@
-"""Shared code of the ImageNet benchmarking scripts.
+"""imagenet-bench: ImageNet accuracy of every pre-trained PyTorch and Keras classifier.
 
-Modules are small and import-light on purpose: the table script
-(imagenet_benchmarking.py) must not import torch, TensorFlow or timm, so nothing
-here imports them at module level except ``torch_*`` and ``timm_registry`` (torch),
-and ``keras_predict`` / ``keras_applications`` (TensorFlow, loaded only in the Keras
-script's model processes); ``sources``, ``keras_registry``, ``keras_hub_registry`` and
-``keras_worker``'s parent side import neither.
+Subpackages by layer, each importing only those below it (tests/test_layers.py holds the
+table): ``base`` < ``datasets`` < ``outputs`` < ``models``, ``scoring`` < ``predict``,
+``report``. torch, TensorFlow and timm are imported only where a model is built or run
+(``models.torch_build``, ``models.timm_registry``, ``models.keras_applications``,
+``predict.torch_*``, ``predict.keras_predict``), so the table script imports none of them.
 """

@@ -83,7 +83,7 @@ def bad_run(script: str, out: Path, *args, env: dict | None = None) -> tuple[str
 
 def tiny_dataset(folder: Path, n: int = 2):
     """``n`` generated 400-pixel-wide images in a flat Dataset (labels all 0)."""
-    from imagenet_bench.layout import Dataset
+    from imagenet_bench.datasets.layout import Dataset
     from PIL import Image
 
     rng = np.random.default_rng(0)

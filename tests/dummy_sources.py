@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from imagenet_bench import sources
-from imagenet_bench.preprocessing import Preprocess
+from imagenet_bench.models import sources
+from imagenet_bench.datasets.preprocessing import Preprocess
 
 CROP, RESIZE = 56, 64
 CENTRES = np.random.default_rng(0).uniform(0.3, 0.6, (1000, 3)).astype(np.float32)  # RGB in 0..1

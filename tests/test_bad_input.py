@@ -67,11 +67,11 @@ def test_fingerprints_of_normal_names_are_unchanged():
     """The fingerprint is sha256 over 'name<TAB>size<TAB>label<LF>' in canonical order: computed
     here from the files themselves, it must equal the layout's (the real-weight tests compare
     files made before this change byte for byte)."""
-    from imagenet_bench import layout
+    from imagenet_bench.datasets import layout
 
     root = shared(VAL500)
     folders = sorted(p for p in root.iterdir() if p.is_dir())
-    from imagenet_bench.classes import wnid_to_index
+    from imagenet_bench.base.classes import wnid_to_index
 
     index = wnid_to_index()
     rows = sorted((index[f.name], p.name, p.stat().st_size) for f in folders for p in f.iterdir()
@@ -103,8 +103,8 @@ def test_both_scripts_print_the_same_line_for_a_file_that_is_not_an_image(tmp_pa
 
 
 def test_a_text_file_named_jpeg_names_the_file_once():
-    from imagenet_bench.errors import ImageError
-    from imagenet_bench.images import load_rgb
+    from imagenet_bench.base.errors import ImageError
+    from imagenet_bench.datasets.images import load_rgb
 
     path = Path(__file__)  # text
     with pytest.raises(ImageError) as refused:
@@ -116,7 +116,8 @@ def test_a_text_file_named_jpeg_names_the_file_once():
 def test_an_image_error_travels_as_an_object():
     """Pickled (DataLoader workers, torchrun ranks) and as a JSON record (the Keras model
     process), it comes back as an ImageError with its file and reason."""
-    from imagenet_bench import errors, torch_distributed
+    from imagenet_bench.base import errors
+    from imagenet_bench.predict import torch_distributed
 
     exc = errors.ImageError("/val/n1/x.JPEG", "UnidentifiedImageError: cannot identify image file")
     for back in (pickle.loads(pickle.dumps(exc)), pickle.loads(pickle.dumps(torch_distributed.portable(exc))),
@@ -172,7 +173,7 @@ def test_numeric_flags_are_checked(tmp_path, script, flags, says):
 
 def test_the_topk_limit_is_a_parameter():
     """Class subsets will score on fewer classes: -k is checked against the number given."""
-    from imagenet_bench import cli
+    from imagenet_bench.predict import cli
 
     parser = cli.new_parser("x")
     cli.add_run_args(parser, Path("out"), "pytorch", 1, "", "")
@@ -187,7 +188,8 @@ def test_the_topk_limit_is_a_parameter():
 
 
 def _fake_outputs(folder: Path, model: str, request: dict):
-    from imagenet_bench import predfiles, runner
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
 
     files = predfiles.model_files(folder, model, "pytorch")
     predfiles.save(files, np.tile(np.arange(5), (2, 1)), np.full((2, 5), 0.2, dtype=np.float32),
@@ -196,8 +198,8 @@ def _fake_outputs(folder: Path, model: str, request: dict):
 
 
 def test_outputs_of_other_options_are_refused_for_every_model_at_once(tmp_path):
-    from imagenet_bench import runner
-    from imagenet_bench.errors import UsageError
+    from imagenet_bench.predict import runner
+    from imagenet_bench.base.errors import UsageError
 
     same = _fake_outputs(tmp_path, "same", {"topk": 5, "amp": None})
     jobs = [same]
@@ -219,7 +221,7 @@ def test_outputs_of_other_options_are_refused_for_every_model_at_once(tmp_path):
 
 def test_also_needs_still_reruns_outputs_of_the_same_request(tmp_path):
     """The Keras --check-batching rule: the same request, but the manifest lacks the check."""
-    from imagenet_bench import runner
+    from imagenet_bench.predict import runner
 
     job = _fake_outputs(tmp_path, "a", {"topk": 5})
     job.also_needs = lambda manifest: "check_batching" in manifest
@@ -261,7 +263,7 @@ def _png16(pixels: np.ndarray) -> bytes:
 
 
 def test_16_bit_images_keep_their_high_byte(tmp_path):
-    from imagenet_bench.images import load_rgb
+    from imagenet_bench.datasets.images import load_rgb
 
     rng = np.random.default_rng(0)
     grey = rng.integers(0, 65536, (24, 32), dtype=np.uint16)
@@ -277,8 +279,8 @@ def test_16_bit_images_keep_their_high_byte(tmp_path):
 
 
 def test_float_pixels_are_refused_by_name(tmp_path):
-    from imagenet_bench.errors import ImageError
-    from imagenet_bench.images import load_rgb
+    from imagenet_bench.base.errors import ImageError
+    from imagenet_bench.datasets.images import load_rgb
 
     path = tmp_path / "float.tiff"
     Image.fromarray(np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)).save(path)
@@ -287,7 +289,7 @@ def test_float_pixels_are_refused_by_name(tmp_path):
 
 
 def test_alpha_palette_and_cmyk_images_convert_as_expected(tmp_path):
-    from imagenet_bench.images import load_rgb
+    from imagenet_bench.datasets.images import load_rgb
 
     rng = np.random.default_rng(2)
     grey = rng.integers(0, 256, (16, 16), dtype=np.uint8)
@@ -311,7 +313,7 @@ def test_alpha_palette_and_cmyk_images_convert_as_expected(tmp_path):
 
 
 def test_keras_refuses_a_gpu_that_does_not_exist(tmp_path):
-    from imagenet_bench import cuda_devices
+    from imagenet_bench.predict import cuda_devices
 
     val = _class_folder(tmp_path / "val").parent
     line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "1",
@@ -352,7 +354,7 @@ def test_keras_noise_only_with_verbose(tmp_path):
 
 
 def test_a_library_warning_that_matters_is_shown_without_verbose(capsys):
-    from imagenet_bench import errors
+    from imagenet_bench.base import errors
 
     library = "/usr/lib/python3/site-packages/torch/nn/modules/module.py"
     try:

@@ -453,8 +453,8 @@ def test_never_imports_heavy_modules(extra, allowed):
 
 # Modules a plain table (no option) has no use for. At 34 models most of the table's time over a
 # bare numpy script is fixed cost, and importing (here: compiling) each of these is part of it.
-NOT_FOR_A_PLAIN_TABLE = HEAVY + ("imagenet_bench.label_issues", "imagenet_bench.clean_labels", "imagenet_bench.layout",
-                                 "imagenet_bench.published", "PIL", "socket", "numpy.ma")
+NOT_FOR_A_PLAIN_TABLE = HEAVY + ("imagenet_bench.report.label_issues", "imagenet_bench.scoring.clean_labels", "imagenet_bench.datasets.layout",
+                                 "imagenet_bench.models.published", "PIL", "socket", "numpy.ma")
 
 
 def test_plain_table_imports_only_what_it_uses(tmp_path):
@@ -1091,8 +1091,9 @@ def _cache_files(home: Path) -> list[Path]:
 def test_score_cache_is_used_and_never_stale(tmp_path, promised, monkeypatch):
     """In-process: a rerun reads no prediction file; a rewrite of the same size is seen
     (mtime_ns changes), and so is one whose mtime is set back (ctime_ns changes)."""
-    from imagenet_bench import predfiles, scoring
-    from imagenet_bench.checks import TopK
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.scoring import score as scoring
+    from imagenet_bench.scoring.checks import TopK
 
     folder, labels, models = promised
     root = tmp_path / "cache"
@@ -1267,7 +1268,8 @@ def test_er_baseline_sort_and_json(test_sets):
 
 def test_table_object_for_test_sets(test_sets):
     """The Table the renderers (and the HTML report) receive: test_sets, fits, datasets."""
-    from imagenet_bench import scoring, table_run
+    from imagenet_bench.scoring import score as scoring
+    from imagenet_bench.report import table_run
 
     runs, acc = test_sets
     built = table_run.build(table_run.TableOptions(folders=scoring.output_folders(runs)))
@@ -1317,7 +1319,7 @@ MTURK_JSON = LABEL_ERRORS / "imagenet_mturk.json"
 
 
 def test_label_error_counts_from_the_data():
-    from imagenet_bench import clean_labels
+    from imagenet_bench.scoring import clean_labels
 
     entries = json.loads(shared(MTURK_JSON).read_text())
     errors = [e for e in entries if e["mturk"]["given"] < 3]

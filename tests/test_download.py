@@ -1,4 +1,4 @@
-"""imagenet_bench.download against a local HTTP server serving the 2019 reference files.
+"""imagenet_bench.outputs.download against a local HTTP server serving the 2019 reference files.
 
 The server serves the read-only copy in ../shared/reference/seed-2019 (beside the
 project root), which is byte-identical to the files on GitHub, so every hash in
@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from imagenet_bench import download
-from imagenet_bench.errors import UsageError
+from imagenet_bench.outputs import download
+from imagenet_bench.base.errors import UsageError
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "seed-2019"
 NAME = "seed-2019"

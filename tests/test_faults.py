@@ -219,7 +219,7 @@ def test_keras_model_process_ends_with_its_parent(tmp_path, signum):
         assert left == []  # the parent cleaned up on its way out
     else:
         assert len(left) == 1 and (left[0] / "job.json").exists()  # SIGKILL runs no cleanup: the next run's job
-        cleanup = subprocess.run([sys.executable, "-c", "from imagenet_bench import child_process as c; "
+        cleanup = subprocess.run([sys.executable, "-c", "from imagenet_bench.predict import child_process as c; "
                                   "print(len(c.remove_orphan_folders()))"], cwd=ROOT, env=env, capture_output=True,
                                  text=True)
         assert cleanup.stdout.strip() == "1" and not left[0].exists(), cleanup.stderr

@@ -105,7 +105,7 @@ def test_dry_run_keras_and_real_weights(dry_run):
     assert set(summary["steps"]["real_torch"]["runs"]) == {"cpu float32"}
     assert set(summary["steps"]["real_keras"]["runs"]) == {"cpu"}
     # each real-weight Acc@1, recomputed from the files the script wrote (1 image of each of 10 classes)
-    from imagenet_bench import predfiles
+    from imagenet_bench.outputs import predfiles
 
     real_torch = summary["steps"]["real_torch"]["runs"]["cpu float32"]
     real_keras = summary["steps"]["real_keras"]["runs"]["cpu"]["mobilenet_0.25_128"]

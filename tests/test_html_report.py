@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SEED, run_script, shared
-from imagenet_bench import html_report, predfiles, table
-from imagenet_bench.table_format import Column, percent, render, signed
+from imagenet_bench.report import html_report, table
+from imagenet_bench.outputs import predfiles
+from imagenet_bench.report.table_format import Column, percent, render, signed
 
 EVIL_ID = "<img src=x onerror=alert(1)>"
 EVIL_FIELD = "</script><script>alert(1)</script>"

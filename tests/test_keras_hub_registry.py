@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-from imagenet_bench import keras_hub_registry, sources
-from imagenet_bench.errors import UsageError
-from imagenet_bench.preprocessing import common
+from imagenet_bench.models import keras_hub_registry, sources
+from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets.preprocessing import common
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -62,7 +62,7 @@ def test_keras_hub_0_32_counts_and_reasons():
 
 
 def test_registry_imports_neither_keras_tensorflow_nor_torch():
-    code = ("import sys; from imagenet_bench import keras_hub_registry as r, sources; r.entries(); r.excluded(); "
+    code = ("import sys; from imagenet_bench.models import keras_hub_registry as r, sources; r.entries(); r.excluded(); "
             "sources.entries(sources.chosen('keras', 'all')); "
             "bad = [m for m in ('keras', 'keras_hub', 'tensorflow', 'torch') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
@@ -125,7 +125,7 @@ def test_a_fourth_source_is_one_module_and_one_table_line(monkeypatch):
     import types
     from dataclasses import dataclass
 
-    from imagenet_bench.preprocessing import Preprocess
+    from imagenet_bench.datasets.preprocessing import Preprocess
 
     @dataclass(frozen=True)
     class DummyEntry:
@@ -142,10 +142,10 @@ def test_a_fourth_source_is_one_module_and_one_table_line(monkeypatch):
         def seed2019_preprocess(self):
             return None
 
-    module = types.ModuleType("imagenet_bench.dummy_registry")
+    module = types.ModuleType("imagenet_bench.models.dummy_registry")
     module.entries = lambda: (DummyEntry("dummy.a"), DummyEntry("dummy.b"))
     module.excluded = lambda: (("dummy.c", "no weights"),)
-    monkeypatch.setitem(sys.modules, "imagenet_bench.dummy_registry", module)
+    monkeypatch.setitem(sys.modules, "imagenet_bench.models.dummy_registry", module)
     monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", ".dummy_registry", ()),))
     assert sources.names("keras") == ("keras", "keras_hub", "dummy", "all")
     chosen = sources.chosen("keras", "dummy")

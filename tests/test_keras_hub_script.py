@@ -35,7 +35,7 @@ def _files(folder, model=MODEL):
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
     """(preset folder, the val images in the script's row order, KerasHub's own top-5 and probabilities)."""
-    from imagenet_bench import images, layout
+    from imagenet_bench.datasets import images, layout
 
     dataset = layout.select(layout.scan(shared(VAL500), None), N, None)
     decoded = [np.asarray(images.load_rgb(path)) for path in dataset.paths]
@@ -99,7 +99,7 @@ def test_common_protocol_runs_the_shared_pixels_with_the_converters_scale(preset
 
 
 def test_list_models_keras_hub_offline_with_the_left_out_ones():
-    from imagenet_bench import keras_hub_registry
+    from imagenet_bench.models import keras_hub_registry
 
     result = run_script(SCRIPT, "--list-models", "--source", "keras_hub", env=NO_NETWORK)
     assert result.returncode == 0, result.stderr
@@ -158,7 +158,7 @@ def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
 def test_a_classifier_that_ignores_activation_still_gives_probabilities(tmp_path):
     """MobileNetImageClassifier takes no ``activation``: from_preset(activation="softmax") gives logits.
     The entry's model gives probabilities all the same (the sweep's mobilenet case, in every run)."""
-    from imagenet_bench import keras_hub_registry
+    from imagenet_bench.models import keras_hub_registry
 
     folder = save_preset(tmp_path / "mobilenet", "mobilenet")
     x = np.random.default_rng(0).uniform(-2, 2, (4, 48, 48, 3)).astype("float32")
@@ -174,7 +174,7 @@ def test_a_classifier_that_ignores_activation_still_gives_probabilities(tmp_path
 
 def _families() -> list[str]:
     """Every family with ImageNet presets in the installed KerasHub (keras_hub_registry's entries)."""
-    from imagenet_bench import keras_hub_registry
+    from imagenet_bench.models import keras_hub_registry
 
     return sorted({entry.family for entry in keras_hub_registry.entries()})
 
@@ -191,7 +191,7 @@ def _sweep_cases() -> list[str]:
 def test_every_family_with_imagenet_presets_has_a_small_configuration():
     """Cheap, in every run: the sweep below covers every family of the installed KerasHub, and each
     configuration stands for a preset it registers (a later KerasHub that adds or renames one fails here)."""
-    from imagenet_bench import keras_hub_registry
+    from imagenet_bench.models import keras_hub_registry
     from keras_hub_presets import SMALL
 
     names = {entry.preset: entry.family for entry in keras_hub_registry.entries()}
@@ -214,7 +214,8 @@ def test_every_family_runs_through_the_script(name, tmp_path):
     KerasHub's run here asks for no activation (the saved presets have none: logits) and the test
     takes the softmax itself: MobileNetImageClassifier ignores ``activation="softmax"``, so the
     script must not rely on it."""
-    from imagenet_bench import images, keras_hub_registry, layout
+    from imagenet_bench.datasets import images, layout
+    from imagenet_bench.models import keras_hub_registry
     from keras_hub_presets import SMALL
 
     if name not in SMALL:

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import VAL500, shared, sweep_enabled
-from imagenet_bench import images, keras_registry
+from imagenet_bench.datasets import images
+from imagenet_bench.models import keras_registry
 
 keras = pytest.importorskip("keras")
-from imagenet_bench import keras_applications, keras_predict  # noqa: E402  (import TensorFlow)
+from imagenet_bench.models import keras_applications  # noqa: E402
+from imagenet_bench.predict import keras_predict  # noqa: E402  (import TensorFlow)
 
 # The cheapest member of each family (keras.applications module), at its native size.
 CI_FAMILY_MEMBERS = {
@@ -135,7 +137,7 @@ def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_pat
 
 
 def test_a_weights_file_of_another_network_is_refused(tmp_path):
-    from imagenet_bench.errors import UsageError
+    from imagenet_bench.base.errors import UsageError
 
     small = keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(128, 128, 3))
     path = tmp_path / "mobilenet_0.25.weights.h5"

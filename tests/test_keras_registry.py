@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, shared
-from imagenet_bench import images, keras_registry, published
-from imagenet_bench.errors import UsageError
-from imagenet_bench.preprocessing import Preprocess
+from imagenet_bench.datasets import images
+from imagenet_bench.models import keras_registry, published
+from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets.preprocessing import Preprocess
 
 keras = pytest.importorskip("keras")
 
@@ -39,7 +40,7 @@ def test_every_keras_constructor_is_an_entry():
 
 
 def test_registry_module_imports_neither_keras_nor_tensorflow():
-    code = ("import sys; from imagenet_bench import keras_registry as r; r.entries(); r.by_id()['mobilenetV2']"
+    code = ("import sys; from imagenet_bench.models import keras_registry as r; r.entries(); r.by_id()['mobilenetV2']"
             ".preprocess('reference'); bad = [m for m in ('keras', 'tensorflow', 'torch') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -173,7 +174,7 @@ def _formula(mode: str, x: np.ndarray) -> np.ndarray:
 def test_normalization_names_what_each_family_preprocess_input_does():
     import importlib
 
-    from imagenet_bench import keras_predict
+    from imagenet_bench.predict import keras_predict
 
     x = np.random.RandomState(0).randint(0, 256, size=(2, 8, 8, 3)).astype(np.uint8)
     for family, (mode, _) in keras_registry.FAMILIES.items():
@@ -184,7 +185,7 @@ def test_normalization_names_what_each_family_preprocess_input_does():
 
 
 def test_preprocess_input_is_applied_once_and_pixels_are_left_alone():
-    from imagenet_bench import keras_predict
+    from imagenet_bench.predict import keras_predict
 
     x = np.full((1, 4, 4, 3), 255, dtype=np.uint8)
     function = keras.applications.mobilenet_v2.preprocess_input

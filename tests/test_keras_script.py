@@ -396,7 +396,8 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
     failure costs its job only, complete jobs are skipped."""
     import threading
 
-    from imagenet_bench import predfiles, runner
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
 
     running, peak, lock = [0], [0], threading.Lock()
 

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import VAL500, VAL_FULL_TXT, shared
-from imagenet_bench import ground_truth, images, layout
-from imagenet_bench.classes import wnids
-from imagenet_bench.errors import ImageError, UsageError
+from imagenet_bench.datasets import ground_truth, images, layout
+from imagenet_bench.base.classes import wnids
+from imagenet_bench.base.errors import ImageError, UsageError
 
 
 def _flat_copy(tmp_path, source):

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, tiny_dataset
-from imagenet_bench import atomic, child_process, folder_lock, output_folder, pixel_cache
-from imagenet_bench.errors import UsageError
+from imagenet_bench.base import atomic
+from imagenet_bench.predict import child_process, folder_lock, pixel_cache
+from imagenet_bench.outputs import output_folder
+from imagenet_bench.base.errors import UsageError
 
 
 def _holder(code: str) -> subprocess.Popen:
@@ -36,7 +38,7 @@ def _end(process: subprocess.Popen) -> None:
 
 def test_temporary_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     """A killed pixel-cache build left its temporary file forever (defect 3)."""
-    code = ("from imagenet_bench import atomic\n"
+    code = ("from imagenet_bench.base import atomic\n"
             "with atomic.temp_beside({!r}) as tmp:\n    print(tmp, flush=True)\n    time.sleep(600)")
     live = _holder(code.format(str(tmp_path / "live.npy")))
     dead = _holder(code.format(str(tmp_path / "dead.npy")))
@@ -57,13 +59,13 @@ def test_temporary_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_pa
 
 def test_pixel_cache_removes_what_killed_builds_left_in_every_entry(tmp_path):
     dataset = tiny_dataset(tmp_path, 2)
-    from imagenet_bench.preprocessing import Preprocess
+    from imagenet_bench.datasets.preprocessing import Preprocess
 
     geometry = Preprocess(crop_size=56, resize_size=64)
     entry = pixel_cache.PixelCache(tmp_path / "cache", dataset, geometry)
     other = tmp_path / "cache" / "another-entry"
     other.mkdir(parents=True)
-    code = ("from imagenet_bench import atomic\nimport os\n"
+    code = ("from imagenet_bench.base import atomic\nimport os\n"
             "with atomic.temp_beside({!r}) as tmp:\n    tmp.write_bytes(bytes(1000))\n    os.kill(os.getpid(), 9)")
     for folder in (other, entry.folder):
         folder.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def test_pixel_cache_removes_what_killed_builds_left_in_every_entry(tmp_path):
 
 def test_output_folder_lock_is_released_when_its_holder_dies(tmp_path):
     out = tmp_path / "out"
-    holder = _holder(f"from imagenet_bench import folder_lock\nlock = folder_lock.hold({str(out)!r})\n"
+    holder = _holder(f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r})\n"
                      "lock.__enter__()\nprint('ready', flush=True)")
     try:
         with pytest.raises(UsageError) as refused:
@@ -95,7 +97,7 @@ def test_output_folder_lock_is_released_when_its_holder_dies(tmp_path):
 
 def test_model_shards_share_a_folder_but_not_a_shard(tmp_path):
     out = tmp_path / "out"
-    holder = _holder(f"from imagenet_bench import folder_lock\nlock = folder_lock.hold({str(out)!r}, (0, 2))\n"
+    holder = _holder(f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r}, (0, 2))\n"
                      "lock.__enter__()\nprint('ready', flush=True)")
     try:
         with folder_lock.hold(out, (1, 2)):

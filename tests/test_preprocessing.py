@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 from torchvision import transforms as T
 
-from imagenet_bench import preprocessing, torch_registry
-from imagenet_bench.preprocessing import Preprocess
+from imagenet_bench.datasets import preprocessing
+from imagenet_bench.models import torch_registry
+from imagenet_bench.datasets.preprocessing import Preprocess
 
 SIZES = [(500, 375), (375, 500), (224, 224), (256, 300), (123, 457), (301, 299), (200, 150), (1000, 51)]
 

@@ -1,11 +1,11 @@
-"""The run's progress line and time estimate (imagenet_bench.progress), on a fake clock."""
+"""The run's progress line and time estimate (imagenet_bench.predict.progress), on a fake clock."""
 from __future__ import annotations
 
 import io
 
 import pytest
 
-from imagenet_bench.progress import Progress, duration
+from imagenet_bench.predict.progress import Progress, duration
 
 
 class Clock:
@@ -58,7 +58,8 @@ def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
     before each model or pass, and the closing summary gives the total time."""
     import numpy as np
 
-    from imagenet_bench import predfiles, runner
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
 
     def job(model, cost=None):
         return runner.Job(model, predfiles.model_files(tmp_path, model, "keras"), {"m": model}, cost=cost)
@@ -103,7 +104,8 @@ def test_models_side_by_side_use_the_runs_wall_clock_rate():
 def test_the_parallel_runner_reports_each_model_as_it_starts(tmp_path, capsys):
     import numpy as np
 
-    from imagenet_bench import predfiles, runner
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
 
     def result(j):
         return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request})

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from imagenet_bench import published
+from tools import torchvision_published
+from imagenet_bench.models import published
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_KERAS_CSV = REPO.parent / "shared" / "reference" / "keras_published.csv"
@@ -43,8 +44,8 @@ def _metrics(weights) -> tuple[float, float]:
 def test_committed_torchvision_table_matches_installed_library():
     pytest.importorskip("torchvision")
     committed = json.loads(published.TORCHVISION_JSON.read_text(encoding="utf-8"))
-    assert committed == published.generate_torchvision_table(), (
-        "data/torchvision_published.json is stale: run python -m imagenet_bench.published")
+    assert committed == torchvision_published.generate_torchvision_table(), (
+        "data/torchvision_published.json is stale: run python -m tools.torchvision_published")
 
 
 def test_torchvision_counts_match_library():
@@ -61,7 +62,7 @@ def test_torchvision_counts_match_library():
                     n += 1
         return n
 
-    table = published.generate_torchvision_table()
+    table = torchvision_published.generate_torchvision_table()
     assert table["counts"] == {"classification": count(models), "quantized": count(quantization)}
     assert len(table["entries"]) == count(models) + count(quantization)
     assert "vgg16.IMAGENET1K_FEATURES" not in {e["id"] for e in table["entries"]}  # NaN accuracy
@@ -159,7 +160,7 @@ def test_keras_other_ids_are_lower_cased_constructor_names():
 
 def test_lookup_does_not_import_frameworks():
     code = (
-        "import sys; from imagenet_bench import published; "
+        "import sys; from imagenet_bench.models import published; "
         "published.lookup('pytorch', 'resnet50'); published.lookup('keras', 'resnet50'); "
         "bad = [m for m in ('torch', 'torchvision', 'tensorflow', 'keras', 'timm') if m in sys.modules]; "
         "assert not bad, bad"

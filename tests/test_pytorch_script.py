@@ -167,7 +167,8 @@ def test_list_models_timm_shows_params_and_builds_nothing(monkeypatch, capsys):
     listing, run in-process with timm.create_model refused, builds no model."""
     import timm
 
-    from imagenet_bench import listing, timm_registry
+    from imagenet_bench.predict import listing
+    from imagenet_bench.models import timm_registry
 
     monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("--list-models built a model"))
     listing.print_models("pytorch", "timm", "reference", None)
@@ -257,7 +258,7 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
     listing = run_script(SCRIPT, "--list-models", "--source", "timm", env={"HF_HUB_OFFLINE": "1"})
     assert listing.returncode == 0, listing.stderr
     rows = [l for l in listing.stdout.splitlines()[1:] if l.startswith("timm.")]
-    assert len(rows) == len(__import__("imagenet_bench.timm_registry", fromlist=["x"]).entries()) >= 1300
+    assert len(rows) == len(__import__("imagenet_bench.models.timm_registry", fromlist=["x"]).entries()) >= 1300
     torch.manual_seed(0)
     weights = tmp_path / "test_vit.pth"
     torch.save(timm.create_model("test_vit.r160_in1k", pretrained=False).state_dict(), weights)

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagenet_bench import predfiles, runner
-from imagenet_bench.errors import UsageError
+from imagenet_bench.outputs import predfiles
+from imagenet_bench.predict import runner
+from imagenet_bench.base.errors import UsageError
 
 IDS = ["alexnet", "resnet18", "resnet50", "resnet50.IMAGENET1K_V2", "vgg16", "quantized_resnet50"]
 
@@ -76,7 +77,7 @@ def _result(job):
 def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_path, capsys):
     """Every model would meet the same bad file: the first failure is reported, the models
     after it are not run, and the exit status is 2. Other failures do not stop the run."""
-    from imagenet_bench.errors import ImageError
+    from imagenet_bench.base.errors import ImageError
 
     started = []
 
@@ -100,7 +101,7 @@ def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_pa
 
 
 def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
-    from imagenet_bench.errors import ImageError
+    from imagenet_bench.base.errors import ImageError
 
     groups = [[_output_job(tmp_path, "a"), _output_job(tmp_path, "b")], [_output_job(tmp_path, "c")]]
     passes = []
@@ -120,7 +121,7 @@ def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
 def test_a_bad_image_under_parallel_jobs_is_reported_once_and_finished_work_is_kept(tmp_path, capsys):
     import threading
 
-    from imagenet_bench.errors import ImageError
+    from imagenet_bench.base.errors import ImageError
 
     release = threading.Event()
 
@@ -145,7 +146,7 @@ def test_one_weights_file_list_serves_every_job_of_a_shard_array(tmp_path):
     and passes over those of the other shards' models, but still refuses an unknown id."""
     import argparse
 
-    from imagenet_bench import cli
+    from imagenet_bench.predict import cli
 
     paths = {m: tmp_path / f"{m}.pth" for m in ("a", "b", "c")}
     for path in paths.values():

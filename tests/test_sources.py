@@ -33,8 +33,8 @@ def env(tmp_path_factory) -> dict:
     model processes inherit it, as they inherit PYTHONPATH)."""
     folder = tmp_path_factory.mktemp("site")
     (folder / "sitecustomize.py").write_text(
-        "from imagenet_bench import sources\n"
-        "from imagenet_bench.sources import Source\n"
+        "from imagenet_bench.models import sources\n"
+        "from imagenet_bench.models.sources import Source\n"
         f"sources.SOURCES += ({LINES['pytorch']}, {LINES['keras']})\n")
     path = os.pathsep.join([str(folder), str(TESTS), str(TESTS.parent)])
     return {"PYTHONPATH": path}
@@ -45,7 +45,7 @@ def _expected_top1() -> list[int]:
     from torchvision import transforms
 
     import dummy_sources
-    from imagenet_bench import layout
+    from imagenet_bench.datasets import layout
 
     dataset = layout.select(layout.scan(shared(VAL500), None), N, None)
     geometry = transforms.Compose([transforms.Resize(dummy_sources.RESIZE), transforms.CenterCrop(dummy_sources.CROP)])
@@ -91,7 +91,9 @@ def test_the_scripts_refuse_the_test_sources_without_their_lines():
 
 
 def test_outputs_recorded_under_a_renamed_source_still_resume_and_show_under_todays_name():
-    from imagenet_bench import keras_registry, predfiles, runner
+    from imagenet_bench.models import keras_registry
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
 
     request = {**keras_registry.by_id()["mobilenetV2"].request(), "topk": 5}
     assert request["source"] == "keras"
@@ -103,7 +105,7 @@ def test_outputs_recorded_under_a_renamed_source_still_resume_and_show_under_tod
 
 
 def test_a_files_source_follows_from_the_table_and_published_figures_name_only_its_sources():
-    from imagenet_bench import published, sources
+    from imagenet_bench.models import published, sources
 
     assert sources.of_model("pytorch", "resnet50").name == "torchvision"
     assert sources.of_model("pytorch", "timm.resnet50.a1_in1k").name == "timm"
@@ -116,8 +118,8 @@ def test_an_id_in_two_sources_is_refused(monkeypatch):
     import sys
     import types
 
-    from imagenet_bench import sources
-    from imagenet_bench.errors import UsageError
+    from imagenet_bench.models import sources
+    from imagenet_bench.base.errors import UsageError
 
     module = types.ModuleType("twin_registry")
     module.entries = lambda: (types.SimpleNamespace(id="mobilenetV2", source="twin"),)

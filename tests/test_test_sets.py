@@ -19,10 +19,12 @@ import pytest
 from scipy.special import softmax
 
 from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared
-from imagenet_bench import class_subset, published, test_sets, timm_published
-from imagenet_bench.class_subset import ClassSubset
-from imagenet_bench.classes import wnids
-from imagenet_bench.errors import UsageError
+from tools import timm_published as make_timm_published
+from imagenet_bench.datasets import class_subset, test_sets
+from imagenet_bench.models import published, timm_published
+from imagenet_bench.datasets.class_subset import ClassSubset
+from imagenet_bench.base.classes import wnids
+from imagenet_bench.base.errors import UsageError
 
 TIMM_RESULTS = SHARED / "reference" / "timm-results"
 
@@ -170,7 +172,7 @@ def _timm_rows(name: str) -> dict[tuple[str, int], dict[str, str]]:
 def test_timm_data_file_is_what_the_generator_makes_from_timm_results():
     """The committed file equals a fresh generation from ../shared's copy of timm's results."""
     results = shared(TIMM_RESULTS)
-    text = timm_published.generate(results, timm_published.source_commit(results))
+    text = make_timm_published.generate(results, make_timm_published.source_commit(results))
     assert timm_published.TIMM_CSV.read_text(encoding="utf-8") == text
 
 

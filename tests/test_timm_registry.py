@@ -20,10 +20,12 @@ from timm.data import create_transform, resolve_data_config, resolve_model_data_
 from timm.models import get_pretrained_cfg
 
 from conftest import ROOT, SHARED, shared, sweep_enabled, tiny_dataset
-from imagenet_bench import timm_costs, timm_registry, torch_predict
-from imagenet_bench.errors import UsageError
-from imagenet_bench.layout import Dataset
-from imagenet_bench.predfiles import sha256_file
+from tools import timm_costs as make_timm_costs
+from imagenet_bench.models import timm_costs, timm_registry
+from imagenet_bench.predict import torch_predict
+from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets.layout import Dataset
+from imagenet_bench.outputs.predfiles import sha256_file
 
 
 def _library_imagenet1k_names() -> set[str]:
@@ -104,7 +106,7 @@ def _benchmark() -> dict[tuple[str, int], dict[str, str]]:
 def test_costs_file_covers_every_entry_of_the_installed_timm():
     table = timm_costs.table()
     assert table.timm_version == timm.__version__, (
-        "data/timm_costs.csv was counted with another timm: python -m imagenet_bench.timm_costs RESULTS_DIR")
+        "data/timm_costs.csv was counted with another timm: python -m tools.timm_costs RESULTS_DIR")
     for entry in timm_registry.entries():
         assert table.params.get(entry.architecture, 0) > 0, entry.id
     rows = [line for line in timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
@@ -125,9 +127,9 @@ def test_counts_keyed_by_architecture_agree_across_its_tags():
     names = [e.name for e in timm_registry.entries() if e.architecture == "resnet50"]
     assert len(names) >= 10
     assert {_meta_device_count(name) for name in names[::4]} == {timm_costs.num_params("resnet50")}
-    counted = [timm_costs.Counted("a.x", "a", 224, 10), timm_costs.Counted("a.y", "a", 224, 11)]
+    counted = [make_timm_costs.Counted("a.x", "a", 224, 10), make_timm_costs.Counted("a.y", "a", 224, 11)]
     with pytest.raises(RuntimeError, match="a.x has 10 parameters, a.y 11"):
-        timm_costs.per_architecture(counted)
+        make_timm_costs.per_architecture(counted)
 
 
 def test_gmacs_are_timms_benchmark_at_the_reference_size_for_the_same_network():
@@ -174,9 +176,9 @@ def test_a_model_the_file_lacks_is_counted_by_building_it(monkeypatch):
 def test_generate_writes_what_the_file_holds_for_a_sample():
     """The generator on a few entries (counted here) gives the committed file's rows for them."""
     entries = [timm_registry.by_id()["timm." + name] for name in COUNTED_SAMPLE]
-    counted = [timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
+    counted = [make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
                                   _meta_device_count(e.name)) for e in entries]
-    text = timm_costs.generate(counted, timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, "test")
+    text = make_timm_costs.generate(counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, "test")
     generated = [line for line in text.splitlines() if line[:1] != "#"]
     committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines()
     assert generated[0] == "architecture,num_params,img_size,gmacs"
@@ -188,11 +190,11 @@ def test_generate_writes_what_the_file_holds_for_a_sample():
 @pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
 def test_sweep_costs_file_equals_a_fresh_generation():
     """Every entry counted again (minutes): the committed file is what the generator writes now."""
-    counted = [timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
+    counted = [make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
                                   _meta_device_count(e.name)) for e in timm_registry.entries()]
     committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8")
     source = committed.splitlines()[0].split("GMACs: ", 1)[1]
-    assert timm_costs.generate(counted, timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__,
+    assert make_timm_costs.generate(counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__,
                                source) == committed
 
 
@@ -392,7 +394,7 @@ def test_download_path_offline_failure_and_cache_hit(tmp_path):
     cached = _fill_hub_cache(tmp_path / "hf", "resnet18.a1_in1k", state)
     torch.save(state, tmp_path / "expected.pth")
     code = ("import json, sys, torch\n"
-            "from imagenet_bench import timm_registry\n"
+            "from imagenet_bench.models import timm_registry\n"
             "try:\n"
             "    timm_registry.by_id()['timm.resnet34.a1_in1k'].build(None)\n"
             "except RuntimeError as exc:\n"

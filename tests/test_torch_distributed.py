@@ -12,7 +12,7 @@ from conftest import ROOT
 WORKER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from imagenet_bench import torch_distributed
+from imagenet_bench.predict import torch_distributed
 
 group = torch_distributed.init("cpu")
 

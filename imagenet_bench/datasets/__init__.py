@@ -1,0 +1,1 @@
+"""Images and their labels: folder layouts, test sets, class subsets, decoding, preprocessing."""

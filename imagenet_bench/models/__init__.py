@@ -1,0 +1,1 @@
+"""Where models come from: the table of sources, each source's registry, published figures."""

@@ -1,0 +1,1 @@
+"""Running models over a dataset after argparse: PyTorch, Keras, the runner and its processes."""

@@ -1,0 +1,150 @@
+"""One run at a time in an output folder, or disjoint --model-shard jobs side by side.
+
+Why: two runs writing the same model's files into one folder both proceed, the last
+writer wins, and both report success. So a prediction script locks its output folder
+before anything runs and holds the lock to its end; a second run fails at once with one
+line naming the folder and the holder's process id.
+
+How:
+- The lock is ``flock`` on a file in the folder: the kernel releases it when the
+  process ends, however it ends (SIGKILL, out of memory), so a killed run never blocks
+  the next, and there is no stale lock to break by hand.
+- A run over every model holds ``.imagenet-bench.lock`` exclusively and writes its
+  "pid host" into it. A ``--model-shard I/N`` job holds that file shared, plus
+  ``.imagenet-bench.shard-I-of-N.lock`` exclusively (with its "pid host"). So disjoint
+  shards (a Slurm array) run side by side; a second job for the same shard, or a whole
+  run beside shards, is refused.
+- One run is one lock holder: under torchrun only rank 0 (which alone writes) locks; the
+  Keras script's model processes write only into their own job folders, and the parent,
+  which holds the lock, writes the outputs.
+- Shards on several machines over a shared file system: flock may not reach across
+  machines there (NFS maps it onto byte-range locks, some cluster file systems keep it
+  per node). Correctness does not depend on it: shards write disjoint model files, each
+  under a temporary name renamed into place, and the dataset files are claimed with an
+  exclusive hard link (``output_folder.claim``; atomic on NFS), so exactly one job
+  creates them and every other one checks it made them for the same dataset. What an
+  unreliable flock loses is only the refusal of a mistaken second job on another machine.
+- Temporary files are named for their host and pid (``atomic``), so a run removes only
+  what its own host's dead processes left, never a file another machine is writing.
+- On the way out a run removes its lock files (unless other shard jobs still hold the
+  shared one), and the folder too if it created it and wrote nothing into it, so bad
+  input found later leaves nothing behind. A killed run leaves its lock file, which locks
+  nothing: the next run takes it over.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..base import atomic
+from ..base.errors import UsageError
+
+MAIN_LOCK = ".imagenet-bench.lock"
+SHARD_LOCK = ".imagenet-bench.shard-{index}-of-{count}.lock"
+
+
+def _holder(path: Path) -> str:
+    """``pid N`` (``on HOST`` when another machine's) as the lock file records it."""
+    try:
+        pid, _, where = path.read_text().strip().partition(" ")
+    except OSError:
+        pid, where = "", ""
+    if not pid.isdigit():
+        return "pid unknown"
+    return f"pid {pid}" + ("" if where in ("", atomic.host()) else f" on {where}")
+
+
+def _shard_holders(folder: Path) -> list[str]:
+    """The shard jobs that hold the folder now, as their lock files record them (for the message only)."""
+    found = []
+    for path in sorted(folder.glob(SHARD_LOCK.format(index="*", count="*"))):
+        holder = _holder(path)
+        pid = holder.split()[1]
+        if pid.isdigit() and (" on " in holder or atomic.pid_running(int(pid))):
+            found.append(f"{path.name.split('.')[2].replace('shard-', '').replace('-of-', '/')} ({holder})")
+    return found
+
+
+class _LockFile:
+    """An open lock file: flock'ed, or refused with the reason."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def take(self, mode: int) -> bool:
+        """flock without waiting; re-opens if the file was replaced meanwhile (a holder removing it)."""
+        while True:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.release()
+                return False
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(self.fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return True
+            self.release()
+
+    def record_holder(self) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()} {atomic.host()}\n".encode(), 0)
+
+    def remove_if_alone(self) -> None:
+        """Unlink the file if no other process holds it (we hold it exclusively, then)."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@contextlib.contextmanager
+def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[None]:
+    """Lock ``folder`` (created if missing) for this run, or for part ``(I, N)`` of a
+    --model-shard run, until the block ends; UsageError if another run holds it."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    main = _LockFile(folder / MAIN_LOCK)
+    shard = _LockFile(folder / SHARD_LOCK.format(index=part[0], count=part[1])) if part else None
+    held: list[_LockFile] = []
+    try:
+        if not main.take(fcntl.LOCK_SH if shard else fcntl.LOCK_EX):
+            holders = _shard_holders(folder) if shard is None else []
+            if holders:
+                raise UsageError(f"-o/--output-dir {folder}: --model-shard jobs are writing into this folder "
+                                 f"({', '.join(holders)}); wait for them to end, or pick another "
+                                 "-o/--output-dir")
+            raise UsageError(f"-o/--output-dir {folder}: another run ({_holder(folder / MAIN_LOCK)}) is writing into "
+                             "this folder; wait for it to end, or pick another -o/--output-dir")
+        held.append(main)
+        if shard is not None:
+            if not shard.take(fcntl.LOCK_EX):
+                raise UsageError(f"-o/--output-dir {folder}: another job ({_holder(shard.path)}) is running "
+                                 f"--model-shard {part[0]}/{part[1]} into this folder; wait for it to end, or pick "
+                                 "another -o/--output-dir")
+            held.append(shard)
+        held[-1].record_holder()
+        atomic.remove_orphans(folder)
+        yield
+    finally:
+        for lock in reversed(held):
+            lock.remove_if_alone()
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: bad input found after the lock leaves nothing
+        for lock in reversed(held):
+            lock.release()

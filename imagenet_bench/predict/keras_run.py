@@ -1,0 +1,213 @@
+"""The Keras prediction script's work, after argparse: choosing models, one child
+process per model (``keras_worker``), GPU slots, the pixel cache and each model's
+manifest. Imports neither TensorFlow nor torch: the children do the TensorFlow work.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cli, child_process, folder_lock, pixel_cache, runner
+from ..outputs import manifest, output_folder, predfiles
+from ..models import sources
+from ..base.errors import UsageError
+from ..datasets.layout import Dataset
+from ..datasets.preprocessing import Preprocess
+
+KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
+CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
+
+
+def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
+    """The CUDA_VISIBLE_DEVICES value of each parallel slot ([None]: inherit, one slot)."""
+    if gpu is not None and gpus is not None:
+        raise UsageError("-g/--gpu and --gpus: use one of them")
+    if gpus is not None:
+        values = [g.strip() for g in gpus.split(",")]
+        if not all(v.isdigit() for v in values) or len(set(values)) != len(values):
+            raise UsageError(f"--gpus {gpus!r}: expected distinct GPU indices such as 0,1,2")
+        return values
+    return [str(gpu)] if gpu is not None else [None]
+
+
+def check_gpus_exist(slots: list[str | None], flag: str) -> None:
+    """Refuse GPU indices this machine lacks, before any model runs (without it, TensorFlow
+    would quietly run on the CPU)."""
+    wanted = [int(slot) for slot in slots if slot is not None]
+    if not wanted:
+        return
+    from . import cuda_devices
+
+    devices = cuda_devices.probe()
+    if max(wanted) >= devices.count:
+        raise UsageError(f"{flag}: {devices.describe()}; leave out -g/--gpus to run on the CPU")
+
+
+@dataclass(frozen=True)
+class KerasOptions(cli.RunOptions):
+    """What the Keras run needs of the command line, below the script (built once from argparse)."""
+    gpu: int | None
+    gpus: str | None
+    jit_compile: bool
+    check_batching: int | None
+
+
+class KerasRun:
+    """One run's state: the chosen models and their preprocessing, the free GPU slots and the
+    pixel cache's lock. ``run_one`` runs one model in its own child process."""
+
+    def __init__(self, options: KerasOptions, dataset: Dataset, entries: dict, preprocesses: dict,
+                 weights_files: dict[str, Path], slots: list[str | None]):
+        self.options, self.dataset, self.entries = options, dataset, entries
+        self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
+        self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
+        self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
+        self.paths = [str(p.resolve()) for p in dataset.paths]
+        self.free: queue.Queue = queue.Queue()
+        for position, gpu in enumerate(slots):
+            self.free.put((position, gpu))
+        self.cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
+
+    def has_check(self, record: dict) -> bool:
+        """--check-batching K: complete outputs are reused only if they record that check."""
+        check = record.get("check_batching") or {}
+        return check.get("images", 0) >= self.check_images and check.get("batch_size") == self.check_batch
+
+    def job(self, model_id: str, request_common: dict) -> runner.Job:
+        entry, options = self.entries[model_id], self.options
+        request = {
+            **entry.request(),
+            **request_common,
+            "batch_size": options.batch_size,
+            "preprocess_input": entry.preprocess_input,
+            "jit_compile": options.jit_compile,
+        }
+        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"), request,
+                          self.has_check if self.check_images else None, cost=entry.gflops())
+
+    def cached_pixels(self, preprocess) -> str | None:
+        if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
+            return None
+        with self.cache_lock:
+            cache = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, preprocess).ensure(
+                self.dataset, preprocess, max(1, self.options.workers))
+        return str(cache.pixels_path)
+
+    def worker_request(self, job: runner.Job, cache_path: str | None, position: int) -> dict:
+        """What the child process needs to run one model."""
+        entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
+        return {
+            "model": job.model, "source": entry.source, "protocol": options.protocol,
+            "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
+            "weights_folder": entry.weights_folder,
+            "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
+            "save_all_probs": options.save_all_probs, "threads": options.workers,
+            "tf32": options.tf32, "jit_compile": options.jit_compile,
+            "check_batching": self.check_images,
+            "check_batch_size": self.check_batch, "position": position if len(self.slots) > 1 else None,
+            "pixel_cache": cache_path, "verbose": options.verbose,
+            "class_subset": None if self.dataset.class_subset is None else self.dataset.class_subset.describe(),
+        }
+
+    def run_one(self, job: runner.Job) -> runner.Result:
+        from . import keras_worker
+
+        entry = self.entries[job.model]
+        cache_path = self.cached_pixels(self.preprocesses[job.model])
+        if entry.note and self.options.protocol == "reference":
+            print(f"note: {job.model}: {entry.note}", file=sys.stderr)
+        position, gpu = self.free.get()
+        try:
+            out = keras_worker.launch(self.worker_request(job, cache_path, position), gpu=gpu,
+                                      verbose=self.options.verbose)
+        finally:
+            self.free.put((position, gpu))
+        record = self.manifest(job, out, cache_path)
+        if "check_batching" in out:
+            cb = out["check_batching"]
+            print(f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
+                  f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
+                  file=sys.stderr)
+        print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
+                                   self.dataset.class_subset), file=sys.stderr)
+        return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+
+    def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:
+        entry, options, preprocess = self.entries[job.model], self.options, self.preprocesses[job.model]
+        model_run = manifest.ModelRun(
+            framework=out["framework"], weights=out["weights"], published=entry.published,
+            preprocessing={**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
+                           "source": entry.protocol_source(options.protocol)},
+            device=out["device"], numerics=out["numerics"],
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
+            params=out.get("params"), gflops=entry.gflops())
+        extra = {
+            "library_versions": sources.versions(sources.find(entry.source)),
+            "isolation": "one child process per model",
+            "pixel_cache": cache_path,
+        }
+        if "check_batching" in out:
+            extra["check_batching"] = out["check_batching"]
+        return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
+
+
+def _read_first(entries: dict, chosen: list[str], weights_files: dict[str, Path]
+                ) -> tuple[dict, dict[str, UsageError]]:
+    """Each chosen entry with what it reads before it runs (a KerasHub preset's converter and size
+    are in its folder: read it, or download it, now). A download that fails makes that model fail
+    alone when it is one of several; a folder named by --weights-file that cannot be read is bad
+    input, refused before anything runs."""
+    ready, unavailable = {}, {}
+    for model_id in chosen:
+        try:
+            ready[model_id] = entries[model_id].with_weights(weights_files.get(model_id))
+        except UsageError as exc:
+            if model_id in weights_files or len(chosen) == 1:
+                raise
+            unavailable[model_id] = exc
+    return ready, unavailable
+
+
+def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
+    """The run's state and jobs from the options; bad input raises UsageError."""
+    dataset = cli.load_dataset(options)
+    slots = parse_gpus(options.gpu, options.gpus)
+    check_gpus_exist(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
+    chosen_sources = sources.chosen("keras", options.source)
+    entries = sources.entries(chosen_sources)
+    chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
+    weights_files = runner.parse_weights_files(options.weights_file, chosen,
+                                               [m for m in chosen if entries[m].weights_in_folder], elsewhere)
+    for model_id, path in weights_files.items():
+        if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
+            raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
+    ready, unavailable = _read_first(entries, chosen, weights_files)
+    preprocesses = {m: ready[m].preprocess(options.protocol) for m in ready}
+    output_folder.check(options.output_dir, dataset, options.protocol)
+    if options.cache_dir:
+        pixel_cache.check_root(options.cache_dir)
+    state = KerasRun(options, dataset, ready, preprocesses, weights_files, slots)
+    jobs = []
+    for model_id in chosen:
+        if model_id in unavailable:
+            jobs.append(runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"),
+                                   {"source": entries[model_id].source}, unavailable=unavailable[model_id]))
+            continue
+        weights_file = weights_files.get(model_id)
+        if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
+            weights_file = None
+        jobs.append(state.job(model_id, cli.request_common(options, preprocesses[model_id], dataset, weights_file)))
+    return state, jobs
+
+
+def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
+    """Run the chosen models over the val set, each in its own child process; the exit status."""
+    state, jobs = _setup(options, part)
+    with folder_lock.hold(options.output_dir, part), child_process.supervise():
+        return runner.run_jobs(jobs, state.run_one,
+                               lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+                               overwrite=options.overwrite, verbose_errors=options.verbose,
+                               parallel=len(state.slots))

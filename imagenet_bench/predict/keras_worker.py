@@ -1,0 +1,180 @@
+"""Running one Keras model in its own process.
+
+TensorFlow never gives GPU memory back and keeps global state (graphs, XLA caches,
+Keras's name counters), so the Keras script runs every model in a fresh child
+process: nothing leaks from one model into the next, and a crash (out of memory, a
+segfault) costs one model only. The parent, which must not import TensorFlow, writes
+the job as JSON into a temporary folder and starts::
+
+    python -m imagenet_bench.keras_worker FOLDER/job.json  (the shim beside the package, so the command line stays as it was)
+
+The child writes its results into the same folder: preds.npy, probs.npy (and
+all_probs.npy), result.json (what the manifest records about the run), or
+error.json when it fails: the error as a record (``errors.to_record``: kind "image"
+with the file and reason, "usage" or "error" with a message) and the traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..base import atomic
+from . import child_process
+from ..base import errors
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class WorkerError(RuntimeError):
+    """A model failed in its child process; the message is the child's one-line reason."""
+
+
+# --- parent side (no TensorFlow) --------------------------------------------------------------
+
+
+def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Run one job in a child process; return its arrays and result record.
+
+    gpu: the CUDA_VISIBLE_DEVICES value for the child (None: inherit). The child's
+    progress bar and messages go straight to this process's stderr. A failure in the
+    child is raised here: ImageError for an image that cannot be decoded, UsageError for
+    other bad input (a weights file that does not fit), WorkerError otherwise.
+    """
+    with child_process.job_folder() as folder:
+        job_path = folder / "job.json"
+        job_path.write_text(json.dumps({**job, "out": str(folder)}))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        returncode = child_process.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env)
+        error_path = folder / "error.json"
+        if error_path.exists():
+            error = json.loads(error_path.read_text())
+            if verbose and error.get("traceback"):
+                print(error["traceback"], file=sys.stderr, end="")
+            raise errors.from_record(error, WorkerError)
+        result_path = folder / "result.json"
+        if returncode != 0 or not result_path.exists():
+            raise WorkerError(f"worker process for {job['model']} exited with status {returncode} "
+                              "without a result (killed, out of memory, or crashed)")
+        result = json.loads(result_path.read_text())
+        result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
+        result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
+        all_probs = folder / "all_probs.npy"
+        result["all_probs"] = np.load(all_probs, allow_pickle=False) if all_probs.exists() else None
+        return result
+
+
+# --- child side ------------------------------------------------------------------------------
+
+# TensorFlow's start-up lines that TF_CPP_MIN_LOG_LEVEL cannot silence (absl's INFO and WARNING,
+# written before its log is set up), and its cuInit failure on a machine without a GPU.
+START_UP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d"
+                            rb"|E\d{4} .*failed call to cuInit)")
+
+
+@contextlib.contextmanager
+def _start_up_noise_held_back(verbose: bool) -> Iterator[None]:
+    """Without -v, hold back what TensorFlow writes to stderr (file descriptor 2, below Python)
+    while it starts, and pass on only the lines that are not start-up noise; with -v, all.
+
+    The cuInit line is noise only when no GPU was asked for: with -g/--gpus (the parent
+    checked that the GPU exists) a failed cuInit means the model would run on the CPU.
+    """
+    gpu_asked = bool(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held:
+                if not START_UP_NOISE.match(line) or (gpu_asked and b"cuInit" in line):
+                    os.write(2, line)
+
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Build the model, run it over the job's images, return arrays and the result record."""
+    import time
+
+    from . import keras_predict
+    from ..models import sources
+    from ..datasets.class_subset import ClassSubset
+
+    entry = sources.find(job["source"]).registry().by_id()[job["model"]]
+    entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
+    preprocess = sources.preprocess_for(entry, job["protocol"])
+    paths = [Path(p) for p in job["paths"]]
+    with _start_up_noise_held_back(job.get("verbose", False)):
+        numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
+    start = time.perf_counter()
+    model, weights = entry.build(job.get("weights_file"))
+    numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
+    build_s = time.perf_counter() - start
+    preprocess_input = entry.preprocess_input_function(preprocess)
+    out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
+                                job["save_all_probs"], job["threads"], desc=job["model"],
+                                position=job.get("position"), pixel_cache=job.get("pixel_cache"),
+                                subset=ClassSubset.from_record(job.get("class_subset")))
+    result = {
+        "framework": keras_predict.framework(),
+        "weights": weights,
+        "params": int(model.count_params()),
+        "numerics": numerics,
+        "device": keras_predict.device(),
+        "throughput": {**out["throughput"], "build_s": round(build_s, 3)},
+        "preds": out["preds"], "probs": out["probs"], "all_probs": out["all_probs"],
+    }
+    if job.get("check_batching"):
+        result["check_batching"] = keras_predict.check_batching(
+            model, paths[:job["check_batching"]], preprocess, preprocess_input, job["check_batch_size"],
+            job["threads"])
+    return result
+
+
+def main(argv: list[str]) -> int:
+    child_process.end_with_parent()
+    job_path = Path(argv[0])
+    job = json.loads(job_path.read_text())
+    errors.install_warning_display()
+    errors.show_library_messages(job.get("verbose", False))
+    out = Path(job["out"])
+    try:
+        result = run(job)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        atomic.write_text(out / "error.json", json.dumps({**errors.to_record(exc),
+                                                          "traceback": traceback.format_exc()}))
+        return 1
+    np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)
+    np.save(out / "probs.npy", result.pop("probs"), allow_pickle=False)
+    all_probs = result.pop("all_probs")
+    if all_probs is not None:
+        np.save(out / "all_probs.npy", all_probs, allow_pickle=False)
+    atomic.write_text(out / "result.json", json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

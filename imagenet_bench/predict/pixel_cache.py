@@ -1,0 +1,126 @@
+"""A cache on disk of decoded, resized and cropped uint8 pixels.
+
+Decoding and resizing JPEGs dominates on a GPU box, and is the same for every
+model with the same geometry. One cache entry holds the N x H x W x 3 pixels of
+one dataset under one geometry, as a .npy file that any process (both scripts,
+every Keras subprocess, every torchrun rank) can memory-map.
+
+An entry lives in ``<cache-dir>/<key hash>/``: ``pixels.npy``, then ``key.json``
+written last. It is used only if key.json equals the expected key (dataset
+fingerprint, geometry, PIL version, file names) and pixels.npy has exactly the
+expected shape, dtype and byte size; otherwise it is rebuilt. Both files are
+written under temporary names and renamed, so a killed build leaves no entry.
+
+A killed build does leave its temporary pixels file (as large as the entry). It is
+named for its owner and locked while written (``atomic.temp_beside``), so every run
+that opens the cache first removes those that dead processes left, in every entry
+folder, and never one that a live build is writing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from ..base import atomic
+from ..datasets.layout import Dataset
+from ..datasets.preprocessing import Preprocess
+
+
+def check_root(root: str | Path) -> None:
+    """--cache-dir must be a folder this process can write (or create), checked before anything runs."""
+    atomic.check_folder(root, "--cache-dir")
+
+
+def remove_orphans(root: str | Path) -> list[Path]:
+    """Delete the temporary pixel files that killed builds left in any entry of the cache at ``root``."""
+    removed: list[Path] = []
+    root = Path(root)
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir():
+                removed += atomic.remove_orphans(folder)
+    return removed
+
+
+class PixelCache:
+    """The cache entry for one dataset and one geometry."""
+
+    def __init__(self, root: str | Path, dataset: Dataset, preprocess: Preprocess) -> None:
+        self.key: dict[str, Any] = {
+            "dataset": dataset.images_fingerprint,  # for the val set, its fingerprint (layout.Dataset)
+            "geometry": list(preprocess.geometry),
+            "pil": Image.__version__,
+            "files": hashlib.sha256("\n".join(dataset.names).encode()).hexdigest(),
+        }
+        digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:24]
+        self.folder = Path(root) / digest
+        self.shape = (len(dataset), preprocess.crop_size, preprocess.crop_size, 3)
+
+    @property
+    def pixels_path(self) -> Path:
+        return self.folder / "pixels.npy"
+
+    @property
+    def key_path(self) -> Path:
+        return self.folder / "key.json"
+
+    def valid(self) -> bool:
+        """A complete entry for exactly this key."""
+        try:
+            if json.loads(self.key_path.read_text()) != json.loads(json.dumps(self.key)):
+                return False
+            pixels = np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        expected_bytes = int(np.prod(self.shape))
+        return (pixels.shape == self.shape and pixels.dtype == np.uint8
+                and self.pixels_path.stat().st_size - pixels.offset == expected_bytes)
+
+    def build(self, batches: Iterable[tuple[int, np.ndarray]], progress: Callable[[int], None] | None = None) -> None:
+        """Write the entry from (start row, uint8 N x H x W x 3 batch) pieces covering every row once."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key_path.unlink(missing_ok=True)  # the entry is incomplete until key.json is back
+        with atomic.temp_beside(self.pixels_path) as tmp:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
+            filled = 0
+            for start, batch in batches:
+                array[start:start + len(batch)] = batch
+                filled += len(batch)
+                if progress:
+                    progress(len(batch))
+            if filled != self.shape[0]:
+                raise RuntimeError(f"pixel cache: {filled} of {self.shape[0]} rows written")
+            array.flush()
+            del array
+            os.replace(tmp, self.pixels_path)
+        atomic.write_json(self.key_path, self.key)
+
+    def fill(self, dataset: Dataset, preprocess: Preprocess, threads: int, batch_size: int = 64) -> None:
+        """Decode the dataset once into this entry (threads decode; no framework needed)."""
+        from tqdm import tqdm
+
+        from ..datasets.images import decode_batches
+
+        def pieces() -> Iterable[tuple[int, np.ndarray]]:
+            start = 0
+            for batch in decode_batches(dataset.paths, preprocess, batch_size, threads):
+                yield start, batch
+                start += len(batch)
+
+        with tqdm(total=len(dataset), desc="decoding into the pixel cache", unit="img", file=sys.stderr,
+                  leave=False, disable=None) as bar:
+            self.build(pieces(), bar.update)
+
+    def ensure(self, dataset: Dataset, preprocess: Preprocess, threads: int) -> "PixelCache":
+        """Fill the entry unless a valid one exists (first removing what killed builds left); return self."""
+        remove_orphans(self.folder.parent)
+        if not self.valid():
+            self.fill(dataset, preprocess, threads)
+        return self

@@ -1,0 +1,208 @@
+"""Running PyTorch classifiers over a dataset: batched, in grouped passes, top-k kept
+while streaming (building them is ``models.torch_build``'s).
+
+Decoding and the protocol's geometry run in DataLoader workers (uint8 tensors), or
+come from a pixel cache entry; normalisation runs on the device, per model. Only
+the top-k of each batch is kept, never an N x 1000 array, unless all
+probabilities are asked for.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset as TorchDataset
+
+from ..datasets import images
+from ..base.classes import NUM_CLASSES
+from ..base.errors import ImageError, UsageError
+from ..datasets.layout import Dataset
+from ..datasets.preprocessing import Preprocess
+
+
+class PixelDataset(TorchDataset):
+    """The dataset's images as uint8 C x H x W tensors, in row order."""
+
+    def __init__(self, paths: tuple[Path, ...], preprocess: Preprocess) -> None:
+        self.paths, self.preprocess = paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor | ImageError:
+        """The pixels, or the ImageError itself: the DataLoader would re-raise it in this
+        process as a new exception built from its traceback text, losing the object."""
+        try:
+            pixels = images.load_pixels(self.paths[index], self.preprocess)
+        except ImageError as exc:
+            return exc
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+
+def _collate(items: list[torch.Tensor | ImageError]) -> torch.Tensor | ImageError:
+    """One batch, or the first image error in it (pickled back by its fields)."""
+    return next((item for item in items if isinstance(item, ImageError)), None) or torch.stack(items)
+
+
+@dataclass
+class Numerics:
+    device: str = "cpu"
+    amp: str | None = None  # "bf16" or "fp16"
+    channels_last: bool = False
+    tf32: bool = False
+
+    def apply(self) -> dict[str, Any]:
+        """Set the global numeric switches; return what the manifest records."""
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        torch.backends.cudnn.allow_tf32 = self.tf32
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        return {
+            "dtype": "float32" if self.amp is None else f"autocast {self.amp}",
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_deterministic": True,
+            "cudnn_benchmark": False,
+            "channels_last": self.channels_last,
+            "quantized_engine": torch.backends.quantized.engine,
+        }
+
+    def device_name(self) -> str:
+        if self.device.startswith("cuda"):
+            return torch.cuda.get_device_name(torch.device(self.device))
+        return "cpu"
+
+
+def resolve_device(device: str | None, gpu: int | None) -> str:
+    """--device wins; -g/--gpu N means cuda:N; default cuda when available."""
+    if device is None:
+        device = f"cuda:{gpu}" if gpu is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise UsageError(f"--device {device}: expected cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
+
+
+@dataclass
+class Member:
+    """One model of a group that shares one pass over the data (same geometry and device)."""
+
+    name: str
+    model: torch.nn.Module
+    preprocess: Preprocess
+
+
+def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, workers: int, pin: bool,
+                  cache: Any = None, cache_offset: int = 0) -> Iterator[torch.Tensor]:
+    """uint8 N x 3 x H x W batches in row order: decoded by DataLoader workers, or read
+    from a pixel cache entry (imagenet_bench.predict.pixel_cache) when one is given; a torchrun
+    rank's rows start at ``cache_offset`` in the entry."""
+    if cache is not None:
+        for batch in images.cached_batches(cache.pixels_path, len(dataset), batch_size, cache_offset):
+            yield torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+        return
+    loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, pin_memory=pin, collate_fn=_collate)
+    for batch in loader:
+        if isinstance(batch, ImageError):
+            raise batch
+        yield batch
+
+
+def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, batch_size: int, workers: int,
+                  k: int, save_all_probs: bool = False, cache: Any = None,
+                  cache_offset: int = 0) -> dict[str, dict[str, Any] | Exception]:
+    """Run every member over ``dataset`` in one pass: each decoded batch goes through
+    every model. Returns, per member, its top-k preds/probs, optional all probs and
+    timings, or the exception that stopped it (the others go on). An image that
+    cannot be decoded stops the whole pass (ImageError)."""
+    from tqdm import tqdm
+
+    device = torch.device(numerics.device)
+    memory_format = torch.channels_last if numerics.channels_last else torch.contiguous_format
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(numerics.amp or "")
+    state: dict[str, dict[str, Any]] = {}
+    failed: dict[str, Exception] = {}
+    for m in members:
+        norm = None
+        if m.preprocess.normalization == "mean_std":
+            norm = (torch.tensor(m.preprocess.mean, device=device).view(1, 3, 1, 1),
+                    torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1))
+        state[m.name] = {"model": m.model.eval().to(device, memory_format=memory_format), "norm": norm,
+                         "preds": [], "probs": [], "all": [], "seconds": 0.0}
+    # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
+    # and top-k, the top-k mapped back to global class indices.
+    subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
+    decoded = 0
+    start = time.perf_counter()
+    desc = members[0].name if len(members) == 1 else f"{len(members)} models"
+    with tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False) as bar, \
+            torch.inference_mode():
+        for batch in pixel_batches(dataset, members[0].preprocess, batch_size, workers, device.type == "cuda",
+                                   cache, cache_offset):
+            decoded += 0 if cache is not None else len(batch)
+            pixels = batch.to(device, non_blocking=True)
+            for name, s in state.items():
+                if name in failed:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    x = pixels.float().div_(255)
+                    if s["norm"] is not None:
+                        x = (x - s["norm"][0]) / s["norm"][1]
+                    x = x.contiguous(memory_format=memory_format)
+                    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
+                                else contextlib.nullcontext())
+                    with autocast:
+                        logits = s["model"](x)
+                    logits = logits.float() if subset is None else logits.float().index_select(1, subset)
+                    p = torch.softmax(logits, dim=1)
+                    top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
+                    if subset is not None:
+                        top_i = subset[top_i]
+                        p = torch.zeros(len(p), NUM_CLASSES, device=device).index_copy_(1, subset, p)
+                    s["preds"].append(top_i.cpu().numpy())
+                    s["probs"].append(top_p.cpu().numpy())
+                    if save_all_probs:
+                        s["all"].append(p.cpu().numpy())
+                except Exception as exc:  # this model stops; the rest of the group goes on
+                    failed[name] = exc
+                s["seconds"] += time.perf_counter() - t0  # .cpu() above synchronises
+            bar.update(len(batch))
+    wall = time.perf_counter() - start
+    n = len(dataset)
+    results: dict[str, dict[str, Any] | Exception] = dict(failed)
+    for name, s in state.items():
+        if name in failed:
+            continue
+        results[name] = {
+            "preds": np.concatenate(s["preds"]).astype(np.int64),
+            "probs": np.concatenate(s["probs"]).astype(np.float32),
+            "all_probs": np.concatenate(s["all"]) if save_all_probs else None,
+            "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
+                           "model_time_s": round(s["seconds"], 3),
+                           "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None},
+            "pass": {"models": [m.name for m in members], "images_decoded": decoded,
+                     "pixel_cache": str(cache.folder) if cache is not None else None},
+        }
+    return results
+
+
+def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, numerics: Numerics,
+            batch_size: int, workers: int, k: int, save_all_probs: bool = False) -> dict[str, Any]:
+    """One model alone (a group of one); raises what stopped it."""
+    result = predict_group([Member("model", model, preprocess)], dataset, numerics, batch_size, workers, k,
+                           save_all_probs)["model"]
+    if isinstance(result, Exception):
+        raise result
+    return result

@@ -1,0 +1,269 @@
+"""The PyTorch prediction script's work, after argparse: choosing models from the
+torchvision and timm registries (or one --model-spec), grouping them into passes
+that share one decode, the pixel cache, torchrun, and each model's manifest.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import cli, folder_lock, runner
+from ..outputs import manifest, output_folder, predfiles
+from ..models import sources
+from ..base.errors import EXIT_OK, UsageError
+from ..datasets.layout import Dataset
+from ..datasets.preprocessing import Preprocess
+
+if TYPE_CHECKING:
+    from . import torch_distributed, torch_predict
+
+
+@dataclass(frozen=True)
+class TorchOptions(cli.RunOptions):
+    """What the PyTorch run needs of the command line, below the script (built once from argparse)."""
+    model_spec: str | None
+    name: str | None
+    device: str | None
+    gpu: int | None
+    amp: str | None  # "bf16", "fp16" or None (float32)
+    channels_last: bool
+    group_size: int
+    group_memory: float  # GiB
+
+
+@dataclass
+class TorchRun:
+    """One run's state: the chosen models, their preprocessing and numerics, the torchrun
+    process group. Its methods build a group of models and run one pass over the data."""
+    options: TorchOptions
+    dataset: Dataset
+    entries: dict[str, object]  # id -> registry entry; empty for --model-spec
+    preprocesses: dict[str, Preprocess]
+    weights_files: dict[str, Path]
+    numerics: "torch_predict.Numerics"
+    dist: "torch_distributed.ProcessGroup | None"
+    spec_model: object = None  # the --model-spec model, built once
+    params: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> parameters of the model built
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist is None or self.dist.is_main
+
+    def job_numerics(self, model_id: str) -> "torch_predict.Numerics":
+        from . import torch_predict
+
+        entry = self.entries.get(model_id)
+        if entry is not None and entry.quantized and self.numerics.device != "cpu":
+            return torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
+        return self.numerics
+
+    def job(self, model_id: str, request_common: dict) -> runner.Job:
+        entry, options = self.entries.get(model_id), self.options
+        model = {"source": "model-spec", "model_spec": options.model_spec, "weights": None}
+        request = {
+            **(model if entry is None else entry.request()),
+            **request_common,
+            "device": self.job_numerics(model_id).device,
+            "amp": options.amp, "channels_last": options.channels_last,
+        }
+        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "pytorch"), request,
+                          cost=None if entry is None else entry.gflops())
+
+    def pass_key(self, job: runner.Job) -> tuple:
+        """Models that share this key share one pass (one decode)."""
+        return self.preprocesses[job.model].geometry, self.job_numerics(job.model).device
+
+    def param_bytes(self, job: runner.Job) -> int:
+        entry = self.entries.get(job.model)
+        return 4 * (entry.num_params() if entry is not None else sum(p.numel() for p in self.spec_model.parameters()))
+
+    def build(self, group: list[runner.Job]) -> tuple[list, dict, dict[str, Exception]]:
+        """The group's models; one that fails to build fails alone."""
+        from . import torch_predict
+
+        members, records, failures = [], {}, {}
+        for job in group:
+            try:
+                if self.options.model_spec:
+                    model = self.spec_model
+                    records[job.model] = {"id": self.options.name, "source": f"--model-spec {self.options.model_spec}"}
+                else:
+                    model, records[job.model] = self.entries[job.model].build(self.weights_files.get(job.model))
+                known = self.entries[job.model].num_params() if job.model in self.entries else None
+                self.params[job.model] = known if known is not None else sum(p.numel() for p in model.parameters())
+                members.append(torch_predict.Member(job.model, model, self.preprocesses[job.model]))
+            except Exception as exc:  # this model fails; the rest of the group runs
+                failures[job.model] = exc
+        return members, records, failures
+
+    def pixel_cache(self, geometry: Preprocess) -> tuple[object, Exception | None]:
+        """The pass's pixel cache (rank 0 fills it) and the error that stops the pass, if any."""
+        from . import pixel_cache, torch_distributed
+
+        if not self.options.cache_dir:
+            return None, None
+        cache, error = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, geometry), None
+        if self.is_main:
+            try:
+                cache.ensure(self.dataset, geometry, max(1, self.options.workers))
+            except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
+                error = torch_distributed.portable(exc)
+        return cache, torch_distributed.broadcast(error, self.dist)
+
+    def predict(self, members: list, numerics: "torch_predict.Numerics", cache: object) -> dict[str, object]:
+        """This rank's rows through the group's models: name -> output or exception."""
+        from . import torch_distributed, torch_predict
+
+        options, rows, offset = self.options, self.dataset, 0
+        if self.dist is not None:
+            offset, stop = torch_distributed.block(len(self.dataset), self.dist)
+            rows = torch_distributed.rows(self.dataset, offset, stop)
+        try:
+            return torch_predict.predict_group(members, rows, numerics, options.batch_size, options.workers,
+                                               options.topk, options.save_all_probs, cache, offset)
+        except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
+            return {m.name: exc for m in members}
+
+    def gathered(self, group: list[runner.Job], results: dict) -> dict | None:
+        """Every rank's results merged in row order on rank 0 (None on the others)."""
+        from . import torch_distributed
+
+        if self.dist is None:
+            return results
+        parts = torch_distributed.gather({name: torch_distributed.portable(r) if isinstance(r, Exception) else r
+                                          for name, r in results.items()}, self.dist)
+        if not self.is_main:
+            return None
+        return {job.model: torch_distributed.merge([part[job.model] for part in parts], len(self.dataset))
+                for job in group}
+
+    def run_group(self, group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
+        """One pass over the data for the group. Under torchrun every rank reaches the same
+        collectives (broadcast, gather) whatever fails locally, so none waits forever."""
+        from . import torch_distributed
+
+        members, weights_records, results = torch_distributed.local_leaders_first(
+            self.dist, functools.partial(self.build, group))
+        pass_numerics = self.job_numerics(group[0].model)
+        settings = pass_numerics.apply()
+        cache, cache_error = self.pixel_cache(self.preprocesses[group[0].model])
+        if cache_error is not None:
+            results.update({m.name: cache_error for m in members})
+        elif members:
+            results.update(self.predict(members, pass_numerics, cache))
+        results = self.gathered(group, results)
+        if results is None:
+            return {}
+        outcome: dict[str, runner.Result | Exception] = {}
+        for job in group:
+            out = results[job.model]
+            if isinstance(out, Exception):
+                outcome[job.model] = out
+                continue
+            record = self.manifest(job, out, weights_records[job.model], pass_numerics, settings)
+            print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
+                                       self.dataset.class_subset), file=sys.stderr)
+            outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
+        return outcome
+
+    def manifest(self, job: runner.Job, out: dict, weights_record: dict, numerics: "torch_predict.Numerics",
+                 settings: dict) -> dict:
+        import torch
+        import torchvision
+
+        entry, options, dist = self.entries.get(job.model), self.options, self.dist
+        # the packages each source depends on come from the table of sources (sources.SOURCES)
+        library_versions = sources.versions(sources.find(entry.source)) if entry else {}
+        framework = {"name": entry.source if entry else "pytorch", "torch": torch.__version__,
+                     "torchvision": torchvision.__version__}
+        for name, version in library_versions.items():
+            framework.setdefault(name, version)
+        model_run = manifest.ModelRun(
+            framework=framework, weights=weights_record, published=entry.published if entry else None,
+            preprocessing=self.preprocesses[job.model].to_dict(),
+            device={"name": numerics.device, "model": numerics.device_name()}, numerics=settings,
+            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
+            params=self.params.get(job.model), gflops=entry.gflops() if entry else None)
+        return manifest.for_model(job.model, "pytorch", self.dataset, options.protocol, job.request, model_run, {
+            "library_versions": library_versions,
+            "pass": out["pass"],
+            "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
+            "quantized": bool(entry and entry.quantized),
+        })
+
+
+def _plan(state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
+          ) -> tuple[list[runner.Job], list[str]] | UsageError:
+    """Rank 0 locks the output folder and finds the pending models; an error is returned,
+    not raised, so that every rank hears of it (or the others wait forever)."""
+    try:
+        lock.enter_context(folder_lock.hold(state.options.output_dir, part))
+        return runner.pending(jobs, state.options.overwrite)
+    except UsageError as exc:
+        return exc
+
+
+def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRun, list[runner.Job]]:
+    """The run's state and jobs from the options: the models, their preprocessing and
+    requests, the device and the torchrun process group. Bad input raises UsageError."""
+    from . import pixel_cache, torch_distributed, torch_predict
+
+    dataset = cli.load_dataset(options)
+    device = torch_predict.resolve_device(options.device, options.gpu)
+    dist = torch_distributed.init(device)
+    if dist is not None and len(dataset) < dist.world:
+        raise UsageError(f"{len(dataset)} images for {dist.world} torchrun processes: use fewer processes")
+    device = torch_distributed.rank_device(dist, device)
+    numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
+    spec_model = spec_preprocess = None
+    if options.model_spec:
+        from ..models import torch_build
+
+        spec_model, spec_preprocess = torch_build.model_from_spec(options.model_spec)
+        chosen, elsewhere, entries = [options.name], [], {}
+    else:
+        chosen_sources = sources.chosen("pytorch", options.source)
+        entries = sources.entries(chosen_sources)
+        chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
+    weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
+    preprocesses = {m: spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol) for m in chosen}
+    output_folder.check(options.output_dir, dataset, options.protocol)
+    if options.cache_dir:
+        pixel_cache.check_root(options.cache_dir)
+    state = TorchRun(options, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
+    jobs = [state.job(m, cli.request_common(options, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
+    return state, jobs
+
+
+def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
+    """Run the chosen models over the val set in grouped passes (one decode per pass),
+    across torchrun processes when there are several; the exit status."""
+    from . import torch_distributed
+
+    state, jobs = _setup(options, part)
+    dist = state.dist
+    lock = contextlib.ExitStack()  # rank 0's lock on the output folder, held to the end (folder_lock)
+    planned = torch_distributed.broadcast(_plan(state, jobs, lock, part) if state.is_main else None, dist)
+    if isinstance(planned, UsageError):
+        lock.close()
+        torch_distributed.finish(dist)
+        raise planned
+    pending, skipped = planned
+    groups = runner.group(pending, state.pass_key, options.group_size, state.param_bytes,
+                          int(options.group_memory * 2**30))
+    try:
+        if not state.is_main:
+            for group in groups:
+                state.run_group(group)
+            return EXIT_OK
+        return runner.run_groups(groups, state.run_group,
+                                 lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+                                 skipped, verbose_errors=options.verbose)
+    finally:
+        lock.close()
+        torch_distributed.finish(dist)

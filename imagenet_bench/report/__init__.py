@@ -1,0 +1,1 @@
+"""The ranked table after argparse, and its renderings: text, CSV, JSON, HTML, plots, label issues."""

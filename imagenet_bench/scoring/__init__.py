@@ -1,0 +1,1 @@
+"""Prediction files into per-image marks and counts: columns, the score cache, metrics."""

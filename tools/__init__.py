@@ -1,0 +1,1 @@
+"""Generators of the committed data files under imagenet_bench/data (run as ``python -m tools.NAME``)."""
