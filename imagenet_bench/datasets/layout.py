@@ -54,6 +54,7 @@ class Dataset:
     subset: dict[str, Any] = field(default_factory=dict)
     test_set: str = test_sets.VAL  # a name of test_sets.TEST_SETS
     class_subset: ClassSubset | None = None  # the classes every model's outputs are restricted to
+    left_out: dict[str, int] | None = None  # a test set's unscored class folders: {"folders", "images"}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -115,7 +116,21 @@ class Dataset:
             "subset": self.subset,
             "test_set": self.recorded_test_set,
             "class_subset": None if self.class_subset is None else self.class_subset.describe(),
+            **({} if self.left_out is None else {"left_out": self.left_out}),
+            **self._rule(),
         }
+
+    def _rule(self) -> dict[str, Any]:
+        """A test set with its own classes records them and the ImageNet classes each accepts, and
+        the accuracies that score it, so the table scores its files by its rule (nothing for the
+        others: their dataset.json stays as it was)."""
+        declared = test_sets.TEST_SETS[self.test_set]
+        if declared.own_classes is None:
+            return {}
+        own = declared.own_classes()
+        return {"own_classes": {"source": own.source, "folders": list(own.folders),
+                                "accepts": [list(a) for a in own.accepts]},
+                "columns": list(declared.columns)}
 
 
 def _check_name(path: Path) -> None:
@@ -166,6 +181,23 @@ def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
     return _canonical(root, "indexfolder", items, "folder names (class indices, ImageNetV2)")
 
 
+def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: test_sets.TestSet) -> Dataset:
+    """A test set's own class folders: a folder's label is its position in the declaration;
+    folders it does not score are left out and counted."""
+    own = test_set.own_classes()
+    index = {name: label for label, name in enumerate(own.folders)}
+    items, left_out = [], {"folders": 0, "images": 0}
+    for folder in class_dirs:
+        images = [p for p in folder.iterdir() if p.is_file() and _is_image_name(p)]
+        if folder.name in index:
+            items.extend((index[folder.name], p) for p in images)
+        else:
+            left_out["folders"] += 1
+            left_out["images"] += len(images)
+    dataset = _canonical(root, "ownfolder", items, f"folder names ({test_set.name}'s classes, {own.source})")
+    return replace(dataset, test_set=test_set.name, left_out=left_out)
+
+
 def _scan_flat(root: Path, files: list[Path], truth_path: Path) -> Dataset:
     truth = ground_truth.read(truth_path)
     items = []
@@ -198,7 +230,13 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
         if any(numeric) and not all(numeric):
             raise UsageError(f"{root}: holds class folders named by class index ({class_dirs[numeric.index(True)].name}) "
                              f"and others ({class_dirs[numeric.index(False)].name}); use one naming")
-        dataset = _scan_indexfolder(root, class_dirs) if all(numeric) else _scan_imagefolder(root, class_dirs)
+        known = wnid_to_index()
+        own = None if all(numeric) or all(d.name in known for d in class_dirs) else \
+            test_sets.by_folder_names(root, [d.name for d in class_dirs], test_set)
+        if own is not None:
+            dataset = _scan_ownfolder(root, class_dirs, own)
+        else:
+            dataset = _scan_indexfolder(root, class_dirs) if all(numeric) else _scan_imagefolder(root, class_dirs)
     elif files:
         if val_ground_truth is None:
             raise UsageError(
@@ -210,9 +248,14 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
         raise UsageError(f"{root}: no images found (expected class folders or ILSVRC2012_val_*.JPEG files)")
     if len(dataset) == 0:
         raise UsageError(f"{root}: no images found in its class folders")
-    folders = {"imagefolder": "wnid", "indexfolder": "index"}.get(dataset.layout, dataset.layout)
-    dataset = replace(dataset, test_set=test_sets.recognise(root, folders, dataset.classes_present, test_set))
-    n_classes, expected = len(dataset.classes_present), len(test_sets.classes_of(test_sets.TEST_SETS[dataset.test_set]))
+    declared = test_sets.TEST_SETS[dataset.test_set] if dataset.layout == "ownfolder" else None
+    if declared is None:
+        folders = {"imagefolder": "wnid", "indexfolder": "index"}.get(dataset.layout, dataset.layout)
+        dataset = replace(dataset, test_set=test_sets.recognise(root, folders, dataset.classes_present, test_set))
+    elif test_set is None and not dataset.classes_present:
+        raise UsageError(f"{root}: looks like {declared.name}, but none of its scored class folders is here")
+    n_classes = len(dataset.classes_present)
+    expected = len(declared.own_classes().folders) if declared else len(test_sets.TEST_SETS[dataset.test_set].classes())
     of_set = "" if dataset.test_set == test_sets.VAL else f" of {dataset.test_set}"
     if n_classes < expected:
         warnings.warn(

@@ -53,6 +53,7 @@ class Preprocess:
     normalization: str = "mean_std"
     mean: tuple[float, float, float] | None = IMAGENET_MEAN
     std: tuple[float, float, float] | None = IMAGENET_STD
+    border: int = 0  # pixels cut off each edge first: a test set's image step (ObjectNet's frame)
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -63,14 +64,21 @@ class Preprocess:
     @property
     def geometry(self) -> tuple[Any, ...]:
         """What determines the uint8 pixels: equal geometry, identical pixels."""
-        return (self.resize_mode, self.resize_size, self.crop_size, self.interpolation)
+        plain = (self.resize_mode, self.resize_size, self.crop_size, self.interpolation)
+        return plain + (("border", self.border),) if self.border else plain
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "antialias": True, "library": f"PIL {Image.__version__}"}
+        recorded = asdict(self)
+        if not self.border:  # as recorded before test sets had image steps
+            del recorded["border"]
+        return {**recorded, "antialias": True, "library": f"PIL {Image.__version__}"}
 
     def pixels(self, image: Image.Image) -> np.ndarray:
         """The uint8 H x W x 3 crop this protocol makes from an RGB image."""
         resample = INTERPOLATIONS[self.interpolation]
+        if self.border:
+            width, height = image.size
+            image = image.crop((self.border, self.border, width - self.border, height - self.border))
         if self.resize_mode == "shorter":
             image = _resize_shorter(image, self.resize_size, resample)
         elif self.resize_mode == "squash":

@@ -1,10 +1,10 @@
-"""The test sets beyond the ILSVRC2012 val set, and how a folder is recognised as one.
+"""The test sets, each one declaration (``TestSet``), and how a folder is recognised as one.
 
-Each test set is a row of ``TEST_SETS``: how its folders are named (WordNet ids, or
-ImageNetV2's class indices ``0``..``999``), the classes it holds (all 1000, or the 200
-of ImageNet-A / ImageNet-R, read from the data files timm ships, as the class list is),
-and what its authors' archive unpacks to. The two ways users get these sets wrong are
-decided here, once:
+A declaration says how its class folders are named and labelled (WordNet ids, ImageNetV2's
+class indices ``0``..``999``, or its own class names with the ImageNet classes each accepts),
+the classes the outputs are restricted to, an image step before preprocessing, and which
+accuracies score it. A new test set is one module that calls ``register`` (and its data file).
+Two ways users get these sets wrong are decided here, once:
 
   * ImageNetV2's folder name IS the class index. Sorting the names as strings and
     numbering them (torchvision's ImageFolder) puts folder ``10`` at index 2, and
@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Collection
+from typing import Any, Callable, Collection
+
+import numpy as np
 
 from .class_subset import NONE, ClassSubset
 from .class_subset import read as read_subset
@@ -35,38 +37,118 @@ IMAGENETV2 = "imagenetv2"  # a numeric folder whose variant is unknown
 
 
 @dataclass(frozen=True)
+class OwnClasses:
+    """A test set's own classes, when they are not ImageNet's: the class folders' names, in label
+    order, and the ImageNet classes each accepts (one or several: ObjectNet's many-to-one map,
+    ImageNet-9's superclasses). A model is right when its prediction is one of the accepted."""
+
+    folders: tuple[str, ...]  # class folder names; a folder's label is its position
+    accepts: tuple[tuple[int, ...], ...]  # per own class, the accepted ImageNet class indices (sorted)
+    ignored: frozenset[str] = frozenset()  # class folders present in the release but not scored (left out)
+    source: str = ""  # the map file it was read from
+
+    def __post_init__(self) -> None:
+        if len(self.folders) != len(self.accepts) or len(set(self.folders)) != len(self.folders):
+            raise ValueError("own classes: one accepted set per folder name, names distinct")
+        if any(not a or min(a) < 0 or max(a) >= NUM_CLASSES for a in self.accepts):
+            raise ValueError(f"own classes: every accepted set holds class indices in 0..{NUM_CLASSES - 1}")
+
+    def membership(self) -> np.ndarray:
+        """own classes x 1000 bool: which ImageNet classes each own class accepts."""
+        member = np.zeros((len(self.folders), NUM_CLASSES), dtype=bool)
+        for label, accepted in enumerate(self.accepts):
+            member[label, list(accepted)] = True
+        return member
+
+    def union(self) -> tuple[int, ...]:
+        return tuple(sorted({c for accepted in self.accepts for c in accepted}))
+
+
+@dataclass(frozen=True)
+class BorderCrop:
+    """An image step before the model's preprocessing: ``pixels`` cut off each edge (ObjectNet's
+    frame). It is part of the preprocessing the manifest records and the pixel cache keys on."""
+
+    pixels: int
+
+
+@dataclass(frozen=True)
 class TestSet:
+    """One test set, declared once: everything the prediction scripts and the table ask of it.
+
+    folders: how class folders are named: "wnid" (WordNet ids), "index" (ImageNetV2's 0..999), or
+      "own" (the names of ``own_classes``: its own classes, labelled by their position).
+    restrict_to: the classes each model's outputs are restricted to before the softmax by default
+      (ImageNet-A/-R's 200, ObjectNet's 125), as a function so the data file is read when needed.
+    own_classes: its classes and the ImageNet classes each accepts, where they are not ImageNet's.
+    image_step: what is done to each decoded image before the model's preprocessing.
+    columns: which of the table's per-test-set accuracies score it ("acc1", "acc5").
+    """
+
     name: str
-    folders: str  # "wnid" (class folders named by WordNet id) or "index" (named 0..999)
     images: int  # in the complete set, as published
-    class_list: str | None  # timm data file stem of its classes (``imagenet_a``), None for all 1000
     unpacks_to: str  # what the authors' archive unpacks to
     source: str  # where it comes from
+    folders: str = "wnid"
+    restrict_to: Callable[[], tuple[int, ...]] | None = None
+    own_classes: Callable[[], OwnClasses] | None = None
+    image_step: BorderCrop | None = None
+    columns: tuple[str, ...] = ("acc1", "acc5")
+    named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
 
     @property
     def restricted(self) -> bool:
         """Scored with the outputs restricted to its classes by default."""
-        return self.class_list is not None
+        return self.restrict_to is not None
+
+    def classes(self) -> tuple[int, ...]:
+        """The ImageNet classes it holds: its restriction, else all 1000."""
+        return self.restrict_to() if self.restrict_to else tuple(range(NUM_CLASSES))
+
+    def prepare(self, preprocess: Any) -> Any:
+        """A model's preprocessing with this test set's image step in front of it."""
+        if self.image_step is None:
+            return preprocess
+        if not hasattr(preprocess, "border"):
+            raise UsageError(f"--test-set {self.name}: its images lose a {self.image_step.pixels}-pixel border "
+                             f"before preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common")
+        return replace(preprocess, border=self.image_step.pixels)
 
 
-TEST_SETS: dict[str, TestSet] = {t.name: t for t in (
-    TestSet(VAL, "wnid", 50_000, None, "val/ (with valprep.sh)", "image-net.org, ILSVRC2012_img_val.tar"),
-    TestSet("imagenetv2-matched-frequency", "index", 10_000, None, "imagenetv2-matched-frequency-format-val",
-            "Recht et al. 2019, github.com/modestyachts/ImageNetV2 (Hugging Face vaishaal/ImageNetV2)"),
-    TestSet("imagenetv2-threshold0.7", "index", 10_000, None, "imagenetv2-threshold0.7-format-val",
-            "Recht et al. 2019, github.com/modestyachts/ImageNetV2"),
-    TestSet("imagenetv2-top-images", "index", 10_000, None, "imagenetv2-top-images-format-val",
-            "Recht et al. 2019, github.com/modestyachts/ImageNetV2"),
-    TestSet(IMAGENETV2, "index", 10_000, None, "(a numeric ImageNetV2 folder of unknown variant)",
-            "Recht et al. 2019"),
-    TestSet("imagenet-sketch", "wnid", 50_889, None, "sketch/", "Wang et al. 2019, github.com/HaohanWang/ImageNet-Sketch"),
-    TestSet("imagenet-a", "wnid", 7_500, "imagenet_a", "imagenet-a/",
-            "Hendrycks et al. 2021, github.com/hendrycks/natural-adv-examples"),
-    TestSet("imagenet-r", "wnid", 30_000, "imagenet_r", "imagenet-r/", "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r"),
-)}
+def _timm_list(stem: str) -> Callable[[], tuple[int, ...]]:
+    return lambda: class_list(stem)
 
-# Folder names (lower case) that say which test set a WordNet-id folder is.
-_NAMED_FOLDERS = {"sketch": "imagenet-sketch", "imagenet-sketch": "imagenet-sketch"}
+
+_V2 = "Recht et al. 2019, github.com/modestyachts/ImageNetV2"
+TEST_SETS: dict[str, TestSet] = {}
+
+
+def register(test_set: TestSet) -> TestSet:
+    """Add a declaration (a test set's module calls this once); a name taken twice is refused."""
+    if test_set.name in TEST_SETS:
+        raise ValueError(f"test set {test_set.name!r} is declared twice")
+    if test_set.folders not in ("wnid", "index", "own") or (test_set.folders == "own") != bool(test_set.own_classes):
+        raise ValueError(f"test set {test_set.name!r}: folders is wnid, index, or own (with own_classes)")
+    TEST_SETS[test_set.name] = test_set
+    return test_set
+
+
+for _declared in (
+    TestSet(VAL, 50_000, "val/ (with valprep.sh)", "image-net.org, ILSVRC2012_img_val.tar"),
+    TestSet("imagenetv2-matched-frequency", 10_000, "imagenetv2-matched-frequency-format-val",
+            f"{_V2} (Hugging Face vaishaal/ImageNetV2)", folders="index"),
+    TestSet("imagenetv2-threshold0.7", 10_000, "imagenetv2-threshold0.7-format-val", _V2, folders="index"),
+    TestSet("imagenetv2-top-images", 10_000, "imagenetv2-top-images-format-val", _V2, folders="index"),
+    TestSet(IMAGENETV2, 10_000, "(a numeric ImageNetV2 folder of unknown variant)", "Recht et al. 2019",
+            folders="index"),
+    TestSet("imagenet-sketch", 50_889, "sketch/", "Wang et al. 2019, github.com/HaohanWang/ImageNet-Sketch",
+            named_by=("sketch", "imagenet-sketch")),
+    TestSet("imagenet-a", 7_500, "imagenet-a/", "Hendrycks et al. 2021, github.com/hendrycks/natural-adv-examples",
+            restrict_to=_timm_list("imagenet_a")),
+    TestSet("imagenet-r", 30_000, "imagenet-r/", "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r",
+            restrict_to=_timm_list("imagenet_r")),
+):
+    register(_declared)
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,12 +164,12 @@ def class_list(stem: str) -> tuple[int, ...]:
 
 
 def classes_of(test_set: TestSet) -> tuple[int, ...]:
-    return class_list(test_set.class_list) if test_set.class_list else tuple(range(NUM_CLASSES))
+    return test_set.classes()
 
 
 def default_subset(name: str) -> ClassSubset | None:
     test_set = TEST_SETS[name]
-    return ClassSubset(classes_of(test_set), name) if test_set.restricted else None
+    return ClassSubset(test_set.classes(), name) if test_set.restricted else None
 
 
 def choose_subset(name: str, flag: str | None) -> ClassSubset | None:
@@ -118,6 +200,30 @@ def _v2_variant(root: Path) -> str:
     return IMAGENETV2
 
 
+def by_folder_names(root: Path, names: Collection[str], requested: str | None) -> TestSet | None:
+    """The test set whose own class folders these are (None if no declaration names them): every
+    name is one of its folders or ignored ones, and at least one is scored. --test-set must agree."""
+    names = set(names)
+    found = []
+    for test_set in TEST_SETS.values():
+        if test_set.own_classes is not None:
+            own = test_set.own_classes()
+            if names <= set(own.folders) | own.ignored and names & set(own.folders):
+                found.append(test_set)
+    if requested is not None:
+        check_name(requested)
+        if found and requested not in {t.name for t in found}:
+            raise UsageError(f"{shown(root)}: its class folders are {found[0].name}'s, not --test-set {requested}'s")
+        if not found and TEST_SETS[requested].own_classes is not None:
+            own = TEST_SETS[requested].own_classes()
+            unknown = sorted(names - set(own.folders) - own.ignored)
+            raise UsageError(f"{shown(root)}: --test-set {requested} has its own class folders, and "
+                             f"{f'{unknown[0]!r} is not one of them' if unknown else 'none of its scored ones is here'}"
+                             f" (its map: {own.source})")
+        return TEST_SETS[requested] if found else None
+    return found[0] if found else None
+
+
 def recognise(root: Path, folders: str, classes: Collection[int], requested: str | None) -> str:
     """The test set of a folder: ``folders`` is how its classes are named ("wnid", "index",
     or "flat" with a ground-truth file), ``classes`` the global indices present.
@@ -128,6 +234,9 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     present = set(classes)
     if requested is not None:
         test_set = check_name(requested)
+        if test_set.folders == "own":
+            raise UsageError(f"{shown(root)}: --test-set {requested} has its own class folders "
+                             f"({', '.join(test_set.own_classes().folders[:3])}, ...); this folder's are not those")
         if (test_set.folders == "index") != (folders == "index"):
             wanted = "named by class index 0..999" if test_set.folders == "index" else "named by WordNet id"
             raise UsageError(f"{shown(root)}: --test-set {requested} has class folders {wanted}; this folder's are "
@@ -149,8 +258,9 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
         raise UsageError(f"{shown(root)}: its {len(present)} classes are all in the class lists of "
                          f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "
                          "pass --test-set NAME")
-    if folders == "wnid" and root.resolve().name.lower() in _NAMED_FOLDERS:
-        return _NAMED_FOLDERS[root.resolve().name.lower()]
+    named = [t.name for t in TEST_SETS.values() if root.resolve().name.lower() in t.named_by]
+    if folders == "wnid" and named:
+        return named[0]
     if inside:
         warnings.warn(f"{root}: its classes are all in {inside[0]}'s list; taken as part of {VAL} (no class "
                       f"restriction): if it is {inside[0]}, pass --test-set {inside[0]}", stacklevel=2)

@@ -166,8 +166,11 @@ def load_dataset(options: RunOptions) -> Dataset:
     dataset = layout.scan(options.val_dir, options.val_ground_truth, options.test_set)
     subset = test_sets.choose_subset(dataset.test_set, options.class_subset)
     class_subset.check_topk(options.topk, subset)
-    if subset is not None and not set(dataset.classes_present) <= set(subset.indices):
-        outside = sorted(set(dataset.classes_present) - set(subset.indices))
+    declared = test_sets.TEST_SETS[dataset.test_set]
+    present = set(dataset.classes_present) if declared.own_classes is None else \
+        {c for label in dataset.classes_present for c in declared.own_classes().accepts[label]}  # ImageNet's
+    if subset is not None and not present <= set(subset.indices):
+        outside = sorted(present - set(subset.indices))
         warnings.warn(f"{len(outside)} classes of {options.val_dir} are outside the class subset ({subset.short()}), "
                       f"first class {outside[0]}: their images can never be right", stacklevel=2)
     return layout.select(replace(dataset, class_subset=subset), options.limit, options.per_class)

@@ -14,6 +14,7 @@ from . import cli, child_process, folder_lock, pixel_cache, runner
 from ..outputs import manifest, output_folder, predfiles
 from ..models import sources
 from ..base.errors import UsageError
+from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
@@ -101,6 +102,7 @@ class KerasRun:
         entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
         return {
             "model": job.model, "source": entry.source, "protocol": options.protocol,
+            "test_set": self.dataset.test_set,
             "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
             "weights_folder": entry.weights_folder,
             "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
@@ -185,7 +187,8 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
     ready, unavailable = _read_first(entries, chosen, weights_files)
-    preprocesses = {m: ready[m].preprocess(options.protocol) for m in ready}
+    declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
+    preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol)) for m in ready}
     output_folder.check(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.check_root(options.cache_dir)

@@ -119,11 +119,13 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
     from . import keras_predict
     from ..models import sources
+    from ..datasets import test_sets
     from ..datasets.class_subset import ClassSubset
 
     entry = sources.find(job["source"]).registry().by_id()[job["model"]]
     entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
-    preprocess = sources.preprocess_for(entry, job["protocol"])
+    preprocess = test_sets.TEST_SETS[job.get("test_set", test_sets.VAL)].prepare(
+        sources.preprocess_for(entry, job["protocol"]))
     paths = [Path(p) for p in job["paths"]]
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs

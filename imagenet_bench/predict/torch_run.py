@@ -16,6 +16,7 @@ from . import cli, folder_lock, runner
 from ..outputs import manifest, output_folder, predfiles
 from ..models import sources
 from ..base.errors import EXIT_OK, UsageError
+from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
@@ -231,7 +232,9 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
         entries = sources.entries(chosen_sources)
         chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
     weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
-    preprocesses = {m: spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol) for m in chosen}
+    declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
+    preprocesses = {m: declared.prepare(spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol))
+                    for m in chosen}
     output_folder.check(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.check_root(options.cache_dir)

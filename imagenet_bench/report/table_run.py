@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..outputs import output_folder
 from ..scoring import score as scoring
 from . import table
+from ..scoring import labels as test_labels
 from ..scoring.checks import Check, InSet, TopK
-from ..base.classes import FULL_VAL_SIZE
+from ..scoring.labels import Labels, read_class_file, read_index_file
 from ..base.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,78 +55,11 @@ class TableOptions:
 
 
 @dataclass
-class Labels:
-    values: np.ndarray
-    source: str
-    names: list[str] | None  # val file names in row order, when known
-
-
-@dataclass
 class Built:
     table: table.Table
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     issues: label_issues.Report | None = None  # --label-issues
-
-
-def read_index_file(path: Path, flag: str) -> np.ndarray:
-    try:
-        values = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file given to {flag} does not exist") from None
-    except Exception as exc:
-        raise UsageError(f"{path}: not a readable .npy file for {flag} ({exc})") from None
-    if values.ndim != 1 or not (np.issubdtype(values.dtype, np.integer) or values.dtype == bool):
-        raise UsageError(f"{path}: {flag} expects a 1-D integer .npy array, got {values.dtype} {values.shape}")
-    return values
-
-
-def read_class_file(path: Path, flag: str) -> np.ndarray:
-    values = read_index_file(path, flag)
-    if values.dtype == bool:
-        raise UsageError(f"{path}: {flag} expects class indices, not a boolean mask")
-    if values.size and (values.min() < 0 or values.max() >= 1000):
-        raise UsageError(f"{path}: class index out of range 0..999")
-    return values.astype(np.int64)
-
-
-def standard_order_names(ground_truth_path: Path) -> list[str]:
-    """Val file names in the standard row order (by class, then file name)."""
-    from ..datasets import ground_truth
-
-    truth = ground_truth.read(ground_truth_path)
-    if len(truth) != FULL_VAL_SIZE:
-        raise UsageError(f"{ground_truth_path}: {len(truth)} images, expected the full val set (50,000)")
-    return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
-
-
-def resolve_labels(test_set: scoring.TestSet, options: TableOptions | None) -> Labels:
-    """The test set's labels: --val-dir, --labels (primary only), dataset_labels.npy, else the
-    standard order of the full val set; with the rows' file names where known."""
-    if options is not None and options.val_dir:
-        from ..datasets import layout
-
-        dataset = layout.scan(options.val_dir, options.val_ground_truth)
-        return Labels(dataset.labels, f"--val-dir {options.val_dir} ({dataset.label_source})", dataset.names)
-    names = None
-    for folder in test_set.folders:
-        names = names or output_folder.read_files(folder)
-    if names is not None and len(names) != test_set.n:
-        folder = next(f for f in test_set.folders if output_folder.read_files(f) is not None)
-        raise UsageError(f"{folder / output_folder.DATASET_FILES}: {len(names)} file names but {test_set.n} "
-                         "prediction rows; regenerate it (or remove it: --real-labels and --clean-labels need it)")
-    if options is not None and options.labels:
-        return Labels(read_class_file(options.labels, "--labels"), f"--labels {options.labels}", names)
-    beside = scoring.labels_beside(test_set)
-    if beside is not None:
-        return Labels(beside[0], str(beside[1]), names)
-    if test_set.n == FULL_VAL_SIZE:
-        if names is None and options is not None and options.val_ground_truth:
-            names = standard_order_names(options.val_ground_truth)
-        return Labels(scoring.standard_val_labels(), "standard order of the full val set (50 images per class)",
-                      names)
-    raise UsageError(f"{test_set.models[0].preds_path}: no labels for these {test_set.n} images; "
-                     "pass --val-dir or --labels")
 
 
 def selection_checks(labels: np.ndarray, options: TableOptions) -> list[Check]:
@@ -155,7 +88,7 @@ def selection_checks(labels: np.ndarray, options: TableOptions) -> list[Check]:
 
 
 def primary_checks(labels: Labels, options: TableOptions) -> list[Check]:
-    checks: list[Check] = [TopK("acc1", labels.values, 1), TopK("acc5", labels.values, 5)]
+    checks = labels.accuracy_checks()
     if options.omit or options.keep or options.custom:
         checks += selection_checks(labels.values, options)
     if options.real_labels:
@@ -223,13 +156,13 @@ def build(options: TableOptions) -> Built:
 
         tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning)
     for test_set in test_sets:
-        labels = resolve_labels(test_set, options if test_set is primary else None)
+        given = test_labels.Given(options.val_dir, options.val_ground_truth, options.labels)
+        labels = test_labels.resolve(test_set, given if test_set is primary else None)
         if len(labels.values) != test_set.n:
             raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
                              f"({labels.source}); were these made on another dataset?")
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
-        checks = primary_checks(labels, options) if test_set is primary else [TopK("acc1", labels.values, 1),
-                                                                              TopK("acc5", labels.values, 5)]
+        checks = primary_checks(labels, options) if test_set is primary else labels.accuracy_checks()
         counted = tallies is not None and test_set is primary
         cards[test_set.name] = scoring.score(test_set, checks, options.cache_root, failures,
                                              list(tallies) if counted else [])

@@ -31,7 +31,7 @@ class Check(Protocol):
         """One bool per image this check counts; None when the files cannot answer it."""
 
 
-def _digest(*parts: object) -> str:
+def digest(*parts: object) -> str:
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
@@ -58,7 +58,7 @@ class TopK:
         object.__setattr__(self, "labels", labels)
         rows = None if self.rows is None else np.ascontiguousarray(self.rows, dtype=np.int64)
         object.__setattr__(self, "rows", rows)
-        object.__setattr__(self, "key", _digest("topk", self.name, self.k, labels,
+        object.__setattr__(self, "key", digest("topk", self.name, self.k, labels,
                                                  "all" if rows is None else rows))
 
     @property
@@ -88,7 +88,7 @@ class InSet:
     valid: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", _digest("inset", self.name, np.packbits(self.member)))
+        object.__setattr__(self, "key", digest("inset", self.name, np.packbits(self.member)))
         object.__setattr__(self, "valid", self.member.any(axis=1))
 
     @property
@@ -100,7 +100,7 @@ class InSet:
 
 
 def checks_key(checks: list[Check]) -> str:
-    return _digest(*(c.key for c in checks))
+    return digest(*(c.key for c in checks))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
-import numpy as np
 
 from ..outputs import output_folder, predfiles
 from .checks import Check, Marks, checks_key
@@ -29,11 +28,6 @@ from .score_cache import Entry, ScoreCache, stat_key
 
 FULL_VAL_KEY = "ILSVRC2012 val (50,000 images, standard order)"
 VAL_NAME = "imagenet-val"
-
-
-def standard_val_labels() -> np.ndarray:
-    """Labels of the full val set in the standard (ImageFolder) order: 50 per class."""
-    return np.repeat(np.arange(1000, dtype=np.int64), 50)
 
 
 @dataclass
@@ -157,19 +151,6 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
         names[s.name] = s
         s.models.sort(key=lambda m: (m.platform, m.model))
     return sorted(found, key=lambda s: (s.name != VAL_NAME, s.name))
-
-
-def labels_beside(test_set: TestSet) -> tuple[np.ndarray, Path] | None:
-    """dataset_labels.npy from the first folder of this test set that has one, checked."""
-    for folder in test_set.folders:
-        labels = output_folder.read_labels(folder)
-        if labels is not None:
-            path = folder / output_folder.DATASET_LABELS
-            if labels.size and (labels.min() < 0 or labels.max() >= 1000):
-                raise UsageError(f"{path}: class index out of range 0..999 (found {labels.min()}..{labels.max()}); "
-                                 "the file is damaged: regenerate it, or pass --labels")
-            return labels.astype(np.int64), path
-    return None
 
 
 @dataclass
