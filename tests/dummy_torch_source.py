@@ -1,4 +1,4 @@
-"""A test source's registry module (README: Adding a source): two PyTorch entries, one left out."""
+"""A test source's registry module (docs/contributing.md: Adding a source): two PyTorch entries, one left out."""
 from dummy_sources import TorchEntry, registry
 
 entries, excluded, by_id = registry("dummy_torch", TorchEntry)

@@ -1,7 +1,7 @@
 """Adding a source is one registry module and one line of ``sources.SOURCES`` (issue 10).
 
 Two test sources (``dummy_torch_source.py``, ``dummy_keras_source.py``: registry modules as
-the README's contributor section describes them) get their lines through a ``sitecustomize``
+docs/contributing.md describes them) get their lines through a ``sitecustomize``
 module in the scripts' environment, so the scripts run with SOURCES one line longer and nothing
 else changed: ``--source``, ``--list-models`` with the left-out list, the run, resume and the
 manifest's library versions all follow from the table. The models classify each crop's mean

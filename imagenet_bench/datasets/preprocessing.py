@@ -28,7 +28,7 @@ INTERPOLATIONS = {
     "lanczos": Image.Resampling.LANCZOS,
 }
 RESIZE_MODES = ("shorter", "squash", "crop_fraction")
-PROTOCOLS = ("reference", "seed2019", "common")  # see README: Protocols
+PROTOCOLS = ("reference", "seed2019", "common")  # see docs/pytorch.md, "Protocols"
 COMMON_CROP_PCT = 0.875
 
 
