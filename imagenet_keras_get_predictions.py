@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--jit-compile", action="store_true",
                        help="XLA-compile the predict function (default: off, set explicitly)")
     args = parser.parse_args(argv)
-    cli.check_args(parser, args)
+    cli.validate_args(parser, args)
     return args
 
 

@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument("--group-memory", type=cli.gibibytes, default=8.0, metavar="GIB",
                        help="and at most this many GiB of float32 parameters per pass (default 8)")
     args = parser.parse_args(argv)
-    cli.check_args(parser, args)
+    cli.validate_args(parser, args)
     if args.model_spec and not args.name:
         parser.error("--model-spec needs --name ID")
     if args.model_spec and args.weights_file:

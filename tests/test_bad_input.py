@@ -178,9 +178,9 @@ def test_the_topk_limit_is_a_parameter():
     parser = cli.new_parser("x")
     cli.add_run_args(parser, Path("out"), "pytorch", 1, "", "")
     args = parser.parse_args(["-k", "10"])
-    cli.check_args(parser, args, num_classes=10)
+    cli.validate_args(parser, args, num_classes=10)
     with pytest.raises(SystemExit) as stop:
-        cli.check_args(parser, args, num_classes=9)
+        cli.validate_args(parser, args, num_classes=9)
     assert stop.value.code == 2
 
 

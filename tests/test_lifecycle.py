@@ -154,16 +154,16 @@ def test_unwritable_folders_are_refused_by_name(tmp_path):
     a_file = tmp_path / "f"
     a_file.write_text("x")
     with pytest.raises(UsageError, match=r"^--cache-dir .*/f: is a file"):
-        atomic.check_folder(a_file, "--cache-dir")
+        atomic.validate_folder(a_file, "--cache-dir")
     with pytest.raises(UsageError, match=r"^-o/--output-dir .*/f/g/h: cannot be created: .*/f is not a folder"):
-        atomic.check_folder(a_file / "g" / "h", "-o/--output-dir")
-    atomic.check_folder(tmp_path / "new" / "folder", "--cache-dir")  # creatable
+        atomic.validate_folder(a_file / "g" / "h", "-o/--output-dir")
+    atomic.validate_folder(tmp_path / "new" / "folder", "--cache-dir")  # creatable
     assert not (tmp_path / "new").exists()  # the check writes nothing that stays
     if os.geteuid() != 0:  # root writes anywhere
         read_only = tmp_path / "ro"
         read_only.mkdir(mode=0o555)
         with pytest.raises(UsageError, match="read-only"):
-            atomic.check_folder(read_only, "--cache-dir")
+            atomic.validate_folder(read_only, "--cache-dir")
 
 
 def test_child_ends_when_its_parent_is_killed(tmp_path):

@@ -156,9 +156,9 @@ def test_restriction_equals_the_softmax_of_restricted_logits():
 
 def test_k_larger_than_the_subset_names_both():
     with pytest.raises(UsageError, match="-k/--topk 10 is larger than the class subset's 3 classes"):
-        class_subset.check_topk(10, ClassSubset((1, 2, 3), "file s.txt"))
-    class_subset.check_topk(3, ClassSubset((1, 2, 3), "file s.txt"))
-    class_subset.check_topk(1000, None)
+        class_subset.validate_topk(10, ClassSubset((1, 2, 3), "file s.txt"))
+    class_subset.validate_topk(3, ClassSubset((1, 2, 3), "file s.txt"))
+    class_subset.validate_topk(1000, None)
 
 
 # --- timm's published figures per test set ---------------------------------------------------

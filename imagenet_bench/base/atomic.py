@@ -167,7 +167,7 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(handle, array, allow_pickle=False)
 
 
-def check_folder(folder: str | os.PathLike, flag: str) -> None:
+def validate_folder(folder: str | os.PathLike, flag: str) -> None:
     """Refuse, before anything runs, a folder given by ``flag`` that cannot be written:
     a file, a read-only folder, or a path that cannot be created. Writes nothing that stays."""
     folder = Path(folder)

@@ -133,7 +133,7 @@ def expand(restricted: np.ndarray, subset: ClassSubset) -> np.ndarray:
     return full
 
 
-def check_topk(k: int, subset: ClassSubset | None) -> None:
+def validate_topk(k: int, subset: ClassSubset | None) -> None:
     """k larger than the subset is an error naming both."""
     if subset is not None and k > len(subset):
         raise UsageError(f"-k/--topk {k} is larger than the class subset's {len(subset)} classes "

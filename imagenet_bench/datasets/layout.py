@@ -133,7 +133,7 @@ class Dataset:
                 "columns": list(declared.columns)}
 
 
-def _check_name(path: Path) -> None:
+def _validate_name(path: Path) -> None:
     """UsageError for an image name that cannot be recorded as one line of UTF-8 text."""
     try:
         path.name.encode("utf-8")
@@ -147,7 +147,7 @@ def _check_name(path: Path) -> None:
 
 def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: str) -> Dataset:
     for _, path in items:
-        _check_name(path)
+        _validate_name(path)
     items.sort(key=lambda item: (item[0], item[1].name))
     paths = tuple(path for _, path in items)
     labels = np.array([label for label, _ in items], dtype=np.int64)

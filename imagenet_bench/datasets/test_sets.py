@@ -185,7 +185,7 @@ def _choices() -> str:
     return ", ".join(TEST_SETS)
 
 
-def check_name(name: str) -> TestSet:
+def validate_name(name: str) -> TestSet:
     if name not in TEST_SETS:
         raise UsageError(f"--test-set {name!r}: expected one of {_choices()}")
     return TEST_SETS[name]
@@ -211,7 +211,7 @@ def by_folder_names(root: Path, names: Collection[str], requested: str | None) -
             if names <= set(own.folders) | own.ignored and names & set(own.folders):
                 found.append(test_set)
     if requested is not None:
-        check_name(requested)
+        validate_name(requested)
         if found and requested not in {t.name for t in found}:
             raise UsageError(f"{shown(root)}: its class folders are {found[0].name}'s, not --test-set {requested}'s")
         if not found and TEST_SETS[requested].own_classes is not None:
@@ -233,7 +233,7 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     ambiguous: an error naming the choices."""
     present = set(classes)
     if requested is not None:
-        test_set = check_name(requested)
+        test_set = validate_name(requested)
         if test_set.folders == "own":
             raise UsageError(f"{shown(root)}: --test-set {requested} has its own class folders "
                              f"({', '.join(test_set.own_classes().folders[:3])}, ...); this folder's are not those")

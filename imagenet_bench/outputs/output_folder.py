@@ -64,14 +64,14 @@ def _restriction(subset: dict[str, Any] | None) -> str:
     return "none" if not subset else f"{subset['n_classes']} classes, sha256 {subset['sha256'][:12]}"
 
 
-def check(folder: str | Path, dataset: Dataset, protocol: str) -> None:
+def validate(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     """Refuse, before anything runs, a folder that holds another dataset's or protocol's outputs.
 
     Writes nothing: the folder and its dataset files are created by ``claim`` only
     when the first model's outputs are about to be saved.
     """
     folder = Path(folder)
-    atomic.check_folder(folder, "-o/--output-dir")
+    atomic.validate_folder(folder, "-o/--output-dir")
     if not folder.exists():
         return
     info = read_info(folder)
@@ -102,12 +102,12 @@ def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     labels and file names follow, from the job whose dataset.json it is or one of the
     same dataset (a job killed in between leaves them to the next)."""
     folder = Path(folder)
-    check(folder, dataset, protocol)
+    validate(folder, dataset, protocol)
     labels, files = folder / DATASET_LABELS, folder / DATASET_FILES
     if read_info(folder) is not None and labels.exists() and files.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
     if not atomic.create_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()}):
-        check(folder, dataset, protocol)  # another job claimed it first: it must be for this dataset
+        validate(folder, dataset, protocol)  # another job claimed it first: it must be for this dataset
     atomic.save_npy(labels, dataset.labels)
     atomic.write_text(files, "".join(f"{name}\n" for name in dataset.names))

@@ -152,7 +152,7 @@ def add_run_args(parser: argparse.ArgumentParser, default_output: Path, platform
     return group
 
 
-def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace, num_classes: int = NUM_CLASSES) -> None:
+def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace, num_classes: int = NUM_CLASSES) -> None:
     """What the types alone cannot check. ``num_classes``: the classes a model is scored on."""
     if args.topk > num_classes:
         parser.error(f"argument -k/--topk: must be at most the {num_classes} classes, not {args.topk}")
@@ -165,7 +165,7 @@ def load_dataset(options: RunOptions) -> Dataset:
         raise UsageError("VAL_DIR is required (the val folder), unless --list-models")
     dataset = layout.scan(options.val_dir, options.val_ground_truth, options.test_set)
     subset = test_sets.choose_subset(dataset.test_set, options.class_subset)
-    class_subset.check_topk(options.topk, subset)
+    class_subset.validate_topk(options.topk, subset)
     declared = test_sets.TEST_SETS[dataset.test_set]
     present = set(dataset.classes_present) if declared.own_classes is None else \
         {c for label in dataset.classes_present for c in declared.own_classes().accepts[label]}  # ImageNet's
@@ -181,7 +181,7 @@ def listed_subset(args: argparse.Namespace) -> str | None:
     if args.class_subset is None and args.test_set is None:
         return None
     subset = test_sets.choose_subset(args.test_set or test_sets.VAL, args.class_subset)
-    class_subset.check_topk(args.topk, subset)
+    class_subset.validate_topk(args.topk, subset)
     described = "none (all 1000 outputs)" if subset is None else f"restricted to {subset.short()}"
     return f"test set {args.test_set or 'recognised from VAL_DIR'}; class subset: {described}"
 

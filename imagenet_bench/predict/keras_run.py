@@ -34,7 +34,7 @@ def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
     return [str(gpu)] if gpu is not None else [None]
 
 
-def check_gpus_exist(slots: list[str | None], flag: str) -> None:
+def validate_gpus(slots: list[str | None], flag: str) -> None:
     """Refuse GPU indices this machine lacks, before any model runs (without it, TensorFlow
     would quietly run on the CPU)."""
     wanted = [int(slot) for slot in slots if slot is not None]
@@ -177,7 +177,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     """The run's state and jobs from the options; bad input raises UsageError."""
     dataset = cli.load_dataset(options)
     slots = parse_gpus(options.gpu, options.gpus)
-    check_gpus_exist(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
+    validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
     chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
@@ -189,9 +189,9 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     ready, unavailable = _read_first(entries, chosen, weights_files)
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
     preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol)) for m in ready}
-    output_folder.check(options.output_dir, dataset, options.protocol)
+    output_folder.validate(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
-        pixel_cache.check_root(options.cache_dir)
+        pixel_cache.validate_root(options.cache_dir)
     state = KerasRun(options, dataset, ready, preprocesses, weights_files, slots)
     jobs = []
     for model_id in chosen:

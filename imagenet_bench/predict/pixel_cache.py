@@ -33,9 +33,9 @@ from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
 
-def check_root(root: str | Path) -> None:
+def validate_root(root: str | Path) -> None:
     """--cache-dir must be a folder this process can write (or create), checked before anything runs."""
-    atomic.check_folder(root, "--cache-dir")
+    atomic.validate_folder(root, "--cache-dir")
 
 
 def remove_orphans(root: str | Path) -> list[Path]:

@@ -235,9 +235,9 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
     preprocesses = {m: declared.prepare(spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol))
                     for m in chosen}
-    output_folder.check(options.output_dir, dataset, options.protocol)
+    output_folder.validate(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
-        pixel_cache.check_root(options.cache_dir)
+        pixel_cache.validate_root(options.cache_dir)
     state = TorchRun(options, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
     jobs = [state.job(m, cli.request_common(options, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
     return state, jobs
