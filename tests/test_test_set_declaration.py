@@ -1,4 +1,5 @@
-"""A test set is one declaration (issue 19): ``dummy_test_set.py`` and its data file add an
+"""A test set is one declaration (issue 19): ``dummy_test_set.py`` and its data file, with one
+``register`` line, add an
 ObjectNet-like test set — own class folders, a many-to-one class map, unscored folders, a
 2-pixel frame cut off before preprocessing, outputs restricted to the mapped classes — and
 both prediction scripts and the table run it with nothing else changed.
@@ -68,7 +69,8 @@ def built(tmp_path_factory) -> dict:
     union = sorted({index[w] for wnids in CLASSES.values() for w in wnids})
     (root / "union.txt").write_text("".join(f"{c}\n" for c in union))
     site.mkdir()
-    (site / "sitecustomize.py").write_text("import dummy_test_set\n")
+    (site / "sitecustomize.py").write_text("import dummy_test_set\nfrom imagenet_bench.datasets import test_sets\n"
+                                           "test_sets.register(dummy_test_set.TEST_SET)\n")
     env = {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS), str(ROOT)])}
     out = root / "out"
     for platform, (script, model, weights) in RUNS.items():

@@ -1,9 +1,10 @@
 """The test sets, each one declaration (``TestSet``), and how a folder is recognised as one.
 
-A declaration says how its class folders are named and labelled (WordNet ids, ImageNetV2's
-class indices ``0``..``999``, or its own class names with the ImageNet classes each accepts),
-the classes the outputs are restricted to, an image step before preprocessing, and which
-accuracies score it. A new test set is one module that calls ``register`` (and its data file).
+A declaration (``test_set.TestSet``) says how its class folders are named and labelled (WordNet
+ids, ImageNetV2's class indices ``0``..``999``, or its own class names with the ImageNet classes
+each accepts), the classes the outputs are restricted to, an image step before preprocessing,
+and which accuracies score it. A new test set is one module holding its declaration (and its
+data file) and one line here, in ``BUILT_IN``, or a ``register`` call.
 Two ways users get these sets wrong are decided here, once:
 
   * ImageNetV2's folder name IS the class index. Sorting the names as strings and
@@ -21,98 +22,17 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Collection
-
-import numpy as np
+from typing import Callable, Collection
 
 from .class_subset import NONE, ClassSubset
 from .class_subset import read as read_subset
-from ..base.classes import NUM_CLASSES, timm_info_dir, wnids
+from ..base.classes import timm_info_dir, wnids
 from ..base.errors import UsageError, shown
+from .test_set import TestSet
 
 VAL = "imagenet-val"
 IMAGENETV2 = "imagenetv2"  # a numeric folder whose variant is unknown
-
-
-@dataclass(frozen=True)
-class OwnClasses:
-    """A test set's own classes, when they are not ImageNet's: the class folders' names, in label
-    order, and the ImageNet classes each accepts (one or several: ObjectNet's many-to-one map,
-    ImageNet-9's superclasses). A model is right when its prediction is one of the accepted."""
-
-    folders: tuple[str, ...]  # class folder names; a folder's label is its position
-    accepts: tuple[tuple[int, ...], ...]  # per own class, the accepted ImageNet class indices (sorted)
-    ignored: frozenset[str] = frozenset()  # class folders present in the release but not scored (left out)
-    source: str = ""  # the map file it was read from
-
-    def __post_init__(self) -> None:
-        if len(self.folders) != len(self.accepts) or len(set(self.folders)) != len(self.folders):
-            raise ValueError("own classes: one accepted set per folder name, names distinct")
-        if any(not a or min(a) < 0 or max(a) >= NUM_CLASSES for a in self.accepts):
-            raise ValueError(f"own classes: every accepted set holds class indices in 0..{NUM_CLASSES - 1}")
-
-    def membership(self) -> np.ndarray:
-        """own classes x 1000 bool: which ImageNet classes each own class accepts."""
-        member = np.zeros((len(self.folders), NUM_CLASSES), dtype=bool)
-        for label, accepted in enumerate(self.accepts):
-            member[label, list(accepted)] = True
-        return member
-
-    def union(self) -> tuple[int, ...]:
-        return tuple(sorted({c for accepted in self.accepts for c in accepted}))
-
-
-@dataclass(frozen=True)
-class BorderCrop:
-    """An image step before the model's preprocessing: ``pixels`` cut off each edge (ObjectNet's
-    frame). It is part of the preprocessing the manifest records and the pixel cache keys on."""
-
-    pixels: int
-
-
-@dataclass(frozen=True)
-class TestSet:
-    """One test set, declared once: everything the prediction scripts and the table ask of it.
-
-    folders: how class folders are named: "wnid" (WordNet ids), "index" (ImageNetV2's 0..999), or
-      "own" (the names of ``own_classes``: its own classes, labelled by their position).
-    restrict_to: the classes each model's outputs are restricted to before the softmax by default
-      (ImageNet-A/-R's 200, ObjectNet's 125), as a function so the data file is read when needed.
-    own_classes: its classes and the ImageNet classes each accepts, where they are not ImageNet's.
-    image_step: what is done to each decoded image before the model's preprocessing.
-    columns: which of the table's per-test-set accuracies score it ("acc1", "acc5").
-    """
-
-    name: str
-    images: int  # in the complete set, as published
-    unpacks_to: str  # what the authors' archive unpacks to
-    source: str  # where it comes from
-    folders: str = "wnid"
-    restrict_to: Callable[[], tuple[int, ...]] | None = None
-    own_classes: Callable[[], OwnClasses] | None = None
-    image_step: BorderCrop | None = None
-    columns: tuple[str, ...] = ("acc1", "acc5")
-    named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
-
-    @property
-    def restricted(self) -> bool:
-        """Scored with the outputs restricted to its classes by default."""
-        return self.restrict_to is not None
-
-    def classes(self) -> tuple[int, ...]:
-        """The ImageNet classes it holds: its restriction, else all 1000."""
-        return self.restrict_to() if self.restrict_to else tuple(range(NUM_CLASSES))
-
-    def prepare(self, preprocess: Any) -> Any:
-        """A model's preprocessing with this test set's image step in front of it."""
-        if self.image_step is None:
-            return preprocess
-        if not hasattr(preprocess, "border"):
-            raise UsageError(f"--test-set {self.name}: its images lose a {self.image_step.pixels}-pixel border "
-                             f"before preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common")
-        return replace(preprocess, border=self.image_step.pixels)
 
 
 def _timm_list(stem: str) -> Callable[[], tuple[int, ...]]:
@@ -120,7 +40,7 @@ def _timm_list(stem: str) -> Callable[[], tuple[int, ...]]:
 
 
 _V2 = "Recht et al. 2019, github.com/modestyachts/ImageNetV2"
-TEST_SETS: dict[str, TestSet] = {}
+TEST_SETS: dict[str, TestSet] = {}  # the catalogue: BUILT_IN, then whatever ``register`` adds
 
 
 def register(test_set: TestSet) -> TestSet:
@@ -133,7 +53,7 @@ def register(test_set: TestSet) -> TestSet:
     return test_set
 
 
-for _declared in (
+BUILT_IN = (
     TestSet(VAL, 50_000, "val/ (with valprep.sh)", "image-net.org, ILSVRC2012_img_val.tar"),
     TestSet("imagenetv2-matched-frequency", 10_000, "imagenetv2-matched-frequency-format-val",
             f"{_V2} (Hugging Face vaishaal/ImageNetV2)", folders="index"),
@@ -147,7 +67,8 @@ for _declared in (
             restrict_to=_timm_list("imagenet_a")),
     TestSet("imagenet-r", 30_000, "imagenet-r/", "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r",
             restrict_to=_timm_list("imagenet_r")),
-):
+)
+for _declared in BUILT_IN:
     register(_declared)
 
 
