@@ -453,3 +453,22 @@ def test_list_models_names_the_subset():
     assert result.stdout.splitlines()[0].startswith("test set imagenet-a; class subset: restricted to 200 classes")
     result = run_script(KERAS, "--list-models", "--test-set", "imagenet-r", "--class-subset", "none")
     assert result.stdout.splitlines()[0] == "test set imagenet-r; class subset: none (all 1000 outputs)"
+
+
+def test_own_class_folders_shared_by_several_test_sets_are_told_apart_by_the_folder_name(tmp_path, monkeypatch):
+    """ImageNet-9's variations share their nine class folders: the variation folder's name (or its
+    parent's, for ``mixed_same/val``) says which; otherwise --test-set is asked for."""
+    from imagenet_bench.datasets.test_set import OwnClasses, TestSet
+
+    own = OwnClasses(("00_dog", "01_bird"), ((151, 152), (7, 8)), source="test")
+    for variation in ("original", "mixed_same"):
+        declared = TestSet(f"nine-{variation}", 10, variation, "test", folders="own", own_classes=lambda: own,
+                           named_by=(variation,))
+        monkeypatch.setitem(test_sets.TEST_SETS, declared.name, declared)
+    names = ["00_dog", "01_bird"]
+    assert test_sets.by_folder_names(tmp_path / "mixed_same" / "val", names, None).name == "nine-mixed_same"
+    assert test_sets.by_folder_names(tmp_path / "original", names, None).name == "nine-original"
+    with pytest.raises(UsageError, match="fit nine-original, nine-mixed_same; pass --test-set"):
+        test_sets.by_folder_names(tmp_path / "elsewhere", names, None)
+    assert test_sets.by_folder_names(tmp_path / "elsewhere", names, "nine-original").name == "nine-original"
+    assert test_sets.by_folder_names(tmp_path / "x", ["n01440764"], None) is None

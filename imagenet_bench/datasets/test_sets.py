@@ -142,6 +142,13 @@ def by_folder_names(root: Path, names: Collection[str], requested: str | None) -
                              f"{f'{unknown[0]!r} is not one of them' if unknown else 'none of its scored ones is here'}"
                              f" (its map: {own.source})")
         return TEST_SETS[requested] if found else None
+    if len(found) > 1:  # one class list, several test sets (ImageNet-9's variations): the folder's name says which
+        where = {part.lower() for part in root.resolve().parts[-2:]}
+        named = [t for t in found if where & set(t.named_by)]
+        if len(named) != 1:
+            raise UsageError(f"{shown(root)}: its class folders fit {', '.join(t.name for t in found)}; "
+                             "pass --test-set NAME")
+        found = named
     return found[0] if found else None
 
 
