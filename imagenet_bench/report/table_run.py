@@ -24,7 +24,7 @@ from ..outputs import output_folder
 from ..scoring import score as scoring
 from . import table
 from .column_set import ColumnSet, Labels, read_class_file
-from .columns import COLUMN_SETS
+from . import columns
 from .label_columns import corrected_labels
 from ..base.classes import FULL_VAL_SIZE
 from ..base.errors import UsageError
@@ -99,7 +99,7 @@ def resolve_labels(test_set: scoring.TestSet, options: TableOptions | None) -> L
 def enabled_sets(options: TableOptions) -> list[tuple[ColumnSet, Any]]:
     """The column sets this table computes, in registry order, each with its option value."""
     found = []
-    for column_set in COLUMN_SETS:
+    for column_set in columns.COLUMN_SETS:  # read now: a registry extended after import counts
         value = options.columns.get(column_set.name)
         if column_set.enabled(value, options.plot):
             found.append((column_set, value))
@@ -191,14 +191,14 @@ def assemble(cards: dict, datasets: list[dict], sets: list[tuple[ColumnSet, Any]
 
 def ordered(parts: dict[str, list], sets: list[tuple[ColumnSet, Any]]) -> list:
     """The columns of ``parts`` in registry order, the detail ones (CSV and JSON only) last."""
-    columns = [c for column_set, _ in sets for c in parts.get(column_set.name, [])]
-    return [c for c in columns if not c.detail] + [c for c in columns if c.detail]
+    found = [c for column_set, _ in sets for c in parts.get(column_set.name, [])]
+    return [c for c in found if not c.detail] + [c for c in found if c.detail]
 
 
-def sort_column(name: str, columns: list) -> str:
+def sort_column(name: str, candidates: list) -> str:
     """--sort accepts a column's header (as printed) or its key."""
-    for column in columns:
+    for column in candidates:
         if name in (column.header, column.key) and column.numeric:
             return column.key
-    known = ", ".join(repr(c.header) for c in columns if c.numeric)
+    known = ", ".join(repr(c.header) for c in candidates if c.numeric)
     raise UsageError(f"--sort {name}: no such numeric column; one of {known}")
