@@ -19,7 +19,8 @@ from pathlib import Path
 
 from imagenet_bench.base import atomic
 from imagenet_bench.scoring import score_cache, score as scoring
-from imagenet_bench.report import table_run
+from imagenet_bench.report import columns, table_run
+from imagenet_bench.report.column_set import EXTRA_COLUMNS, ColumnSet
 from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
 from imagenet_bench.report.table_format import RENDERERS, render
 
@@ -60,31 +61,16 @@ def _add_label_args(parser: argparse.ArgumentParser) -> None:
                             "for a flat --val-dir, and file names for --real-labels on the standard 50,000 order")
 
 
-def _add_selection_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("image selection and custom labels (2019 flags)")
-    group.add_argument("-i", "--indices_to_omit", "--indices-to-omit", type=Path, metavar="FILE.npy",
-                       help="indices of images to leave out")
-    group.add_argument("-j", "--indices_to_keep", "--indices-to-keep", type=Path, metavar="FILE.npy",
-                       help="indices of the only images to score")
-    group.add_argument("-l", "--custom_labels", "--custom-labels", type=Path, metavar="FILE.npy",
-                       help="replacement labels for the selected images (one per selected image); adds "
-                            "cAcc@k columns and sorts by cAcc@1")
-
-
 def _add_column_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("extra columns")
-    group.add_argument("--published", action="store_true",
-                       help="published Acc@1/Acc@5 and measured minus published")
-    group.add_argument("--ci", action="store_true",
-                       help="Wilson 95%% intervals; '~' marks a row whose Acc@1 is not significantly "
-                            "different from the row above (exact McNemar test, p >= 0.05)")
-    group.add_argument("--real-labels", nargs="?", const="default", type=str, metavar="PATH",
-                       help="ImageNet-ReaL Acc@1 (default PATH: the copy timm ships)")
-    group.add_argument("--clean-labels", nargs="?", const="default", type=str, metavar="PATH",
-                       help="Acc@1 on corrected val labels (Northcutt et al. 2021): label errors left out, "
-                            "and relabelled where 3 of 5 workers agreed; with ranks and their change (default "
-                            "PATH: the copy --download label-errors fetches); or a --label-issues CSV, to rank on "
-                            "the labels the models' consensus corrected")
+    """Each column set's options (``columns.COLUMN_SETS``, in its help section), then the
+    options about the whole table."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for column_set in columns.COLUMN_SETS:
+        if column_set.flag or type(column_set).add_arguments is not ColumnSet.add_arguments:
+            if column_set.group not in groups:
+                groups[column_set.group] = parser.add_argument_group(column_set.group)
+            column_set.add_arguments(groups[column_set.group])
+    group = groups.get(EXTRA_COLUMNS) or parser.add_argument_group(EXTRA_COLUMNS)
     group.add_argument("--label-issues", type=Path, metavar="FILE.csv",
                        help="write the images whose label the top-1 consensus of the models contradicts (at least "
                             "half of them chose one other class), ranked; print how many at 50-100%% agreement, "
@@ -92,12 +78,6 @@ def _add_column_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--confident-learning", action="store_true",
                        help="with --label-issues: also flag labels by confident learning (the cleanlab package) on "
                             "the mean top-k probabilities of the models")
-    group.add_argument("--speed", action="store_true",
-                       help="parameters, GFLOPs, images/s, device and batch size from the manifests; '*' marks "
-                            "the accuracy/throughput frontier of each device")
-    group.add_argument("--er-baseline", metavar="GLOB",
-                       help="models (ids, shell-style pattern) the effective-robustness line is fitted on "
-                            "(default: all)")
     group.add_argument("--sort", metavar="COLUMN", help="sort by this column (header or key) instead of Acc@1")
 
 
@@ -120,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit status: 0 ok, 1 some models' files were unusable (warned, rest ranked), 2 bad input.",
     )
-    for add in (_add_file_args, _add_label_args, _add_selection_args, _add_column_args, _add_output_args):
+    for add in (_add_file_args, _add_label_args, _add_column_args, _add_output_args):
         add(parser)
     args = parser.parse_args(argv)
     if args.indices_to_omit and args.indices_to_keep:
@@ -154,24 +134,11 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
 
 
 def options(args: argparse.Namespace) -> table_run.TableOptions:
-    real = None
-    if args.real_labels:
-        from imagenet_bench.base.classes import real_labels_path
-
-        real = real_labels_path() if args.real_labels == "default" else Path(args.real_labels)
-    clean = None
-    if args.clean_labels:
-        from imagenet_bench.scoring import clean_labels
-        from imagenet_bench.outputs import download
-
-        clean = (download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
-                 if args.clean_labels == "default" else Path(args.clean_labels))
     return table_run.TableOptions(
         folders=folders(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
-        omit=args.indices_to_omit, keep=args.indices_to_keep, custom=args.custom_labels,
-        published=args.published, ci=args.ci, real_labels=real, clean_labels=clean, speed=args.speed,
+        columns={column_set.name: column_set.option(args) for column_set in columns.COLUMN_SETS},
         label_issues=args.label_issues is not None, confident_learning=args.confident_learning,
-        er_baseline=args.er_baseline, sort=args.sort, plot=args.plot is not None,
+        sort=args.sort, plot=args.plot is not None,
         cache_root=None if args.no_cache else (args.cache_dir or score_cache.default_root()),
     )
 

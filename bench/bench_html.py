@@ -108,7 +108,9 @@ def synthetic_table(n_models: int = 1500, test_sets: tuple[str, ...] = TEST_SETS
     rows.sort(key=lambda r: -r["acc1"])
     for k, row in enumerate(rows):
         row["rank1"] = k + 1
-    columns = table.base_columns() + [Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed)]
+    columns = [Column("Platform", "platform_name", numeric=False), Column("Model", "model", numeric=False),
+               Column("Acc@1", "acc1", percent), Column("Acc@5", "acc5", percent), Column("Rank@1", "rank1"),
+               Column("Rank@5", "rank5"), Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed)]
     for t in test_sets[1:]:
         columns += [Column(f"{t} Acc@1", f"acc1:{t}", percent), Column(f"{t} Δ", f"delta:{t}", signed),
                     Column(f"{t} ER", f"er:{t}", signed)]

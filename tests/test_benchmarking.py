@@ -1093,7 +1093,7 @@ def test_score_cache_is_used_and_never_stale(tmp_path, promised, monkeypatch):
     (mtime_ns changes), and so is one whose mtime is set back (ctime_ns changes)."""
     from imagenet_bench.outputs import predfiles
     from imagenet_bench.scoring import score as scoring
-    from imagenet_bench.scoring.checks import TopK
+    from imagenet_bench.scoring.measures import TopK
 
     folder, labels, models = promised
     root = tmp_path / "cache"
@@ -1106,7 +1106,7 @@ def test_score_cache_is_used_and_never_stale(tmp_path, promised, monkeypatch):
         failures: list[str] = []
         cards = scoring.score(test_set, [TopK("acc1", labels, 1), TopK("acc5", labels, 5)], root, failures)
         assert not failures
-        return {c.files.model: c.marks["acc1"].count for c in cards}
+        return {c.files.model: c.answers["acc1"].count for c in cards}
 
     want = {m: expected(models[m], labels)[0] for m in "abcd"}
     assert counts() == want and sorted(reads) == ["a", "b", "c", "d"]
@@ -1147,7 +1147,7 @@ def test_score_cache_sees_new_labels_and_can_be_off(tmp_path, four_models, score
 
     count = len(_cache_files(score_cache_home))
     assert ok_csv("--dir", folder, "--no-cache") == csv_rows(bench("--dir", folder, "--format", "csv").stdout)
-    ok_csv("--dir", folder, "--no-cache", "-l", folder / "dataset_labels.npy")  # new checks, no cache written
+    ok_csv("--dir", folder, "--no-cache", "-l", folder / "dataset_labels.npy")  # new measures, no cache written
     assert len(_cache_files(score_cache_home)) == count
 
     blocked = tmp_path / "a_file"

@@ -121,6 +121,12 @@ def make_test_set(root: Path, name: str, offset: int, seed: Path) -> dict[tuple[
 
 # ---- the page's data, without a browser ---------------------------------------------------------
 
+# The columns of a plain table (the identity and accuracy column sets')
+BASE_COLUMNS = [Column("Platform", "platform_name", numeric=False), Column("Model", "model", numeric=False),
+                Column("Acc@1", "acc1", percent), Column("Acc@5", "acc5", percent), Column("Rank@1", "rank1"),
+                Column("Rank@5", "rank5")]
+
+
 def _small_table() -> table.Table:
     rows = [
         {"platform": "pytorch", "platform_name": "PyTorch", "model": "resnet50", "source": "torchvision",
@@ -134,8 +140,8 @@ def _small_table() -> table.Table:
          "acc1": float("nan"), "acc5": 86.2, "rank1": 3, "images_per_s": None, "device": None,
          "manifests": {"val": None}, "published_acc1": 71.3, "delta1": None},
     ]
-    columns = table.base_columns() + [Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed),
-                                      Column("N", "n", detail=True)]
+    columns = BASE_COLUMNS + [Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed),
+                              Column("N", "n", detail=True)]
     datasets = [{"name": "val", "folders": [Path("runs/val")], "n_images": 50000, "n_classes": 1000,
                  "class_subset": None, "labels": "standard order"}]
     return table.Table(rows, columns, datasets, ["val"], {}, ["a note & <b>caveat</b>"])

@@ -20,8 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("base",),  # errors, atomic writes, the 1000 classes
     ("datasets",),  # folders, test sets, class subsets, decoding, preprocessing
     ("outputs",),  # prediction files, manifests, output folders, downloads
-    ("models", "scoring"),  # sources and registries | marks, columns, score cache
-    ("predict", "report"),  # the prediction runs | the table run and its renderings
+    ("models", "scoring"),  # sources and registries | measures (per-image answers), score cache
+    ("predict", "report"),  # the prediction runs | the table run, its column sets and renderings
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 SHIMS = {"keras_worker"}  # top-level modules kept for an old command line: they import anything

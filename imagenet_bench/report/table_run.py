@@ -1,5 +1,6 @@
 """The table script's work after argparse: find the files, pick each test set's labels,
-decide which checks to run, score (streaming, cached), and build the ``table.Table``.
+ask the enabled column sets (``columns.COLUMN_SETS``) what to measure, score (streaming,
+cached), and let each fill its rows and columns of the ``table.Table``.
 
 The first test set (imagenet-val when present) is the primary one: Acc@1/Acc@5,
 ranks, selections, custom labels, ReaL, corrected labels, --ci and --published
@@ -15,15 +16,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..scoring import score as scoring
 from . import table
 from ..scoring import labels as test_labels
-from ..scoring.checks import Check, InSet, TopK
-from ..scoring.labels import Labels, read_class_file, read_index_file
+from .column_set import ColumnSet
+from ..scoring.labels import Labels
+from . import columns
+from .label_columns import corrected_labels
 from ..base.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,17 +41,9 @@ class TableOptions:
     val_dir: Path | None = None
     val_ground_truth: Path | None = None
     labels: Path | None = None
-    omit: Path | None = None
-    keep: Path | None = None
-    custom: Path | None = None
-    published: bool = False
-    ci: bool = False
-    real_labels: Path | None = None
-    clean_labels: Path | None = None
+    columns: dict[str, Any] = field(default_factory=dict)  # {column set name: its option value (None: off)}
     label_issues: bool = False  # the models' consensus on the primary test set's labels
     confident_learning: bool = False  # with label_issues: also cleanlab's confident learning
-    speed: bool = False
-    er_baseline: str | None = None
     sort: str | None = None
     cache_root: Path | None = None
     plot: bool = False
@@ -62,53 +57,14 @@ class Built:
     issues: label_issues.Report | None = None  # --label-issues
 
 
-def selection_checks(labels: np.ndarray, options: TableOptions) -> list[Check]:
-    """custom1/custom5: -i/-j pick the images, -l replaces their labels."""
-    n = len(labels)
-    mask = np.ones(n, dtype=bool)
-    for path, flag, keep_listed in ((options.omit, "-i/--indices_to_omit", False),
-                                    (options.keep, "-j/--indices_to_keep", True)):
-        if path is None:
-            continue
-        idx = read_index_file(path, flag)
-        if idx.dtype == bool:
-            raise UsageError(f"{path}: {flag} expects indices, not a boolean mask")
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise UsageError(f"{path}: index out of range 0..{n - 1} (found {idx.min()}..{idx.max()})")
-        if keep_listed:
-            mask[:] = False
-        mask[idx] = keep_listed
-    selected = labels[mask]
-    if options.custom is not None:
-        selected = read_class_file(options.custom, "-l/--custom_labels")
-        if len(selected) != int(mask.sum()):
-            raise UsageError(f"{options.custom}: {len(selected)} custom labels but {int(mask.sum())} images selected")
-    rows = np.flatnonzero(mask)
-    return [TopK("custom1", selected, 1, rows), TopK("custom5", selected, 5, rows)]
-
-
-def primary_checks(labels: Labels, options: TableOptions) -> list[Check]:
-    checks = labels.accuracy_checks()
-    if options.omit or options.keep or options.custom:
-        checks += selection_checks(labels.values, options)
-    if options.real_labels:
-        if labels.names is None:
-            raise UsageError("--real-labels needs each row's val file name: pass --val-dir, or "
-                             "--val-ground-truth FILE for the standard 50,000-image order")
-        from ..scoring import real_labels
-
-        sets = real_labels.label_sets_for(labels.names, real_labels.load(options.real_labels))
-        checks.append(InSet("real1", real_labels.membership(sets)[1]))
-    if options.clean_labels:
-        if labels.names is None:
-            raise UsageError("--clean-labels needs each row's val file name (dataset_files.txt beside the "
-                             "predictions, --val-dir, or --val-ground-truth FILE for the standard 50,000-image "
-                             "order); it applies to the ImageNet val set and its subsets only")
-        from ..scoring import clean_labels
-
-        checks += clean_labels.checks(labels.names, labels.values, corrected_labels(options.clean_labels),
-                                      options.clean_labels)
-    return checks
+def enabled_sets(options: TableOptions) -> list[tuple[ColumnSet, Any]]:
+    """The column sets this table computes, in registry order, each with its option value."""
+    found = []
+    for column_set in columns.COLUMN_SETS:  # read now: a registry extended after import counts
+        value = options.columns.get(column_set.name)
+        if column_set.enabled(value, options.plot):
+            found.append((column_set, value))
+    return found
 
 
 def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
@@ -120,14 +76,6 @@ def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
             "class_subset": subset["n_classes"] if subset else (None if classes == 1000 else classes),
             "restricted_to": subset["n_classes"] if subset else None,  # outputs restricted before the softmax
             "labels": labels.source, "full_val": test_set.is_full_val, "fingerprint": info.get("fingerprint")}
-
-
-def dataset_line(dataset: dict) -> str:
-    """What each folder's dataset is, for the text output: test set, images, classes, subset."""
-    restricted = (f", outputs restricted to {dataset['restricted_to']} classes" if dataset["restricted_to"]
-                  else ", all 1000 outputs")
-    return (f"dataset {dataset['name']}: test set {dataset['test_set'] or 'not recorded'}, "
-            f"{dataset['n_images']:,} images, {dataset['n_classes']} classes{restricted}")
 
 
 def nothing_ranked(failures: list[str]) -> UsageError:
@@ -149,6 +97,7 @@ def build(options: TableOptions) -> Built:
     if not test_sets:
         raise nothing_ranked(failures)
     primary = test_sets[0]
+    sets = enabled_sets(options)
     cards, datasets = {}, []
     tallies = None
     if options.label_issues:
@@ -162,19 +111,19 @@ def build(options: TableOptions) -> Built:
             raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
                              f"({labels.source}); were these made on another dataset?")
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
-        checks = primary_checks(labels, options) if test_set is primary else labels.accuracy_checks()
+        measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
         counted = tallies is not None and test_set is primary
-        cards[test_set.name] = scoring.score(test_set, checks, options.cache_root, failures,
+        cards[test_set.name] = scoring.score(test_set, measures, options.cache_root, failures,
                                              list(tallies) if counted else [])
         datasets.append(describe(test_set, labels))
         if counted:
             primary_labels = labels
     if not any(cards.values()):
         raise nothing_ranked(failures)
-    built = Built(assemble(cards, datasets, primary, options), failures,
+    built = Built(assemble(cards, datasets, sets, options.sort), failures,
                   [w for test_cards in cards.values() for card in test_cards for w in card.warnings])
     if tallies is not None:
-        crowd = options.clean_labels
+        crowd = options.columns.get("clean")
         others = sum(len(c) for name, c in cards.items() if name != primary.name)
         built.issues = label_issues.report(
             primary.name, primary_labels.values, primary_labels.names, tallies,
@@ -182,77 +131,36 @@ def build(options: TableOptions) -> Built:
     return built
 
 
-def corrected_labels(path: Path):
-    """--clean-labels: the crowd's imagenet_mturk.json, or a --label-issues CSV (the models' consensus)."""
-    from . import label_issues
-
-    if label_issues.is_issues_csv(path):
-        return label_issues.read_csv(path)
-    from ..scoring import clean_labels
-
-    return clean_labels.load(path)
-
-
-def assemble(cards: dict, datasets: list[dict], primary: scoring.TestSet, options: TableOptions) -> table.Table:
-    rows = table.base_rows(cards, primary.name)
-    columns = table.base_columns()
-    notes = []
-    sort_key = "acc1"
-    if options.omit or options.keep or options.custom:
-        columns += table.add_selection(rows)
-        sort_key = "cacc1"
-    test_sets = [d["name"] for d in datasets]
-    more, fits = table.add_test_sets(rows, test_sets, primary.name, options.er_baseline)
-    columns += more  # none for one test set, whose rows still get acc1:T, delta:T, er:T
-    notes += [dataset_line(d) for d in datasets if d["test_set"] or d["restricted_to"]]
-    if options.published or options.plot:
-        columns += add_published(rows, datasets, primary, options.published, notes)
-    ci_at = len(columns)
-    if options.real_labels:
-        columns += table.add_real(rows)
-    if options.clean_labels:
-        from . import label_issues
-
-        columns += table.add_clean(rows)
-        if label_issues.is_issues_csv(options.clean_labels):
-            notes.append(f"note: Clean@1 and Fixed@1 use {options.clean_labels}: {label_issues.CAVEAT}")
-    if options.speed:
-        columns += table.add_speed(rows)
-    columns += table.count_columns()
-    if options.sort:
-        sort_key = sort_column(options.sort, columns)
-    table.sort_rows(rows, sort_key)
-    if options.ci:  # after sorting: each row is tested against the row above it
-        columns[ci_at:ci_at] = table.add_intervals(rows)
-    return table.Table(rows, columns, datasets, test_sets, fits, notes)
+def assemble(cards: dict, datasets: list[dict], sets: list[tuple[ColumnSet, Any]], sort: str | None) -> table.Table:
+    """The table: each column set fills its row values (in registry order; those that depend
+    on the display order after sorting) and gives its columns, which keep registry order,
+    detail columns after all shown ones."""
+    result = table.Table(table.base_rows(cards, datasets[0]["name"]), [], datasets, [d["name"] for d in datasets])
+    parts: dict[str, list] = {}
+    for column_set, value in sets:
+        if not column_set.after_sort:
+            parts[column_set.name] = column_set.fill(result, value)
+    sort_key = [s.sort_key for s, _ in sets if s.sort_key][-1]
+    if sort:
+        sort_key = sort_column(sort, ordered(parts, sets))
+    table.sort_rows(result.rows, sort_key)
+    for column_set, value in sets:  # after sorting: e.g. each row tested against the row above it
+        if column_set.after_sort:
+            parts[column_set.name] = column_set.fill(result, value)
+    result.columns = ordered(parts, sets)
+    return result
 
 
-def add_published(rows: list[dict], datasets: list[dict], primary: scoring.TestSet, shown: bool,
-                  notes: list[str]) -> list:
-    """The published figures in ``rows`` (the plot marks them too); their columns and notes
-    when ``shown`` (--published)."""
-    from ..models.published import VAL
-
-    published_sets = {d["name"]: d["test_set"] or VAL for d in datasets}  # what each dataset samples
-    columns = table.add_published(rows, published_sets[primary.name])
-    if not shown:
-        return []
-    if published_sets[primary.name] != VAL:
-        notes.append(f"note: the published figures are for the whole {published_sets[primary.name]} test set, "
-                     "from the sources that published it (timm); the others publish none, so they are blank")
-    elif not primary.is_full_val:
-        notes.append(f"note: the published figures are for the full 50,000-image val set, not {primary.name} "
-                     f"({primary.n} images): a difference here is not a discrepancy")
-    if len(datasets) > 1:
-        columns += table.add_published_test_sets(rows, {d["name"]: published_sets[d["name"]] for d in datasets
-                                                        if d["name"] != primary.name})
-    return columns
+def ordered(parts: dict[str, list], sets: list[tuple[ColumnSet, Any]]) -> list:
+    """The columns of ``parts`` in registry order, the detail ones (CSV and JSON only) last."""
+    found = [c for column_set, _ in sets for c in parts.get(column_set.name, [])]
+    return [c for c in found if not c.detail] + [c for c in found if c.detail]
 
 
-def sort_column(name: str, columns: list) -> str:
+def sort_column(name: str, candidates: list) -> str:
     """--sort accepts a column's header (as printed) or its key."""
-    for column in columns:
+    for column in candidates:
         if name in (column.header, column.key) and column.numeric:
             return column.key
-    known = ", ".join(repr(c.header) for c in columns if c.numeric)
+    known = ", ".join(repr(c.header) for c in candidates if c.numeric)
     raise UsageError(f"--sort {name}: no such numeric column; one of {known}")

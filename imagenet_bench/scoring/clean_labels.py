@@ -8,7 +8,7 @@ chose the given label (2,916 images); of those, the 1,428 where at least 3 chose
 guessed label get it as their corrected label. "id" is the 1-based number in the val
 file name (ILSVRC2012_val_<id>), so rows are matched by file name, as for ReaL.
 
-Two checks: "clean_drop" scores the images that are not errors against their labels;
+Two measures: "clean_drop" scores the images that are not errors against their labels;
 "clean_fix" adds the 1,428 relabelled images with their new label.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import TopK
+from .measures import TopK
 from ..base.errors import UsageError
 
 AGREE = 3  # of 5 workers
@@ -72,8 +72,8 @@ def val_numbers(names: list[str]) -> np.ndarray:
     return numbers
 
 
-def checks(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[TopK]:
-    """The two checks for rows named ``names`` (val file names) with ``labels``."""
+def measures(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[TopK]:
+    """The two measures for rows named ``names`` (val file names) with ``labels``."""
     numbers = val_numbers(names)
     fixed = np.asarray(labels, dtype=np.int64).copy()
     keep_drop = np.ones(len(names), dtype=bool)

@@ -16,7 +16,8 @@ import numpy as np
 from ..base.classes import FULL_VAL_SIZE, NUM_CLASSES
 from ..base.errors import UsageError
 from ..outputs import output_folder
-from .checks import Check, TopK, digest
+from ..outputs.predfiles import Predictions
+from .measures import BITS, Measure, TopK, digest
 from .score import TestSet
 
 
@@ -28,13 +29,13 @@ class Labels:
     accepts: np.ndarray | None = None  # own classes x 1000: what each label accepts (None: the label itself)
     columns: tuple[str, ...] = ("acc1", "acc5")  # the accuracies that score this test set
 
-    def accuracy_checks(self) -> list[Check]:
+    def accuracy_measures(self) -> list[Measure]:
         """Acc@1 and Acc@5 by the test set's rule: the label itself, or one of its accepted classes."""
         if self.accepts is None:
-            made: list[Check] = [TopK("acc1", self.values, 1), TopK("acc5", self.values, 5)]
+            made: list[Measure] = [TopK("acc1", self.values, 1), TopK("acc5", self.values, 5)]
         else:
             made = [Accepted("acc1", self.values, self.accepts, 1), Accepted("acc5", self.values, self.accepts, 5)]
-        return [check for check in made if check.name in self.columns]
+        return [measure for measure in made if measure.name in self.columns]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Accepted:
     labels: np.ndarray  # own class per image
     accepts: np.ndarray
     k: int = 1
+    kind: str = field(default=BITS, init=False)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,11 +67,12 @@ class Accepted:
     def size(self) -> int:
         return len(self.labels)
 
-    def mark(self, preds: np.ndarray, top1: np.ndarray) -> np.ndarray | None:
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        preds = loaded.preds
         if self.k > 1 and preds.shape[1] < self.k:
             return None
         if self.k == 1:
-            return self.accepts[self.labels, top1]
+            return self.accepts[self.labels, loaded.top1]
         right = self.accepts[self.labels, preds[:, 0]]
         for j in range(1, self.k):
             right |= self.accepts[self.labels, preds[:, j]]

@@ -1,4 +1,4 @@
-"""Scoring prediction files: which files form a test set, and each model's marks on it.
+"""Scoring prediction files: which files form a test set, and each model's answers on it.
 
 Files made on different datasets are never scored against each other's labels.
 A folder's dataset is its dataset.json; files without one (the 2019 files) are
@@ -7,10 +7,10 @@ several identified datasets (val, ImageNetV2, Sketch...) become several test
 sets of one table; files of an unidentified dataset rank only on their own.
 
 Scoring streams: each model's files are read once (and hashed as read, against
-the sha256 its manifest promises), every check is answered, and the arrays are
+the sha256 its manifest promises), every measure is answered, and the arrays are
 dropped, so memory grows by a few kB per model, not by its arrays. Two models are
 read at a time, on two threads (file reads, sha256 and most numpy work release the
-GIL). Marks of unchanged files come from the score cache.
+GIL). Answers of unchanged files come from the score cache.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any, Iterator, Protocol, Sequence
 
 
 from ..outputs import output_folder, predfiles
-from .checks import Check, Marks, checks_key
+from .measures import Answer, Measure, answer, measures_key
 from ..base.classes import FULL_VAL_SIZE
 from ..base.errors import UsageError
 from .score_cache import Entry, ScoreCache, stat_key
@@ -155,43 +155,41 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
 
 @dataclass
 class Card:
-    """What the table keeps of one model on one test set: its manifest and its marks."""
+    """What the table keeps of one model on one test set: its manifest and its answers
+    ({measure name: Marks, a float vector, or None})."""
 
     files: predfiles.ModelFiles
     manifest: dict[str, Any] | None
-    marks: dict[str, Marks | None]
+    answers: dict[str, Answer]
     warnings: list[str]
 
 
 class Tally(Protocol):
     """Something summed over every model's arrays while they are in memory (--label-issues'
-    vote counts); asking for one reads every file, since the score cache keeps marks only."""
+    vote counts); asking for one reads every file, since the score cache keeps answers only."""
 
     def add(self, loaded: predfiles.Predictions) -> None: ...
 
 
-def _read(files: predfiles.ModelFiles, checks: list[Check],
+def _read(files: predfiles.ModelFiles, measures: list[Measure],
           tallies: Sequence[Tally] = ()) -> tuple[Entry, dict[str, Any] | None]:
     loaded = predfiles.load(files)
-    marks = {}
-    for check in checks:
-        right = check.mark(loaded.preds, loaded.top1)
-        marks[check.name] = None if right is None else Marks.of(right)
+    answers = {measure.name: answer(measure, loaded) for measure in measures}
     for tally in tallies:
         tally.add(loaded)
-    return Entry(marks, loaded.warnings, loaded.manifest), loaded.manifest
+    return Entry(answers, loaded.warnings, loaded.manifest), loaded.manifest
 
 
 READ_THREADS = 2  # reading, hashing and most numpy work release the GIL: two files at once
 
 
-def _reads(models: list[predfiles.ModelFiles], checks: list[Check], tallies: Sequence[Tally]
+def _reads(models: list[predfiles.ModelFiles], measures: list[Measure], tallies: Sequence[Tally]
            ) -> Iterator[tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile]:
     """``_read`` of each model, in order (a bad file yields its error). Two threads read
     while memory holds at most two models' arrays; one when tallies sum over the models."""
     def attempt(files: predfiles.ModelFiles) -> tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile:
         try:
-            return _read(files, checks, tallies)
+            return _read(files, measures, tallies)
         except predfiles.BadPredictionFile as exc:
             return exc
 
@@ -204,15 +202,15 @@ def _reads(models: list[predfiles.ModelFiles], checks: list[Check], tallies: Seq
         yield from pool.map(attempt, models)
 
 
-def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failures: list[str],
+def score(test_set: TestSet, measures: list[Measure], cache_root: Path | None, failures: list[str],
           tallies: Sequence[Tally] = ()) -> list[Card]:
     """Every usable model's card; bad files become failure messages, not errors."""
-    key, lengths = checks_key(checks), {c.name: c.size for c in checks}
-    caches = {folder: ScoreCache(cache_root, folder, key, lengths) for folder in test_set.folders}
+    key, shapes = measures_key(measures), {m.name: (m.kind, m.size) for m in measures}
+    caches = {folder: ScoreCache(cache_root, folder, key, shapes) for folder in test_set.folders}
     stats = {files: stat_key(files) for files in test_set.models}
     found = {files: None if tallies else caches[files.folder].get(files, stats[files]) for files in test_set.models}
     missing = [files for files, entry in found.items() if entry is None]
-    read = dict(zip(missing, _reads(missing, checks, tallies)))
+    read = dict(zip(missing, _reads(missing, measures, tallies)))
     cards = []
     for files in test_set.models:
         try:
@@ -228,7 +226,7 @@ def score(test_set: TestSet, checks: list[Check], cache_root: Path | None, failu
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue
-        cards.append(Card(files, manifest, entry.marks, entry.warnings))
+        cards.append(Card(files, manifest, entry.answers, entry.warnings))
     for cache in caches.values():
         cache.save()
     return cards

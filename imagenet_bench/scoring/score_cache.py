@@ -1,18 +1,19 @@
-"""A cache of per-image marks, so a rerun on unchanged files prints in about a second.
+"""A cache of each model's answers to the table's measures, so a rerun on unchanged files prints in about a second.
 
 Ranking 1,500 models means reading 3,000 files of 50,000 rows; a rerun for
 another format, ``--ci`` or a plot should not pay that again. The cache holds,
-per folder and per set of checks (``checks.checks_key``: the labels and
-everything else the marks depend on), each model's marks as packed bits, with its
-manifest as read then (a rerun opens no prediction file and no manifest).
+per folder and per set of measures (``measures.measures_key``: the labels and
+everything else the answers depend on), each model's answers (per-image marks as
+packed bits, or a small float vector), with its manifest as read then (a rerun opens
+no prediction file and no manifest).
 
 It is never stale: a model's entry is used only when its three files (preds,
 probs, manifest) have the same size, mtime_ns, ctime_ns and inode as when the
-marks were made; any rewrite changes mtime_ns (and ctime_ns, which no user can
+answers were made; any rewrite changes mtime_ns (and ctime_ns, which no user can
 set back), so the files are read and hashed again. It is never required: a cache
 folder that cannot be created or written is left alone (the table is computed
 from the files), so a read-only download still ranks. Files are written
-atomically, one ``.npz`` per folder and check set, but not fsync'ed (a cache may be
+atomically, one ``.npz`` per folder and measure set, but not fsync'ed (a cache may be
 lost, and an fsync took 2 to 10 ms here, a fixed cost of every table that writes the
 cache): a file torn by a power cut fails zip's CRC or the index's JSON and reads as
 an empty cache.
@@ -29,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from ..base import atomic
-from .checks import Marks
+from .measures import BITS, Answer, Marks
 from ..outputs.predfiles import ModelFiles
 
-SCHEMA = 2
+SCHEMA = 3  # 3: answers of two kinds, bits and numbers (2: bits only)
 
 
 def default_root() -> Path:
@@ -55,21 +56,26 @@ def stat_key(files: ModelFiles) -> list[int]:
 
 @dataclass
 class Entry:
-    """One model's marks: {check name: Marks, or None when the files cannot answer it}."""
+    """One model's answers: {measure name: Marks (bits), a float vector (numbers), or None when the
+    files cannot answer it}."""
 
-    marks: dict[str, Marks | None]
+    answers: dict[str, Answer]
     warnings: list[str]
-    manifest: dict[str, Any] | None = None  # as read with the marks (its file's stat is in the key)
+    manifest: dict[str, Any] | None = None  # as read with the answers (its file's stat is in the key)
 
 
 class ScoreCache:
-    """Marks of models in one folder under one set of checks; ``root`` None turns it off."""
+    """Answers of models in one folder under one set of measures; ``root`` None turns it off.
 
-    def __init__(self, root: Path | None, folder: Path, checks_key: str, lengths: dict[str, int]):
-        self.lengths = lengths  # marks per check, to unpack bits
+    ``shapes``: {measure name: (kind, size)}: bits are stored packed, one row of
+    ``(size + 7) // 8`` bytes per model (``marks_<name>``), with their counts in the index;
+    numbers as one row of ``size`` float64 per model (``numbers_<name>``)."""
+
+    def __init__(self, root: Path | None, folder: Path, measures_key: str, shapes: dict[str, tuple[str, int]]):
+        self.shapes = shapes
         self.path = None
         if root is not None:
-            name = hashlib.sha256(f"{Path(folder).resolve()}\0{checks_key}".encode()).hexdigest()[:40]
+            name = hashlib.sha256(f"{Path(folder).resolve()}\0{measures_key}".encode()).hexdigest()[:40]
             self.path = Path(root) / f"{name}.npz"
         self.stored: dict[str, tuple[list[int], Entry]] = {}
         self.fresh: dict[str, tuple[list[int], Entry]] = {}
@@ -84,15 +90,20 @@ class ScoreCache:
                 index = json.loads(bytes(data["index"]).decode())
                 if index.get("schema") != SCHEMA:
                     return
-                packed = {name: data[f"marks_{name}"] for name in self.lengths}
+                arrays = {name: data[_member(name, kind)] for name, (kind, _) in self.shapes.items()}
         except Exception:  # an unreadable cache is an empty one
             return
         for row, model in enumerate(index["models"]):
-            marks = {}
-            for name, length in self.lengths.items():
-                count = model["counts"][name]
-                marks[name] = None if count is None else Marks(packed[name][row], length, count)
-            self.stored[model["label"]] = (model["stat"], Entry(marks, model["warnings"], model.get("manifest")))
+            answers: dict[str, Answer] = {}
+            for name, (kind, size) in self.shapes.items():
+                count = model["counts"][name]  # bits: how many are right; numbers: 0; None: no answer
+                if count is None:
+                    answers[name] = None
+                elif kind == BITS:
+                    answers[name] = Marks(arrays[name][row], size, count)
+                else:
+                    answers[name] = arrays[name][row]
+            self.stored[model["label"]] = (model["stat"], Entry(answers, model["warnings"], model.get("manifest")))
 
     def get(self, files: ModelFiles, key: list[int]) -> Entry | None:
         hit = self.stored.get(_label(files))
@@ -109,16 +120,21 @@ class ScoreCache:
         """Write what this run used, if anything changed; a cache that cannot be written is skipped."""
         if self.path is None or not (self.changed or len(self.fresh) != len(self.stored)):
             return
-        models, packed = [], {name: [] for name in self.lengths}
+        models, rows = [], {name: [] for name in self.shapes}
         for label, (key, entry) in self.fresh.items():
-            counts = {name: None if marks is None else marks.count for name, marks in entry.marks.items()}
+            counts = {}
+            for name, (kind, size) in self.shapes.items():
+                value = entry.answers.get(name)
+                if kind == BITS:
+                    counts[name] = None if value is None else value.count
+                    rows[name].append(np.zeros(_width(kind, size), np.uint8) if value is None else value.packed)
+                else:
+                    counts[name] = None if value is None else 0
+                    rows[name].append(np.zeros(size) if value is None else value)
             models.append({"label": label, "stat": key, "counts": counts, "warnings": entry.warnings,
                            "manifest": entry.manifest})
-            for name, length in self.lengths.items():
-                marks = entry.marks.get(name)
-                packed[name].append(marks.packed if marks is not None else np.zeros((length + 7) // 8, np.uint8))
-        arrays = {f"marks_{name}": np.array(rows, dtype=np.uint8).reshape(len(models), (self.lengths[name] + 7) // 8)
-                  for name, rows in packed.items()}
+        arrays = {_member(name, kind): np.array(rows[name], dtype=np.uint8 if kind == BITS else np.float64)
+                  .reshape(len(models), _width(kind, size)) for name, (kind, size) in self.shapes.items()}
         index = np.frombuffer(json.dumps({"schema": SCHEMA, "models": models}).encode(), dtype=np.uint8)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +144,14 @@ class ScoreCache:
             pass  # never required: the next run computes from the files again
 
 
+def _member(name: str, kind: str) -> str:
+    return f"marks_{name}" if kind == BITS else f"numbers_{name}"
+
+
+def _width(kind: str, size: int) -> int:
+    """One model's row: packed bytes for bits, floats for numbers."""
+    return (size + 7) // 8 if kind == BITS else size
+
+
 def _label(files: ModelFiles) -> str:
     return f"{files.platform}\0{files.model}"
-

@@ -1,0 +1,173 @@
+"""What a table column asks of each model's predictions, answered once per model as its files
+are read.
+
+The table never keeps a model's arrays. A ``Measure`` is the per-image question of one
+column set (``report.column_set``): it receives the loaded predictions (top-k ids
+``preds``, top-k probabilities ``probs``, ``top1``) and answers in one of two kinds:
+
+- bits (``BITS``): one bool per image it counts (Acc@1/@5, a selection, custom labels,
+  ReaL, corrected labels), kept as ``Marks`` (packed bits and the count), so McNemar tests
+  and intervals can use every image;
+- numbers (``NUMBERS``): a small float vector per model (a sum and a count, per-bin sums),
+  for columns that are not a count of right images (a mean probability, a calibration error).
+
+The scorer answers every measure while the arrays are in memory and drops the arrays. A
+measure's ``key`` hashes everything its answer depends on (labels, rows, k, a version), so
+the score cache can tell whether an answer it holds is to the same question.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Union
+
+import numpy as np
+
+from ..outputs.predfiles import Predictions
+
+BITS, NUMBERS = "bits", "numbers"
+
+
+class Measure(Protocol):
+    name: str
+    kind: str  # BITS or NUMBERS
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def size(self) -> int:
+        """BITS: how many images it marks; NUMBERS: the length of its vector."""
+
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        """BITS: one bool per counted image; NUMBERS: ``size`` floats; None when the files cannot answer it."""
+
+
+def digest(*parts: object) -> str:
+    """A key over arrays (their bytes) and anything else (its repr)."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+        hasher.update(b"\0")
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class TopK:
+    """Is the label among the first k columns (k = 1: the top-1 class), on ``rows`` (None: all)?
+
+    Top-k uses the first k columns, which for sorted files are the k most probable
+    classes and for the unsorted 2019 files (k = 5 columns) are all of them.
+    """
+
+    name: str
+    labels: np.ndarray  # one per counted image
+    k: int = 1
+    rows: np.ndarray | None = None
+    kind: str = field(default=BITS, init=False)
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        labels = np.ascontiguousarray(self.labels, dtype=np.int64)
+        object.__setattr__(self, "labels", labels)
+        rows = None if self.rows is None else np.ascontiguousarray(self.rows, dtype=np.int64)
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "key", digest("topk", self.name, self.k, labels, "all" if rows is None else rows))
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        preds, top1 = loaded.preds, loaded.top1
+        if self.k > 1 and preds.shape[1] < self.k:
+            return None
+        if self.rows is not None:
+            preds, top1 = preds[self.rows], top1[self.rows]
+        if self.k == 1:
+            return top1 == self.labels
+        right = preds[:, 0] == self.labels
+        for j in range(1, self.k):  # faster than (preds[:, :k] == labels[:, None]).any(axis=1)
+            right |= preds[:, j] == self.labels
+        return right
+
+
+@dataclass(frozen=True, eq=False)
+class InSet:
+    """Is the top-1 class in the image's label set (ImageNet-ReaL), on the images with a non-empty set?"""
+
+    name: str
+    member: np.ndarray  # N x 1000 bool
+    kind: str = field(default=BITS, init=False)
+    key: str = field(init=False)
+    valid: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", digest("inset", self.name, np.packbits(self.member)))
+        object.__setattr__(self, "valid", self.member.any(axis=1))
+
+    @property
+    def size(self) -> int:
+        return int(np.count_nonzero(self.valid))
+
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        top1 = loaded.top1
+        return self.member[np.arange(len(top1)), top1][self.valid]
+
+
+@dataclass(frozen=True, eq=False)
+class Numbers:
+    """A NUMBERS measure made of a function: ``compute(loaded)`` gives ``size`` floats (or None).
+
+    ``depends_on`` is everything the numbers depend on besides the files (labels, bin
+    edges, and a version to change when ``compute`` changes): it goes into the cache key."""
+
+    name: str
+    size: int
+    compute: Callable[[Predictions], np.ndarray | None]
+    depends_on: tuple = ()
+    kind: str = field(default=NUMBERS, init=False)
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", digest("numbers", self.name, self.size, *self.depends_on))
+
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        return self.compute(loaded)
+
+
+def measures_key(measures: list[Measure]) -> str:
+    return digest(*(m.key for m in measures))
+
+
+@dataclass(frozen=True)
+class Marks:
+    """A BITS measure's answer for one model: a bit per counted image, and how many are right."""
+
+    packed: np.ndarray  # np.packbits of the bool marks
+    n: int
+    count: int
+
+    @classmethod
+    def of(cls, right: np.ndarray) -> Marks:
+        return cls(np.packbits(right), len(right), int(np.count_nonzero(right)))
+
+    def unpack(self) -> np.ndarray:
+        return np.unpackbits(self.packed, count=self.n).astype(bool)
+
+
+# One model's answer to one measure: Marks (BITS), a float64 vector (NUMBERS), None (cannot answer).
+Answer = Union[Marks, np.ndarray, None]
+
+
+def answer(measure: Measure, loaded: Predictions) -> Answer:
+    """``measure``'s answer for one model's loaded predictions, in the form the table keeps."""
+    value = measure.measure(loaded)
+    if value is None:
+        return None
+    if measure.kind == BITS:
+        return Marks.of(value)
+    numbers = np.asarray(value, dtype=np.float64).reshape(-1)
+    if len(numbers) != measure.size:
+        raise ValueError(f"measure {measure.name}: {len(numbers)} numbers, declared {measure.size}")
+    return numbers
