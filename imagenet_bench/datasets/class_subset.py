@@ -18,7 +18,7 @@ up to float error; classes whose float32 probability underflowed to 0 (logits mo
 than about 100 below the top one) lose their order.
 
 The subset's identity is the sha256 of its WordNet ids, one a line, sorted; it is part
-of the dataset fingerprint (so of the resume key and the output-folder check).
+of the dataset fingerprint (so of the resume key and the output-folder validation).
 """
 from __future__ import annotations
 

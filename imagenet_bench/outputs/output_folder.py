@@ -93,7 +93,7 @@ def validate(folder: str | Path, dataset: Dataset, protocol: str) -> None:
 
 
 def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
-    """Make ``folder`` the home of this dataset and protocol (after ``check``): create
+    """Make ``folder`` the home of this dataset and protocol (after ``validate``): create
     the folder and its dataset files if they are not there yet.
 
     dataset.json is created exclusively (``atomic.create_json``), so of several jobs

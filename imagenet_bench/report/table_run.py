@@ -67,7 +67,7 @@ def enabled_sets(options: TableOptions) -> list[tuple[ColumnSet, Any]]:
     return found
 
 
-def describe(test_set: scoring.TestSet, labels: Labels) -> dict:
+def describe(test_set: scoring.PredictionSet, labels: Labels) -> dict:
     info = test_set.info or {}
     classes = int(np.count_nonzero(np.bincount(labels.values, minlength=1)))  # labels are 0..999 (checked)
     subset = info.get("class_subset")  # the classes each model was restricted to (prediction scripts)

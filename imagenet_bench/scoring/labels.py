@@ -18,7 +18,7 @@ from ..base.errors import UsageError
 from ..outputs import output_folder
 from ..outputs.predfiles import Predictions
 from .measures import BITS, Measure, TopK, digest
-from .score import TestSet
+from .score import PredictionSet
 
 
 @dataclass
@@ -84,7 +84,7 @@ def standard_val_labels() -> np.ndarray:
     return np.repeat(np.arange(1000, dtype=np.int64), 50)
 
 
-def labels_beside(test_set: TestSet) -> tuple[np.ndarray, Path] | None:
+def labels_beside(test_set: PredictionSet) -> tuple[np.ndarray, Path] | None:
     """dataset_labels.npy from the first folder of this test set that has one, checked."""
     for folder in test_set.folders:
         labels = output_folder.read_labels(folder)
@@ -128,7 +128,7 @@ def standard_order_names(ground_truth_path: Path) -> list[str]:
     return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
 
 
-def resolve(test_set: TestSet, given: Given | None = None) -> Labels:
+def resolve(test_set: PredictionSet, given: Given | None = None) -> Labels:
     """The test set's labels and its rule: ``_values`` for the labels, then the rule its
     dataset.json records (a test set with its own classes), else one ImageNet class per image."""
     labels = _values(test_set, given)
@@ -139,7 +139,7 @@ def resolve(test_set: TestSet, given: Given | None = None) -> Labels:
     return labels
 
 
-def _membership(own: Any, test_set: TestSet) -> np.ndarray:
+def _membership(own: Any, test_set: PredictionSet) -> np.ndarray:
     """own classes x 1000 bool from dataset.json's own_classes (input: checked)."""
     where = test_set.folders[0] / output_folder.DATASET_JSON
     try:
@@ -153,7 +153,7 @@ def _membership(own: Any, test_set: TestSet) -> np.ndarray:
     return member
 
 
-def _values(test_set: TestSet, given: Given | None) -> Labels:
+def _values(test_set: PredictionSet, given: Given | None) -> Labels:
     """--val-dir, --labels (primary only), dataset_labels.npy, else the standard order of the
     full val set; with the rows' file names where known."""
     if given is not None and given.val_dir:

@@ -65,8 +65,9 @@ def output_folders(root: Path) -> list[PredictionFolder]:
 
 
 @dataclass
-class TestSet:
-    """The models of one dataset (possibly spread over several folders)."""
+class PredictionSet:
+    """The prediction files of one dataset (possibly spread over several folders): one test set
+    of the table (a declaration of what a test set is, is ``datasets.test_set.TestSet``)."""
 
     name: str
     key: str
@@ -99,14 +100,14 @@ def test_set_name(info: dict[str, Any] | None, key: str, folder: Path) -> str:
     return VAL_NAME if key == FULL_VAL_KEY else folder.resolve().name
 
 
-def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[TestSet]:
+def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[PredictionSet]:
     """Test sets in display order (val first, then by name), each with its models sorted.
 
     Unusable files become failure messages. Raises UsageError when a dataset that
     cannot be identified would be mixed with others, or two datasets share a name.
     """
     infos: dict[Path, dict[str, Any] | None] = {}
-    sets: dict[str, TestSet] = {}
+    sets: dict[str, PredictionSet] = {}
     taken: dict[tuple[str, str, str], predfiles.ModelFiles] = {}  # (dataset, platform, model)
     # in path order, not command-line order: of a model found twice, the same copy is taken
     where = {folder: str(folder.resolve()) for folder in {f.folder for f in all_files}}
@@ -124,7 +125,7 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
             failures.append(str(exc))
             continue
         key = dataset_key(info, n, files.folder)
-        test_set = sets.setdefault(key, TestSet(test_set_name(info, key, files.folder), key,
+        test_set = sets.setdefault(key, PredictionSet(test_set_name(info, key, files.folder), key,
                                                 n if info is None else int(info["n_images"]), info))
         twin = taken.setdefault((key, files.platform, files.model), files)
         if twin is not files:
@@ -143,7 +144,7 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Te
                               f"{' ...' if len(s.models) > 2 else ''}" for s in found)
         raise UsageError(f"prediction files from different datasets cannot be ranked together, and some have no "
                          f"dataset.json to tell them apart ({described}); pass their folders separately")
-    names: dict[str, TestSet] = {}
+    names: dict[str, PredictionSet] = {}
     for s in found:
         if s.name in names:
             raise UsageError(f"{s.folders[0]} and {names[s.name].folders[0]}: two different datasets are both "
@@ -202,7 +203,7 @@ def _reads(models: list[predfiles.ModelFiles], measures: list[Measure], tallies:
         yield from pool.map(attempt, models)
 
 
-def score(test_set: TestSet, measures: list[Measure], cache_root: Path | None, failures: list[str],
+def score(test_set: PredictionSet, measures: list[Measure], cache_root: Path | None, failures: list[str],
           tallies: Sequence[Tally] = ()) -> list[Card]:
     """Every usable model's card; bad files become failure messages, not errors."""
     key, shapes = measures_key(measures), {m.name: (m.kind, m.size) for m in measures}
