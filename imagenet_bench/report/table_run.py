@@ -104,8 +104,8 @@ def build(options: TableOptions) -> Built:
         from . import label_issues
 
         tallies = label_issues.Tallies.for_images(primary.n, options.confident_learning)
+    given = test_labels.Given(options.val_dir, options.val_ground_truth, options.labels)  # the primary's
     for test_set in test_sets:
-        given = test_labels.Given(options.val_dir, options.val_ground_truth, options.labels)
         labels = test_labels.resolve(test_set, given if test_set is primary else None)
         if len(labels.values) != test_set.n:
             raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
