@@ -150,3 +150,20 @@ def test_a_folder_that_fits_no_declaration_is_one_error_line(built, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "not an ImageNet-1k WordNet id" in result.stderr
+
+
+@pytest.mark.parametrize("accepts", [[[-1]], "oops", [[0], [1]]])
+def test_a_damaged_rule_in_dataset_json_is_one_error_line(built, tmp_path, accepts):
+    """dataset.json is input: accepted classes out of range, not lists, or fewer own classes than
+    the labels name are refused by name, never scored (a -1 would wrap round to class 999)."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(built["out"] / "toy" / "pytorch", folder)
+    info = json.loads((folder / "dataset.json").read_text())
+    info["own_classes"]["accepts"] = accepts
+    (folder / "dataset.json").write_text(json.dumps(info))
+    result = run_script("imagenet_benchmarking.py", "--dir", folder, "--no-cache")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "dataset.json" in last

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..base.classes import FULL_VAL_SIZE, NUM_CLASSES
+from ..base.classes import FULL_VAL_SIZE
 from ..base.errors import UsageError
+from ..datasets.test_set import OwnClasses
 from ..outputs import output_folder
 from ..outputs.predfiles import Predictions
 from .measures import BITS, Measure, TopK, digest
@@ -134,22 +135,24 @@ def resolve(test_set: PredictionSet, given: Given | None = None) -> Labels:
     labels = _values(test_set, given)
     own = (test_set.info or {}).get("own_classes")
     if own is not None:
-        labels.accepts = _membership(own, test_set)
+        labels.accepts = _membership(own, test_set, labels.values)
         labels.columns = tuple((test_set.info or {}).get("columns") or labels.columns)
     return labels
 
 
-def _membership(own: Any, test_set: PredictionSet) -> np.ndarray:
-    """own classes x 1000 bool from dataset.json's own_classes (input: checked)."""
+def _membership(own: Any, test_set: PredictionSet, labels: np.ndarray) -> np.ndarray:
+    """own classes x 1000 bool from dataset.json's own_classes; a record that is not one, or
+    labels beyond its classes, is one error naming the file (dataset.json is input)."""
     where = test_set.folders[0] / output_folder.DATASET_JSON
     try:
-        accepts = [[int(c) for c in accepted] for accepted in own["accepts"]]
-        member = np.zeros((len(accepts), NUM_CLASSES), dtype=bool)
-        for label, accepted in enumerate(accepts):
-            member[label, accepted] = True
-    except (TypeError, KeyError, ValueError, IndexError):
-        raise UsageError(f"{where}: own_classes.accepts is not a list of class-index lists; regenerate the "
-                         "folder with the prediction scripts") from None
+        accepts = tuple(tuple(sorted(int(c) for c in accepted)) for accepted in own["accepts"])
+        member = OwnClasses(tuple(str(i) for i in range(len(accepts))), accepts).membership()
+    except (TypeError, KeyError, ValueError):
+        raise UsageError(f"{where}: own_classes.accepts is not a list of lists of class indices 0..999; "
+                         "regenerate the folder with the prediction scripts") from None
+    if labels.size and labels.max() >= len(member):
+        raise UsageError(f"{where}: labels up to {labels.max()} but {len(member)} own classes; the folder is "
+                         "damaged: regenerate it")
     return member
 
 
