@@ -238,7 +238,7 @@ def test_unwritable_html_path_is_one_error_line(tmp_path, seed_dirs):
 
 
 def test_html_imports_no_framework_nor_matplotlib(tmp_path, seed_dirs):
-    from test_benchmarking import run_light  # the table script's import-lightness check
+    from helpers import run_light  # the table script's import-lightness check
 
     keras, pytorch = seed_dirs
     proc = run_light("-k", keras, "-p", pytorch, "--published", "--no-cache", "--html", tmp_path / "r.html")

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import VAL500, run_script, shared, sweep_enabled
 from keras_hub_presets import save_preset
-from test_keras_script import _load
+from helpers import keras_outputs as _load
 
 keras_hub = pytest.importorskip("keras_hub")
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
+from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
@@ -33,13 +34,6 @@ def _table(folder) -> dict[str, dict]:
     result = run_script("imagenet_benchmarking.py", "-k", folder, "-p", empty, "--format", "json")
     assert result.returncode == 0, result.stderr
     return {row["Model"]: row for row in json.loads(result.stdout)}
-
-
-def _load(folder, model: str) -> tuple[np.ndarray, np.ndarray, dict]:
-    preds = np.load(folder / f"{model}_keras_imagenet_top5preds.npy", allow_pickle=False)
-    probs = np.load(folder / f"{model}_keras_imagenet_top5probs.npy", allow_pickle=False)
-    manifest = json.loads((folder / f"{model}_keras_imagenet_manifest.json").read_text())
-    return preds, probs, manifest
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, run_script, shared, sweep_enabled
-from test_benchmarking import write_dataset
+from helpers import write_dataset
 
 SCRIPT = "imagenet_benchmarking.py"
 LABEL_ERRORS = SHARED / "data" / "label-errors"

@@ -211,7 +211,7 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
     records; a torchvision model's shows its val figure on val and blank elsewhere."""
     import json
 
-    from test_benchmarking import bench, ok_csv, synthetic_labels, write_dataset, write_model
+    from helpers import bench, ok_csv, synthetic_labels, write_dataset, write_model
 
     timm_manifest = {"request": {"source": "timm"}, "preprocessing": {"crop_size": 288}}
     tv_manifest = {"published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
