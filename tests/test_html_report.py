@@ -217,6 +217,7 @@ def test_page_is_self_contained():
     assert not re.search(r"@import|url\(\s*['\"]?(https?:|//)", page)
 
 
+@pytest.mark.slow
 def test_page_for_1500_models_on_six_test_sets_stays_under_5_mb():
     synthetic = _bench_module().synthetic_table(1500)
     assert len(synthetic.rows) == 1500 and len(synthetic.test_sets) == 6
@@ -311,6 +312,7 @@ def _click_header(driver, header: str) -> None:
     raise AssertionError(f"no column {header!r}")
 
 
+@pytest.mark.slow
 def test_report_in_a_browser(browser, report, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from helpers import promise as _promise
 from helpers import N, bench, by_model, by_model_rows, csv_rows, expected, ok_csv, pct, write_model
@@ -61,6 +62,7 @@ def test_score_cache_is_used_and_never_stale(tmp_path, promised, monkeypatch):
     assert counts()["a"] == int(np.sum(array[np.arange(N), top] == labels)) and reads == ["a"]
 
 
+@pytest.mark.slow
 def test_score_cache_sees_new_labels_and_can_be_off(tmp_path, four_models, score_cache_home):
     folder, labels, models = four_models
     before = set(_cache_files(score_cache_home))
@@ -83,6 +85,7 @@ def test_score_cache_sees_new_labels_and_can_be_off(tmp_path, four_models, score
     assert ok_csv("--dir", folder, "--cache-dir", blocked / "sub") == ok_csv("--dir", folder, "--no-cache")
 
 
+@pytest.mark.slow
 def test_torn_score_cache_reads_as_empty(tmp_path, four_models):
     """The cache is written without fsync (a cache may be lost): a file torn by a power cut
     must never give other marks. Here bytes of the first model's Acc@1 marks are flipped in

@@ -78,6 +78,7 @@ def test_seed_2019_text_table_is_aligned(seed_table):
     assert lines[2].split("|")[1].strip() == "nasnetlarge"
 
 
+@pytest.mark.slow
 def test_markdown_json_and_csv_file(tmp_path, seed_table):
     shared(SEED)
     dirs = ("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet")
@@ -102,6 +103,7 @@ def test_markdown_json_and_csv_file(tmp_path, seed_table):
         assert row["Rank@1"] == int(ref["rank1"])
 
 
+@pytest.mark.slow
 def test_seed_selection_flags_on_the_2019_files(tmp_path, seed_truth):
     """-i on the 2019 files: cAcc@1 over the kept images, sorted by it; Acc@1 unchanged."""
     shared(SEED)
@@ -123,6 +125,7 @@ def test_seed_selection_flags_on_the_2019_files(tmp_path, seed_truth):
     assert [int(r["cRank@1"]) for r in rows] == competition_ranks(ccounts)
 
 
+@pytest.mark.slow
 def test_ci_wilson_and_mcnemar_on_the_2019_files(seed_truth):
     stats = pytest.importorskip("scipy.stats")
     shared(SEED)
@@ -158,6 +161,7 @@ def real_sets_in_standard_order() -> list[list[int]]:
     return [real[int(truth[i][0][15:23]) - 1] for i in order]
 
 
+@pytest.mark.slow
 def test_real_labels_on_the_2019_files(seed_truth):
     sets = padded_sets(real_sets_in_standard_order())
     dirs = ("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet")
@@ -207,6 +211,7 @@ def test_published_from_manifest_first(tmp_path):
     assert (rows["no_such_model"]["Pub@1"], rows["no_such_model"]["Δ@1"]) == ("", "")
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png(tmp_path, four_models):
     folder, labels, _ = four_models
     write_model(folder, "timed", labels, range(60), manifest={"throughput": {"images_per_s": 123.0}})
@@ -308,6 +313,7 @@ def test_index_files_out_of_range(tmp_path, crossing, flag, values):
     assert_one_error(bench("--dir", folder, flag, tmp_path / "idx.npy"), tmp_path / "idx.npy", "out of range")
 
 
+@pytest.mark.slow
 def test_custom_labels_of_the_wrong_length_or_range(tmp_path, crossing):
     folder, labels, _ = crossing
     np.save(tmp_path / "keep.npy", np.arange(100))

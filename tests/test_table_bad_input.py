@@ -91,6 +91,7 @@ def test_unreadable_dataset_json_is_an_error(four_models):
     assert_one_error(bench("--dir", folder), folder / "dataset.json")
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_are_one_error_line(tmp_path, four_models):
     folder, _, _ = four_models
     for flag, name in (("-o", "t.csv"), ("--plot", "t.png")):

@@ -15,6 +15,7 @@ from conftest import SEED, SHARED, VAL500, VAL_FULL_TXT, shared
 from helpers import HEAVY, bench, csv_rows, run_light, val500_models
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra, allowed", [
     ((), ()),
     (("--published", "--format", "json"), ()),
@@ -66,6 +67,7 @@ def seed_server():
     server.server_close()
 
 
+@pytest.mark.slow
 def test_download_then_rank(tmp_path, seed_server, seed_table):
     dest = tmp_path / "dl"
     proc = run_light("--download", "seed-2019", "--download-dir", dest, "--download-url", seed_server,
@@ -77,6 +79,7 @@ def test_download_then_rank(tmp_path, seed_server, seed_table):
         (p, m, r["acc1"], r["acc5"]) for (p, m), r in seed_table.items()]
 
 
+@pytest.mark.slow
 def test_download_offline_is_one_error_line(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

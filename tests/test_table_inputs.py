@@ -50,6 +50,7 @@ def test_ranks_use_exact_counts_not_rounded_percent(tmp_path):
     assert "standard order" in labels_line(proc)
 
 
+@pytest.mark.slow
 def test_ci_on_synthetic_models(tmp_path):
     stats = pytest.importorskip("scipy.stats")
     labels = synthetic_labels()
@@ -126,6 +127,7 @@ def test_val_dir_beats_every_other_source(tmp_path):
         assert (rows["m1"]["Acc@1"], rows["m2"]["Acc@1"]) == ("50.00", "60.00")
 
 
+@pytest.mark.slow
 def test_real_labels_with_val_dir_and_with_dataset_files(tmp_path):
     shared(VAL500)
     real = json.loads(shared(REAL_JSON).read_text())
@@ -220,6 +222,7 @@ def test_every_file_at_the_top_level_only(four_models):
     assert sorted(r["Model"] for r in ok_csv("--dir", folder)) == ["a", "b", "c", "d"]
 
 
+@pytest.mark.slow
 def test_missing_named_folder_is_an_error(tmp_path, four_models):
     folder, _, _ = four_models
     for flag in ("-k", "-p", "--dir"):

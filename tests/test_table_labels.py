@@ -11,6 +11,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, shared
 from helpers import assert_one_error, bench, competition_ranks, ok_csv, pct, write_dataset, write_model
@@ -111,6 +112,7 @@ def test_label_errors_download_is_pinned_to_the_shared_copy(tmp_path):
     assert (tmp_path / "dl" / "mturk" / "imagenet_mturk.json").read_bytes() == data
 
 
+@pytest.mark.slow
 def test_label_errors_download_offline_says_where_to_put_the_file(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

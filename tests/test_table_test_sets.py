@@ -113,6 +113,7 @@ def test_published_on_another_dataset_says_so(test_sets):
     assert "50,000-image" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_draws_a_panel_per_test_set(tmp_path, test_sets):
     pytest.importorskip("matplotlib")
     runs, _ = test_sets
