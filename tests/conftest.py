@@ -5,6 +5,7 @@ shared file fails the test instead of skipping it.
 """
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -107,3 +108,58 @@ def val_with_truncated_image(root: Path) -> Path:
     bad = val / "ILSVRC2012_val_00000002.JPEG"
     bad.write_bytes(bad.read_bytes()[:200])
     return val.parent
+
+
+# --- the table script's fixtures --------------------------------------------------------------
+# helpers.py imports this module's paths: imported here, once they are defined.
+from helpers import SEED_TABLE, synthetic_labels, write_dataset, write_model  # noqa: E402  isort: skip
+from helpers import promise as _promise  # noqa: E402  isort: skip
+
+
+@pytest.fixture
+def four_models(tmp_path):
+    """N=200 in one folder with its dataset files; ties: a and b share Acc@1, a and c Acc@5."""
+    folder = tmp_path / "runs"
+    labels = synthetic_labels()
+    write_dataset(folder, labels)
+    models = {
+        "a": write_model(folder, "a", labels, range(150), range(150, 180), seed=1),
+        "b": write_model(folder, "b", labels, range(50, 200), range(10, 30), seed=2),
+        "c": write_model(folder, "c", labels, range(120), range(120, 180), platform="keras", seed=3),
+        "d": write_model(folder, "d", labels, range(0, 200, 2), seed=4),
+    }
+    return folder, labels, models
+
+
+@pytest.fixture(scope="session")
+def seed_truth():
+    """Per-image correctness of the 34 models of 2019, scored here with plain numpy."""
+    shared(SEED_TABLE)
+    labels = np.repeat(np.arange(1000), 50)
+    truth = {}
+    for platform, name in (("keras", "Keras"), ("pytorch", "PyTorch")):
+        for preds_path in sorted((SEED / f"{platform}_imagenet").glob("*_top5preds.npy")):
+            model = preds_path.name[: -len(f"_{platform}_imagenet_top5preds.npy")]
+            preds = np.load(preds_path)
+            probs = np.load(preds_path.with_name(preds_path.name.replace("top5preds", "top5probs")))
+            top1 = preds[np.arange(len(preds)), np.argmax(probs, axis=1)]
+            truth[(name, model)] = {"top1": top1, "preds": preds, "c1": top1 == labels,
+                                    "c5": (preds == labels[:, None]).any(axis=1)}
+    assert len(truth) == 34
+    return truth
+
+
+@pytest.fixture(scope="session")
+def seed_table():
+    with open(shared(SEED_TABLE), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 34
+    return {(row["platform"].split()[0], row["model"]): row for row in rows}
+
+
+@pytest.fixture
+def promised(four_models):
+    folder, labels, models = four_models
+    for model, platform in (("a", "pytorch"), ("b", "pytorch"), ("c", "keras"), ("d", "pytorch")):
+        _promise(folder, model, platform)
+    return folder, labels, models

@@ -51,6 +51,7 @@ def _class_folder(root: Path, n: int = 2) -> Path:
 # --- 1: file names -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [TORCH, KERAS])
 @pytest.mark.parametrize("name, says", [(b"bad\xff\xfename.JPEG", r"bad\xff\xfename.JPEG: file name is not valid UTF-8"),
                                         (b"two\nlines.JPEG", r"two\nlines.JPEG: file name holds a line break")])
@@ -87,6 +88,7 @@ def test_fingerprints_of_normal_names_are_unchanged():
 # --- 5: an image file that is not an image ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_both_scripts_print_the_same_line_for_a_file_that_is_not_an_image(tmp_path):
     """A zero-byte .JPEG; PyTorch through a DataLoader worker process (-j 1)."""
     folder = _class_folder(tmp_path / "val")
@@ -133,6 +135,7 @@ def test_an_image_error_travels_as_an_object():
 # --- 6: another framework's weights file ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_keras_h5_given_to_the_pytorch_script_is_one_line(tmp_path):
     keras_file = shared(WEIGHTS / KMNV2)
     result = run_script(TORCH, shared(VAL500), "-m", "mobilenet_v2", "--weights-file", keras_file, "--limit", "2",
@@ -228,6 +231,7 @@ def test_also_needs_still_reruns_outputs_of_the_same_request(tmp_path):
     assert runner.pending([job], overwrite=False) == ([job], [])
 
 
+@pytest.mark.slow
 def test_a_rerun_with_another_topk_keeps_the_earlier_outputs(tmp_path):
     out = tmp_path / "out"
     args = [shared(VAL500), "-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--limit", "4", "-j", "0",
@@ -312,6 +316,7 @@ def test_alpha_palette_and_cmyk_images_convert_as_expected(tmp_path):
 # --- 12: a GPU that does not exist ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_keras_refuses_a_gpu_that_does_not_exist(tmp_path):
     from imagenet_bench.predict import cuda_devices
 
@@ -333,6 +338,7 @@ TORCH_NOISE = ("TypedStorage", "quantize_per_tensor", "calculate_qparams")
 KERAS_NOISE = re.compile(r"cuInit|absl::InitializeLog|oneDNN|^[IWE]\d{4} \d\d:\d\d", re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_pytorch_noise_only_with_verbose(tmp_path):
     args = [shared(VAL500), "-m", "quantized_mobilenet_v2", "--weights-file", shared(WEIGHTS / QMNV2),
             "--limit", "2", "-j", "0"]
@@ -343,6 +349,7 @@ def test_pytorch_noise_only_with_verbose(tmp_path):
     assert loud.returncode == 0 and "TypedStorage" in loud.stderr, loud.stderr
 
 
+@pytest.mark.slow
 def test_keras_noise_only_with_verbose(tmp_path):
     args = [shared(VAL500), "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / KMN025), "--limit", "2"]
     quiet = run_script(KERAS, *args, "-o", tmp_path / "quiet")

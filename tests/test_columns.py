@@ -127,7 +127,7 @@ def test_the_column_is_off_unless_asked_for(env):
 
 
 def _folder(tmp_path: Path):
-    from test_benchmarking import synthetic_labels, write_dataset, write_model
+    from helpers import synthetic_labels, write_dataset, write_model
 
     folder = tmp_path / "runs"
     labels = synthetic_labels(n=60)

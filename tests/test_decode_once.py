@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, run_script, shared
 
+pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
+
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MODELS = ("mobilenet_v2", "quantized_mobilenet_v2")
 

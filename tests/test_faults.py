@@ -30,6 +30,8 @@ import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, bad_run, shared
 
+pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
+
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
 TORCH_MODELS = {"mobilenet_v2": "torchvision_mobilenet_v2_dequantized.pth",
                 "quantized_mobilenet_v2": "torchvision_quantized_mobilenet_v2_qnnpack.pth"}

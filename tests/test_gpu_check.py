@@ -47,6 +47,7 @@ def dry_run(tmp_path_factory):
     return done, summary, tmp
 
 
+@pytest.mark.slow
 def test_dry_run_every_step_runs_and_finds_nothing(dry_run):
     done, summary, tmp = dry_run
     steps = summary["steps"]
@@ -61,6 +62,7 @@ def test_dry_run_every_step_runs_and_finds_nothing(dry_run):
     assert not any((tmp / "t").iterdir()), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_dry_run_numerics_are_those_asked_for(dry_run):
     runs = dry_run[1]["steps"]["torch_numerics"]["runs"]
     assert set(runs) == {"float32", "bf16_channels_last"}
@@ -74,6 +76,7 @@ def test_dry_run_numerics_are_those_asked_for(dry_run):
     assert fast["vs_float32"]["images"] == 8
 
 
+@pytest.mark.slow
 def test_dry_run_grouping_cache_and_torchrun(dry_run):
     steps = dry_run[1]["steps"]
     grouping, cache = steps["torch_grouping"], steps["torch_cache"]
@@ -93,6 +96,7 @@ def test_dry_run_grouping_cache_and_torchrun(dry_run):
     assert two["images"] == 8 and two["top1_agree"] == 8
 
 
+@pytest.mark.slow
 def test_dry_run_keras_and_real_weights(dry_run):
     done, summary, tmp = dry_run
     keras = summary["steps"]["keras"]
@@ -117,6 +121,7 @@ def test_dry_run_keras_and_real_weights(dry_run):
         assert run["acc1"] == round(100 * float((preds[:, 0] == labels).mean()), 2)
 
 
+@pytest.mark.slow
 def test_dry_run_estimate(dry_run):
     from torchvision import models
 
@@ -133,6 +138,7 @@ def test_dry_run_estimate(dry_run):
     assert est["registries"]["keras"]["models"] == 80
 
 
+@pytest.mark.slow
 def test_a_failing_step_is_recorded_and_the_rest_go_on(tmp_path):
     # decode before data: no val set yet, so decode fails; data still runs
     done, summary = run_check(tmp_path, "--steps", "decode,data", "--shared", str(tmp_path / "nowhere"))
@@ -142,6 +148,7 @@ def test_a_failing_step_is_recorded_and_the_rest_go_on(tmp_path):
     assert done.returncode == 1
 
 
+@pytest.mark.slow
 def test_the_global_deadline_skips_steps_and_says_so(tmp_path):
     done, summary = run_check(tmp_path, "--budget", "0", "--steps", "data,torch_numerics,estimate")
     assert summary["deadline_hit"] is True

@@ -223,6 +223,7 @@ def test_page_is_self_contained():
     assert not re.search(r"@import|url\(\s*['\"]?(https?:|//)", page)
 
 
+@pytest.mark.slow
 def test_page_for_1500_models_on_six_test_sets_stays_under_5_mb():
     synthetic = _bench_module().synthetic_table(1500)
     assert len(synthetic.rows) == 1500 and len(synthetic.test_sets) == 6
@@ -244,7 +245,7 @@ def test_unwritable_html_path_is_one_error_line(tmp_path, seed_dirs):
 
 
 def test_html_imports_no_framework_nor_matplotlib(tmp_path, seed_dirs):
-    from test_benchmarking import run_light  # the table script's import-lightness check
+    from helpers import run_light  # the table script's import-lightness check
 
     keras, pytorch = seed_dirs
     proc = run_light("-k", keras, "-p", pytorch, "--published", "--no-cache", "--html", tmp_path / "r.html")
@@ -317,6 +318,7 @@ def _click_header(driver, header: str) -> None:
     raise AssertionError(f"no column {header!r}")
 
 
+@pytest.mark.slow
 def test_report_in_a_browser(browser, report, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import VAL500, run_script, shared, sweep_enabled
 from keras_hub_presets import save_preset
-from test_keras_script import _load
+from helpers import keras_outputs as _load
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -54,6 +54,7 @@ def _run(preset_folder, out, *args):
                       "--weights-file", f"{MODEL}={preset_folder}", "-o", out, *args, env=NO_NETWORK)
 
 
+@pytest.mark.slow
 def test_one_at_a_time_and_batched_equal_keras_hubs_own_run(preset, tmp_path):
     folder, dataset, top5, top5_probs = preset
     for batch in ("1", "8"):
@@ -69,6 +70,7 @@ def test_one_at_a_time_and_batched_equal_keras_hubs_own_run(preset, tmp_path):
             np.testing.assert_array_equal(preds, top5)
 
 
+@pytest.mark.slow
 def test_manifest_records_the_preset_and_its_converter_and_a_rerun_resumes(preset, tmp_path):
     folder, _, _, _ = preset
     out = tmp_path / "out"
@@ -87,6 +89,7 @@ def test_manifest_records_the_preset_and_its_converter_and_a_rerun_resumes(prese
     assert (out / f"{MODEL}_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_common_protocol_runs_the_shared_pixels_with_the_converters_scale(preset, tmp_path):
     folder, _, _, _ = preset
     out = tmp_path / "common"
@@ -113,6 +116,7 @@ def test_list_models_keras_hub_offline_with_the_left_out_ones():
     assert len([line for line in both[1:] if "left out" not in line]) == 80 + len(listed)
 
 
+@pytest.mark.slow
 def test_a_missing_preset_folder_and_a_failed_download_say_what_to_do(tmp_path):
     (tmp_path / "preset.h5").write_bytes(b"not a preset folder")
     for given, says in ((tmp_path / "nowhere", "does not exist"), (tmp_path / "preset.h5", "not a folder")):
@@ -127,6 +131,7 @@ def test_a_missing_preset_folder_and_a_failed_download_say_what_to_do(tmp_path):
     assert "kaggle://keras/resnetv1/keras/resnet_18_imagenet" in line and f"--weights-file {MODEL}=DIR" in line
 
 
+@pytest.mark.slow
 def test_a_preset_that_cannot_be_downloaded_fails_alone_among_several(preset, tmp_path):
     """An overnight run over many presets: one download that fails costs that model only (the
     others run and are written); exit status 2 (it needs the user: place the folder)."""
@@ -143,6 +148,7 @@ def test_a_preset_that_cannot_be_downloaded_fails_alone_among_several(preset, tm
     assert result.stderr.strip().splitlines()[-1].startswith(f"1 done, 0 skipped (already complete), 1 failed: {other}")
 
 
+@pytest.mark.slow
 def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
     folder, _, _, _ = preset
     env = {"PYTHONPROFILEIMPORTTIME": "1"}
@@ -155,6 +161,7 @@ def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
     assert not {"torch", "torchvision", "timm"} & imported
 
 
+@pytest.mark.slow
 def test_a_classifier_that_ignores_activation_still_gives_probabilities(tmp_path):
     """MobileNetImageClassifier takes no ``activation``: from_preset(activation="softmax") gives logits.
     The entry's model gives probabilities all the same (the sweep's mobilenet case, in every run)."""
@@ -202,6 +209,7 @@ def test_every_family_with_imagenet_presets_has_a_small_configuration():
         assert small.preset is None or names.get(small.preset) == small.family, small
 
 
+@pytest.mark.slow
 @pytest.mark.sweep
 @pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
 @pytest.mark.parametrize("name", _sweep_cases())

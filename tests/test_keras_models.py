@@ -59,6 +59,7 @@ def test_ci_covers_every_family_with_its_cheapest_member():
         assert by_id[model_id].family == family
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_id", sorted(CI_FAMILY_MEMBERS.values()))
 def test_family_member_builds_and_predicts(model_id):
     _forward(model_id)
@@ -89,6 +90,7 @@ def _save_legacy_h5(model, path) -> None:
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
 
 
+@pytest.mark.slow
 def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_path, monkeypatch):
     """EfficientNet B0-B7 add a Rescaling layer only with weights="imagenet"; a weights file
     must give that same network. The download is simulated: Keras's get_file returns a
@@ -136,6 +138,7 @@ def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_pat
     keras.backend.clear_session()
 
 
+@pytest.mark.slow
 def test_a_weights_file_of_another_network_is_refused(tmp_path):
     from imagenet_bench.base.errors import UsageError
 
@@ -147,6 +150,7 @@ def test_a_weights_file_of_another_network_is_refused(tmp_path):
     keras.backend.clear_session()
 
 
+@pytest.mark.slow
 def test_every_variant_asks_keras_for_the_weights_file_of_its_table_row(monkeypatch):
     """The variant table says which published file each (alpha, resolution) uses; Keras's
     own constructor, built with weights="imagenet", must ask for exactly that file. The

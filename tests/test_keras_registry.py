@@ -223,6 +223,7 @@ def test_every_mobilenetv3_entry_has_the_top1_of_the_installed_keras_docstring()
     assert all(e.published["acc5"] is None for e in keras_registry.entries() if e.family == "mobilenet_v3")
 
 
+@pytest.mark.slow
 def test_seed2019_geometry_gives_load_img_pixels_on_real_images():
     """The 2019 Keras script read images with load_img(path, target_size=(s, s)): squash,
     nearest. The declarative Preprocess must give the very same pixels, greyscale included."""

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
+from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
@@ -33,13 +34,6 @@ def _table(folder) -> dict[str, dict]:
     result = run_script("imagenet_benchmarking.py", "-k", folder, "-p", empty, "--format", "json")
     assert result.returncode == 0, result.stderr
     return {row["Model"]: row for row in json.loads(result.stdout)}
-
-
-def _load(folder, model: str) -> tuple[np.ndarray, np.ndarray, dict]:
-    preds = np.load(folder / f"{model}_keras_imagenet_top5preds.npy", allow_pickle=False)
-    probs = np.load(folder / f"{model}_keras_imagenet_top5probs.npy", allow_pickle=False)
-    manifest = json.loads((folder / f"{model}_keras_imagenet_manifest.json").read_text())
-    return preds, probs, manifest
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +56,7 @@ def batched(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
     out, result = one_at_a_time
     rows = _table(out)
@@ -76,6 +71,7 @@ def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
     assert "mobilenetV2: --check-batching: top-1 agrees on 20 of 20 images" in result.stderr
 
 
+@pytest.mark.slow
 def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
     out, _ = one_at_a_time
     p1, q1, m1 = _load(out, "mobilenetV2")
@@ -92,6 +88,7 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
     assert 0 <= check["max_abs_prob_diff"] < 1e-4
 
 
+@pytest.mark.slow
 def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(one_at_a_time):
     """The default mode calls the compiled predict function on a batch of 1, not
     model.predict(x) per image as the 2019 loop did; the numbers must be the same.
@@ -122,6 +119,7 @@ def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop
     np.testing.assert_array_equal(probs[rows], np.take_along_axis(expected, top5, axis=1))
 
 
+@pytest.mark.slow
 def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
     out, _ = one_at_a_time
     preds, probs, m = _load(out, "mobilenetV2")
@@ -154,6 +152,7 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
     assert info["n_images"] == 500 and info["protocol"] == "common"
 
 
+@pytest.mark.slow
 def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
     out, _ = one_at_a_time
     seed = tmp_path / "seed"
@@ -171,6 +170,7 @@ def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
     assert 40 < _table(seed)["mobilenetV2"]["Acc@1"] < 90
 
 
+@pytest.mark.slow
 def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
     out, _ = one_at_a_time
     before = (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns
@@ -180,6 +180,7 @@ def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
     assert (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a_time, tmp_path):
     """--check-batching does not change the predictions, so it is not in the request; but
     outputs that do not record the check asked for are not reused silently."""
@@ -196,6 +197,7 @@ def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a
     assert check["images"] == 40 and check["top1_agree"] == 40
 
 
+@pytest.mark.slow
 def test_output_folder_of_another_protocol_is_refused(one_at_a_time):
     out, _ = one_at_a_time
     before = sorted(os.listdir(out))
@@ -240,6 +242,7 @@ def test_list_models_builds_nothing_and_imports_no_framework():
     assert "squash 299 nearest" in next(line for line in seed.splitlines() if line.startswith("xception "))
 
 
+@pytest.mark.slow
 def test_torch_is_never_imported_and_tensorflow_only_in_the_worker(tmp_path):
     report, stderr = _probe(VAL500, "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025),
                             "--limit", "4", "-o", tmp_path / "out", env={"PYTHONPROFILEIMPORTTIME": "1"})
@@ -255,6 +258,7 @@ def _bad(tmp_path, *args):
     return bad_run(SCRIPT, tmp_path / "out", *args)
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     line, out = _bad(tmp_path, tmp_path / "missing", "-m", "mobilenetV2")
     assert "missing: validation folder does not exist" in line and not out.exists()
@@ -285,6 +289,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     assert "--val-ground-truth" in line and not out.exists()
 
 
+@pytest.mark.slow
 def test_corrupt_image_stops_the_run_naming_the_file_once(tmp_path):
     val_with_truncated_image(tmp_path)
     line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "mobilenet_0.25_160",
@@ -293,6 +298,7 @@ def test_corrupt_image_stops_the_run_naming_the_file_once(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_one_failing_model_does_not_stop_the_others(tmp_path):
     """No weights file and no network: the download fails, naming the file and Keras's cache."""
     home = tmp_path / "keras_home"
@@ -309,6 +315,7 @@ def test_one_failing_model_does_not_stop_the_others(tmp_path):
     assert not (tmp_path / "out" / "mobilenet_0.25_160_keras_imagenet_top5preds.npy").exists()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
     """Killed (parent and worker) while the second model runs; the rerun skips the first and
     redoes the second. One image at a time is deterministic: the rows equal the full run's."""
@@ -336,6 +343,7 @@ def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
         np.testing.assert_array_equal(probs, full_probs[rows])
 
 
+@pytest.mark.slow
 def test_gpus_runs_models_in_parallel_processes(tmp_path):
     """--gpus 0,1: one worker per slot, each with its own CUDA_VISIBLE_DEVICES (CPU here)."""
     out = tmp_path / "out"
@@ -353,6 +361,7 @@ def test_gpus_runs_models_in_parallel_processes(tmp_path):
     np.testing.assert_array_equal(np.argsort(-all_probs, axis=1, kind="stable")[:, :5], preds)
 
 
+@pytest.mark.slow
 def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
     """-g picks the model process's GPU (CUDA_VISIBLE_DEVICES); --tf32 and --jit-compile are
     recorded as the model took them (XLA compiles MobileNet on the CPU too)."""
@@ -367,6 +376,7 @@ def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
     assert m["numerics"]["jit_compile"] is True and m["request"]["jit_compile"] is True
 
 
+@pytest.mark.slow
 def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
     """Same canonical row order whatever the layout: a flat copy labelled by val_full.txt gives
     the ImageFolder run's rows (one image at a time is deterministic)."""

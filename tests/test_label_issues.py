@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, run_script, shared, sweep_enabled
-from test_benchmarking import write_dataset
+from helpers import write_dataset
 
 SCRIPT = "imagenet_benchmarking.py"
 LABEL_ERRORS = SHARED / "data" / "label-errors"
@@ -78,6 +78,7 @@ def crowd_rows() -> tuple[np.ndarray, np.ndarray]:
     return checked, confirmed
 
 
+@pytest.mark.slow
 def test_2019_flagged_counts_and_crowd_confirmation(tmp_path, seed_votes, crowd_rows):
     from scipy import stats
 
@@ -114,6 +115,7 @@ def test_2019_flagged_counts_and_crowd_confirmation(tmp_path, seed_votes, crowd_
             votes[row] * 2 == 34  # a tie between two other classes at exactly half
 
 
+@pytest.mark.slow
 def test_feeding_the_csv_back_ranks_on_consensus_labels(tmp_path, seed_votes):
     """--clean-labels FILE.csv: Clean@1 leaves the written rows out, Fixed@1 relabels them."""
     labels = np.repeat(np.arange(1000), 50)
@@ -255,6 +257,7 @@ def test_votes_are_counted_when_the_score_cache_is_warm(tmp_path, changed_labels
     assert read_issues(out)[0]["consensus >= 100%"][0] == str(len(CHANGED))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # cleanlab: classes with few images
 def test_confident_learning_on_generated_files_against_cleanlab_here(tmp_path, changed_labels):
     """The mean of top-k probabilities (the rest spread over the other 995 classes), built
@@ -295,6 +298,7 @@ print(",".join(m for m in ("cleanlab", "torch", "tensorflow", "sklearn") if m in
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra, loaded", [((), ""), (("--confident-learning",), "cleanlab,sklearn")])
 def test_cleanlab_only_when_asked_and_never_torch_or_tensorflow(tmp_path, changed_labels, extra, loaded):
     proc = subprocess.run([sys.executable, "-c", _IMPORTS, str(ROOT / SCRIPT), "--dir", str(changed_labels[0]),
@@ -304,6 +308,7 @@ def test_cleanlab_only_when_asked_and_never_torch_or_tensorflow(tmp_path, change
     assert proc.stdout.splitlines()[-1] == loaded
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_error_line(tmp_path, changed_labels):
     folder = changed_labels[0]
     proc = run("--dir", folder, "--confident-learning")  # argparse's own error line, as for -i with -j

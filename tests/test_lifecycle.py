@@ -170,9 +170,9 @@ def test_child_ends_when_its_parent_is_killed(tmp_path):
     """A child started with child_process.run and calling end_with_parent (as the Keras
     model process does) is killed by the kernel when its parent dies, however it dies."""
     pid_file = tmp_path / "child.pid"
-    child = ("import os, time\nfrom imagenet_bench import child_process\nchild_process.end_with_parent()\n"
+    child = ("import os, time\nfrom imagenet_bench.predict import child_process\nchild_process.end_with_parent()\n"
              f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)")
-    parent = subprocess.Popen([sys.executable, "-c", "import os, sys\nfrom imagenet_bench import child_process\n"
+    parent = subprocess.Popen([sys.executable, "-c", "import os, sys\nfrom imagenet_bench.predict import child_process\n"
                                f"child_process.run([sys.executable, '-c', {child!r}], dict(os.environ))"], cwd=ROOT)
     deadline = time.time() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:

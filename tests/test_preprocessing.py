@@ -25,6 +25,7 @@ def _torchvision_pixels(image, resize, crop, interpolation):
         .permute(1, 2, 0).numpy()
 
 
+@pytest.mark.slow
 def test_every_reference_geometry_is_pixel_identical_to_torchvision():
     geometries = {torch_registry.by_id()[i].preprocess("reference").geometry for i in torch_registry.by_id()}
     geometries |= {e.preprocess("seed2019").geometry for e in torch_registry.entries() if e.id in torch_registry.SEED_2019_IDS}

@@ -47,6 +47,7 @@ def real_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_real_weights_reach_the_documented_accuracy(real_run):
     out, result = real_run
     rows = _table(out)
@@ -58,6 +59,7 @@ def test_real_weights_reach_the_documented_accuracy(real_run):
     assert "10 of 1000 classes present" in result.stderr
 
 
+@pytest.mark.slow
 def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
     out, _ = real_run
     preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy", allow_pickle=False)
@@ -84,6 +86,7 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
     assert q["numerics"]["quantized_engine"] == "qnnpack" and q["device"]["name"] == "cpu"
 
 
+@pytest.mark.slow
 def test_rerun_skips_complete_models(real_run):
     out, _ = real_run
     before = (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns
@@ -92,6 +95,7 @@ def test_rerun_skips_complete_models(real_run):
     assert (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -111,6 +115,7 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
     assert _comparable(ma) == _comparable(mb)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_files(tmp_path):
     args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
             "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}", "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
@@ -135,6 +140,7 @@ def test_killed_run_resumes_to_the_same_files(tmp_path):
             assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_model_spec_efficientnet_lite0(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     spec = ROOT / "tests" / "specs" / "efficientnet_lite0.py"
@@ -150,6 +156,7 @@ def test_model_spec_efficientnet_lite0(tmp_path):
     assert m["preprocessing"]["mean"] == [127 / 255] * 3 and "model-spec" in m["weights"]["source"]
 
 
+@pytest.mark.slow
 def test_list_models_reads_metadata_only():
     result = run_script(SCRIPT, "--list-models")
     assert result.returncode == 0
@@ -162,6 +169,7 @@ def test_list_models_reads_metadata_only():
     assert len(shard.stdout.splitlines()) - 2 == len(lines[1:-1][1::4])
 
 
+@pytest.mark.slow
 def test_list_models_timm_shows_params_and_builds_nothing(monkeypatch, capsys):
     """Issue 10: timm's params (and GFLOPs where timm published them) come from a data file; the
     listing, run in-process with timm.create_model refused, builds no model."""
@@ -185,6 +193,7 @@ def _bad(tmp_path, *args):
     return bad_run(SCRIPT, tmp_path / "out", *args)
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     line, out = _bad(tmp_path, tmp_path / "missing", "-m", "mobilenet_v2")
     assert "missing: validation folder does not exist" in line and not out.exists()
@@ -212,6 +221,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     assert "--val-ground-truth" in line and not out.exists()
 
 
+@pytest.mark.slow
 def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
     result = run_script(SCRIPT, shared(VAL500), "-m", "resnet18", "mobilenet_v2", "--limit", "4", "-j", "0",
                         "--weights-file", f"resnet18={WEIGHTS / MNV2}", "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}",
@@ -223,6 +233,7 @@ def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
     assert not (tmp_path / "out" / "resnet18_pytorch_imagenet_top5preds.npy").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
     val_with_truncated_image(tmp_path)
     for workers in ("0", "1"):
@@ -232,6 +243,7 @@ def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
         assert not out.exists()
 
 
+@pytest.mark.slow
 def test_output_folder_of_another_dataset_is_refused(real_run, tmp_path):
     out, _ = real_run
     before = sorted(os.listdir(out))
@@ -251,6 +263,7 @@ def _random_weights(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
     import timm
     import torch
@@ -274,6 +287,7 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
     assert np.load(out / "timm.test_vit.r160_in1k_pytorch_imagenet_top5preds.npy").shape == (10, 5)
 
 
+@pytest.mark.slow
 def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
     """No network here: torchvision's download fails, and says so in one line."""
     result = run_script(SCRIPT, shared(VAL500), "-m", "squeezenet1_1", "--limit", "2", "-j", "0",

@@ -57,6 +57,7 @@ def _expected_top1() -> list[int]:
     return dummy_sources.expected_top1(np.array(means)).tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*classes present")
 @pytest.mark.parametrize("platform", ["pytorch", "keras"])
 def test_a_source_added_by_one_module_and_one_table_line_lists_and_runs(platform, env, tmp_path):

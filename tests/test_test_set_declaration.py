@@ -22,6 +22,8 @@ from PIL import Image, ImageOps
 
 from conftest import ROOT, VAL500, WEIGHTS, run_script, shared
 
+pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
+
 TESTS = Path(__file__).resolve().parent
 PER_CLASS = 4  # images of each ImageNet class
 # The map, written out independently of tests/data/toy_objects.json: own class -> WordNet ids.

@@ -206,12 +206,13 @@ def test_published_figures_only_where_the_source_published_that_test_set():
 # --- the table's published columns per test set ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_table_shows_each_sources_figure_per_test_set(tmp_path):
     """A timm model's row shows timm's figure for each test set at the size its manifest
     records; a torchvision model's shows its val figure on val and blank elsewhere."""
     import json
 
-    from test_benchmarking import bench, ok_csv, synthetic_labels, write_dataset, write_model
+    from helpers import bench, ok_csv, synthetic_labels, write_dataset, write_model
 
     timm_manifest = {"request": {"source": "timm"}, "preprocessing": {"crop_size": 288}}
     tv_manifest = {"published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
@@ -331,6 +332,7 @@ def _assert_restricted(got: dict[str, np.ndarray], full: dict[str, np.ndarray], 
     assert (got["top5preds"][:, 0] != full["top5preds"][:, 0]).sum() >= 10
 
 
+@pytest.mark.slow
 def test_imagenetv2_layout_gives_byte_identical_files(unrestricted, tmp_path):
     """Folders named by class index give the WordNet-id layout's files byte for byte; a
     loader that numbers the sorted folder names (torchvision's ImageFolder) would not."""
@@ -355,6 +357,7 @@ def test_imagenetv2_layout_gives_byte_identical_files(unrestricted, tmp_path):
     assert (folder_labels != np.sort(truth)).mean() > 0.8
 
 
+@pytest.mark.slow
 def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, subset_file, tmp_path):
     path, subset = subset_file
     full = {m: _files(unrestricted, m, "pytorch") for m in ("mobilenet_v2", "quantized_mobilenet_v2")}
@@ -384,6 +387,7 @@ def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, su
     assert sorted((p.name, p.stat().st_mtime_ns) for p in unrestricted.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_keras_class_subset_one_at_a_time_batched_and_cached(subset_file, tmp_path):
     path, subset = subset_file
     _ok(KERAS, shared(VAL500), *_keras_args(), "-o", tmp_path / "full")
@@ -402,6 +406,7 @@ def _a_r_folder(tmp_path: Path, name: str, stem: str) -> Path:
     return _link_tree(shared(VAL500), tmp_path / name, keep=lambda wnid: wnids().index(wnid) in listed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, stem, n_classes", [("imagenet-a", "imagenet_a", 2), ("imagenet-r", "imagenet_r", 1)])
 def test_imagenet_a_and_r_restrict_to_their_200_classes_by_default(tmp_path, name, stem, n_classes):
     folder = _a_r_folder(tmp_path, "data", stem)
@@ -425,6 +430,7 @@ def test_imagenet_a_and_r_restrict_to_their_200_classes_by_default(tmp_path, nam
     assert info_none["class_subset"] is None and info_none["fingerprint"] != info["fingerprint"]
 
 
+@pytest.mark.slow
 def test_script_errors_for_test_sets_and_subsets(tmp_path):
     """Each: one error line naming the flag or folder, exit 2, nothing written."""
     weights = ("-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"))
@@ -447,6 +453,7 @@ def test_script_errors_for_test_sets_and_subsets(tmp_path):
     assert "one naming" in line
 
 
+@pytest.mark.slow
 def test_list_models_names_the_subset():
     result = run_script(TORCH, "--list-models", "--test-set", "imagenet-a")
     assert result.returncode == 0, result.stderr

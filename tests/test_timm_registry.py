@@ -173,6 +173,7 @@ def test_a_model_the_file_lacks_is_counted_by_building_it(monkeypatch):
     assert entry.num_params() == expected and entry.gflops() is None
 
 
+@pytest.mark.slow
 def test_generate_writes_what_the_file_holds_for_a_sample():
     """The generator on a few entries (counted here) gives the committed file's rows for them."""
     entries = [timm_registry.by_id()["timm." + name] for name in COUNTED_SAMPLE]
@@ -267,6 +268,7 @@ def _images():
     return images
 
 
+@pytest.mark.slow
 def test_pixels_identical_to_timms_own_eval_transform():
     geometries = _geometries()
     assert {(k[0], k[1]) for k in geometries} == {
@@ -329,6 +331,7 @@ CI_MODELS = ["resnet18.a1_in1k", "vit_tiny_patch16_224.augreg_in21k_ft_in1k", "c
              "tf_efficientnetv2_b3.in21k_ft_in1k", "dla46_c.in1k", "legacy_seresnet18.in1k"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CI_MODELS)
 def test_weights_file_builds_the_same_network_random_weights(name, tmp_path):
     entry = timm_registry.by_id()["timm." + name]
@@ -385,6 +388,7 @@ def _fill_hub_cache(hf_home, name, state):
     return path
 
 
+@pytest.mark.slow
 def test_download_path_offline_failure_and_cache_hit(tmp_path):
     """As a user without network (a fresh process, HF_HUB_OFFLINE=1, its own HF_HOME): a model
     not in the cache fails with one line naming the model and the cache; one in the cache is

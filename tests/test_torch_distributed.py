@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # two processes that import torch and wait on each other (~8 s)
 
 # Each rank logs when it enters and leaves the function; a 1 s sleep makes two ranks that
 # run it at once overlap, which the order of the lines then shows.

@@ -153,6 +153,7 @@ def test_families_cover_every_entry():
     assert len(FAMILY_ENTRIES) >= 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", FAMILY_ENTRIES, ids=lambda e: e.id)
 def test_forward_pass_random_weights_one_per_family_and_size(entry, tmp_path):
     _forward(entry, tmp_path)
@@ -165,6 +166,7 @@ def test_sweep_every_entry_forward_random_weights(entry, tmp_path):
     _forward(entry, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_id", ["googlenet", "vit_b_16.IMAGENET1K_SWAG_E2E_V1"])
 def test_weights_file_gives_the_same_network_as_the_weights_api(model_id, tmp_path):
     """A local state dict goes through torchvision's own builder: GoogLeNet keeps the
