@@ -133,3 +133,26 @@ def test_scripts_import_only_what_they_need(script, banned):
     code = (f"import sys; sys.argv = ['x', '--help']\nimport {script}\n"
             f"bad = [m for m in {banned!r} if m in sys.modules]\nassert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+
+
+def test_paths_that_name_the_repository_still_do():
+    """Modules one folder deeper than before: what names the repository (the Keras model
+    process's PYTHONPATH, git's working folder, whose warnings are ours) must still be its root."""
+    from imagenet_bench.base import errors
+    from imagenet_bench.outputs import manifest
+    from imagenet_bench.predict import keras_worker
+
+    assert keras_worker.PROJECT_ROOT == manifest.PROJECT_ROOT == ROOT == Path(errors._PROJECT)
+
+
+@pytest.mark.slow
+def test_the_keras_script_runs_from_another_folder(tmp_path):
+    """The model process finds the package wherever the script is started from."""
+    from conftest import VAL500, WEIGHTS, run_script, shared
+
+    weights = shared(WEIGHTS / "keras_mobilenet_alpha0.25_128.weights.h5")
+    result = run_script("imagenet_keras_get_predictions.py", shared(VAL500), "-m", "mobilenet_0.25_128",
+                        "--weights-file", f"mobilenet_0.25_128={weights}", "--limit", "4", "-o", tmp_path / "o",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "o" / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").exists()

@@ -122,3 +122,30 @@ def test_read_only_download_folder_ranks(tmp_path, four_models):
         assert len(ok_csv("--dir", folder, "--cache-dir", tmp_path / "c")) == 4
     finally:
         folder.chmod(0o755)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["short marks", "index without counts", "wrong schema type"])
+def test_an_inconsistent_score_cache_reads_as_empty(tmp_path, four_models, damage):
+    """A cache that passes zip's CRC but does not fit itself (marks shorter than its index, an index
+    missing a field) is an empty one: the table is computed from the files and the cache rewritten."""
+    import json
+
+    folder, _, _ = four_models
+    cache = tmp_path / "cache"
+    want = ok_csv("--dir", folder, "--ci", "--no-cache")
+    assert ok_csv("--dir", folder, "--ci", "--cache-dir", cache) == want
+    [path] = cache.glob("*.npz")
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    index = json.loads(bytes(arrays["index"]).decode())
+    if damage == "short marks":
+        arrays["marks_acc1"] = arrays["marks_acc1"][:1]
+    elif damage == "index without counts":
+        del index["models"][0]["counts"]
+    else:
+        index["models"] = 5
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    assert ok_csv("--dir", folder, "--ci", "--cache-dir", cache) == want
+    assert ok_csv("--dir", folder, "--ci", "--cache-dir", cache) == want

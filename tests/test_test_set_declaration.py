@@ -154,18 +154,39 @@ def test_a_folder_that_fits_no_declaration_is_one_error_line(built, tmp_path):
     assert "not an ImageNet-1k WordNet id" in result.stderr
 
 
-@pytest.mark.parametrize("accepts", [[[-1]], "oops", [[0], [1]]])
-def test_a_damaged_rule_in_dataset_json_is_one_error_line(built, tmp_path, accepts):
+@pytest.mark.parametrize("field, value", [("accepts", [[-1]]), ("accepts", "oops"), ("accepts", [[0], [1]]),
+                                          ("columns", 5), ("columns", "acc5"), ("columns", ["acc5"])])
+def test_a_damaged_rule_in_dataset_json_is_one_error_line(built, tmp_path, field, value):
     """dataset.json is input: accepted classes out of range, not lists, or fewer own classes than
-    the labels name are refused by name, never scored (a -1 would wrap round to class 999)."""
+    the labels name, and columns that are not Acc@1 (and Acc@5) are refused by name, never scored
+    (a -1 would wrap round to class 999)."""
     import shutil
 
     folder = tmp_path / "copy"
     shutil.copytree(built["out"] / "toy" / "pytorch", folder)
     info = json.loads((folder / "dataset.json").read_text())
-    info["own_classes"]["accepts"] = accepts
+    if field == "accepts":
+        info["own_classes"]["accepts"] = value
+    else:
+        info["columns"] = value
     (folder / "dataset.json").write_text(json.dumps(info))
     result = run_script("imagenet_benchmarking.py", "--dir", folder, "--no-cache")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "dataset.json" in last
+
+
+@pytest.mark.parametrize("option", [["--label-issues", "x.csv"], ["--real-labels"], ["-l", "labels.npy"]])
+def test_options_that_need_imagenet_labels_are_refused_on_own_classes(built, tmp_path, option):
+    """ReaL, corrected labels, custom labels and label issues compare predictions with ImageNet
+    labels: on a test set whose labels are its own classes they are one error line."""
+    if option[0] == "-l":
+        np.save(tmp_path / "labels.npy", np.zeros(len(built["expected"]), dtype=np.int64))
+        option = ["-l", str(tmp_path / "labels.npy")]
+    elif option[0] == "--label-issues":
+        option = ["--label-issues", str(tmp_path / "x.csv")]
+    result = run_script("imagenet_benchmarking.py", "--dir", built["out"] / "toy" / "pytorch", "--no-cache", *option)
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "own classes" in last
+    assert not (tmp_path / "x.csv").exists()

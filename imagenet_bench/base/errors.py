@@ -79,7 +79,7 @@ def die(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
-_PROJECT = str(Path(__file__).resolve().parents[1])
+_PROJECT = str(Path(__file__).resolve().parents[2])  # the repository: the package, scripts, tests
 # Library warnings shown even without -v: a weights file that only partly fits.
 _MATTERS = re.compile(r"missing key|unexpected key|size mismatch|not be loaded|skipping loading", re.IGNORECASE)
 _verbose = False

@@ -1,11 +1,12 @@
 """Finding the images of a val set and putting them in one canonical order.
 
-Three layouts are supported:
+Four layouts are supported:
   * ImageFolder: one folder per class named by WordNet id (what valprep.sh makes);
   * ImageNetV2's: one folder per class named by its class index, ``0``..``999``;
+  * a test set's own class folders (``test_set.OwnClasses``), labelled by their position;
   * flat: ``ILSVRC2012_val_*.JPEG`` in one folder, labelled by a ground-truth file.
-Which test set a folder holds (val, ImageNetV2, Sketch, A, R) is decided by
-``test_sets.recognise``; the test set and the class subset are part of the fingerprint
+Which test set a folder holds (val, ImageNetV2, Sketch, A, R, a declared one) is decided by
+``test_sets``; the test set, its own classes and the class subset are part of the fingerprint
 only beyond the plain val set, so every val fingerprint stays as it was.
 Whatever the layout, rows are ordered by class index, then file name, so both give
 identical prediction files and the same fingerprint, and the full val set comes
@@ -22,6 +23,7 @@ every existing fingerprint as it is; the user renames the file.
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import ground_truth, test_sets
+from .test_set import TestSet
 from .class_subset import ClassSubset
 from ..base.classes import FULL_VAL_SIZE, NUM_CLASSES, wnid_to_index
 from ..base.errors import UsageError, shown
@@ -46,7 +49,7 @@ class Dataset:
     """The images of one val set, in canonical order, with their global labels."""
 
     root: Path
-    layout: str  # "imagefolder" or "flat"
+    layout: str  # "imagefolder", "indexfolder", "ownfolder" (a test set's own class folders) or "flat"
     paths: tuple[Path, ...]
     labels: np.ndarray
     sizes: tuple[int, ...]
@@ -82,6 +85,9 @@ class Dataset:
         if self.test_set != test_sets.VAL or self.class_subset is not None:
             subset = "none" if self.class_subset is None else self.class_subset.sha256
             digest.update(f"test_set\t{self.test_set}\nclass_subset\t{subset}\n".encode())
+            rule = self._rule()
+            if rule:  # a test set's own classes: what each accepts is part of what the labels mean
+                digest.update(json.dumps(rule, sort_keys=True).encode())
         return digest.hexdigest()
 
     @property
@@ -89,6 +95,12 @@ class Dataset:
         """The test set dataset.json and manifests name; None for part of the val set, which
         the table names by its folder, as before."""
         return None if self.test_set == test_sets.VAL and not self.is_full_val else self.test_set
+
+    def accepts(self) -> np.ndarray | None:
+        """own classes x 1000 bool for a test set with its own classes (its labels are those
+        classes), else None (its labels are ImageNet classes)."""
+        own = test_sets.TEST_SETS[self.test_set].own_classes
+        return None if own is None else own().membership()
 
     @property
     def classes_present(self) -> list[int]:
@@ -181,7 +193,7 @@ def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
     return _canonical(root, "indexfolder", items, "folder names (class indices, ImageNetV2)")
 
 
-def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: test_sets.TestSet) -> Dataset:
+def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: TestSet) -> Dataset:
     """A test set's own class folders: a folder's label is its position in the declaration;
     folders it does not score are left out and counted."""
     own = test_set.own_classes()
@@ -246,23 +258,20 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
         dataset = _scan_flat(root, files, Path(val_ground_truth))
     else:
         raise UsageError(f"{root}: no images found (expected class folders or ILSVRC2012_val_*.JPEG files)")
-    if len(dataset) == 0:
-        raise UsageError(f"{root}: no images found in its class folders")
     declared = test_sets.TEST_SETS[dataset.test_set] if dataset.layout == "ownfolder" else None
+    if len(dataset) == 0:
+        scored = f"its scored class folders ({declared.name}'s)" if declared else "its class folders"
+        raise UsageError(f"{root}: no images found in {scored}")
     if declared is None:
         folders = {"imagefolder": "wnid", "indexfolder": "index"}.get(dataset.layout, dataset.layout)
         dataset = replace(dataset, test_set=test_sets.recognise(root, folders, dataset.classes_present, test_set))
-    elif test_set is None and not dataset.classes_present:
-        raise UsageError(f"{root}: looks like {declared.name}, but none of its scored class folders is here")
     n_classes = len(dataset.classes_present)
     expected = len(declared.own_classes().folders) if declared else len(test_sets.TEST_SETS[dataset.test_set].classes())
     of_set = "" if dataset.test_set == test_sets.VAL else f" of {dataset.test_set}"
     if n_classes < expected:
-        warnings.warn(
-            f"{root}: {n_classes} of {expected} classes{of_set} present ({len(dataset)} images); "
-            "labels stay global class indices",
-            stacklevel=2,
-        )
+        kept = "labels are its own classes" if declared else "labels stay global class indices"
+        warnings.warn(f"{root}: {n_classes} of {expected} classes{of_set} present ({len(dataset)} images); {kept}",
+                      stacklevel=2)
     return dataset
 
 

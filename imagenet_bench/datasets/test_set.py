@@ -13,6 +13,14 @@ from ..base.classes import NUM_CLASSES
 from ..base.errors import UsageError
 
 
+ACCURACIES = ("acc1", "acc5")  # what may score a test set; Acc@1 always does
+
+
+def valid_columns(columns: object) -> bool:
+    """A declaration's (or a dataset.json's) columns: acc1, and acc5 or not."""
+    return isinstance(columns, (list, tuple)) and list(columns) in (["acc1"], ["acc1", "acc5"])
+
+
 @dataclass(frozen=True)
 class OwnClasses:
     """A test set's own classes, when they are not ImageNet's: the class folders' names, in label
@@ -48,6 +56,14 @@ class BorderCrop:
 
     pixels: int
 
+    def apply(self, preprocess: Any, test_set: str) -> Any:
+        """``preprocess`` with this crop in front (a ``preprocessing.Preprocess``; a preprocessing
+        that runs elsewhere, as KerasHub's converter does, cannot take it)."""
+        if not hasattr(preprocess, "border"):
+            raise UsageError(f"--test-set {test_set}: its images lose a {self.pixels}-pixel border before "
+                             f"preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common")
+        return replace(preprocess, border=self.pixels)
+
 
 @dataclass(frozen=True)
 class TestSet:
@@ -59,7 +75,7 @@ class TestSet:
       (ImageNet-A/-R's 200, ObjectNet's 125), as a function so the data file is read when needed.
     own_classes: its classes and the ImageNet classes each accepts, where they are not ImageNet's.
     image_step: what is done to each decoded image before the model's preprocessing.
-    columns: which of the table's per-test-set accuracies score it ("acc1", "acc5").
+    columns: which of the table's accuracies score it: Acc@1 always, Acc@5 where it means something.
     """
 
     name: str
@@ -73,6 +89,10 @@ class TestSet:
     columns: tuple[str, ...] = ("acc1", "acc5")
     named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
 
+    def __post_init__(self) -> None:
+        if not valid_columns(self.columns):
+            raise ValueError(f"test set {self.name!r}: columns is {ACCURACIES[0]!r}, or both of {ACCURACIES}")
+
     @property
     def restricted(self) -> bool:
         """Scored with the outputs restricted to its classes by default."""
@@ -84,9 +104,4 @@ class TestSet:
 
     def prepare(self, preprocess: Any) -> Any:
         """A model's preprocessing with this test set's image step in front of it."""
-        if self.image_step is None:
-            return preprocess
-        if not hasattr(preprocess, "border"):
-            raise UsageError(f"--test-set {self.name}: its images lose a {self.image_step.pixels}-pixel border "
-                             f"before preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common")
-        return replace(preprocess, border=self.image_step.pixels)
+        return preprocess if self.image_step is None else self.image_step.apply(preprocess, self.name)

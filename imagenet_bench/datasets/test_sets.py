@@ -14,9 +14,10 @@ Two ways users get these sets wrong are decided here, once:
     200 classes (``class_subset``); that is their default subset here.
 
 A folder is recognised by its class folders (numeric: ImageNetV2, the variant from the
-folder's name), by its classes (exactly ImageNet-A's or ImageNet-R's list), or by its
-name (``sketch``); anything else is the val set, or part of it, as before. ``--test-set``
-names it outright and is checked against the folder.
+folder's name; a declaration's own class folders, ``by_folder_names``), by its classes
+(exactly ImageNet-A's or ImageNet-R's list), or by its name (``sketch``); anything else is
+the val set, or part of it, as before. ``--test-set`` names it outright and is checked
+against the folder.
 """
 from __future__ import annotations
 
@@ -82,10 +83,6 @@ def class_list(stem: str) -> tuple[int, ...]:
     if [wnids()[i] for i in indices] != synsets or len(set(indices)) != len(indices):
         raise RuntimeError(f"timm's {stem}_indices.txt and {stem}_synsets.txt disagree")
     return tuple(sorted(indices))
-
-
-def classes_of(test_set: TestSet) -> tuple[int, ...]:
-    return test_set.classes()
 
 
 def default_subset(name: str) -> ClassSubset | None:
@@ -169,19 +166,19 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
             wanted = "named by class index 0..999" if test_set.folders == "index" else "named by WordNet id"
             raise UsageError(f"{shown(root)}: --test-set {requested} has class folders {wanted}; this folder's are "
                              f"{'numeric' if folders == 'index' else 'not'}")
-        outside = sorted(present - set(classes_of(test_set)))
+        outside = sorted(present - set(test_set.classes()))
         if outside:
             raise UsageError(f"{shown(root)}: holds {len(outside)} classes that are not among the "
-                             f"{len(classes_of(test_set))} of --test-set {requested} (first {wnids()[outside[0]]}, "
+                             f"{len(test_set.classes())} of --test-set {requested} (first {wnids()[outside[0]]}, "
                              f"class {outside[0]}); is it the right folder and --test-set?")
         return requested
     if folders == "index":
         return _v2_variant(root)
     restricted = [t for t in TEST_SETS.values() if t.restricted]
     for test_set in restricted:
-        if present == set(classes_of(test_set)):
+        if present == set(test_set.classes()):
             return test_set.name
-    inside = [t.name for t in restricted if present <= set(classes_of(t))]
+    inside = [t.name for t in restricted if present <= set(t.classes())]
     if len(inside) > 1:
         raise UsageError(f"{shown(root)}: its {len(present)} classes are all in the class lists of "
                          f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "

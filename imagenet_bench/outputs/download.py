@@ -41,7 +41,7 @@ USER_AGENT = "imagenet-bench-download/1"
 
 
 @dataclass(frozen=True)
-class PredictionSet:
+class Download:
     """Where a set's files come from and what they must hash to."""
 
     base_url: str  # a relative path of the file list is appended to it
@@ -52,8 +52,8 @@ class PredictionSet:
 _SEED_COMMIT = "87d43d84dda12803a759f78b3762beb88cc0277c"
 _SEED_REPO = "cgnorthcutt/benchmarking-keras-pytorch"
 
-DATASETS: dict[str, PredictionSet] = {
-    "seed-2019": PredictionSet(
+DATASETS: dict[str, Download] = {
+    "seed-2019": Download(
         base_url=f"https://raw.githubusercontent.com/{_SEED_REPO}/{_SEED_COMMIT}/",
         file_list=DATA_DIR / "seed-2019.sha256",
         source_url=f"https://github.com/{_SEED_REPO}/tree/{_SEED_COMMIT}",
@@ -62,7 +62,7 @@ DATASETS: dict[str, PredictionSet] = {
 
 _LABEL_ERRORS_COMMIT = "5457895eee26e49187de5c4d6617b9de6f172221"
 _LABEL_ERRORS_REPO = "cleanlab/label-errors"
-DATASETS["label-errors"] = PredictionSet(  # not predictions: the crowd-worker votes --clean-labels reads
+DATASETS["label-errors"] = Download(  # not predictions: the crowd-worker votes --clean-labels reads
     base_url=f"https://raw.githubusercontent.com/{_LABEL_ERRORS_REPO}/{_LABEL_ERRORS_COMMIT}/",
     file_list=DATA_DIR / "label-errors.sha256",
     source_url=f"https://github.com/{_LABEL_ERRORS_REPO}/tree/{_LABEL_ERRORS_COMMIT}",

@@ -16,7 +16,7 @@ import PIL
 
 from ..datasets.layout import Dataset
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository (imagenet_bench/outputs/ is two below)
 SCHEMA = "imagenet-bench/manifest/1"
 
 

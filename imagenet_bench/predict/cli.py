@@ -107,7 +107,8 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
     group.add_argument("--test-set", choices=list(test_sets.TEST_SETS), metavar="NAME",
                        help=f"which test set the folder holds ({', '.join(test_sets.TEST_SETS)}); default: "
                             "recognised from the folder (numeric class folders: ImageNetV2; exactly ImageNet-A's "
-                            "or -R's 200 classes; a folder named sketch), else imagenet-val")
+                            "or -R's 200 classes; a folder named sketch; a declared test set's own class folders), "
+                            "else imagenet-val")
     group.add_argument("--class-subset", metavar="FILE|none",
                        help="restrict every model's 1000 outputs to these classes (WordNet ids or class indices, "
                             "one a line) before the softmax and top-k; imagenet-a and imagenet-r default to their "
@@ -166,13 +167,16 @@ def load_dataset(options: RunOptions) -> Dataset:
     dataset = layout.scan(options.val_dir, options.val_ground_truth, options.test_set)
     subset = test_sets.choose_subset(dataset.test_set, options.class_subset)
     class_subset.validate_topk(options.topk, subset)
-    declared = test_sets.TEST_SETS[dataset.test_set]
-    present = set(dataset.classes_present) if declared.own_classes is None else \
-        {c for label in dataset.classes_present for c in declared.own_classes().accepts[label]}  # ImageNet's
-    if subset is not None and not present <= set(subset.indices):
-        outside = sorted(present - set(subset.indices))
-        warnings.warn(f"{len(outside)} classes of {options.val_dir} are outside the class subset ({subset.short()}), "
-                      f"first class {outside[0]}: their images can never be right", stacklevel=2)
+    own = test_sets.TEST_SETS[dataset.test_set].own_classes
+    if subset is not None:
+        kept = set(subset.indices)
+        if own is None:
+            never = [str(c) for c in dataset.classes_present if c not in kept]
+        else:  # a class of its own can be right while one of the classes it accepts is kept
+            never = [own().folders[c] for c in dataset.classes_present if not kept & set(own().accepts[c])]
+        if never:
+            warnings.warn(f"{len(never)} classes of {options.val_dir} are outside the class subset "
+                          f"({subset.short()}), first class {never[0]}: their images can never be right", stacklevel=2)
     return layout.select(replace(dataset, class_subset=subset), options.limit, options.per_class)
 
 

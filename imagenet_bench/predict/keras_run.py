@@ -102,7 +102,7 @@ class KerasRun:
         entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
         return {
             "model": job.model, "source": entry.source, "protocol": options.protocol,
-            "test_set": self.dataset.test_set,
+            "test_set": self.dataset.test_set, "border": getattr(self.preprocesses[job.model], "border", 0),
             "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
             "weights_folder": entry.weights_folder,
             "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
@@ -134,7 +134,7 @@ class KerasRun:
                   f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
                   file=sys.stderr)
         print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
-                                   self.dataset.class_subset), file=sys.stderr)
+                                   self.dataset.class_subset, self.dataset.accepts()), file=sys.stderr)
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
     def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:

@@ -31,7 +31,7 @@ from ..base import atomic
 from . import child_process
 from ..base import errors
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository, on the child's PYTHONPATH
 
 
 class WorkerError(RuntimeError):
@@ -119,13 +119,14 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
     from . import keras_predict
     from ..models import sources
-    from ..datasets import test_sets
     from ..datasets.class_subset import ClassSubset
+    from ..datasets.test_set import BorderCrop
 
     entry = sources.find(job["source"]).registry().by_id()[job["model"]]
     entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
-    preprocess = test_sets.TEST_SETS[job.get("test_set", test_sets.VAL)].prepare(
-        sources.preprocess_for(entry, job["protocol"]))
+    preprocess = sources.preprocess_for(entry, job["protocol"])
+    if job.get("border"):  # the test set's image step, as the parent put it in front (a Preprocess field)
+        preprocess = BorderCrop(job["border"]).apply(preprocess, job["test_set"])
     paths = [Path(p) for p in job["paths"]]
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs

@@ -341,11 +341,13 @@ def _attempt(run_one: Callable[[Job], Result], job: Job,
 
 
 def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float,
-                  subset: Any = None) -> str:
+                  subset: Any = None, accepts: np.ndarray | None = None) -> str:
     """The closing line per model: Acc@1/Acc@5 on this dataset and throughput, and the
-    class subset (a ``class_subset.ClassSubset``) the outputs were restricted to."""
-    acc1 = 100.0 * float(np.mean(preds[:, 0] == labels))
-    acc5 = 100.0 * float(np.mean((preds[:, :5] == labels[:, None]).any(axis=1)))
+    class subset (a ``class_subset.ClassSubset``) the outputs were restricted to. ``accepts``
+    (own classes x 1000): a test set with its own classes, scored by what each accepts."""
+    right = (preds[:, :5] == labels[:, None]) if accepts is None else accepts[labels[:, None], preds[:, :5]]
+    acc1 = 100.0 * float(np.mean(right[:, 0]))
+    acc5 = 100.0 * float(np.mean(right.any(axis=1)))
     restricted = "" if subset is None else f", restricted to {subset.short()}"
     return (f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images{restricted}, "
             f"{images_per_s:.1f} images/s)")

@@ -168,7 +168,7 @@ class TorchRun:
                 continue
             record = self.manifest(job, out, weights_records[job.model], pass_numerics, settings)
             print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
-                                       self.dataset.class_subset), file=sys.stderr)
+                                       self.dataset.class_subset, self.dataset.accepts()), file=sys.stderr)
             outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
         return outcome
 

@@ -80,6 +80,7 @@ class Selection(ColumnSet):
     def measures(self, labels: Labels, primary: bool, value: Any) -> list[Measure]:
         if not primary:
             return []
+        labels.need_imagenet_classes("-i/-j/-l")
         omit, keep, custom = value
         n = len(labels.values)
         mask = np.ones(n, dtype=bool)

@@ -34,6 +34,7 @@ class Real(ColumnSet):
     def measures(self, labels: Labels, primary: bool, value: Path) -> list[Measure]:
         if not primary:
             return []
+        labels.need_imagenet_classes("--real-labels")
         if labels.names is None:
             raise UsageError("--real-labels needs each row's val file name: pass --val-dir, or "
                              "--val-ground-truth FILE for the standard 50,000-image order")
@@ -88,6 +89,7 @@ class Clean(ColumnSet):
     def measures(self, labels: Labels, primary: bool, value: Path) -> list[Measure]:
         if not primary:
             return []
+        labels.need_imagenet_classes("--clean-labels")
         if labels.names is None:
             raise UsageError("--clean-labels needs each row's val file name (dataset_files.txt beside the "
                              "predictions, --val-dir, or --val-ground-truth FILE for the standard 50,000-image "

@@ -111,8 +111,10 @@ def build(options: TableOptions) -> Built:
             raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
                              f"({labels.source}); were these made on another dataset?")
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
-        measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
         counted = tallies is not None and test_set is primary
+        if counted:
+            labels.need_imagenet_classes("--label-issues")
+        measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
         cards[test_set.name] = scoring.score(test_set, measures, options.cache_root, failures,
                                              list(tallies) if counted else [])
         datasets.append(describe(test_set, labels))

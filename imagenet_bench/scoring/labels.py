@@ -7,7 +7,7 @@ its authors' rule without the table knowing its declaration.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,9 @@ import numpy as np
 
 from ..base.classes import FULL_VAL_SIZE
 from ..base.errors import UsageError
-from ..datasets.test_set import OwnClasses
+from ..datasets.test_set import ACCURACIES, OwnClasses, valid_columns
 from ..outputs import output_folder
-from ..outputs.predfiles import Predictions
-from .measures import BITS, Measure, TopK, digest
+from .measures import Accepted, Measure, TopK
 from .score import PredictionSet
 
 
@@ -29,6 +28,13 @@ class Labels:
     names: list[str] | None  # val file names in row order, when known
     accepts: np.ndarray | None = None  # own classes x 1000: what each label accepts (None: the label itself)
     columns: tuple[str, ...] = ("acc1", "acc5")  # the accuracies that score this test set
+
+    def need_imagenet_classes(self, flag: str) -> None:
+        """An option that compares predictions with ImageNet labels is refused on a test set whose
+        labels are its own classes (they would be compared with positions in its class list)."""
+        if self.accepts is not None:
+            raise UsageError(f"{flag} compares predictions with ImageNet class labels, but {self.source} holds a "
+                             "test set's own classes; rank that test set without it")
 
     def accuracy_measures(self) -> list[Measure]:
         """Acc@1 and Acc@5 by the test set's rule: the label itself, or one of its accepted classes."""
@@ -46,38 +52,6 @@ class Given:
     val_dir: Path | None = None
     val_ground_truth: Path | None = None
     labels: Path | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class Accepted:
-    """Is one of the first k classes accepted by the image's own class (ObjectNet's many-to-one
-    map, ImageNet-9's superclasses)? ``accepts``: own classes x 1000 bool."""
-
-    name: str
-    labels: np.ndarray  # own class per image
-    accepts: np.ndarray
-    k: int = 1
-    kind: str = field(default=BITS, init=False)
-    key: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", digest("accepted", self.name, self.k, np.ascontiguousarray(self.labels),
-                                               np.packbits(self.accepts)))
-
-    @property
-    def size(self) -> int:
-        return len(self.labels)
-
-    def measure(self, loaded: Predictions) -> np.ndarray | None:
-        preds = loaded.preds
-        if self.k > 1 and preds.shape[1] < self.k:
-            return None
-        if self.k == 1:
-            return self.accepts[self.labels, loaded.top1]
-        right = self.accepts[self.labels, preds[:, 0]]
-        for j in range(1, self.k):
-            right |= self.accepts[self.labels, preds[:, j]]
-        return right
 
 
 def standard_val_labels() -> np.ndarray:
@@ -136,7 +110,11 @@ def resolve(test_set: PredictionSet, given: Given | None = None) -> Labels:
     own = (test_set.info or {}).get("own_classes")
     if own is not None:
         labels.accepts = _membership(own, test_set, labels.values)
-        labels.columns = tuple((test_set.info or {}).get("columns") or labels.columns)
+        columns = (test_set.info or {}).get("columns", list(ACCURACIES))
+        if not valid_columns(columns):
+            raise UsageError(f"{test_set.folders[0] / output_folder.DATASET_JSON}: columns is {columns!r}, not "
+                             f"{list(ACCURACIES[:1])} or {list(ACCURACIES)}; regenerate the folder")
+        labels.columns = tuple(columns)
     return labels
 
 

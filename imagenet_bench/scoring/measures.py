@@ -93,6 +93,38 @@ class TopK:
 
 
 @dataclass(frozen=True, eq=False)
+class Accepted:
+    """Is one of the first k classes accepted by the image's own class (ObjectNet's many-to-one
+    map, ImageNet-9's superclasses)? ``accepts``: own classes x 1000 bool."""
+
+    name: str
+    labels: np.ndarray  # own class per image
+    accepts: np.ndarray
+    k: int = 1
+    kind: str = field(default=BITS, init=False)
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", digest("accepted", self.name, self.k, np.ascontiguousarray(self.labels),
+                                               np.packbits(self.accepts)))
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+    def measure(self, loaded: Predictions) -> np.ndarray | None:
+        preds = loaded.preds
+        if self.k > 1 and preds.shape[1] < self.k:
+            return None
+        if self.k == 1:
+            return self.accepts[self.labels, loaded.top1]
+        right = self.accepts[self.labels, preds[:, 0]]
+        for j in range(1, self.k):
+            right |= self.accepts[self.labels, preds[:, j]]
+        return right
+
+
+@dataclass(frozen=True, eq=False)
 class InSet:
     """Is the top-1 class in the image's label set (ImageNet-ReaL), on the images with a non-empty set?"""
 

@@ -91,19 +91,29 @@ class ScoreCache:
                 if index.get("schema") != SCHEMA:
                     return
                 arrays = {name: data[_member(name, kind)] for name, (kind, _) in self.shapes.items()}
-        except Exception:  # an unreadable cache is an empty one
-            return
-        for row, model in enumerate(index["models"]):
+            self.stored = self._entries(index["models"], arrays)
+        except Exception:  # an unreadable or inconsistent cache is an empty one (rebuilt by this run)
+            self.stored = {}
+
+    def _entries(self, models: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> dict[str, tuple[list[int], Entry]]:
+        """The index's models with their answers; ValueError where the arrays do not fit the index."""
+        for name, (kind, size) in self.shapes.items():
+            if arrays[name].shape != (len(models), _width(kind, size)):
+                raise ValueError(f"{name}: {arrays[name].shape}, not {(len(models), _width(kind, size))}")
+        stored = {}
+        for row, model in enumerate(models):
             answers: dict[str, Answer] = {}
             for name, (kind, size) in self.shapes.items():
                 count = model["counts"][name]  # bits: how many are right; numbers: 0; None: no answer
                 if count is None:
                     answers[name] = None
                 elif kind == BITS:
-                    answers[name] = Marks(arrays[name][row], size, count)
+                    answers[name] = Marks(arrays[name][row], size, int(count))
                 else:
                     answers[name] = arrays[name][row]
-            self.stored[model["label"]] = (model["stat"], Entry(answers, model["warnings"], model.get("manifest")))
+            stored[str(model["label"])] = (list(model["stat"]), Entry(answers, list(model["warnings"]),
+                                                                      model.get("manifest")))
+        return stored
 
     def get(self, files: ModelFiles, key: list[int]) -> Entry | None:
         hit = self.stored.get(_label(files))
