@@ -55,10 +55,10 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 def load_pixels(path: str | Path, preprocess: Preprocess) -> np.ndarray:
     """Decode one image and apply a protocol's geometry: uint8 H x W x 3."""
-    image = load_rgb(path)
-    if preprocess.border and min(image.size) <= 2 * preprocess.border:
+    image, border = load_rgb(path), getattr(preprocess, "border", 0)  # KerasHub's converter has none
+    if border and min(image.size) <= 2 * border:
         raise ImageError(path, f"{image.size[0]} x {image.size[1]} pixels, too small to lose the test set's "
-                         f"{preprocess.border}-pixel border")
+                         f"{border}-pixel border")
     return preprocess.pixels(image)
 
 
