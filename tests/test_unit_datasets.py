@@ -8,6 +8,8 @@ framed here with PIL.
 """
 from __future__ import annotations
 
+import json
+
 import hashlib
 from dataclasses import replace
 
@@ -95,6 +97,29 @@ def test_prepare_puts_the_border_on_a_preprocess():
     assert test_sets.TEST_SETS["imagenet-val"].prepare(plain) is plain
     with pytest.raises(UsageError, match="framed-unit"):
         framed_set.prepare(object())
+
+
+@pytest.mark.parametrize("preprocess", [Preprocess(64, 72, border=2), Preprocess(48, 64, "squash", "bicubic"),
+                                        Preprocess(56, 56, "crop_fraction", normalization="keras:tf", mean=None,
+                                                   std=None)])
+def test_a_preprocess_comes_back_from_its_json_record(preprocess):
+    """The Keras model process's job carries the parent's preprocessing (image step included) as JSON."""
+    back = Preprocess.from_record(json.loads(json.dumps(preprocess.to_record())))
+    assert back == preprocess and back.geometry == preprocess.geometry and back.to_dict() == preprocess.to_dict()
+
+
+class NoResize:
+    """An image step of another kind than a border (ImageNet-9's 224 x 224 images are only cropped)."""
+
+    def apply(self, preprocess, test_set):
+        return replace(preprocess, resize_size=preprocess.crop_size)
+
+
+def test_a_test_set_takes_any_image_step():
+    prepared = Declared("unresized-unit", 1, "x", "y", image_step=NoResize()).prepare(Preprocess(224, 256))
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (224, 224, 3), dtype=np.uint8))
+    assert np.array_equal(prepared.pixels(image), np.asarray(image))  # not resized: the pixels as they were
+    assert not np.array_equal(Preprocess(224, 256).pixels(image), np.asarray(image))
 
 
 @pytest.mark.parametrize("preprocess", [Preprocess(64, 72), Preprocess(48, 64, "squash", "bicubic"),

@@ -73,6 +73,18 @@ class Preprocess:
             del recorded["border"]
         return {**recorded, "antialias": True, "library": f"PIL {Image.__version__}"}
 
+    def to_record(self) -> dict[str, Any]:
+        """Its fields, as JSON keeps them (the Keras model process's job): ``from_record`` reads them back."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Preprocess:
+        fields = dict(record)
+        for key in ("mean", "std"):
+            if fields.get(key) is not None:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
+
     def pixels(self, image: Image.Image) -> np.ndarray:
         """The uint8 H x W x 3 crop this protocol makes from an RGB image."""
         resample = INTERPOLATIONS[self.interpolation]

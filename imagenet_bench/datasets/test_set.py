@@ -5,7 +5,7 @@ the table ask of it. The catalogue of declarations is ``test_sets``; a test set 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -49,6 +49,15 @@ class OwnClasses:
         return tuple(sorted({c for accepted in self.accepts for c in accepted}))
 
 
+class ImageStep(Protocol):
+    """What a test set does to each image before the model's preprocessing, said as a change of
+    that preprocessing (a ``preprocessing.Preprocess``), so the manifest records it, the pixel
+    cache keys on it and the Keras model process receives it with the rest."""
+
+    def apply(self, preprocess: Any, test_set: str) -> Any:
+        """``preprocess`` with this step in it; a ``UsageError`` where it cannot take it."""
+
+
 @dataclass(frozen=True)
 class BorderCrop:
     """An image step before the model's preprocessing: ``pixels`` cut off each edge (ObjectNet's
@@ -85,7 +94,7 @@ class TestSet:
     folders: str = "wnid"
     restrict_to: Callable[[], tuple[int, ...]] | None = None
     own_classes: Callable[[], OwnClasses] | None = None
-    image_step: BorderCrop | None = None
+    image_step: ImageStep | None = None
     columns: tuple[str, ...] = ("acc1", "acc5")
     named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
 

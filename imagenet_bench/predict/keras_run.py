@@ -102,7 +102,8 @@ class KerasRun:
         entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
         return {
             "model": job.model, "source": entry.source, "protocol": options.protocol,
-            "test_set": self.dataset.test_set, "border": getattr(self.preprocesses[job.model], "border", 0),
+            "preprocess": self.preprocesses[job.model].to_record() if isinstance(self.preprocesses[job.model], Preprocess)
+            else None,  # with the test set's image step in it; KerasHub's converter is made in the child
             "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
             "weights_folder": entry.weights_folder,
             "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,

@@ -120,13 +120,13 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     from . import keras_predict
     from ..models import sources
     from ..datasets.class_subset import ClassSubset
-    from ..datasets.test_set import BorderCrop
+    from ..datasets.preprocessing import Preprocess
 
     entry = sources.find(job["source"]).registry().by_id()[job["model"]]
     entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
-    preprocess = sources.preprocess_for(entry, job["protocol"])
-    if job.get("border"):  # the test set's image step, as the parent put it in front (a Preprocess field)
-        preprocess = BorderCrop(job["border"]).apply(preprocess, job["test_set"])
+    # the parent's preprocessing, with the test set's image step in it; else the entry's own (KerasHub's converter)
+    preprocess = (Preprocess.from_record(job["preprocess"]) if job.get("preprocess")
+                  else sources.preprocess_for(entry, job["protocol"]))
     paths = [Path(p) for p in job["paths"]]
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
