@@ -11,6 +11,7 @@ Examples:
   python imagenet_benchmarking.py --download seed-2019 # the 2019 table, fetched
   python imagenet_benchmarking.py --dir runs/a100 --published --ci --format markdown
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,12 @@ import sys
 from pathlib import Path
 
 from imagenet_bench.base import atomic
-from imagenet_bench.scoring import score_cache, score as scoring
+from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
 from imagenet_bench.report import columns, table_run
 from imagenet_bench.report.column_set import EXTRA_COLUMNS, ColumnSet
-from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
 from imagenet_bench.report.table_format import RENDERERS, render
+from imagenet_bench.scoring import score as scoring
+from imagenet_bench.scoring import score_cache
 
 HERE = Path(__file__).resolve().parent
 LABEL_ERRORS = "label-errors"  # clean_labels.DOWNLOAD, without importing it for every table
@@ -30,35 +32,74 @@ LABEL_ERRORS = "label-errors"  # clean_labels.DOWNLOAD, without importing it for
 
 def _add_file_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("prediction files")
-    group.add_argument("-k", "--keras-dir", type=Path, default=None,
-                       help=f"folder of Keras prediction files (default: {HERE / 'keras_imagenet'}; may be absent)")
-    group.add_argument("-p", "--pytorch-dir", type=Path, default=None,
-                       help=f"folder of PyTorch prediction files (default: {HERE / 'pytorch_imagenet'}; may be absent)")
-    group.add_argument("--dir", dest="dirs", type=Path, action="append", default=[], metavar="DIR",
-                       help="another folder of prediction files (repeatable)")
-    group.add_argument("-r", "--recursive", type=Path, action="append", default=[], metavar="DIR",
-                       help="every output folder (one with dataset.json) below DIR, e.g. runs/ holding val/, "
-                            "v2/, sketch/ (repeatable)")
-    group.add_argument("--download", metavar="NAME",
-                       help="fetch a published set of prediction files (seed-2019) and rank it, or the "
-                            "label-error data for --clean-labels (label-errors)")
-    group.add_argument("--download-dir", type=Path, metavar="DIR",
-                       help="where --download puts the files (default: downloads/NAME)")
-    group.add_argument("--download-url", metavar="URL",
-                       help="fetch --download from this mirror instead (same relative paths)")
+    group.add_argument(
+        "-k",
+        "--keras-dir",
+        type=Path,
+        default=None,
+        help=f"folder of Keras prediction files (default: {HERE / 'keras_imagenet'}; may be absent)",
+    )
+    group.add_argument(
+        "-p",
+        "--pytorch-dir",
+        type=Path,
+        default=None,
+        help=f"folder of PyTorch prediction files (default: {HERE / 'pytorch_imagenet'}; may be absent)",
+    )
+    group.add_argument(
+        "--dir",
+        dest="dirs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another folder of prediction files (repeatable)",
+    )
+    group.add_argument(
+        "-r",
+        "--recursive",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="every output folder (one with dataset.json) below DIR, e.g. runs/ holding val/, "
+        "v2/, sketch/ (repeatable)",
+    )
+    group.add_argument(
+        "--download",
+        metavar="NAME",
+        help="fetch a published set of prediction files (seed-2019) and rank it, or the "
+        "label-error data for --clean-labels (label-errors)",
+    )
+    group.add_argument(
+        "--download-dir", type=Path, metavar="DIR", help="where --download puts the files (default: downloads/NAME)"
+    )
+    group.add_argument(
+        "--download-url", metavar="URL", help="fetch --download from this mirror instead (same relative paths)"
+    )
 
 
 def _add_label_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("labels (first that applies)")
-    group.add_argument("val_dir", nargs="?", type=Path,
-                       help="the val folder the predictions were made on (same as --val-dir)")
-    group.add_argument("--val-dir", dest="val_dir_flag", type=Path, metavar="DIR",
-                       help="val folder (ImageFolder, or flat with --val-ground-truth), ordered as the "
-                            "prediction scripts order it: by class, then file name")
+    group.add_argument(
+        "val_dir", nargs="?", type=Path, help="the val folder the predictions were made on (same as --val-dir)"
+    )
+    group.add_argument(
+        "--val-dir",
+        dest="val_dir_flag",
+        type=Path,
+        metavar="DIR",
+        help="val folder (ImageFolder, or flat with --val-ground-truth), ordered as the "
+        "prediction scripts order it: by class, then file name",
+    )
     group.add_argument("--labels", type=Path, metavar="FILE.npy", help="N labels in row order")
-    group.add_argument("--val-ground-truth", type=Path, metavar="FILE",
-                       help="val ground truth (val_full.txt, LOC_val_solution.csv or devkit format): labels "
-                            "for a flat --val-dir, and file names for --real-labels on the standard 50,000 order")
+    group.add_argument(
+        "--val-ground-truth",
+        type=Path,
+        metavar="FILE",
+        help="val ground truth (val_full.txt, LOC_val_solution.csv or devkit format): labels "
+        "for a flat --val-dir, and file names for --real-labels on the standard 50,000 order",
+    )
 
 
 def _add_column_args(parser: argparse.ArgumentParser) -> None:
@@ -71,33 +112,56 @@ def _add_column_args(parser: argparse.ArgumentParser) -> None:
                 groups[column_set.group] = parser.add_argument_group(column_set.group)
             column_set.add_arguments(groups[column_set.group])
     group = groups.get(EXTRA_COLUMNS) or parser.add_argument_group(EXTRA_COLUMNS)
-    group.add_argument("--label-issues", type=Path, metavar="FILE.csv",
-                       help="write the images whose label the top-1 consensus of the models contradicts (at least "
-                            "half of them chose one other class), ranked; print how many at 50-100%% agreement, "
-                            "and, with --clean-labels imagenet_mturk.json, how many the crowd confirmed")
-    group.add_argument("--confident-learning", action="store_true",
-                       help="with --label-issues: also flag labels by confident learning (the cleanlab package) on "
-                            "the mean top-k probabilities of the models")
+    group.add_argument(
+        "--label-issues",
+        type=Path,
+        metavar="FILE.csv",
+        help="write the images whose label the top-1 consensus of the models contradicts (at least "
+        "half of them chose one other class), ranked; print how many at 50-100%% agreement, "
+        "and, with --clean-labels imagenet_mturk.json, how many the crowd confirmed",
+    )
+    group.add_argument(
+        "--confident-learning",
+        action="store_true",
+        help="with --label-issues: also flag labels by confident learning (the cleanlab package) on "
+        "the mean top-k probabilities of the models",
+    )
     group.add_argument("--sort", metavar="COLUMN", help="sort by this column (header or key) instead of Acc@1")
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--format", choices=sorted(RENDERERS), default="text", help="standard output format")
-    group.add_argument("-o", "--output-dir", "--csv", dest="csv", type=Path, metavar="FILE.csv",
-                       help="also write the table as CSV to this file (-o/--output-dir: the 2019 name)")
+    group.add_argument(
+        "-o",
+        "--output-dir",
+        "--csv",
+        dest="csv",
+        type=Path,
+        metavar="FILE.csv",
+        help="also write the table as CSV to this file (-o/--output-dir: the 2019 name)",
+    )
     group.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the table as a chart")
-    group.add_argument("--html", type=Path, metavar="FILE.html",
-                       help="also write the table as one self-contained HTML page (sortable, filterable, charts, "
-                            "each model's provenance)")
-    group.add_argument("--cache-dir", type=Path, metavar="DIR",
-                       help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})")
+    group.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the table as one self-contained HTML page (sortable, filterable, charts, "
+        "each model's provenance)",
+    )
+    group.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})",
+    )
     group.add_argument("--no-cache", action="store_true", help="read every file, keep no scores")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit status: 0 ok, 1 some models' files were unusable (warned, rest ranked), 2 bad input.",
     )
     for add in (_add_file_args, _add_label_args, _add_column_args, _add_output_args):
@@ -108,8 +172,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.confident_learning and not args.label_issues:
         parser.error("--confident-learning needs --label-issues FILE.csv")
     if args.label_issues and (args.indices_to_omit or args.indices_to_keep or args.custom_labels):
-        parser.error("--label-issues looks at every image of the primary test set with its given label: "
-                     "run it without -i/-j/-l")
+        parser.error(
+            "--label-issues looks at every image of the primary test set with its given label: run it without -i/-j/-l"
+        )
     if args.val_dir and args.val_dir_flag and args.val_dir != args.val_dir_flag:
         parser.error("the positional val_dir and --val-dir name different folders")
     args.val_dir = args.val_dir or args.val_dir_flag
@@ -125,8 +190,10 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
     elif args.recursive:  # the folders beside the script only when named
         found = [scoring.PredictionFolder(d, True) for d in (args.keras_dir, args.pytorch_dir) if d is not None]
     else:
-        found = [scoring.PredictionFolder(args.keras_dir or HERE / "keras_imagenet", args.keras_dir is not None),
-                 scoring.PredictionFolder(args.pytorch_dir or HERE / "pytorch_imagenet", args.pytorch_dir is not None)]
+        found = [
+            scoring.PredictionFolder(args.keras_dir or HERE / "keras_imagenet", args.keras_dir is not None),
+            scoring.PredictionFolder(args.pytorch_dir or HERE / "pytorch_imagenet", args.pytorch_dir is not None),
+        ]
     found += [scoring.PredictionFolder(d, True) for d in args.dirs]
     for root in args.recursive:
         found += scoring.output_folders(root)
@@ -135,10 +202,15 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
 
 def options(args: argparse.Namespace) -> table_run.TableOptions:
     return table_run.TableOptions(
-        folders=folders(args), val_dir=args.val_dir, val_ground_truth=args.val_ground_truth, labels=args.labels,
+        folders=folders(args),
+        val_dir=args.val_dir,
+        val_ground_truth=args.val_ground_truth,
+        labels=args.labels,
         columns={column_set.name: column_set.option(args) for column_set in columns.COLUMN_SETS},
-        label_issues=args.label_issues is not None, confident_learning=args.confident_learning,
-        sort=args.sort, plot=args.plot is not None,
+        label_issues=args.label_issues is not None,
+        confident_learning=args.confident_learning,
+        sort=args.sort,
+        plot=args.plot is not None,
         cache_root=None if args.no_cache else (args.cache_dir or score_cache.default_root()),
     )
 
@@ -148,8 +220,9 @@ def write_output(path: Path, write) -> None:
     try:
         write()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write ({exc.strerror or exc}); "
-                         "check that its folder exists and is writable") from None
+        raise UsageError(
+            f"{path}: cannot write ({exc.strerror or exc}); check that its folder exists and is writable"
+        ) from None
 
 
 def main() -> int:

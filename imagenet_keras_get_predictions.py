@@ -13,36 +13,54 @@ Examples:
   python imagenet_keras_get_predictions.py VAL --protocol seed2019 -o keras_seed2019/
   python imagenet_keras_get_predictions.py --list-models
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from imagenet_bench.predict import cli, keras_run, listing, runner
-from imagenet_bench.models import sources
 from imagenet_bench.base.errors import EXIT_OK, run_main, show_library_messages
+from imagenet_bench.models import sources
+from imagenet_bench.predict import cli, keras_run, listing, runner
 
 HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
-    models = cli.add_model_args(parser, "'efficientnet*', 'mobilenet_0.25_*', 'keras_hub.resnet*'",
-                                "local ImageNet weights (.h5 / .weights.h5; a KerasHub preset: its folder)")
-    models.add_argument("--source", choices=sources.names("keras"), default=sources.names("keras")[0],
-                        help="keras (keras.applications, the default), keras_hub (KerasHub's ImageNet-1k presets), "
-                             "or all")
-    group = cli.add_run_args(parser, HERE / "keras_imagenet", "keras", 1,
-                             "images per model call (default 1: one image at a time, as in 2019)",
-                             "image decoding threads (default 2)")
-    group.add_argument("--check-batching", type=cli.count(1), metavar="K",
-                       help="also run the first K images both one at a time and batched (-b, or 32), and record "
-                            "top-1 agreement and the largest probability difference in the manifest")
-    group.add_argument("-g", "--gpu", type=cli.count(0), help="GPU index (2019 flag): CUDA_VISIBLE_DEVICES for the model process")
-    group.add_argument("--gpus", metavar="I,J,...",
-                       help="run models in parallel, one process per GPU (e.g. 0,1,2,3)")
-    group.add_argument("--jit-compile", action="store_true",
-                       help="XLA-compile the predict function (default: off, set explicitly)")
+    models = cli.add_model_args(
+        parser,
+        "'efficientnet*', 'mobilenet_0.25_*', 'keras_hub.resnet*'",
+        "local ImageNet weights (.h5 / .weights.h5; a KerasHub preset: its folder)",
+    )
+    models.add_argument(
+        "--source",
+        choices=sources.names("keras"),
+        default=sources.names("keras")[0],
+        help="keras (keras.applications, the default), keras_hub (KerasHub's ImageNet-1k presets), or all",
+    )
+    group = cli.add_run_args(
+        parser,
+        HERE / "keras_imagenet",
+        "keras",
+        1,
+        "images per model call (default 1: one image at a time, as in 2019)",
+        "image decoding threads (default 2)",
+    )
+    group.add_argument(
+        "--check-batching",
+        type=cli.count(1),
+        metavar="K",
+        help="also run the first K images both one at a time and batched (-b, or 32), and record "
+        "top-1 agreement and the largest probability difference in the manifest",
+    )
+    group.add_argument(
+        "-g", "--gpu", type=cli.count(0), help="GPU index (2019 flag): CUDA_VISIBLE_DEVICES for the model process"
+    )
+    group.add_argument("--gpus", metavar="I,J,...", help="run models in parallel, one process per GPU (e.g. 0,1,2,3)")
+    group.add_argument(
+        "--jit-compile", action="store_true", help="XLA-compile the predict function (default: off, set explicitly)"
+    )
     args = parser.parse_args(argv)
     cli.validate_args(parser, args)
     return args

@@ -11,14 +11,15 @@ Examples:
   python imagenet_pytorch_get_predictions.py VAL -m mobilenet_v2 --weights-file mnv2.pth
   python imagenet_pytorch_get_predictions.py --list-models
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from imagenet_bench.predict import cli, listing, runner, torch_run
-from imagenet_bench.models import sources
 from imagenet_bench.base.errors import EXIT_OK, run_main, show_library_messages
+from imagenet_bench.models import sources
+from imagenet_bench.predict import cli, listing, runner, torch_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,29 +27,54 @@ HERE = Path(__file__).resolve().parent
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = cli.new_parser(__doc__)
     group = cli.add_model_args(parser, "resnet*", "a local state dict")
-    group.add_argument("--source", choices=sources.names("pytorch"), default=sources.names("pytorch")[0],
-                       help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), "
-                            "or both")
-    group.add_argument("--model-spec", metavar="MODULE:FUNCTION",
-                       help="benchmark any classifier: FUNCTION() returns (model, imagenet_bench.datasets.preprocessing."
-                            "Preprocess); needs --name")
+    group.add_argument(
+        "--source",
+        choices=sources.names("pytorch"),
+        default=sources.names("pytorch")[0],
+        help="torchvision's weights (default), timm's pre-trained ImageNet-1k models (ids timm.NAME), or both",
+    )
+    group.add_argument(
+        "--model-spec",
+        metavar="MODULE:FUNCTION",
+        help="benchmark any classifier: FUNCTION() returns (model, imagenet_bench.datasets.preprocessing."
+        "Preprocess); needs --name",
+    )
     group.add_argument("--name", metavar="ID", help="model id for --model-spec")
 
-    group = cli.add_run_args(parser, HERE / "pytorch_imagenet", "pytorch", 64, "images per batch (default 64)",
-                             "DataLoader worker processes (default 2)")
+    group = cli.add_run_args(
+        parser,
+        HERE / "pytorch_imagenet",
+        "pytorch",
+        64,
+        "images per batch (default 64)",
+        "DataLoader worker processes (default 2)",
+    )
     group.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     group.add_argument("-g", "--gpu", type=cli.count(0), help="GPU index (2019 flag; same as --device cuda:N)")
     group.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this dtype (default: float32)")
     group.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    group.add_argument("--save-labels", action="store_true",
-                       help="2019 flag, kept for compatibility: labels are always written (dataset_labels.npy)")
+    group.add_argument(
+        "--save-labels",
+        action="store_true",
+        help="2019 flag, kept for compatibility: labels are always written (dataset_labels.npy)",
+    )
 
     group = parser.add_argument_group("decode once, run many")
-    group.add_argument("--group-size", type=cli.count(1), default=8, metavar="N",
-                       help="models with identical preprocessing share one pass over the data, at most N at a time "
-                            "(default 8; 1: one model at a time)")
-    group.add_argument("--group-memory", type=cli.gibibytes, default=8.0, metavar="GIB",
-                       help="and at most this many GiB of float32 parameters per pass (default 8)")
+    group.add_argument(
+        "--group-size",
+        type=cli.count(1),
+        default=8,
+        metavar="N",
+        help="models with identical preprocessing share one pass over the data, at most N at a time "
+        "(default 8; 1: one model at a time)",
+    )
+    group.add_argument(
+        "--group-memory",
+        type=cli.gibibytes,
+        default=8.0,
+        metavar="GIB",
+        help="and at most this many GiB of float32 parameters per pass (default 8)",
+    )
     args = parser.parse_args(argv)
     cli.validate_args(parser, args)
     if args.model_spec and not args.name:

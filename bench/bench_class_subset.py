@@ -14,6 +14,7 @@ so that machine load hits both alike; the script prints the medians and their ra
 
     python bench/bench_class_subset.py [--images 256] [--batch 64] [--rounds 5] [--model mobilenet_v2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,8 @@ def bench_torch(args: argparse.Namespace, tmp: Path) -> tuple[float, float]:
     from torchvision import models
 
     from imagenet_bench.datasets import layout, test_sets
-    from imagenet_bench.predict import pixel_cache, torch_predict
     from imagenet_bench.datasets.preprocessing import Preprocess
+    from imagenet_bench.predict import pixel_cache, torch_predict
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset = layout.scan(_images(tmp, args.images))
@@ -106,15 +107,16 @@ def _alternating(plain, restricted, rounds: int, calls: int = 200) -> tuple[floa
 
 
 def bench_keras_scoring(args: argparse.Namespace) -> tuple[float, float]:
-    from imagenet_bench.predict import keras_predict
     from imagenet_bench.datasets import test_sets
+    from imagenet_bench.predict import keras_predict
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (args.batch, 1000))
     probs = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
     subset = test_sets.default_subset("imagenet-a")
-    return _alternating(lambda: keras_predict.scored(probs, 5, None), lambda: keras_predict.scored(probs, 5, subset),
-                        args.rounds)
+    return _alternating(
+        lambda: keras_predict.scored(probs, 5, None), lambda: keras_predict.scored(probs, 5, subset), args.rounds
+    )
 
 
 def main() -> None:
@@ -128,14 +130,20 @@ def main() -> None:
     if args.images:  # --images 0: the post-processing alone
         with tempfile.TemporaryDirectory() as tmp:
             plain, restricted = bench_torch(args, Path(tmp))
-        print(f"pytorch {args.model}, {args.images} images, batch {args.batch}, median of {args.rounds} rounds: "
-              f"all 1000 classes {plain:.3f} s, ImageNet-A's 200 {restricted:.3f} s, ratio {restricted / plain:.3f}")
+        print(
+            f"pytorch {args.model}, {args.images} images, batch {args.batch}, median of {args.rounds} rounds: "
+            f"all 1000 classes {plain:.3f} s, ImageNet-A's 200 {restricted:.3f} s, ratio {restricted / plain:.3f}"
+        )
     plain, restricted = bench_torch_scoring(args)
-    print(f"pytorch post-processing of a batch of {args.batch} logits: softmax + top-k {1e3 * plain:.3f} ms, "
-          f"restricted (index, softmax, top-k, index back) {1e3 * restricted:.3f} ms")
+    print(
+        f"pytorch post-processing of a batch of {args.batch} logits: softmax + top-k {1e3 * plain:.3f} ms, "
+        f"restricted (index, softmax, top-k, index back) {1e3 * restricted:.3f} ms"
+    )
     plain, restricted = bench_keras_scoring(args)
-    print(f"keras post-processing of a batch of {args.batch} (numpy): top-k {1e3 * plain:.3f} ms, restricted "
-          f"(renormalise, top-k, expand) {1e3 * restricted:.3f} ms")
+    print(
+        f"keras post-processing of a batch of {args.batch} (numpy): top-k {1e3 * plain:.3f} ms, restricted "
+        f"(renormalise, top-k, expand) {1e3 * restricted:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

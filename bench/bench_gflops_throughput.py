@@ -24,6 +24,7 @@ for the overnight run on one such GPU (model time only, AMP, batch 1024, no deco
 
 Usage: python bench/bench_gflops_throughput.py [CSV] [--json FILE] [--val-hours]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "timm-results"
-           / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv")
+DEFAULT = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "reference"
+    / "timm-results"
+    / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
+)
 # The models bench/gpu_check.py measures (timm's names for them, at 224).
 CHECKED = ("resnet50", "mobilenetv3_small_100", "mnasnet_050", "mobilenetv2_100", "mnasnet_100", "resnet18")
 
@@ -43,15 +49,18 @@ CHECKED = ("resnet50", "mobilenetv3_small_100", "mnasnet_050", "mobilenetv2_100"
 def load(path: Path) -> dict[str, np.ndarray]:
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["infer_gmacs"] and r["infer_samples_per_sec"] and r["infer_macts"]]
-    return {"model": np.array([r["model"] for r in rows]), "size": np.array([int(r["infer_img_size"]) for r in rows]),
-            "ips": np.array([float(r["infer_samples_per_sec"]) for r in rows]),
-            "gflops": np.array([float(r["infer_gmacs"]) for r in rows]),
-            "acts": np.array([float(r["infer_macts"]) for r in rows])}
+    return {
+        "model": np.array([r["model"] for r in rows]),
+        "size": np.array([int(r["infer_img_size"]) for r in rows]),
+        "ips": np.array([float(r["infer_samples_per_sec"]) for r in rows]),
+        "gflops": np.array([float(r["infer_gmacs"]) for r in rows]),
+        "acts": np.array([float(r["infer_macts"]) for r in rows]),
+    }
 
 
 def errors(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     e = np.abs(predicted / measured - 1)
-    return {"median": float(np.median(e)), "p90": float(np.percentile(e, 90)), "n": int(len(e))}
+    return {"median": float(np.median(e)), "p90": float(np.percentile(e, 90)), "n": len(e)}
 
 
 def fit_predict(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -63,10 +72,14 @@ def fit_predict(x_fit: np.ndarray, y_fit: np.ndarray, x: np.ndarray) -> np.ndarr
 def analyse(d: dict[str, np.ndarray]) -> dict[str, object]:
     lg, la, ly = np.log(d["gflops"]), np.log(d["acts"]), np.log(d["ips"])
     slope, intercept = np.polyfit(lg, ly, 1)
-    out: dict[str, object] = {"models": int(len(ly)), "r_log_gflops": float(np.corrcoef(lg, ly)[0, 1]),
-                              "slope": float(slope), "intercept": float(intercept),
-                              "gflops": errors(fit_predict(lg[:, None], ly, lg[:, None]), d["ips"]),
-                              "gflops_and_activations": errors(fit_predict(np.c_[lg, la], ly, np.c_[lg, la]), d["ips"])}
+    out: dict[str, object] = {
+        "models": len(ly),
+        "r_log_gflops": float(np.corrcoef(lg, ly)[0, 1]),
+        "slope": float(slope),
+        "intercept": float(intercept),
+        "gflops": errors(fit_predict(lg[:, None], ly, lg[:, None]), d["ips"]),
+        "gflops_and_activations": errors(fit_predict(np.c_[lg, la], ly, np.c_[lg, la]), d["ips"]),
+    }
     bands = {"< 1 GFLOPs": lg < 0, "1-10 GFLOPs": (lg >= 0) & (lg < np.log(10)), ">= 10 GFLOPs": lg >= np.log(10)}
     predicted = fit_predict(lg[:, None], ly, lg[:, None])
     out["by_band"] = {name: errors(predicted[mask], d["ips"][mask]) for name, mask in bands.items()}
@@ -74,9 +87,11 @@ def analyse(d: dict[str, np.ndarray]) -> dict[str, object]:
     out["held_out_half"] = errors(fit_predict(lg[half, None], ly[half], lg[~half, None]), d["ips"][~half])
     checked = np.isin(d["model"], CHECKED) & (d["size"] == 224)
     if checked.sum() >= 2:
-        out["fit_on_checked_models"] = {"models": sorted(set(d["model"][checked])),
-                                        "slope": float(np.polyfit(lg[checked], ly[checked], 1)[0]),
-                                        **errors(fit_predict(lg[checked, None], ly[checked], lg[:, None]), d["ips"])}
+        out["fit_on_checked_models"] = {
+            "models": sorted(set(d["model"][checked])),
+            "slope": float(np.polyfit(lg[checked], ly[checked], 1)[0]),
+            **errors(fit_predict(lg[checked, None], ly[checked], lg[:, None]), d["ips"]),
+        }
         # what overnight_estimate does: the whole table's slope, the level from the check's models
         level = float(np.mean(ly[checked] - slope * lg[checked]))
         out["table_slope_checked_level"] = errors(np.exp(level + slope * lg), d["ips"])
@@ -100,8 +115,13 @@ def val_hours(d: dict[str, np.ndarray], r: dict[str, object], images: int = 50_0
     timm_h = sum(images / (ips or median) for ips in found) / 3600
     tv = [m.gflops for m in overnight_estimate.torchvision_models()]
     tv_h = sum(images / np.exp(r["intercept"] + r["slope"] * np.log(g)) for g in tv) / 3600
-    return {"timm_models": len(found), "timm_in_table": len(known), "timm_hours": round(timm_h, 2),
-            "torchvision_models": len(tv), "torchvision_hours": round(float(tv_h), 2)}
+    return {
+        "timm_models": len(found),
+        "timm_in_table": len(known),
+        "timm_hours": round(timm_h, 2),
+        "torchvision_models": len(tv),
+        "torchvision_hours": round(float(tv_h), 2),
+    }
 
 
 def main() -> None:
@@ -112,9 +132,11 @@ def main() -> None:
     args = parser.parse_args()
     data = load(args.csv)
     r = analyse(data)
-    pct = lambda e: f"median {100 * e['median']:.0f}%, 90th percentile {100 * e['p90']:.0f}% ({e['n']} models)"  # noqa: E731
-    print(f"{r['models']} models: r(log images/s, log GFLOPs) = {r['r_log_gflops']:.3f}; "
-          f"log images/s = {r['intercept']:.2f} {r['slope']:+.3f} log GFLOPs")
+    pct = lambda e: f"median {100 * e['median']:.0f}%, 90th percentile {100 * e['p90']:.0f}% ({e['n']} models)"
+    print(
+        f"{r['models']} models: r(log images/s, log GFLOPs) = {r['r_log_gflops']:.3f}; "
+        f"log images/s = {r['intercept']:.2f} {r['slope']:+.3f} log GFLOPs"
+    )
     print(f"error of the GFLOPs fit: {pct(r['gflops'])}")
     for band, e in r["by_band"].items():
         print(f"  {band:13} {pct(e)}")
@@ -127,10 +149,12 @@ def main() -> None:
         print(f"the table's slope, level from resnet50 alone: {pct(r['table_slope_resnet50_level'])}")
     if args.val_hours:
         h = r["val_hours"] = val_hours(data, r)
-        print(f"GPU hours for the 50,000 val images on the table's GPU (AMP, model only): timm "
-              f"{h['timm_hours']} h ({h['timm_in_table']} of {h['timm_models']} models measured in the table, the "
-              f"rest at their median), torchvision {h['torchvision_hours']} h ({h['torchvision_models']} models, "
-              f"from the line)")
+        print(
+            f"GPU hours for the 50,000 val images on the table's GPU (AMP, model only): timm "
+            f"{h['timm_hours']} h ({h['timm_in_table']} of {h['timm_models']} models measured in the table, the "
+            f"rest at their median), torchvision {h['torchvision_hours']} h ({h['torchvision_models']} models, "
+            f"from the line)"
+        )
     if args.json:
         args.json.write_text(json.dumps(r, indent=1))
 

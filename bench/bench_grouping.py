@@ -12,6 +12,7 @@ records: target 1 per group) and checks that both give identical prediction file
 
 Usage: python bench/bench_grouping.py [--images 200] [--repeats 2] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,23 @@ def save_random_weights(folder: Path) -> list[str]:
 
 
 def run(val: Path, out: Path, group_size: int, weights: list[str], workers: int) -> float:
-    cmd = [sys.executable, str(ROOT / "imagenet_pytorch_get_predictions.py"), str(val), "-m", *MODELS, *weights,
-           "-o", str(out), "-j", str(workers), "-b", "50", "--group-size", str(group_size), "--overwrite"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "imagenet_pytorch_get_predictions.py"),
+        str(val),
+        "-m",
+        *MODELS,
+        *weights,
+        "-o",
+        str(out),
+        "-j",
+        str(workers),
+        "-b",
+        "50",
+        "--group-size",
+        str(group_size),
+        "--overwrite",
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -90,20 +106,31 @@ def main() -> None:
             for size in (1, 4):
                 times[size].append(run(val, tmp / f"out{size}", size, weights, args.workers))
                 loops[size].append(pass_seconds(tmp / f"out{size}"))
-        same = all((tmp / "out1" / f"{m}_pytorch_imagenet_top5{k}.npy").read_bytes()
-                   == (tmp / "out4" / f"{m}_pytorch_imagenet_top5{k}.npy").read_bytes()
-                   for m in MODELS for k in ("preds", "probs"))
+        same = all(
+            (tmp / "out1" / f"{m}_pytorch_imagenet_top5{k}.npy").read_bytes()
+            == (tmp / "out4" / f"{m}_pytorch_imagenet_top5{k}.npy").read_bytes()
+            for m in MODELS
+            for k in ("preds", "probs")
+        )
         alone, grouped = statistics.median(times[1]), statistics.median(times[4])
-        print(f"{args.images} JPEGs of {realistic_jpegs.mean_file_kb(val):.0f} KB, {os.cpu_count()} CPUs, "
-              f"-j {args.workers}, -b 50, models: {', '.join(MODELS)}")
-        print(f"one model at a time (--group-size 1): {alone:7.2f} s   {decoded_per_image(tmp / 'out1', args.images):.0f} "
-              f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[1])}")
-        print(f"grouped (--group-size 4):             {grouped:7.2f} s   {decoded_per_image(tmp / 'out4', args.images):.0f} "
-              f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[4])}")
+        print(
+            f"{args.images} JPEGs of {realistic_jpegs.mean_file_kb(val):.0f} KB, {os.cpu_count()} CPUs, "
+            f"-j {args.workers}, -b 50, models: {', '.join(MODELS)}"
+        )
+        print(
+            f"one model at a time (--group-size 1): {alone:7.2f} s   {decoded_per_image(tmp / 'out1', args.images):.0f} "
+            f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[1])}"
+        )
+        print(
+            f"grouped (--group-size 4):             {grouped:7.2f} s   {decoded_per_image(tmp / 'out4', args.images):.0f} "
+            f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[4])}"
+        )
         loop_alone, loop_grouped = statistics.median(loops[1]), statistics.median(loops[4])
         print(f"speed-up, whole process: {alone / grouped:.2f}x (target >= 1.15x); identical prediction files: {same}")
-        print(f"prediction loops only (manifests): {loop_alone:.2f} s against {loop_grouped:.2f} s, "
-              f"{loop_alone / loop_grouped:.2f}x (start-up, imports and model builds excluded)")
+        print(
+            f"prediction loops only (manifests): {loop_alone:.2f} s against {loop_grouped:.2f} s, "
+            f"{loop_alone / loop_grouped:.2f}x (start-up, imports and model builds excluded)"
+        )
 
 
 if __name__ == "__main__":

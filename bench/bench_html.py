@@ -17,6 +17,7 @@ Usage: python bench/bench_html.py [SEED_DIR] [--models N] [--repeats N]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 ``synthetic_table`` is also what tests/test_html_report.py checks the size limit with.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,34 +46,86 @@ def _manifest(model: str, platform_name: str, source: str, dataset: str, i: int,
     sha = hashlib.sha256(model.encode()).hexdigest()
     wall = rng.uniform(20, 400)
     return {
-        "schema": "imagenet-bench/manifest/1", "model": model, "platform": platform_name,
+        "schema": "imagenet-bench/manifest/1",
+        "model": model,
+        "platform": platform_name,
         "created": f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
-                   f"{rng.randint(0, 59):02d}+00:00",
+        f"{rng.randint(0, 59):02d}+00:00",
         "protocol": "reference",
-        "dataset": {"fingerprint": hashlib.sha256(dataset.encode()).hexdigest(), "layout": "imagefolder",
-                    "root": f"/data/{dataset}", "n_images": 50000, "n_classes_present": 1000, "full_val": True,
-                    "subset": None},
+        "dataset": {
+            "fingerprint": hashlib.sha256(dataset.encode()).hexdigest(),
+            "layout": "imagefolder",
+            "root": f"/data/{dataset}",
+            "n_images": 50000,
+            "n_classes_present": 1000,
+            "full_val": True,
+            "subset": None,
+        },
         "labels_source": "class folders (WordNet ids)",
-        "request": {"source": source, "weights": f"{model}.DEFAULT", "weights_file": None, "topk": 5,
-                    "dataset": hashlib.sha256(dataset.encode()).hexdigest(), "device": "cuda:0"},
-        "environment": {"python": "3.11.7", "numpy": "2.4.6", "pillow": "12.0.0", "os": "Linux-6.8-x86_64",
-                        "machine": "x86_64", "hostname": "gpu-node-07"},
+        "request": {
+            "source": source,
+            "weights": f"{model}.DEFAULT",
+            "weights_file": None,
+            "topk": 5,
+            "dataset": hashlib.sha256(dataset.encode()).hexdigest(),
+            "device": "cuda:0",
+        },
+        "environment": {
+            "python": "3.11.7",
+            "numpy": "2.4.6",
+            "pillow": "12.0.0",
+            "os": "Linux-6.8-x86_64",
+            "machine": "x86_64",
+            "hostname": "gpu-node-07",
+        },
         "git": {"commit": "3fa4539c4b3c0f7333ef5dac6a44a9eeecaee319", "dirty": False},
         "framework": {"name": source, "torch": "2.14.1", "torchvision": "0.29.1", "timm": "1.0.31"},
-        "weights": {"id": f"{model}.DEFAULT", "source": "download", "url": f"https://example.org/{model}.pth",
-                    "sha256": sha, "tag": "in1k"},
-        "preprocessing": {"resize_mode": "shorter", "resize_size": 256 + 32 * (i % 3), "crop_size": 224 + 32 * (i % 3),
-                          "interpolation": ("bilinear", "bicubic")[i % 2], "mean": [0.485, 0.456, 0.406],
-                          "std": [0.229, 0.224, 0.225], "normalization": "imagenet", "antialias": True,
-                          "library": "PIL 12.0.0"},
+        "weights": {
+            "id": f"{model}.DEFAULT",
+            "source": "download",
+            "url": f"https://example.org/{model}.pth",
+            "sha256": sha,
+            "tag": "in1k",
+        },
+        "preprocessing": {
+            "resize_mode": "shorter",
+            "resize_size": 256 + 32 * (i % 3),
+            "crop_size": 224 + 32 * (i % 3),
+            "interpolation": ("bilinear", "bicubic")[i % 2],
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "normalization": "imagenet",
+            "antialias": True,
+            "library": "PIL 12.0.0",
+        },
         "device": {"name": "cuda:0", "model": "NVIDIA H200"},
-        "numerics": {"dtype": "float32", "tf32_matmul": False, "tf32_cudnn": False, "cudnn_deterministic": True,
-                     "cudnn_benchmark": False, "channels_last": False, "quantized_engine": "x86"},
-        "batch_size": 64, "workers": 8,
-        "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(50000 / wall, 2),
-                       "model_time_s": round(wall * rng.uniform(0.3, 0.9), 3)},
-        "command": ["python", "imagenet_pytorch_get_predictions.py", f"/data/{dataset}", "-m", model, "-b", "64",
-                    "-o", f"runs/{dataset}"],
+        "numerics": {
+            "dtype": "float32",
+            "tf32_matmul": False,
+            "tf32_cudnn": False,
+            "cudnn_deterministic": True,
+            "cudnn_benchmark": False,
+            "channels_last": False,
+            "quantized_engine": "x86",
+        },
+        "batch_size": 64,
+        "workers": 8,
+        "throughput": {
+            "wall_time_s": round(wall, 3),
+            "images_per_s": round(50000 / wall, 2),
+            "model_time_s": round(wall * rng.uniform(0.3, 0.9), 3),
+        },
+        "command": [
+            "python",
+            "imagenet_pytorch_get_predictions.py",
+            f"/data/{dataset}",
+            "-m",
+            model,
+            "-b",
+            "64",
+            "-o",
+            f"runs/{dataset}",
+        ],
         "outputs": {"n_images": 50000, "topk": 5},
     }
 
@@ -93,11 +146,21 @@ def synthetic_table(n_models: int = 1500, test_sets: tuple[str, ...] = TEST_SETS
         platform_name = "keras" if source.startswith("keras") else "pytorch"
         model = f"model_{i:04d}.variant_{i % 7}"
         val = rng.uniform(55, 90)
-        row = {"platform": platform_name, "platform_name": table.PLATFORM_NAMES[platform_name], "model": model,
-               "source": source, "acc1": val, "acc5": min(99.9, val + rng.uniform(5, 15)),
-               "rank1": None, "rank5": None, "images_per_s": rng.uniform(50, 20000), "device": "NVIDIA H200",
-               "published_acc1": val + rng.uniform(-1, 1), "published_acc5": None,
-               "manifests": {t: _manifest(model, platform_name, source, t, i, rng) for t in test_sets}}
+        row = {
+            "platform": platform_name,
+            "platform_name": table.PLATFORM_NAMES[platform_name],
+            "model": model,
+            "source": source,
+            "acc1": val,
+            "acc5": min(99.9, val + rng.uniform(5, 15)),
+            "rank1": None,
+            "rank5": None,
+            "images_per_s": rng.uniform(50, 20000),
+            "device": "NVIDIA H200",
+            "published_acc1": val + rng.uniform(-1, 1),
+            "published_acc5": None,
+            "manifests": {t: _manifest(model, platform_name, source, t, i, rng) for t in test_sets},
+        }
         row["delta1"] = row["acc1"] - row["published_acc1"]
         for j, t in enumerate(test_sets[1:]):
             logit = math.log(val / (100 - val))
@@ -108,18 +171,40 @@ def synthetic_table(n_models: int = 1500, test_sets: tuple[str, ...] = TEST_SETS
     rows.sort(key=lambda r: -r["acc1"])
     for k, row in enumerate(rows):
         row["rank1"] = k + 1
-    columns = [Column("Platform", "platform_name", numeric=False), Column("Model", "model", numeric=False),
-               Column("Acc@1", "acc1", percent), Column("Acc@5", "acc5", percent), Column("Rank@1", "rank1"),
-               Column("Rank@5", "rank5"), Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed)]
+    columns = [
+        Column("Platform", "platform_name", numeric=False),
+        Column("Model", "model", numeric=False),
+        Column("Acc@1", "acc1", percent),
+        Column("Acc@5", "acc5", percent),
+        Column("Rank@1", "rank1"),
+        Column("Rank@5", "rank5"),
+        Column("Pub@1", "published_acc1", percent),
+        Column("Δ@1", "delta1", signed),
+    ]
     for t in test_sets[1:]:
-        columns += [Column(f"{t} Acc@1", f"acc1:{t}", percent), Column(f"{t} Δ", f"delta:{t}", signed),
-                    Column(f"{t} ER", f"er:{t}", signed)]
-    datasets = [{"name": t, "folders": [f"runs/{t}"], "n_images": 50000, "n_classes": 1000, "class_subset": None,
-                 "labels": "class folders (WordNet ids)"} for t in test_sets]
-    fits = {t: {"slope": 0.9, "intercept": -0.5 * (j + 1), "baseline": [r["model"] for r in rows]}
-            for j, t in enumerate(test_sets[1:])}
-    return table.Table(rows, columns, datasets, list(test_sets), fits,
-                       ["Published figures are for the full 50,000-image val set."])
+        columns += [
+            Column(f"{t} Acc@1", f"acc1:{t}", percent),
+            Column(f"{t} Δ", f"delta:{t}", signed),
+            Column(f"{t} ER", f"er:{t}", signed),
+        ]
+    datasets = [
+        {
+            "name": t,
+            "folders": [f"runs/{t}"],
+            "n_images": 50000,
+            "n_classes": 1000,
+            "class_subset": None,
+            "labels": "class folders (WordNet ids)",
+        }
+        for t in test_sets
+    ]
+    fits = {
+        t: {"slope": 0.9, "intercept": -0.5 * (j + 1), "baseline": [r["model"] for r in rows]}
+        for j, t in enumerate(test_sets[1:])
+    }
+    return table.Table(
+        rows, columns, datasets, list(test_sets), fits, ["Published figures are for the full 50,000-image val set."]
+    )
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -133,8 +218,15 @@ def chromium_driver():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -149,8 +241,10 @@ def time_in_browser(page: Path) -> dict[str, float]:
         driver.get(page.as_uri())
         driver.execute_script("return document.body.offsetHeight")
         times = {"open": time.perf_counter() - start}
-        for name, script in (("sort by Acc@1", "document.querySelector('#models th[data-key=acc1] button').click()"),
-                             ("filter to one platform", "document.querySelector('#filter-platform input').click()")):
+        for name, script in (
+            ("sort by Acc@1", "document.querySelector('#models th[data-key=acc1] button').click()"),
+            ("filter to one platform", "document.querySelector('#filter-platform input').click()"),
+        ):
             start = time.perf_counter()
             driver.execute_script(script + "; return document.body.offsetHeight")
             times[name] = time.perf_counter() - start
@@ -187,8 +281,13 @@ def time_side_by_side(folders: tuple[Path, Path], html: Path, repeats: int, extr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("seed_dir", nargs="?", type=Path, default=DEFAULT_SEED,
-                        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "seed_dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_SEED,
+        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})",
+    )
     parser.add_argument("--models", type=int, default=1500, help="models in the timed folder (default 1500)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (default 5)")
     args = parser.parse_args()
@@ -197,14 +296,19 @@ def main() -> None:
 
     from imagenet_bench.report import html_report
 
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {args.repeats} runs each, interleaved, "
-          "after a warm-up")
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, {args.repeats} runs each, interleaved, "
+        "after a warm-up"
+    )
     with tempfile.TemporaryDirectory(prefix="bench_html.") as tmp:
         html = Path(tmp) / "report.html"
         folders = link_models(args.seed_dir, args.models, Path(tmp) / "models")
         cache = ["--cache-dir", str(Path(tmp) / "cache")]
-        modes = {"cold (--no-cache)": ["--no-cache"], "rerun (score cache)": cache,
-                 "rerun, --published": cache + ["--published"]}
+        modes = {
+            "cold (--no-cache)": ["--no-cache"],
+            "rerun (score cache)": cache,
+            "rerun, --published": cache + ["--published"],
+        }
         for mode, extra in modes.items():
             walls = time_side_by_side(folders, html, args.repeats, extra)
             median = {name: statistics.median(values) for name, values in walls.items()}
@@ -213,8 +317,10 @@ def main() -> None:
             for name, values in walls.items():
                 print(f"  {name:<12} median {median[name]:.3f} s  (range {min(values):.3f}-{max(values):.3f} s)")
             verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"
-            print(f"  ratio html/text {ratio:.2f}x  (target <= {TARGET_RATIO}x: {verdict}); "
-                  f"page {html.stat().st_size / 1e6:.2f} MB")
+            print(
+                f"  ratio html/text {ratio:.2f}x  (target <= {TARGET_RATIO}x: {verdict}); "
+                f"page {html.stat().st_size / 1e6:.2f} MB"
+            )
 
     start = time.perf_counter()
     synthetic = synthetic_table()
@@ -224,9 +330,11 @@ def main() -> None:
     rendered = time.perf_counter() - start
     size = len(page.encode("utf-8"))
     verdict = "ok" if size <= TARGET_BYTES else "ABOVE TARGET"
-    print(f"generated table, {len(synthetic.rows)} models x {len(synthetic.test_sets)} test sets, a manifest each "
-          f"(built in {built:.2f} s): page {size / 1e6:.2f} MB (target <= {TARGET_BYTES / 1e6:.0f} MB: {verdict}), "
-          f"rendered in {rendered:.2f} s")
+    print(
+        f"generated table, {len(synthetic.rows)} models x {len(synthetic.test_sets)} test sets, a manifest each "
+        f"(built in {built:.2f} s): page {size / 1e6:.2f} MB (target <= {TARGET_BYTES / 1e6:.0f} MB: {verdict}), "
+        f"rendered in {rendered:.2f} s"
+    )
     if CHROMIUM.exists() and CHROMEDRIVER.exists():
         with tempfile.TemporaryDirectory(prefix="bench_html.") as tmp:
             page_path = Path(tmp) / "report.html"

@@ -21,6 +21,7 @@ already-decoded arrays against ``model.predict`` on the same arrays one at a tim
   python bench/bench_keras_batching.py                      # 200 images, 3 rounds
   python bench/bench_keras_batching.py --images 500 --rounds 5 --json figures.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,10 +80,11 @@ def main() -> None:
 
     modes = {"loop": loop, "one": lambda: script_mode(1), "batched": lambda: script_mode(args.batch_size)}
     # warm-up: trace the predict function for every batch shape the rounds use
-    keras_predict.predict(model, paths[:args.batch_size + 1], preprocess, preprocess_input, args.batch_size, 5)
+    keras_predict.predict(model, paths[: args.batch_size + 1], preprocess, preprocess_input, args.batch_size, 5)
     keras_predict.predict(model, paths[:1], preprocess, preprocess_input, 1, 5)
-    model.predict(keras_predict.model_input(images.load_pixels(paths[0], preprocess)[None], preprocess_input),
-                  verbose=0)
+    model.predict(
+        keras_predict.model_input(images.load_pixels(paths[0], preprocess)[None], preprocess_input), verbose=0
+    )
     rates: dict[str, list[float]] = {name: [] for name in modes}
     top1: dict[str, np.ndarray] = {}
     for _ in range(args.rounds):
@@ -100,15 +102,21 @@ def main() -> None:
         plain["batched_predict"].append(round(len(x) / (time.perf_counter() - t0), 2))
         t0 = time.perf_counter()
         for i in range(len(x)):
-            model.predict(x[i:i + 1], verbose=0)
+            model.predict(x[i : i + 1], verbose=0)
         plain["per_image_predict"].append(round(len(x) / (time.perf_counter() - t0), 2))
     plain_ratio = statistics.median(plain["batched_predict"]) / statistics.median(plain["per_image_predict"])
 
     figures = {
-        "model": "keras MobileNetV2 alpha 1.0, 224 (mobilenetV2)", "weights": weights["source"],
-        "images": len(paths), "batch_size": args.batch_size, "rounds": args.rounds, "cpus": os.cpu_count(),
-        "framework": keras_predict.framework(), "numerics": numerics,
-        "images_per_s": rates, "median_images_per_s": median,
+        "model": "keras MobileNetV2 alpha 1.0, 224 (mobilenetV2)",
+        "weights": weights["source"],
+        "images": len(paths),
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "cpus": os.cpu_count(),
+        "framework": keras_predict.framework(),
+        "numerics": numerics,
+        "images_per_s": rates,
+        "median_images_per_s": median,
         "ratio_batched_vs_predict_loop": round(median["batched"] / median["loop"], 2),
         "ratio_batched_vs_script_one_at_a_time": round(median["batched"] / median["one"], 2),
         "ratio_script_one_at_a_time_vs_predict_loop": round(median["one"] / median["loop"], 2),
@@ -117,20 +125,30 @@ def main() -> None:
         "plain_predict_on_decoded_arrays_images_per_s": plain,
         "ratio_plain_batched_predict_vs_per_image_predict": round(plain_ratio, 2),
     }
-    print(f"MobileNetV2 1.0/224, {len(paths)} images, {os.cpu_count()} CPUs, weights: {weights['source']}, "
-          f"median of {args.rounds} alternating rounds, end to end (decode + model + top-5)")
+    print(
+        f"MobileNetV2 1.0/224, {len(paths)} images, {os.cpu_count()} CPUs, weights: {weights['source']}, "
+        f"median of {args.rounds} alternating rounds, end to end (decode + model + top-5)"
+    )
     print(f"  per-image model.predict loop (2019):          {median['loop']:7.1f} images/s  {rates['loop']}")
     print(f"  script, one at a time (predict_on_batch, 1):  {median['one']:7.1f} images/s  {rates['one']}")
-    print(f"  script, batched (-b {args.batch_size}):                  {median['batched']:7.1f} images/s  "
-          f"{rates['batched']}")
+    print(
+        f"  script, batched (-b {args.batch_size}):                  {median['batched']:7.1f} images/s  "
+        f"{rates['batched']}"
+    )
     print(f"  batched / per-image predict loop: {figures['ratio_batched_vs_predict_loop']}x (target >= 5x)")
-    print(f"  batched / script one at a time:   {figures['ratio_batched_vs_script_one_at_a_time']}x; "
-          f"script one at a time / predict loop: {figures['ratio_script_one_at_a_time_vs_predict_loop']}x")
-    print(f"  top-1 agrees: loop vs one {figures['top1_agree_loop_one']}, "
-          f"one vs batched {figures['top1_agree_one_batched']}")
-    print(f"  plain model.predict on decoded arrays: batched {statistics.median(plain['batched_predict']):.1f}, "
-          f"per image {statistics.median(plain['per_image_predict']):.1f} images/s, "
-          f"{figures['ratio_plain_batched_predict_vs_per_image_predict']}x (the issue quoted about 5.8x)")
+    print(
+        f"  batched / script one at a time:   {figures['ratio_batched_vs_script_one_at_a_time']}x; "
+        f"script one at a time / predict loop: {figures['ratio_script_one_at_a_time_vs_predict_loop']}x"
+    )
+    print(
+        f"  top-1 agrees: loop vs one {figures['top1_agree_loop_one']}, "
+        f"one vs batched {figures['top1_agree_one_batched']}"
+    )
+    print(
+        f"  plain model.predict on decoded arrays: batched {statistics.median(plain['batched_predict']):.1f}, "
+        f"per image {statistics.median(plain['per_image_predict']):.1f} images/s, "
+        f"{figures['ratio_plain_batched_predict_vs_per_image_predict']}x (the issue quoted about 5.8x)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -13,6 +13,7 @@ learning within 1 GB) are printed.
 
 Usage: python bench/bench_label_issues.py [SEED_DIR] [--models N] [--repeats N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,13 @@ CONFIDENT_MIB = 1024
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("seed_dir", nargs="?", type=Path, default=DEFAULT_SEED,
-                        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "seed_dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_SEED,
+        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})",
+    )
     parser.add_argument("--models", type=int, default=1500, help="models to rank (default 1500)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (default 3)")
     args = parser.parse_args()
@@ -47,8 +53,7 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) -> None:
-    table = [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", str(keras), "-p", str(pytorch),
-             "--no-cache"]
+    table = [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", str(keras), "-p", str(pytorch), "--no-cache"]
     commands = {
         "table": table,
         "consensus": table + ["--label-issues", str(work / "consensus.csv")],
@@ -68,23 +73,34 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path) ->
     import numpy
 
     median = {name: statistics.median(values) for name, values in walls.items()}
-    print(f"imagenet_benchmarking.py --label-issues on {args.models} models (2019 files hard-linked) "
-          f"from {args.seed_dir}; {rows} images flagged")
-    print(f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
-          f"{args.repeats} runs each, interleaved, after a warm-up")
-    labels = {"table": "table (--no-cache)", "consensus": "+ --label-issues",
-              "confident": "+ --confident-learning"}
+    print(
+        f"imagenet_benchmarking.py --label-issues on {args.models} models (2019 files hard-linked) "
+        f"from {args.seed_dir}; {rows} images flagged"
+    )
+    print(
+        f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
+        f"{args.repeats} runs each, interleaved, after a warm-up"
+    )
+    labels = {"table": "table (--no-cache)", "consensus": "+ --label-issues", "confident": "+ --confident-learning"}
     for name, label in labels.items():
         spread = f"{min(walls[name]):.2f}-{max(walls[name]):.2f}"
-        print(f"  {label:<24} median {median[name]:7.2f} s  (range {spread} s)  peak RSS {rss[name]:5d} MiB"
-              f"  {median[name] / median['table']:.2f}x table")
+        print(
+            f"  {label:<24} median {median[name]:7.2f} s  (range {spread} s)  peak RSS {rss[name]:5d} MiB"
+            f"  {median[name] / median['table']:.2f}x table"
+        )
     ratio = median["consensus"] / median["table"]
-    print(f"  consensus/table time      {ratio:.2f}x  (target <= {TIME_RATIO}x: "
-          f"{'ok' if ratio <= TIME_RATIO else 'ABOVE TARGET'})")
-    print(f"  consensus peak RSS        {rss['consensus']} MiB  (target <= {CONSENSUS_MIB} MiB: "
-          f"{'ok' if rss['consensus'] <= CONSENSUS_MIB else 'ABOVE TARGET'})")
-    print(f"  confident learning RSS    {rss['confident']} MiB  (target <= {CONFIDENT_MIB} MiB: "
-          f"{'ok' if rss['confident'] <= CONFIDENT_MIB else 'ABOVE TARGET'})")
+    print(
+        f"  consensus/table time      {ratio:.2f}x  (target <= {TIME_RATIO}x: "
+        f"{'ok' if ratio <= TIME_RATIO else 'ABOVE TARGET'})"
+    )
+    print(
+        f"  consensus peak RSS        {rss['consensus']} MiB  (target <= {CONSENSUS_MIB} MiB: "
+        f"{'ok' if rss['consensus'] <= CONSENSUS_MIB else 'ABOVE TARGET'})"
+    )
+    print(
+        f"  confident learning RSS    {rss['confident']} MiB  (target <= {CONFIDENT_MIB} MiB: "
+        f"{'ok' if rss['confident'] <= CONFIDENT_MIB else 'ABOVE TARGET'})"
+    )
 
 
 if __name__ == "__main__":

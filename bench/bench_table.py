@@ -29,6 +29,7 @@ Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manif
        [--baseline DIR]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,9 +106,11 @@ def link_models(seed_dir: Path, n_models: int, into: Path, manifests: bool = Fal
         for path in (seed_dir / f"{platform}_imagenet").glob("*.npy"):
             shutil.copyfile(path, private / f"{platform}_imagenet" / path.name)  # writable, like any output
     seed_dir = private
-    models = [(platform, p.name[: -len(f"_{platform}_imagenet_top5preds.npy")])
-              for platform in ("keras", "pytorch")
-              for p in sorted((seed_dir / f"{platform}_imagenet").glob("*_top5preds.npy"))]
+    models = [
+        (platform, p.name[: -len(f"_{platform}_imagenet_top5preds.npy")])
+        for platform in ("keras", "pytorch")
+        for p in sorted((seed_dir / f"{platform}_imagenet").glob("*_top5preds.npy"))
+    ]
     for platform in ("keras", "pytorch"):
         (into / f"{platform}_imagenet").mkdir(parents=True)
     for i in range(n_models):
@@ -129,18 +132,38 @@ def link_models(seed_dir: Path, n_models: int, into: Path, manifests: bool = Fal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("seed_dir", nargs="?", type=Path, default=DEFAULT_SEED,
-                        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "seed_dir",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_SEED,
+        help=f"folder with keras_imagenet/ and pytorch_imagenet/ (default {DEFAULT_SEED})",
+    )
     parser.add_argument("--repeats", type=int, default=15, help="timed runs of each (default 15)")
-    parser.add_argument("--models", type=int, metavar="N",
-                        help="rank N models: the 2019 files hard-linked under N names (default: the 34 as they are)")
-    parser.add_argument("--bytecode", choices=("source", "cached"), default="source",
-                        help="the table's modules compiled from source each run (PYTHONDONTWRITEBYTECODE=1, "
-                             "as here; default) or from bytecode the warm-up wrote (a normal install)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="also time, cold, the table script of another version of the code in DIR")
-    parser.add_argument("--manifests", action="store_true",
-                        help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)")
+    parser.add_argument(
+        "--models",
+        type=int,
+        metavar="N",
+        help="rank N models: the 2019 files hard-linked under N names (default: the 34 as they are)",
+    )
+    parser.add_argument(
+        "--bytecode",
+        choices=("source", "cached"),
+        default="source",
+        help="the table's modules compiled from source each run (PYTHONDONTWRITEBYTECODE=1, "
+        "as here; default) or from bytecode the warm-up wrote (a normal install)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time, cold, the table script of another version of the code in DIR",
+    )
+    parser.add_argument(
+        "--manifests",
+        action="store_true",
+        help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)",
+    )
     args = parser.parse_args()
     keras, pytorch = args.seed_dir / "keras_imagenet", args.seed_dir / "pytorch_imagenet"
     if not keras.is_dir() or not pytorch.is_dir():
@@ -164,8 +187,9 @@ def copy_code(root: Path, into: Path) -> Path:
     return into / "imagenet_benchmarking.py"
 
 
-def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, script: Path,
-            baseline: Path | None) -> None:
+def measure(
+    args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, script: Path, baseline: Path | None
+) -> None:
     n_files = len(list(keras.glob("*.npy"))) + len(list(pytorch.glob("*.npy")))
     table = [sys.executable, str(script), "-k", str(keras), "-p", str(pytorch)]
     env = dict(os.environ)
@@ -183,8 +207,13 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, sc
         "startup": lambda: [sys.executable, "-c", "import numpy"],
     }
     if baseline is not None:
-        commands["baseline"] = lambda: [sys.executable, str(baseline), *table[2:],
-                                        "--cache-dir", str(work / f"cold-cache-{next(colds)}")]
+        commands["baseline"] = lambda: [
+            sys.executable,
+            str(baseline),
+            *table[2:],
+            "--cache-dir",
+            str(work / f"cold-cache-{next(colds)}"),
+        ]
         if run_once(commands["baseline"](), env)[2] != run_once(commands["warm"](), env)[2]:  # warm-ups too
             print(f"note: the baseline {args.baseline} prints another table")
     _, _, table_out = run_once(commands["warm"](), env)  # warm-up (fills the warm cache and bytecode), a check
@@ -208,18 +237,29 @@ def measure(args: argparse.Namespace, keras: Path, pytorch: Path, work: Path, sc
     import numpy
 
     median = {name: statistics.median(values) for name, values in walls.items()}
-    print(f"imagenet_benchmarking.py on {n_models} models ({n_files} files) from {args.seed_dir}"
-          f"{' (hard links)' if args.models else ''}{', each with a manifest of sha256' if args.manifests else ''}"
-          f"; the table's modules {'compiled from source each run' if args.bytecode == 'source' else 'from bytecode'}")
-    print(f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
-          f"{args.repeats} runs each, interleaved, after a warm-up")
-    labels = {"cold": "table, cold (cache written)", "warm": "table, warm rerun", "nocache": "table, --no-cache",
-              "floor": "numpy floor (streaming)", "startup": "python + numpy import"}
+    print(
+        f"imagenet_benchmarking.py on {n_models} models ({n_files} files) from {args.seed_dir}"
+        f"{' (hard links)' if args.models else ''}{', each with a manifest of sha256' if args.manifests else ''}"
+        f"; the table's modules {'compiled from source each run' if args.bytecode == 'source' else 'from bytecode'}"
+    )
+    print(
+        f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
+        f"{args.repeats} runs each, interleaved, after a warm-up"
+    )
+    labels = {
+        "cold": "table, cold (cache written)",
+        "warm": "table, warm rerun",
+        "nocache": "table, --no-cache",
+        "floor": "numpy floor (streaming)",
+        "startup": "python + numpy import",
+    }
     if baseline is not None:
         labels["baseline"] = "baseline, cold"
     for name, label in labels.items():
         spread = f"{min(walls[name]):.3f}-{max(walls[name]):.3f}"
-        ratio = f"  {median[name] / median['floor']:.2f}x floor" if name in ("cold", "warm", "nocache", "baseline") else ""
+        ratio = (
+            f"  {median[name] / median['floor']:.2f}x floor" if name in ("cold", "warm", "nocache", "baseline") else ""
+        )
         print(f"  {label:<28} median {median[name]:.3f} s  (range {spread} s)  peak RSS {rss[name]} MiB{ratio}")
     ratio = median["cold"] / median["floor"]
     verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"

@@ -13,6 +13,7 @@ the ratio ours / timm (target >= 0.95x).
 
 Usage: python bench/bench_timm_loader.py [--images 200] [--repeats 2] [--workers 2] [--batch-size 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,18 +72,41 @@ def main() -> None:
         torch.save(models.resnet18().state_dict(), weights)
         ours, theirs = [], []
         for _ in range(args.repeats):
-            subprocess.run([sys.executable, str(ROOT / "imagenet_pytorch_get_predictions.py"), str(val), "-m", "resnet18",
-                            "--weights-file", str(weights), "-o", str(tmp / "out"), "-b", str(args.batch_size),
-                            "-j", str(args.workers), "--overwrite"], check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "imagenet_pytorch_get_predictions.py"),
+                    str(val),
+                    "-m",
+                    "resnet18",
+                    "--weights-file",
+                    str(weights),
+                    "-o",
+                    str(tmp / "out"),
+                    "-b",
+                    str(args.batch_size),
+                    "-j",
+                    str(args.workers),
+                    "--overwrite",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             manifest = json.loads((tmp / "out" / "resnet18_pytorch_imagenet_manifest.json").read_text())
             ours.append(manifest["throughput"]["images_per_s"])
-            result = subprocess.run([sys.executable, "-c", TIMM_LOOP, str(val), str(weights), str(args.batch_size),
-                                     str(args.workers)], check=True, capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "-c", TIMM_LOOP, str(val), str(weights), str(args.batch_size), str(args.workers)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             theirs.append(float(result.stdout.strip().splitlines()[-1]))
         a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"{args.images} JPEGs of {realistic_jpegs.mean_file_kb(val):.0f} KB, resnet18, -b {args.batch_size}, "
-              f"-j {args.workers}")
+        print(
+            f"{args.images} JPEGs of {realistic_jpegs.mean_file_kb(val):.0f} KB, resnet18, -b {args.batch_size}, "
+            f"-j {args.workers}"
+        )
         print(f"ours: {a:6.1f} images/s  (runs {', '.join(f'{x:.1f}' for x in ours)})")
         print(f"timm: {b:6.1f} images/s  (runs {', '.join(f'{x:.1f}' for x in theirs)})")
         print(f"ratio ours / timm: {a / b:.2f}x (target >= 0.95x)")

@@ -35,6 +35,7 @@ Usage:
 Options: --shared DIR (default ../shared), --budget SECONDS, --keep DIR, --steps a,b,...
 Exit status: 0 when every step ran and found nothing wrong, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,16 +65,32 @@ import realistic_jpegs  # noqa: E402
 TORCH_SCRIPT = ROOT / "imagenet_pytorch_get_predictions.py"
 KERAS_SCRIPT = ROOT / "imagenet_keras_get_predictions.py"
 # Eight cheap torchvision models that share resize 256 / crop 224 / bilinear (checked at run time).
-GROUP = ("mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_1", "mnasnet0_5", "mobilenet_v2",
-         "shufflenet_v2_x1_0", "mnasnet1_0", "resnet18")
+GROUP = (
+    "mobilenet_v3_small",
+    "shufflenet_v2_x0_5",
+    "squeezenet1_1",
+    "mnasnet0_5",
+    "mobilenet_v2",
+    "shufflenet_v2_x1_0",
+    "mnasnet1_0",
+    "resnet18",
+)
 # Known accuracies on ../shared/data/imagenet-val-500 (from ../shared/weights/SOURCE.md), all 500 images.
 SOURCE_ACC1 = {"torch mobilenet_v2": 67.0, "keras mobilenetV2": 67.6, "keras mobilenet_0.25_128": 40.4}
-KERAS_REAL = {"mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5",
-              "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5"}
+KERAS_REAL = {
+    "mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5",
+    "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5",
+}
 TORCH_REAL = "torchvision_mobilenet_v2_dequantized.pth"
 SCRIPT_ENV = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-NUMERICS = {"float32": [], "tf32": ["--tf32"], "bf16": ["--amp", "bf16"], "fp16": ["--amp", "fp16"],
-            "channels_last": ["--channels-last"], "bf16_channels_last": ["--amp", "bf16", "--channels-last"]}
+NUMERICS = {
+    "float32": [],
+    "tf32": ["--tf32"],
+    "bf16": ["--amp", "bf16"],
+    "fp16": ["--amp", "fp16"],
+    "channels_last": ["--channels-last"],
+    "bf16_channels_last": ["--amp", "bf16", "--channels-last"],
+}
 
 
 @dataclass(frozen=True)
@@ -80,19 +98,19 @@ class Sizes:
     """How big each step is: GPU mode fits 8 minutes on an H200; dry-run about a minute on a CPU."""
 
     device: str
-    images: int            # generated val images
-    unique_images: int     # distinct JPEGs among them (the rest are links: same decoding cost)
+    images: int  # generated val images
+    unique_images: int  # distinct JPEGs among them (the rest are links: same decoding cost)
     batch: int
     workers: int
-    keras_images: int      # Keras one image at a time
-    keras_check: int       # --check-batching K
+    keras_images: int  # Keras one image at a time
+    keras_check: int  # --check-batching K
     real_per_class: int | None  # real-weight steps: --per-class (None: all 500)
     budget_s: float
     numerics: tuple[str, ...] = tuple(NUMERICS)  # the numerics model's configurations
     numerics_model: str = "resnet50"
     group: tuple[str, ...] = GROUP
     keras_real: tuple[str, ...] = tuple(KERAS_REAL)
-    device_runs: bool = True   # the real-weight steps' runs on the device, against the CPU run
+    device_runs: bool = True  # the real-weight steps' runs on the device, against the CPU run
     threads: int | None = None  # CPU threads per process (OMP, TF); None: their defaults
 
 
@@ -111,12 +129,34 @@ def sizes_for(dry_run: bool, cpus: int) -> Sizes:
     loop, mobilenet_v3_small on 16 images: 9.7 s with the default threads, 1.4 s with one, at
     load average 7)."""
     if dry_run:
-        return Sizes("cpu", images=8, unique_images=8, batch=4, workers=1, keras_images=4, keras_check=2,
-                     real_per_class=1, budget_s=900, numerics=("float32", "bf16_channels_last"),
-                     numerics_model=GROUP[0], group=GROUP[:2], keras_real=("mobilenet_0.25_128",),
-                     device_runs=False, threads=1)
-    return Sizes("cuda", images=4000, unique_images=400, batch=256, workers=max(1, min(14, cpus - 2)),
-                 keras_images=1000, keras_check=256, real_per_class=None, budget_s=480)
+        return Sizes(
+            "cpu",
+            images=8,
+            unique_images=8,
+            batch=4,
+            workers=1,
+            keras_images=4,
+            keras_check=2,
+            real_per_class=1,
+            budget_s=900,
+            numerics=("float32", "bf16_channels_last"),
+            numerics_model=GROUP[0],
+            group=GROUP[:2],
+            keras_real=("mobilenet_0.25_128",),
+            device_runs=False,
+            threads=1,
+        )
+    return Sizes(
+        "cuda",
+        images=4000,
+        unique_images=400,
+        batch=256,
+        workers=max(1, min(14, cpus - 2)),
+        keras_images=1000,
+        keras_check=256,
+        real_per_class=None,
+        budget_s=480,
+    )
 
 
 class StepFailed(Exception):
@@ -130,7 +170,7 @@ class Context:
     sizes: Sizes
     work: Path
     shared: Path
-    deadline: float                      # global: no step starts after it
+    deadline: float  # global: no step starts after it
     steps: dict[str, Any] = field(default_factory=dict)
     step_deadline: float = 0.0
     files: dict[str, Any] = field(default_factory=dict)  # weights files, the val folder
@@ -156,8 +196,9 @@ def run_cmd(ctx: Context, cmd: list[str], env: dict[str, str] | None = None) -> 
     start = time.monotonic()
     full_env = {**os.environ, **SCRIPT_ENV, **(env or {})}
     with tempfile.TemporaryFile(mode="w+") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True,
-                                cwd=ROOT)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True, cwd=ROOT
+        )
         try:
             proc.wait(timeout=ctx.timeout())
         except subprocess.TimeoutExpired:
@@ -188,11 +229,29 @@ def thread_env(threads: int | None) -> dict[str, str]:
     return {} if threads is None else {name: str(threads) for name in names}
 
 
-def torch_run(ctx: Context, out: Path, flags: list[str], val: Path | None = None, device: str | None = None,
-              launcher: list[str] | None = None) -> float:
-    cmd = [*(launcher or [sys.executable]), str(TORCH_SCRIPT), str(val or ctx.val), "-o", str(out),
-           "-b", str(ctx.sizes.batch), "-j", str(ctx.sizes.workers), "--device", device or ctx.sizes.device,
-           "--overwrite", *flags]
+def torch_run(
+    ctx: Context,
+    out: Path,
+    flags: list[str],
+    val: Path | None = None,
+    device: str | None = None,
+    launcher: list[str] | None = None,
+) -> float:
+    cmd = [
+        *(launcher or [sys.executable]),
+        str(TORCH_SCRIPT),
+        str(val or ctx.val),
+        "-o",
+        str(out),
+        "-b",
+        str(ctx.sizes.batch),
+        "-j",
+        str(ctx.sizes.workers),
+        "--device",
+        device or ctx.sizes.device,
+        "--overwrite",
+        *flags,
+    ]
     return run_cmd(ctx, cmd)
 
 
@@ -201,9 +260,12 @@ def outputs(out: Path, model: str, platform_: str = "pytorch") -> dict[str, Any]
     from imagenet_bench.outputs import predfiles
 
     files = predfiles.model_files(out, model, platform_)
-    found = {"manifest": json.loads(files.manifest_path.read_text()),
-             "preds": np.load(files.preds_path), "probs": np.load(files.probs_path),
-             "labels": np.load(out / "dataset_labels.npy")}
+    found = {
+        "manifest": json.loads(files.manifest_path.read_text()),
+        "preds": np.load(files.preds_path),
+        "probs": np.load(files.probs_path),
+        "labels": np.load(out / "dataset_labels.npy"),
+    }
     if files.all_probs_path.exists():
         found["all_probs"] = np.load(files.all_probs_path)
     return found
@@ -212,9 +274,12 @@ def outputs(out: Path, model: str, platform_: str = "pytorch") -> dict[str, Any]
 def same_files(a: Path, b: Path, models: tuple[str, ...]) -> bool:
     from imagenet_bench.outputs import predfiles
 
-    return all(getattr(predfiles.model_files(a, m, "pytorch"), kind).read_bytes()
-               == getattr(predfiles.model_files(b, m, "pytorch"), kind).read_bytes()
-               for m in models for kind in ("preds_path", "probs_path"))
+    return all(
+        getattr(predfiles.model_files(a, m, "pytorch"), kind).read_bytes()
+        == getattr(predfiles.model_files(b, m, "pytorch"), kind).read_bytes()
+        for m in models
+        for kind in ("preds_path", "probs_path")
+    )
 
 
 def compare(test: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
@@ -233,8 +298,11 @@ def accuracy(found: dict[str, Any]) -> float:
 
 def throughput(manifest: dict[str, Any]) -> dict[str, Any]:
     t = manifest["throughput"]
-    return {"images_per_s": t["images_per_s"], "model_images_per_s": t.get("model_images_per_s"),
-            "wall_time_s": t["wall_time_s"]}
+    return {
+        "images_per_s": t["images_per_s"],
+        "model_images_per_s": t.get("model_images_per_s"),
+        "wall_time_s": t["wall_time_s"],
+    }
 
 
 def save_random_weights(folder: Path, builders: tuple[str, ...]) -> dict[str, Path]:
@@ -284,7 +352,11 @@ def step_data(ctx: Context) -> dict[str, Any]:
             except OSError:
                 shutil.copyfile(sources[i % len(sources)], target)
     ctx.files["val"] = val
-    return {"images": s.images, "unique_images": len(sources), "mean_kb": round(realistic_jpegs.mean_file_kb(unique), 1)}
+    return {
+        "images": s.images,
+        "unique_images": len(sources),
+        "mean_kb": round(realistic_jpegs.mean_file_kb(unique), 1),
+    }
 
 
 def _decode(args: tuple[str, Any]) -> int:
@@ -309,8 +381,11 @@ def step_decode(ctx: Context) -> dict[str, Any]:
             start = time.perf_counter()
             pool.map(_decode, jobs, chunksize=4)
             rates[workers] = len(jobs) / (time.perf_counter() - start)
-    return {"images_per_s": {str(w): round(r, 1) for w, r in rates.items()},
-            "per_worker_images_per_s": round(rates[max(rates)] / max(rates), 1), "workers": max(rates)}
+    return {
+        "images_per_s": {str(w): round(r, 1) for w, r in rates.items()},
+        "per_worker_images_per_s": round(rates[max(rates)] / max(rates), 1),
+        "workers": max(rates),
+    }
 
 
 def all_failed(runs: dict[str, Any]) -> None:
@@ -333,22 +408,33 @@ def step_torch_numerics(ctx: Context) -> dict[str, Any]:
             wall = torch_run(ctx, out, ["-m", model, *weights_flags(weights), *flags])
             found[name] = outputs(out, model)
             m = found[name]["manifest"]
-            runs[name] = {"status": "ok", "flags": " ".join(flags) or "(none)", "process_s": round(wall, 1),
-                          **throughput(m), "numerics": m["numerics"], "device": m["device"], "gflops": gflops}
+            runs[name] = {
+                "status": "ok",
+                "flags": " ".join(flags) or "(none)",
+                "process_s": round(wall, 1),
+                **throughput(m),
+                "numerics": m["numerics"],
+                "device": m["device"],
+                "gflops": gflops,
+            }
         except Exception as exc:  # this configuration fails; the others go on
             runs[name] = {"status": "failed", "flags": " ".join(flags), "error": str(exc)}
     all_failed(runs)
     findings = []
     if "float32" in found:
         ctx.files["numerics_float32"] = ctx.work / "numerics-float32"
-        runs["float32"]["distinct_top1"] = int(len(np.unique(found["float32"]["preds"][:, 0])))
+        runs["float32"]["distinct_top1"] = len(np.unique(found["float32"]["preds"][:, 0]))
         for name, f in found.items():
             if name != "float32":
                 runs[name]["vs_float32"] = compare(f, found["float32"])
     findings += [f"{name}: {run['error']}" for name, run in runs.items() if run["status"] != "ok"]
     findings += numerics_findings(runs, ctx.sizes.device)
-    return {"model": model, "runs": runs, "findings": findings,
-            "note": "random weights: agreement is meaningful only as far as distinct_top1 shows varied predictions"}
+    return {
+        "model": model,
+        "runs": runs,
+        "findings": findings,
+        "note": "random weights: agreement is meaningful only as far as distinct_top1 shows varied predictions",
+    }
 
 
 def numerics_findings(runs: dict[str, Any], device: str) -> list[str]:
@@ -398,13 +484,19 @@ def step_torch_grouping(ctx: Context) -> dict[str, Any]:
         wall = torch_run(ctx, out, ["-m", *group, *weights_flags(weights), "--group-size", str(size)])
         manifests = _group_manifests(out, group)
         loops, decoded = _loops(manifests, ctx.sizes.images)
-        result[label] = {"process_s": round(wall, 2), "loops_s": round(loops, 2), "decoded_per_image": decoded,
-                         "fixed_s": round(max(0.0, wall - loops), 2),  # start-up and the builds
-                         "images_per_s_per_model": {m: man["throughput"]["images_per_s"] for m, man in manifests.items()}}
+        result[label] = {
+            "process_s": round(wall, 2),
+            "loops_s": round(loops, 2),
+            "decoded_per_image": decoded,
+            "fixed_s": round(max(0.0, wall - loops), 2),  # start-up and the builds
+            "images_per_s_per_model": {m: man["throughput"]["images_per_s"] for m, man in manifests.items()},
+        }
         if label == "alone":
             gflops = gflops_of(group)
-            result["per_model"] = {m: {"gflops": gflops[m], "model_images_per_s": man["throughput"]["model_images_per_s"]}
-                                   for m, man in manifests.items()}
+            result["per_model"] = {
+                m: {"gflops": gflops[m], "model_images_per_s": man["throughput"]["model_images_per_s"]}
+                for m, man in manifests.items()
+            }
     ctx.files["group_grouped"] = ctx.work / "group-grouped"
     result["speedup_process"] = round(result["alone"]["process_s"] / result["grouped"]["process_s"], 2)
     result["speedup_loops"] = round(result["alone"]["loops_s"] / result["grouped"]["loops_s"], 2)
@@ -420,15 +512,22 @@ def step_torch_cache(ctx: Context) -> dict[str, Any]:
     result: dict[str, Any] = {"models": list(group)}
     for label in ("fill", "read"):
         out = ctx.work / f"cache-{label}"
-        wall = torch_run(ctx, out, ["-m", *group, *weights_flags(weights), "--group-size", str(len(group)),
-                                    "--cache-dir", str(cache)])
+        wall = torch_run(
+            ctx,
+            out,
+            ["-m", *group, *weights_flags(weights), "--group-size", str(len(group)), "--cache-dir", str(cache)],
+        )
         manifests = _group_manifests(out, group)
         loops, _ = _loops(manifests, ctx.sizes.images)
         # the first run decodes into the cache before its pass; a pass reading the cache decodes nothing
-        result[label] = {"process_s": round(wall, 2), "loops_s": round(loops, 2),
-                         "images_decoded_in_pass": sum({tuple(m["pass"]["models"]): m["pass"]["images_decoded"]
-                                                        for m in manifests.values()}.values()),
-                         "cache_entries": len(list(cache.glob("*/key.json")))}
+        result[label] = {
+            "process_s": round(wall, 2),
+            "loops_s": round(loops, 2),
+            "images_decoded_in_pass": sum(
+                {tuple(m["pass"]["models"]): m["pass"]["images_decoded"] for m in manifests.values()}.values()
+            ),
+            "cache_entries": len(list(cache.glob("*/key.json"))),
+        }
     result["cache_bytes"] = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
     grouped = (ctx.steps.get("torch_grouping") or {}).get("grouped")
     if grouped:
@@ -440,8 +539,10 @@ def step_torch_cache(ctx: Context) -> dict[str, Any]:
         if not result["identical_to_decoding"]:
             findings.append("outputs from the pixel cache differ from outputs from decoding")
     if result["read"]["images_decoded_in_pass"] != 0 or result["fill"]["cache_entries"] != 1:
-        findings.append(f"the second pass decoded {result['read']['images_decoded_in_pass']} images, with "
-                        f"{result['fill']['cache_entries']} cache entries (expected 0, with 1)")
+        findings.append(
+            f"the second pass decoded {result['read']['images_decoded_in_pass']} images, with "
+            f"{result['fill']['cache_entries']} cache entries (expected 0, with 1)"
+        )
     result["findings"] = findings
     return result
 
@@ -470,22 +571,38 @@ def step_torchrun(ctx: Context) -> dict[str, Any]:
     for n in counts:
         out = ctx.work / f"torchrun-{n}"
         # --log-dir: torchrun's logs go into the work folder, not a temporary folder it leaves behind
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-                    "--log-dir", str(ctx.work / f"torchrun-logs-{n}")]
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={n}",
+            "--log-dir",
+            str(ctx.work / f"torchrun-logs-{n}"),
+        ]
         try:
             wall = torch_run(ctx, out, ["-m", model, *weights_flags(weights)], launcher=launcher)
             found = outputs(out, model)
             same = same_files(out, reference_dir, (model,))
-            runs[str(n)] = {"status": "ok", "process_s": round(wall, 1), **throughput(found["manifest"]),
-                            "distributed": found["manifest"].get("distributed"), "identical_to_one_process": same,
-                            **compare(found, reference)}
+            runs[str(n)] = {
+                "status": "ok",
+                "process_s": round(wall, 1),
+                **throughput(found["manifest"]),
+                "distributed": found["manifest"].get("distributed"),
+                "identical_to_one_process": same,
+                **compare(found, reference),
+            }
             if not same and runs[str(n)]["top1_agree"] != runs[str(n)]["images"]:
                 findings.append(f"torchrun with {n} process(es): top-1 differs from one process")
         except Exception as exc:
             runs[str(n)] = {"status": "failed", "error": str(exc)}
             findings.append(f"torchrun with {n} process(es): {exc}")
-    note = ("WORLD_SIZE 1 starts no process group (torch_distributed.init), so 1 process never reaches nccl; "
-            "nccl runs only with 2 GPUs or more" if ctx.sizes.device != "cpu" else "gloo on the CPU")
+    note = (
+        "WORLD_SIZE 1 starts no process group (torch_distributed.init), so 1 process never reaches nccl; "
+        "nccl runs only with 2 GPUs or more"
+        if ctx.sizes.device != "cpu"
+        else "gloo on the CPU"
+    )
     if ctx.sizes.device != "cpu" and 2 not in counts:
         findings.append("nccl not exercised: one GPU (torchrun needs one GPU per process)")
     return {"runs": runs, "note": note, "findings": findings}
@@ -497,15 +614,26 @@ def keras_weights(ctx: Context) -> tuple[Path, str]:
     if real.exists():
         return real, "real (../shared/weights)"
     path = ctx.work / "keras_mobilenetv2_random.weights.h5"
-    code = ("import keras, sys; keras.utils.set_random_seed(0); "
-            "keras.applications.MobileNetV2(weights=None).save_weights(sys.argv[1])")
+    code = (
+        "import keras, sys; keras.utils.set_random_seed(0); "
+        "keras.applications.MobileNetV2(weights=None).save_weights(sys.argv[1])"
+    )
     run_cmd(ctx, [sys.executable, "-c", code, str(path)])
     return path, "random (seeded)"
 
 
 def keras_run(ctx: Context, out: Path, flags: list[str], val: Path | None = None, cpu: bool = False) -> float:
-    cmd = [sys.executable, str(KERAS_SCRIPT), str(val or ctx.val), "-o", str(out), "-j", str(ctx.sizes.workers),
-           "--overwrite", *flags]
+    cmd = [
+        sys.executable,
+        str(KERAS_SCRIPT),
+        str(val or ctx.val),
+        "-o",
+        str(out),
+        "-j",
+        str(ctx.sizes.workers),
+        "--overwrite",
+        *flags,
+    ]
     return run_cmd(ctx, cmd, env={"CUDA_VISIBLE_DEVICES": "-1"} if cpu else None)
 
 
@@ -513,32 +641,50 @@ def step_keras(ctx: Context) -> dict[str, Any]:
     weights, kind = keras_weights(ctx)
     on_gpu = ctx.sizes.device != "cpu"
     common = ["-m", "mobilenetV2", "--weights-file", str(weights), "--protocol", "common"]
-    configs = {"one_at_a_time": [*common, "--limit", str(ctx.sizes.keras_images), *(["-g", "0"] if on_gpu else [])],
-               "batched": [*common, "-b", "64", "--check-batching", str(ctx.sizes.keras_check),
-                           *(["--gpus", "0"] if on_gpu else [])]}
+    configs = {
+        "one_at_a_time": [*common, "--limit", str(ctx.sizes.keras_images), *(["-g", "0"] if on_gpu else [])],
+        "batched": [
+            *common,
+            "-b",
+            "64",
+            "--check-batching",
+            str(ctx.sizes.keras_check),
+            *(["--gpus", "0"] if on_gpu else []),
+        ],
+    }
     runs, findings = {}, []
     for name, flags in configs.items():
         out = ctx.work / f"keras-{name}"
         try:
             wall = keras_run(ctx, out, flags)
             m = outputs(out, "mobilenetV2", "keras")["manifest"]
-            runs[name] = {"status": "ok", "flags": " ".join(flags[len(common):]), "process_s": round(wall, 1),
-                          **throughput(m), "build_s": m["throughput"].get("build_s"), "device": m["device"],
-                          "numerics": m["numerics"], "xla_taken": m["numerics"].get("jit_compile")}
+            runs[name] = {
+                "status": "ok",
+                "flags": " ".join(flags[len(common) :]),
+                "process_s": round(wall, 1),
+                **throughput(m),
+                "build_s": m["throughput"].get("build_s"),
+                "device": m["device"],
+                "numerics": m["numerics"],
+                "xla_taken": m["numerics"].get("jit_compile"),
+            }
             if "check_batching" in m:
                 cb = m["check_batching"]
-                runs[name]["check_batching"] = {k: cb[k] for k in ("images", "batch_size", "top1_agree", "max_abs_prob_diff")}
+                runs[name]["check_batching"] = {
+                    k: cb[k] for k in ("images", "batch_size", "top1_agree", "max_abs_prob_diff")
+                }
             if on_gpu and "GPU" not in str(m["device"].get("name")):
                 findings.append(f"keras {name}: ran on {m['device'].get('name')}, not the GPU")
             if m["numerics"].get("jit_compile") or m["numerics"].get("tf32"):
-                findings.append(f"keras {name}: XLA {m['numerics'].get('jit_compile')}, TF32 "
-                                f"{m['numerics'].get('tf32')}, though neither was asked for")
+                findings.append(
+                    f"keras {name}: XLA {m['numerics'].get('jit_compile')}, TF32 "
+                    f"{m['numerics'].get('tf32')}, though neither was asked for"
+                )
         except Exception as exc:
             runs[name] = {"status": "failed", "error": str(exc)}
             findings.append(f"keras {name}: {exc}")
     all_failed(runs)
-    return {"weights": kind, "gflops": gflops_of(("mobilenet_v2",))["mobilenet_v2"], "runs": runs,
-            "findings": findings}
+    return {"weights": kind, "gflops": gflops_of(("mobilenet_v2",))["mobilenet_v2"], "runs": runs, "findings": findings}
 
 
 def _real_val(ctx: Context) -> tuple[Path, list[str]]:
@@ -558,8 +704,10 @@ def step_real_torch(ctx: Context) -> dict[str, Any]:
     found, runs = {}, {}
     configs = {"cpu float32": ("cpu", [])}
     if ctx.sizes.device_runs:
-        configs |= {f"{ctx.sizes.device} float32": (ctx.sizes.device, []),
-                    f"{ctx.sizes.device} bf16": (ctx.sizes.device, ["--amp", "bf16"])}
+        configs |= {
+            f"{ctx.sizes.device} float32": (ctx.sizes.device, []),
+            f"{ctx.sizes.device} bf16": (ctx.sizes.device, ["--amp", "bf16"]),
+        }
     for name, (device, extra) in configs.items():
         out = ctx.work / f"real-torch-{name.replace(' ', '-')}"
         try:
@@ -589,8 +737,17 @@ def step_real_keras(ctx: Context) -> dict[str, Any]:
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
         raise StepFailed(f"skipped: {', '.join(missing)} missing")
-    flags = ["-m", *files, *[f for m, p in files.items() for f in ("--weights-file", f"{m}={p}")],
-             "--protocol", "common", "-b", "32", "--save-all-probs", *subset]
+    flags = [
+        "-m",
+        *files,
+        *[f for m, p in files.items() for f in ("--weights-file", f"{m}={p}")],
+        "--protocol",
+        "common",
+        "-b",
+        "32",
+        "--save-all-probs",
+        *subset,
+    ]
     found, runs = {}, {}
     configs = [("cpu", [], True)] + ([("gpu", ["-g", "0"], False)] if ctx.sizes.device_runs else [])
     for name, extra, cpu in configs:
@@ -598,9 +755,17 @@ def step_real_keras(ctx: Context) -> dict[str, Any]:
         try:
             keras_run(ctx, out, [*flags, *extra], val=val, cpu=cpu)
             found[name] = {m: outputs(out, m, "keras") for m in files}
-            runs[name] = {"status": "ok", **{m: {"acc1": accuracy(f), **throughput(f["manifest"]),
-                                                  "device": f["manifest"]["device"].get("model")}
-                                              for m, f in found[name].items()}}
+            runs[name] = {
+                "status": "ok",
+                **{
+                    m: {
+                        "acc1": accuracy(f),
+                        **throughput(f["manifest"]),
+                        "device": f["manifest"]["device"].get("model"),
+                    }
+                    for m, f in found[name].items()
+                },
+            }
         except Exception as exc:
             runs[name] = {"status": "failed", "error": str(exc)}
     all_failed(runs)
@@ -614,8 +779,7 @@ def step_real_keras(ctx: Context) -> dict[str, Any]:
             expected = SOURCE_ACC1[f"keras {m}"]
             if abs(runs["cpu"][m]["acc1"] - expected) > 0.5:
                 findings.append(f"keras {m}: CPU Acc@1 {runs['cpu'][m]['acc1']} differs from SOURCE.md's {expected}")
-    return {"expected_acc1_all_500": {m: SOURCE_ACC1[f"keras {m}"] for m in files}, "runs": runs,
-            "findings": findings}
+    return {"expected_acc1_all_500": {m: SOURCE_ACC1[f"keras {m}"] for m in files}, "runs": runs, "findings": findings}
 
 
 def step_estimate(ctx: Context, timm_benchmark: Path | None = None) -> dict[str, Any]:
@@ -635,29 +799,41 @@ def step_estimate(ctx: Context, timm_benchmark: Path | None = None) -> dict[str,
 class Step:
     name: str
     run: Callable[[Context], dict[str, Any]]
-    cap_s: float     # GPU mode: the most this step may take
-    min_s: float     # not started with less than this left
+    cap_s: float  # GPU mode: the most this step may take
+    min_s: float  # not started with less than this left
 
 
 def steps_for(timm_benchmark: Path | None) -> list[Step]:
     return [
-        Step("data", step_data, 60, 5), Step("decode", step_decode, 30, 5),
-        Step("torch_numerics", step_torch_numerics, 110, 20), Step("torch_grouping", step_torch_grouping, 80, 20),
-        Step("torch_cache", step_torch_cache, 60, 15), Step("torchrun", step_torchrun, 50, 15),
-        Step("real_torch", step_real_torch, 70, 15), Step("keras", step_keras, 80, 20),
+        Step("data", step_data, 60, 5),
+        Step("decode", step_decode, 30, 5),
+        Step("torch_numerics", step_torch_numerics, 110, 20),
+        Step("torch_grouping", step_torch_grouping, 80, 20),
+        Step("torch_cache", step_torch_cache, 60, 15),
+        Step("torchrun", step_torchrun, 50, 15),
+        Step("real_torch", step_real_torch, 70, 15),
+        Step("keras", step_keras, 80, 20),
         Step("real_keras", step_real_keras, 100, 20),
         Step("estimate", lambda ctx: step_estimate(ctx, timm_benchmark), 40, 1),
     ]
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
     try:
         import torch
         import torchvision
 
-        info.update(torch=torch.__version__, torchvision=torchvision.__version__, cuda=torch.version.cuda,
-                    gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
+        info.update(
+            torch=torch.__version__,
+            torchvision=torchvision.__version__,
+            cuda=torch.version.cuda,
+            gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        )
     except Exception as exc:
         info["torch"] = f"not importable: {exc}"
     for name in ("timm", "tensorflow", "keras"):
@@ -673,8 +849,10 @@ def run_step(ctx: Context, step: Step, estimate_reserve: float) -> dict[str, Any
     reserve = 0.0 if step.name == "estimate" else estimate_reserve
     left = ctx.deadline - reserve - now
     if left < step.min_s:
-        return {"status": "skipped", "reason": f"global deadline: {max(0, left):.0f} s left, the step needs "
-                                               f"at least {step.min_s:.0f} s"}
+        return {
+            "status": "skipped",
+            "reason": f"global deadline: {max(0, left):.0f} s left, the step needs at least {step.min_s:.0f} s",
+        }
     ctx.step_deadline = now + min(left, step.cap_s if ctx.sizes.device != "cpu" else left)
     start = time.monotonic()
     try:
@@ -698,35 +876,69 @@ def headline(name: str, r: dict[str, Any]) -> str:
     if name == "decode":
         return f"{r['images_per_s']} images/s by processes; {r['per_worker_images_per_s']} per process"
     if name == "torch_numerics":
-        return "; ".join(f"{n} {x.get('model_images_per_s')}/{x.get('images_per_s')}"
-                         + (f" agree {x['vs_float32']['top1_agree']}/{x['vs_float32']['images']}" if "vs_float32" in x else "")
-                         if x["status"] == "ok" else f"{n} FAILED" for n, x in r["runs"].items()) + " (model/end-to-end images/s)"
+        return (
+            "; ".join(
+                f"{n} {x.get('model_images_per_s')}/{x.get('images_per_s')}"
+                + (f" agree {x['vs_float32']['top1_agree']}/{x['vs_float32']['images']}" if "vs_float32" in x else "")
+                if x["status"] == "ok"
+                else f"{n} FAILED"
+                for n, x in r["runs"].items()
+            )
+            + " (model/end-to-end images/s)"
+        )
     if name == "torch_grouping":
-        return (f"loops {r['alone']['loops_s']} s alone, {r['grouped']['loops_s']} s grouped: {r['speedup_loops']}x "
-                f"(process {r['speedup_process']}x); identical {r['identical_files']}")
+        return (
+            f"loops {r['alone']['loops_s']} s alone, {r['grouped']['loops_s']} s grouped: {r['speedup_loops']}x "
+            f"(process {r['speedup_process']}x); identical {r['identical_files']}"
+        )
     if name == "torch_cache":
-        return (f"fill {r['fill']['loops_s']} s, read {r['read']['loops_s']} s; read vs decoding "
-                f"{r.get('speedup_read_vs_decoding_loops')}x; {r['cache_bytes'] / 1e6:.0f} MB")
+        return (
+            f"fill {r['fill']['loops_s']} s, read {r['read']['loops_s']} s; read vs decoding "
+            f"{r.get('speedup_read_vs_decoding_loops')}x; {r['cache_bytes'] / 1e6:.0f} MB"
+        )
     if name == "torchrun":
-        return "; ".join(f"{n} proc: " + (f"identical {x['identical_to_one_process']}, {x['distributed']}"
-                                           if x["status"] == "ok" else "FAILED") for n, x in r["runs"].items())
+        return "; ".join(
+            f"{n} proc: "
+            + (f"identical {x['identical_to_one_process']}, {x['distributed']}" if x["status"] == "ok" else "FAILED")
+            for n, x in r["runs"].items()
+        )
     if name == "keras":
-        return "; ".join(f"{n} {x.get('images_per_s')} images/s XLA {x.get('xla_taken')}"
-                         + (f" check {x['check_batching']['top1_agree']}/{x['check_batching']['images']}"
-                            if "check_batching" in x else "") if x["status"] == "ok" else f"{n} FAILED"
-                         for n, x in r["runs"].items())
+        return "; ".join(
+            f"{n} {x.get('images_per_s')} images/s XLA {x.get('xla_taken')}"
+            + (
+                f" check {x['check_batching']['top1_agree']}/{x['check_batching']['images']}"
+                if "check_batching" in x
+                else ""
+            )
+            if x["status"] == "ok"
+            else f"{n} FAILED"
+            for n, x in r["runs"].items()
+        )
     if name in ("real_torch", "real_keras"):
         parts = []
         for n, x in r["runs"].items():
             if x["status"] != "ok":
                 parts.append(f"{n} FAILED")
             elif "acc1" in x:
-                parts.append(f"{n} Acc@1 {x['acc1']}" + (f" agree {x['vs_cpu']['top1_agree']}/{x['vs_cpu']['images']}"
-                                                         f" diff {x['vs_cpu']['max_abs_prob_diff']:.1e}" if "vs_cpu" in x else ""))
+                parts.append(
+                    f"{n} Acc@1 {x['acc1']}"
+                    + (
+                        f" agree {x['vs_cpu']['top1_agree']}/{x['vs_cpu']['images']}"
+                        f" diff {x['vs_cpu']['max_abs_prob_diff']:.1e}"
+                        if "vs_cpu" in x
+                        else ""
+                    )
+                )
             else:
-                parts.append(f"{n} " + ", ".join(f"{m} {y['acc1']}" + (f" agree {y['vs_cpu']['top1_agree']}/{y['vs_cpu']['images']}"
-                                                                       if "vs_cpu" in y else "")
-                                                  for m, y in x.items() if isinstance(y, dict)))
+                parts.append(
+                    f"{n} "
+                    + ", ".join(
+                        f"{m} {y['acc1']}"
+                        + (f" agree {y['vs_cpu']['top1_agree']}/{y['vs_cpu']['images']}" if "vs_cpu" in y else "")
+                        for m, y in x.items()
+                        if isinstance(y, dict)
+                    )
+                )
         return "; ".join(parts)
     if name == "estimate":
         return f"{len(r['registries'])} registries; fit slope {r['fit']['slope']:.2f} over {r['fit']['points']} models"
@@ -734,8 +946,10 @@ def headline(name: str, r: dict[str, Any]) -> str:
 
 
 def print_table(summary: dict[str, Any]) -> None:
-    print(f"gpu_check ({summary['mode']}): {summary['machine'].get('gpus') or 'no GPU'}, {summary['machine']['cpus']} CPUs, "
-          f"{summary['wall_s']:.0f} s of {summary['budget_s']:.0f}")
+    print(
+        f"gpu_check ({summary['mode']}): {summary['machine'].get('gpus') or 'no GPU'}, {summary['machine']['cpus']} CPUs, "
+        f"{summary['wall_s']:.0f} s of {summary['budget_s']:.0f}"
+    )
     for name, r in summary["steps"].items():
         try:
             line = headline(name, r)
@@ -755,13 +969,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="the same steps on the CPU, tiny sizes (CI)")
     parser.add_argument("--json", type=Path, default=Path("gpu_check.json"), help="where the summary goes")
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                        help="the shared data folder (weights/, data/imagenet-val-500); default ../shared")
-    parser.add_argument("--timm-benchmark", type=Path, default=overnight_estimate.DEFAULT_TIMM_BENCHMARK,
-                        help="timm's benchmark-infer-*.csv, for timm models' GFLOPs in the estimate")
-    parser.add_argument("--budget", type=float, help="global deadline in seconds (default 480; dry-run 900, a safety net on a loaded CPU)")
-    parser.add_argument("--steps", help="comma-separated steps to run, in this order (default: all, in order; a "
-                                        "step that needs an earlier one's output fails without it)")
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        default=ROOT.parent / "shared",
+        help="the shared data folder (weights/, data/imagenet-val-500); default ../shared",
+    )
+    parser.add_argument(
+        "--timm-benchmark",
+        type=Path,
+        default=overnight_estimate.DEFAULT_TIMM_BENCHMARK,
+        help="timm's benchmark-infer-*.csv, for timm models' GFLOPs in the estimate",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="global deadline in seconds (default 480; dry-run 900, a safety net on a loaded CPU)",
+    )
+    parser.add_argument(
+        "--steps",
+        help="comma-separated steps to run, in this order (default: all, in order; a "
+        "step that needs an earlier one's output fails without it)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the generated data and outputs in this folder")
     args = parser.parse_args(argv)
     sizes = sizes_for(args.dry_run, os.cpu_count() or 1)
@@ -784,9 +1013,15 @@ def main(argv: list[str] | None = None) -> int:
         for step in steps:
             print(f"[{time.monotonic() - started:5.0f} s] {step.name} ...", file=sys.stderr, flush=True)
             ctx.steps[step.name] = run_step(ctx, step, estimate_reserve=20 if not args.dry_run else 5)
-        summary = {"mode": "dry-run" if args.dry_run else "gpu", "sizes": asdict(sizes), "budget_s": budget,
-                   "wall_s": round(time.monotonic() - started, 1), "machine": machine(), "steps": ctx.steps,
-                   "deadline_hit": any(r.get("reason", "").startswith("global deadline") for r in ctx.steps.values())}
+        summary = {
+            "mode": "dry-run" if args.dry_run else "gpu",
+            "sizes": asdict(sizes),
+            "budget_s": budget,
+            "wall_s": round(time.monotonic() - started, 1),
+            "machine": machine(),
+            "steps": ctx.steps,
+            "deadline_hit": any(r.get("reason", "").startswith("global deadline") for r in ctx.steps.values()),
+        }
     from imagenet_bench.base import atomic
 
     atomic.write_text(args.json, json.dumps(summary, indent=1, default=str))

@@ -28,6 +28,7 @@ scaled by resolution squared and width multiplier squared for the MobileNet vari
 Usage: python bench/overnight_estimate.py SUMMARY.json [--timm-benchmark CSV]
 (recomputes the estimate of a check's summary, for example on a machine with ../shared).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,18 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_TIMM_BENCHMARK = ROOT.parent / "shared" / "reference" / "timm-results" / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
+DEFAULT_TIMM_BENCHMARK = (
+    ROOT.parent / "shared" / "reference" / "timm-results" / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
+)
 # Images per dataset: the val set, and the test sets of the issue "Every model off the val set".
 DATASETS = {"val": 50_000, "imagenetv2": 30_000, "sketch": 50_889, "imagenet-a": 7_500, "imagenet-r": 30_000}
 GPU_COUNTS = (1, 8)
@@ -87,21 +91,23 @@ class Measured:
     """What the estimate takes from a check's summary."""
 
     torch_points: list[tuple[float, float]]  # (GFLOPs, model-only images/s), float32 TF32 off
-    bf16_factor: float                      # resnet50 model-only images/s, bf16 over float32
+    bf16_factor: float  # resnet50 model-only images/s, bf16 over float32
     bf16_flags: str
-    decode_per_worker: float                # images/s one decoding process gives
+    decode_per_worker: float  # images/s one decoding process gives
     cores: int
-    build_s: float                          # fixed cost per model: build, move to the device
-    keras_one_ips: float | None             # MobileNetV2 one image at a time, end to end
-    keras_batched_ips: float | None         # MobileNetV2 batched, model only
+    build_s: float  # fixed cost per model: build, move to the device
+    keras_one_ips: float | None  # MobileNetV2 one image at a time, end to end
+    keras_batched_ips: float | None  # MobileNetV2 batched, model only
     keras_build_s: float | None
-    keras_gflops: float | None              # MobileNetV2's
+    keras_gflops: float | None  # MobileNetV2's
 
 
 def _ok(steps: dict[str, Any], name: str) -> dict[str, Any]:
     step = steps.get(name) or {}
     if step.get("status") != "ok":
-        raise EstimateError(f"step {name} did not run ({step.get('status', 'absent')}: {step.get('reason') or step.get('error')})")
+        raise EstimateError(
+            f"step {name} did not run ({step.get('status', 'absent')}: {step.get('reason') or step.get('error')})"
+        )
     return step
 
 
@@ -130,13 +136,17 @@ def measured_from_summary(summary: dict[str, Any]) -> Measured:
     one, batched = (keras.get("runs") or {}).get("one_at_a_time", {}), (keras.get("runs") or {}).get("batched", {})
     keras_ok = keras.get("status") == "ok" and one.get("status") == "ok" and batched.get("status") == "ok"
     return Measured(
-        torch_points=points, bf16_factor=factor, bf16_flags=bf16[best]["flags"] if best else "(not measured)",
-        decode_per_worker=decode["per_worker_images_per_s"], cores=summary["machine"]["cpus"],
+        torch_points=points,
+        bf16_factor=factor,
+        bf16_flags=bf16[best]["flags"] if best else "(not measured)",
+        decode_per_worker=decode["per_worker_images_per_s"],
+        cores=summary["machine"]["cpus"],
         build_s=build_seconds(grouping, fp32),
         keras_one_ips=one.get("images_per_s") if keras_ok else None,
         keras_batched_ips=batched.get("model_images_per_s") if keras_ok else None,
         keras_build_s=one.get("build_s") if keras_ok else None,
-        keras_gflops=keras.get("gflops") if keras_ok else None)
+        keras_gflops=keras.get("gflops") if keras_ok else None,
+    )
 
 
 # --- each registry's models with their GFLOPs -----------------------------------------------------
@@ -146,8 +156,8 @@ def measured_from_summary(summary: dict[str, Any]) -> Measured:
 class Model:
     id: str
     gflops: float | None
-    geometry: tuple      # models with the same geometry can share one pass
-    crop: int            # for the pixel cache's size
+    geometry: tuple  # models with the same geometry can share one pass
+    crop: int  # for the pixel cache's size
 
 
 def torchvision_models() -> list[Model]:
@@ -194,22 +204,34 @@ def timm_models(table: dict[str, dict[int, float]]) -> list[Model]:
 
 # Keras application -> the same architecture elsewhere: ("torchvision", builder) or ("timm", architecture).
 KERAS_COUNTERPARTS: dict[str, tuple[str, str]] = {
-    "VGG16": ("torchvision", "vgg16"), "VGG19": ("torchvision", "vgg19"),
-    "ResNet50": ("torchvision", "resnet50"), "ResNet101": ("torchvision", "resnet101"),
-    "ResNet152": ("torchvision", "resnet152"), "ResNet50V2": ("timm", "resnetv2_50"),
-    "ResNet101V2": ("timm", "resnetv2_101"), "ResNet152V2": ("timm", "resnetv2_152"),
-    "InceptionV3": ("torchvision", "inception_v3"), "InceptionResNetV2": ("timm", "inception_resnet_v2"),
-    "Xception": ("timm", "legacy_xception"), "MobileNet": ("timm", "mobilenetv1_100"),
-    "MobileNetV2": ("torchvision", "mobilenet_v2"), "MobileNetV3Large": ("torchvision", "mobilenet_v3_large"),
+    "VGG16": ("torchvision", "vgg16"),
+    "VGG19": ("torchvision", "vgg19"),
+    "ResNet50": ("torchvision", "resnet50"),
+    "ResNet101": ("torchvision", "resnet101"),
+    "ResNet152": ("torchvision", "resnet152"),
+    "ResNet50V2": ("timm", "resnetv2_50"),
+    "ResNet101V2": ("timm", "resnetv2_101"),
+    "ResNet152V2": ("timm", "resnetv2_152"),
+    "InceptionV3": ("torchvision", "inception_v3"),
+    "InceptionResNetV2": ("timm", "inception_resnet_v2"),
+    "Xception": ("timm", "legacy_xception"),
+    "MobileNet": ("timm", "mobilenetv1_100"),
+    "MobileNetV2": ("torchvision", "mobilenet_v2"),
+    "MobileNetV3Large": ("torchvision", "mobilenet_v3_large"),
     "MobileNetV3Small": ("torchvision", "mobilenet_v3_small"),
-    "DenseNet121": ("torchvision", "densenet121"), "DenseNet169": ("torchvision", "densenet169"),
-    "DenseNet201": ("torchvision", "densenet201"), "NASNetLarge": ("timm", "nasnetalarge"),
+    "DenseNet121": ("torchvision", "densenet121"),
+    "DenseNet169": ("torchvision", "densenet169"),
+    "DenseNet201": ("torchvision", "densenet201"),
+    "NASNetLarge": ("timm", "nasnetalarge"),
     **{f"EfficientNetB{i}": ("torchvision", f"efficientnet_b{i}") for i in range(8)},
     **{f"EfficientNetV2B{i}": ("timm", f"tf_efficientnetv2_b{i}") for i in range(4)},
-    "EfficientNetV2S": ("torchvision", "efficientnet_v2_s"), "EfficientNetV2M": ("torchvision", "efficientnet_v2_m"),
+    "EfficientNetV2S": ("torchvision", "efficientnet_v2_s"),
+    "EfficientNetV2M": ("torchvision", "efficientnet_v2_m"),
     "EfficientNetV2L": ("torchvision", "efficientnet_v2_l"),
-    "ConvNeXtTiny": ("torchvision", "convnext_tiny"), "ConvNeXtSmall": ("torchvision", "convnext_small"),
-    "ConvNeXtBase": ("torchvision", "convnext_base"), "ConvNeXtLarge": ("torchvision", "convnext_large"),
+    "ConvNeXtTiny": ("torchvision", "convnext_tiny"),
+    "ConvNeXtSmall": ("torchvision", "convnext_small"),
+    "ConvNeXtBase": ("torchvision", "convnext_base"),
+    "ConvNeXtLarge": ("torchvision", "convnext_large"),
     "ConvNeXtXLarge": ("timm", "convnext_xlarge"),
 }
 
@@ -217,8 +239,11 @@ KERAS_COUNTERPARTS: dict[str, tuple[str, str]] = {
 def _torchvision_at_size() -> dict[str, tuple[float, int]]:
     from imagenet_bench.models import torch_registry
 
-    return {e.id: (e.meta["_ops"], e.preprocess("reference").crop_size)
-            for e in torch_registry.entries() if not e.quantized and "_ops" in e.meta}
+    return {
+        e.id: (e.meta["_ops"], e.preprocess("reference").crop_size)
+        for e in torch_registry.entries()
+        if not e.quantized and "_ops" in e.meta
+    }
 
 
 def keras_models(table: dict[str, dict[int, float]]) -> list[Model]:
@@ -236,7 +261,7 @@ def keras_models(table: dict[str, dict[int, float]]) -> list[Model]:
         elif source == "timm":
             gflops = scaled(table.get(name, {}), e.input_size)
         if gflops is not None and e.alpha is not None:
-            gflops *= e.alpha ** 2
+            gflops *= e.alpha**2
         found.append(Model(e.id, gflops, p.geometry, p.crop_size))
     return found
 
@@ -249,11 +274,18 @@ def passes(models: list[Model], group_size: int) -> list[list[Model]]:
     by_geometry: dict[tuple, list[Model]] = {}
     for m in models:
         by_geometry.setdefault(m.geometry, []).append(m)
-    return [ms[i:i + group_size] for ms in by_geometry.values() for i in range(0, len(ms), group_size)]
+    return [ms[i : i + group_size] for ms in by_geometry.values() for i in range(0, len(ms), group_size)]
 
 
-def torch_seconds(models: list[Model], ips: Callable[[Model], float], images: int, decode_rate: float,
-                  build_s: float, group_size: int, cache: bool) -> float:
+def torch_seconds(
+    models: list[Model],
+    ips: Callable[[Model], float],
+    images: int,
+    decode_rate: float,
+    build_s: float,
+    group_size: int,
+    cache: bool,
+) -> float:
     """One GPU (or one torchrun rank, with its share of images and of the decode rate).
 
     cache: each geometry is decoded once (its first pass); later passes read the cache,
@@ -286,25 +318,36 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
     workers = max(1, measured.cores - 1)
     decode_per_gpu = measured.decode_per_worker * workers  # assumed: as many cores per GPU on 8 GPUs
     out: dict[str, Any] = {
-        "fit": {"intercept": line.intercept, "slope": line.slope, "points": line.points,
-                "resnet50_images_per_s_fp32": line.images_per_s(4.089)},
-        "bf16_factor": measured.bf16_factor, "bf16_flags": measured.bf16_flags,
-        "decode_images_per_s_per_gpu": decode_per_gpu, "workers_per_gpu": workers,
-        "datasets": DATASETS, "registries": {},
+        "fit": {
+            "intercept": line.intercept,
+            "slope": line.slope,
+            "points": line.points,
+            "resnet50_images_per_s_fp32": line.images_per_s(4.089),
+        },
+        "bf16_factor": measured.bf16_factor,
+        "bf16_flags": measured.bf16_flags,
+        "decode_images_per_s_per_gpu": decode_per_gpu,
+        "workers_per_gpu": workers,
+        "datasets": DATASETS,
+        "registries": {},
     }
     for name, models in registries.items():
         if not models:
             continue
         full, missing = with_gflops(models)
-        entry: dict[str, Any] = {"models": len(models), "without_gflops": missing,
-                                 "median_gflops": statistics.median(m.gflops for m in full), "hours": {}}
+        entry: dict[str, Any] = {
+            "models": len(models),
+            "without_gflops": missing,
+            "median_gflops": statistics.median(m.gflops for m in full),
+            "hours": {},
+        }
         crops = {m.geometry: m.crop for m in full}  # one cache entry per geometry
         entry["cache_gb_val"] = round(sum(DATASETS["val"] * c * c * 3 for c in crops.values()) / 1e9, 1)
         if name == "keras":
             entry["hours"] = _keras_hours(measured, line, full, decode_per_gpu)
         else:
             for precision, factor in (("float32", 1.0), ("bf16", measured.bf16_factor)):
-                ips = (lambda m, f=factor: f * line.images_per_s(m.gflops))
+                ips = lambda m, f=factor: f * line.images_per_s(m.gflops)
                 median_ips = statistics.median(ips(m) for m in full)
                 size = group_size or suggested_group_size(median_ips, decode_per_gpu)
                 entry.setdefault("group_size", {})[precision] = size
@@ -312,15 +355,20 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
                     for cache in (False, True):
                         key = f"{precision}, {gpus} GPU{'s' if gpus > 1 else ''}{', cache' if cache else ''}"
                         entry["hours"][key] = {
-                            ds: round(torch_seconds(full, ips, math.ceil(n / gpus), decode_per_gpu,
-                                                    measured.build_s, size, cache) / 3600, 2)
-                            for ds, n in DATASETS.items()}
+                            ds: round(
+                                torch_seconds(
+                                    full, ips, math.ceil(n / gpus), decode_per_gpu, measured.build_s, size, cache
+                                )
+                                / 3600,
+                                2,
+                            )
+                            for ds, n in DATASETS.items()
+                        }
         out["registries"][name] = entry
     return out
 
 
-def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate: float
-                 ) -> dict[str, dict[str, float]]:
+def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate: float) -> dict[str, dict[str, float]]:
     """One model per process (and per GPU with --gpus): per-image fixed cost plus model time."""
     if measured.keras_one_ips is None:
         return {}
@@ -329,22 +377,30 @@ def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate
     batched_scale = measured.keras_batched_ips / reference
     hours: dict[str, dict[str, float]] = {}
     for mode in ("one at a time", "batched"):
-        per_image = [(overhead + 1 / line.images_per_s(m.gflops)) if mode == "one at a time"
-                     else max(1 / (batched_scale * line.images_per_s(m.gflops)), 1 / decode_rate)
-                     for m in models]
+        per_image = [
+            (overhead + 1 / line.images_per_s(m.gflops))
+            if mode == "one at a time"
+            else max(1 / (batched_scale * line.images_per_s(m.gflops)), 1 / decode_rate)
+            for m in models
+        ]
         for gpus in GPU_COUNTS:
             hours[f"float32, {mode}, {gpus} GPU{'s' if gpus > 1 else ''}"] = {
                 ds: round(sum(n * t + (measured.keras_build_s or 0) for t in per_image) / gpus / 3600, 2)
-                for ds, n in DATASETS.items()}
+                for ds, n in DATASETS.items()
+            }
     return hours
 
 
-def registries_for(timm_benchmark: Path | None, which: tuple[str, ...] = ("torchvision", "timm", "keras")
-                   ) -> tuple[dict[str, list[Model]], dict[str, str]]:
+def registries_for(
+    timm_benchmark: Path | None, which: tuple[str, ...] = ("torchvision", "timm", "keras")
+) -> tuple[dict[str, list[Model]], dict[str, str]]:
     """Each registry's models; a registry that cannot be read is left out, with the reason."""
     table = timm_gflops_table(timm_benchmark)
-    readers = {"torchvision": torchvision_models, "timm": lambda: timm_models(table),
-               "keras": lambda: keras_models(table)}
+    readers = {
+        "torchvision": torchvision_models,
+        "timm": lambda: timm_models(table),
+        "keras": lambda: keras_models(table),
+    }
     found, problems = {}, {}
     for name in which:
         try:
@@ -352,32 +408,45 @@ def registries_for(timm_benchmark: Path | None, which: tuple[str, ...] = ("torch
         except Exception as exc:  # e.g. timm not installed on the GPU box
             problems[name] = f"{type(exc).__name__}: {exc}"
     if not table:
-        problems["timm_gflops"] = f"no timm benchmark table at {timm_benchmark}: timm models counted at the median GFLOPs"
+        problems["timm_gflops"] = (
+            f"no timm benchmark table at {timm_benchmark}: timm models counted at the median GFLOPs"
+        )
     return found, problems
 
 
 def print_estimate(est: dict[str, Any], file=sys.stdout) -> None:
     f = est["fit"]
-    print(f"estimate: log(images/s) = {f['intercept']:.2f} {f['slope']:+.3f} log(GFLOPs) over {f['points']} models "
-          f"(resnet50 {f['resnet50_images_per_s_fp32']:.3g} images/s float32); bf16 x{est['bf16_factor']:.2f} "
-          f"({est['bf16_flags']}); decoding {est['decode_images_per_s_per_gpu']:.0f} images/s per GPU "
-          f"with -j {est['workers_per_gpu']}", file=file)
+    print(
+        f"estimate: log(images/s) = {f['intercept']:.2f} {f['slope']:+.3f} log(GFLOPs) over {f['points']} models "
+        f"(resnet50 {f['resnet50_images_per_s_fp32']:.3g} images/s float32); bf16 x{est['bf16_factor']:.2f} "
+        f"({est['bf16_flags']}); decoding {est['decode_images_per_s_per_gpu']:.0f} images/s per GPU "
+        f"with -j {est['workers_per_gpu']}",
+        file=file,
+    )
     total = sum(DATASETS.values())
     for name, entry in est["registries"].items():
         groups = ", ".join(f"{size} in {precision}" for precision, size in entry.get("group_size", {}).items())
-        print(f"  {name}: {entry['models']} models ({entry['without_gflops']} without GFLOPs), median "
-              f"{entry['median_gflops']:.2f} GFLOPs; suggested --group-size {groups or '- (one model per process)'}, "
-              f"-j {est['workers_per_gpu']} per GPU; pixel cache {entry['cache_gb_val']} GB for the val set", file=file)
+        print(
+            f"  {name}: {entry['models']} models ({entry['without_gflops']} without GFLOPs), median "
+            f"{entry['median_gflops']:.2f} GFLOPs; suggested --group-size {groups or '- (one model per process)'}, "
+            f"-j {est['workers_per_gpu']} per GPU; pixel cache {entry['cache_gb_val']} GB for the val set",
+            file=file,
+        )
         for key, hours in entry["hours"].items():
-            print(f"    {key:34} val {hours['val']:7.2f} h   all {total:,} images "
-                  f"{sum(hours.values()):7.2f} h", file=file)
+            print(
+                f"    {key:34} val {hours['val']:7.2f} h   all {total:,} images {sum(hours.values()):7.2f} h", file=file
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("summary", type=Path, help="the JSON summary bench/gpu_check.py wrote")
-    parser.add_argument("--timm-benchmark", type=Path, default=DEFAULT_TIMM_BENCHMARK,
-                        help="timm's benchmark-infer-*.csv (GFLOPs of timm models)")
+    parser.add_argument(
+        "--timm-benchmark",
+        type=Path,
+        default=DEFAULT_TIMM_BENCHMARK,
+        help="timm's benchmark-infer-*.csv (GFLOPs of timm models)",
+    )
     parser.add_argument("--group-size", type=int, help="estimate for this group size (default: suggested)")
     args = parser.parse_args()
     summary = json.loads(args.summary.read_text())

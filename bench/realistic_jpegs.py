@@ -4,6 +4,7 @@ ImageNet val images average about 110 KB at about 500 x 375. Uniform noise
 compresses badly and smooth fields too well; a sum of smooth random fields at
 several scales plus fine noise lands near ImageNet's size and decoding cost.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,9 +19,13 @@ def _image(rng: np.random.Generator, width: int = 500, height: int = 375) -> Ima
     field = np.zeros((height, width, 3))
     for scale, weight in ((8, 90.0), (32, 50.0), (125, 25.0)):
         coarse = rng.normal(size=(max(2, height * scale // width), scale, 3))
-        field += weight * np.asarray(
-            Image.fromarray(coarse.astype(np.float32)[..., 0]).resize((width, height), Image.Resampling.BICUBIC)
-        )[..., None] * rng.uniform(0.5, 1.5, size=3)
+        field += (
+            weight
+            * np.asarray(
+                Image.fromarray(coarse.astype(np.float32)[..., 0]).resize((width, height), Image.Resampling.BICUBIC)
+            )[..., None]
+            * rng.uniform(0.5, 1.5, size=3)
+        )
     field += rng.normal(scale=23.0, size=field.shape)
     return Image.fromarray(np.clip(field + 128, 0, 255).astype(np.uint8))
 

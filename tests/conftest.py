@@ -3,6 +3,7 @@
 Files in ../shared are read by path, never copied. In CI (CI=true) a missing
 shared file fails the test instead of skipping it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 # This test session loads both frameworks (the Keras tests build models in-process): torch's
 # compiler stack (torch._dynamo, which loads triton; torchvision imports it) must come before
 # TensorFlow, or triton's native import segfaults. The scripts themselves never load both.
@@ -36,11 +38,19 @@ def shared(path: Path) -> Path:
     return path
 
 
-def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run one of the top-level scripts as a user would, capturing its output."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd or ROOT,
-                          capture_output=True, text=True, env=full_env, timeout=1800)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=1800,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,8 +94,9 @@ def bad_run(script: str, out: Path, *args, env: dict | None = None) -> tuple[str
 
 def tiny_dataset(folder: Path, n: int = 2):
     """``n`` generated 400-pixel-wide images in a flat Dataset (labels all 0)."""
-    from imagenet_bench.datasets.layout import Dataset
     from PIL import Image
+
+    from imagenet_bench.datasets.layout import Dataset
 
     rng = np.random.default_rng(0)
     paths = []
@@ -93,8 +104,9 @@ def tiny_dataset(folder: Path, n: int = 2):
         path = folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG"
         Image.fromarray(rng.integers(0, 255, (300 + 20 * i, 400, 3), dtype=np.uint8)).save(path)
         paths.append(path)
-    return Dataset(folder, "flat", tuple(paths), np.zeros(n, dtype=np.int64),
-                   tuple(p.stat().st_size for p in paths), "test")
+    return Dataset(
+        folder, "flat", tuple(paths), np.zeros(n, dtype=np.int64), tuple(p.stat().st_size for p in paths), "test"
+    )
 
 
 def val_with_truncated_image(root: Path) -> Path:
@@ -143,8 +155,12 @@ def seed_truth():
             preds = np.load(preds_path)
             probs = np.load(preds_path.with_name(preds_path.name.replace("top5preds", "top5probs")))
             top1 = preds[np.arange(len(preds)), np.argmax(probs, axis=1)]
-            truth[(name, model)] = {"top1": top1, "preds": preds, "c1": top1 == labels,
-                                    "c5": (preds == labels[:, None]).any(axis=1)}
+            truth[(name, model)] = {
+                "top1": top1,
+                "preds": preds,
+                "c1": top1 == labels,
+                "c5": (preds == labels[:, None]).any(axis=1),
+            }
     assert len(truth) == 34
     return truth
 

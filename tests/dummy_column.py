@@ -3,6 +3,7 @@
 ``tests/test_columns.py`` registers it with one line (``columns.COLUMN_SETS += (MeanTop1Probability(),)``,
 through a ``sitecustomize`` in the table script's environment) and checks that it shows in every
 format and comes back from the score cache, with nothing else changed."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,9 +12,9 @@ import numpy as np
 
 from imagenet_bench.outputs.predfiles import Predictions
 from imagenet_bench.report.column_set import ColumnSet
-from imagenet_bench.scoring.labels import Labels
 from imagenet_bench.report.table import Table, answer
 from imagenet_bench.report.table_format import Column
+from imagenet_bench.scoring.labels import Labels
 from imagenet_bench.scoring.measures import Measure, Numbers
 
 

@@ -5,14 +5,15 @@ runs them through the prediction scripts, with nothing else changed.
 
 The models are tiny and need no weights file: the mean colour of the crop, classified to the
 nearest of 1000 fixed colours, so that different images get different classes."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from imagenet_bench.models import sources
 from imagenet_bench.datasets.preprocessing import Preprocess
+from imagenet_bench.models import sources
 
 CROP, RESIZE = 56, 64
 CENTRES = np.random.default_rng(0).uniform(0.3, 0.6, (1000, 3)).astype(np.float32)  # RGB in 0..1
@@ -76,7 +77,7 @@ class KerasEntry(_Entry):
     def reference_preprocess(self) -> Preprocess:
         return Preprocess(CROP, RESIZE, "shorter", "bilinear", "x / 255", None, None)
 
-    def with_weights(self, weights_file: Any = None) -> "KerasEntry":
+    def with_weights(self, weights_file: Any = None) -> KerasEntry:
         return self
 
     def protocol_source(self, protocol: str) -> str:
@@ -100,5 +101,8 @@ def registry(source: str, entry_class: type) -> tuple:
     """(entries, excluded, by_id): the three functions of a registry module, for a source of
     two ``entry_class`` entries and one left-out id."""
     made = tuple(entry_class(f"{source}.nearest_colour_{k}", source) for k in (1, 2))
-    return (lambda: made, lambda: ((f"{source}.left_out", "a test of the left-out list"),),
-            lambda: {entry.id: entry for entry in made})
+    return (
+        lambda: made,
+        lambda: ((f"{source}.left_out", "a test of the left-out list"),),
+        lambda: {entry.id: entry for entry in made},
+    )

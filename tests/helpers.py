@@ -2,6 +2,7 @@
 running it (with an import-lightness check), reading its CSV, plain-numpy expected counts, and
 synthetic prediction folders written by hand (not by the code under test).
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from conftest import ROOT, SEED, SHARED, VAL500, VAL_FULL_TXT, run_script, shared
-
 
 SCRIPT = "imagenet_benchmarking.py"
 REAL_JSON = SHARED / "data" / "imagenet-real" / "real.json"
@@ -45,14 +45,30 @@ sys.exit(code if isinstance(code, int) else (0 if code is None else 1))
 """
 
 
-def run_light(*args, allowed: tuple[str, ...] = (), script: Path = ROOT / SCRIPT,
-              cwd: Path | None = None, heavy: tuple[str, ...] = HEAVY) -> subprocess.CompletedProcess:
+def run_light(
+    *args,
+    allowed: tuple[str, ...] = (),
+    script: Path = ROOT / SCRIPT,
+    cwd: Path | None = None,
+    heavy: tuple[str, ...] = HEAVY,
+) -> subprocess.CompletedProcess:
     """Run the script in-process of a wrapper (runpy) that then fails (exit 99) if a
     ``heavy`` module other than ``allowed`` was imported."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", LIGHT_ROOT=str(ROOT), LIGHT_HEAVY=",".join(heavy),
-               LIGHT_ALLOWED=",".join(allowed))
-    return subprocess.run([sys.executable, "-c", _LIGHT_WRAPPER, str(script), *map(str, args)],
-                          cwd=cwd or ROOT, capture_output=True, text=True, env=env, timeout=600)
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        LIGHT_ROOT=str(ROOT),
+        LIGHT_HEAVY=",".join(heavy),
+        LIGHT_ALLOWED=",".join(allowed),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", _LIGHT_WRAPPER, str(script), *map(str, args)],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def bench(*args) -> subprocess.CompletedProcess:
@@ -101,8 +117,17 @@ def labels_line(proc: subprocess.CompletedProcess) -> str:
     return found[0]
 
 
-def write_model(folder: Path, model: str, labels: np.ndarray, correct1, correct5=(), *, platform="pytorch",
-                seed=0, manifest: dict | None = None) -> dict[str, np.ndarray]:
+def write_model(
+    folder: Path,
+    model: str,
+    labels: np.ndarray,
+    correct1,
+    correct5=(),
+    *,
+    platform="pytorch",
+    seed=0,
+    manifest: dict | None = None,
+) -> dict[str, np.ndarray]:
     """One model's files, unsorted like the 2019 ones: the top-1 class sits in a random
     column with the highest probability. Rows ``correct1`` have the label as top-1, rows
     ``correct5`` have it in another column; elsewhere it is absent. Returns preds and top1."""
@@ -135,8 +160,16 @@ def expected(model: dict[str, np.ndarray], labels: np.ndarray, mask: np.ndarray 
     return int(np.sum(top1 == labels)), int(np.sum((preds == labels[:, None]).any(axis=1)))
 
 
-def write_dataset(folder: Path, labels, names: list[str] | None = None, *, salt: int = 0, full_val: bool = False,
-                  with_labels: bool = True, with_files: bool = True) -> str:
+def write_dataset(
+    folder: Path,
+    labels,
+    names: list[str] | None = None,
+    *,
+    salt: int = 0,
+    full_val: bool = False,
+    with_labels: bool = True,
+    with_files: bool = True,
+) -> str:
     """dataset.json (+ dataset_labels.npy, dataset_files.txt) by hand, as output_folder.claim
     writes them; the fingerprint is the sha256 of the ordered 'name\\tsize\\tlabel' lines."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,10 +180,19 @@ def write_dataset(folder: Path, labels, names: list[str] | None = None, *, salt:
     for name, size, label in zip(names, sizes, labels.tolist()):
         digest.update(f"{name}\t{size}\t{label}\n".encode())
     present = sorted(set(labels.tolist()))
-    info = {"schema": "imagenet-bench/dataset/1", "protocol": "test-protocol", "fingerprint": digest.hexdigest(),
-            "layout": "imagefolder", "root": "/data/val", "n_images": len(labels),
-            "n_classes_present": len(present), "classes_present": present, "full_val": full_val,
-            "label_source": "folder names (WordNet ids)", "subset": {}}
+    info = {
+        "schema": "imagenet-bench/dataset/1",
+        "protocol": "test-protocol",
+        "fingerprint": digest.hexdigest(),
+        "layout": "imagefolder",
+        "root": "/data/val",
+        "n_images": len(labels),
+        "n_classes_present": len(present),
+        "classes_present": present,
+        "full_val": full_val,
+        "label_source": "folder names (WordNet ids)",
+        "subset": {},
+    }
     (folder / "dataset.json").write_text(json.dumps(info))
     if with_labels:
         np.save(folder / "dataset_labels.npy", labels)
@@ -184,16 +226,20 @@ def val500_models(tmp_path: Path) -> tuple[Path, np.ndarray, dict]:
     assert len(files) == 500
     labels = np.array([label for label, _ in files])
     folder = tmp_path / "val500"
-    models = {"m1": write_model(folder, "m1", labels, range(0, 500, 2), range(1, 300, 2), seed=1),
-              "m2": write_model(folder, "m2", labels, range(300), seed=2, platform="keras")}
+    models = {
+        "m1": write_model(folder, "m1", labels, range(0, 500, 2), range(1, 300, 2), seed=1),
+        "m2": write_model(folder, "m2", labels, range(300), seed=2, platform="keras"),
+    }
     return folder, labels, {"names": [name for _, name in files], **models}
 
 
 def promise(folder: Path, model: str, platform: str = "pytorch") -> None:
     """A manifest recording both arrays' sha256, as the prediction scripts write it."""
     stem = f"{model}_{platform}_imagenet_"
-    outputs = {f"{stem}{s}.npy": hashlib.sha256((folder / f"{stem}{s}.npy").read_bytes()).hexdigest()
-               for s in ("top5preds", "top5probs")}
+    outputs = {
+        f"{stem}{s}.npy": hashlib.sha256((folder / f"{stem}{s}.npy").read_bytes()).hexdigest()
+        for s in ("top5preds", "top5probs")
+    }
     (folder / f"{stem}manifest.json").write_text(json.dumps({"outputs": outputs}))
 
 

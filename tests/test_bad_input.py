@@ -6,6 +6,7 @@ image, another framework's weights file, numeric flags out of range, earlier out
 with other options, high-bit-depth images, a GPU that does not exist, and the libraries'
 start-up noise. Expected values come from numpy or hashlib here, never from the code under test.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,8 @@ def _class_folder(root: Path, n: int = 2) -> Path:
     rng = np.random.default_rng(1)
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(
-            folder / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+            folder / f"ILSVRC2012_val_0000000{i + 1}.JPEG"
+        )
     return folder
 
 
@@ -53,8 +55,13 @@ def _class_folder(root: Path, n: int = 2) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", [TORCH, KERAS])
-@pytest.mark.parametrize("name, says", [(b"bad\xff\xfename.JPEG", r"bad\xff\xfename.JPEG: file name is not valid UTF-8"),
-                                        (b"two\nlines.JPEG", r"two\nlines.JPEG: file name holds a line break")])
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        (b"bad\xff\xfename.JPEG", r"bad\xff\xfename.JPEG: file name is not valid UTF-8"),
+        (b"two\nlines.JPEG", r"two\nlines.JPEG: file name holds a line break"),
+    ],
+)
 def test_a_name_that_is_not_one_line_of_utf8_is_refused_by_name(tmp_path, script, name, says):
     folder = _class_folder(tmp_path / "val")
     with open(os.path.join(os.fsencode(folder), name), "wb") as handle:
@@ -75,11 +82,12 @@ def test_fingerprints_of_normal_names_are_unchanged():
     from imagenet_bench.base.classes import wnid_to_index
 
     index = wnid_to_index()
-    rows = sorted((index[f.name], p.name, p.stat().st_size) for f in folders for p in f.iterdir()
-                  if p.suffix == ".JPEG")
+    rows = sorted(
+        (index[f.name], p.name, p.stat().st_size) for f in folders for p in f.iterdir() if p.suffix == ".JPEG"
+    )
     digest = hashlib.sha256()
     for label, name, size in rows:
-        digest.update(f"{name}\t{size}\t{label}\n".encode("utf-8"))
+        digest.update(f"{name}\t{size}\t{label}\n".encode())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert layout.scan(root).fingerprint == digest.hexdigest()
@@ -95,12 +103,15 @@ def test_both_scripts_print_the_same_line_for_a_file_that_is_not_an_image(tmp_pa
     (folder / "ILSVRC2012_val_00000002.JPEG").write_bytes(b"")
     lines = {}
     for script, extra in ((TORCH, ["-j", "1"]), (KERAS, [])):
-        line, out = bad_run(script, tmp_path / f"out-{len(lines)}", tmp_path / "val", *ONE_MODEL[script][:2],
-                            *_weights(script), *extra)
+        line, out = bad_run(
+            script, tmp_path / f"out-{len(lines)}", tmp_path / "val", *ONE_MODEL[script][:2], *_weights(script), *extra
+        )
         lines[(script, *extra)] = line
         assert not out.exists()
-    expected = (f"error: {folder}/ILSVRC2012_val_00000002.JPEG: cannot decode image (UnidentifiedImageError: "
-                "cannot identify image file); replace the file or remove it from the val set")
+    expected = (
+        f"error: {folder}/ILSVRC2012_val_00000002.JPEG: cannot decode image (UnidentifiedImageError: "
+        "cannot identify image file); replace the file or remove it from the val set"
+    )
     assert set(lines.values()) == {expected}, lines
 
 
@@ -111,8 +122,10 @@ def test_a_text_file_named_jpeg_names_the_file_once():
     path = Path(__file__)  # text
     with pytest.raises(ImageError) as refused:
         load_rgb(path)
-    assert str(refused.value) == (f"{path}: cannot decode image (UnidentifiedImageError: cannot identify image "
-                                  "file); replace the file or remove it from the val set")
+    assert str(refused.value) == (
+        f"{path}: cannot decode image (UnidentifiedImageError: cannot identify image "
+        "file); replace the file or remove it from the val set"
+    )
 
 
 def test_an_image_error_travels_as_an_object():
@@ -122,8 +135,11 @@ def test_an_image_error_travels_as_an_object():
     from imagenet_bench.predict import torch_distributed
 
     exc = errors.ImageError("/val/n1/x.JPEG", "UnidentifiedImageError: cannot identify image file")
-    for back in (pickle.loads(pickle.dumps(exc)), pickle.loads(pickle.dumps(torch_distributed.portable(exc))),
-                 errors.from_record(json.loads(json.dumps(errors.to_record(exc))))):
+    for back in (
+        pickle.loads(pickle.dumps(exc)),
+        pickle.loads(pickle.dumps(torch_distributed.portable(exc))),
+        errors.from_record(json.loads(json.dumps(errors.to_record(exc)))),
+    ):
         assert type(back) is errors.ImageError and back.path == exc.path and back.reason == exc.reason
         assert str(back) == str(exc)
     usage = errors.from_record(errors.to_record(errors.UsageError("bad\nflag")))
@@ -138,12 +154,26 @@ def test_an_image_error_travels_as_an_object():
 @pytest.mark.slow
 def test_a_keras_h5_given_to_the_pytorch_script_is_one_line(tmp_path):
     keras_file = shared(WEIGHTS / KMNV2)
-    result = run_script(TORCH, shared(VAL500), "-m", "mobilenet_v2", "--weights-file", keras_file, "--limit", "2",
-                        "-j", "0", "-o", tmp_path / "out")
+    result = run_script(
+        TORCH,
+        shared(VAL500),
+        "-m",
+        "mobilenet_v2",
+        "--weights-file",
+        keras_file,
+        "--limit",
+        "2",
+        "-j",
+        "0",
+        "-o",
+        tmp_path / "out",
+    )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: mobilenet_v2 failed: {keras_file}: --weights-file is an HDF5 file (Keras weights, .h5), "
-                      "not a PyTorch state dict saved by torch.save (.pth, .pt)"]
+    assert errors == [
+        f"error: mobilenet_v2 failed: {keras_file}: --weights-file is an HDF5 file (Keras weights, .h5), "
+        "not a PyTorch state dict saved by torch.save (.pth, .pt)"
+    ]
     assert "Weights only load failed" not in result.stderr and "Traceback" not in result.stderr
 
 
@@ -195,14 +225,13 @@ def _fake_outputs(folder: Path, model: str, request: dict):
     from imagenet_bench.predict import runner
 
     files = predfiles.model_files(folder, model, "pytorch")
-    predfiles.save(files, np.tile(np.arange(5), (2, 1)), np.full((2, 5), 0.2, dtype=np.float32),
-                   {"request": request})
+    predfiles.save(files, np.tile(np.arange(5), (2, 1)), np.full((2, 5), 0.2, dtype=np.float32), {"request": request})
     return runner.Job(model, files, dict(request))
 
 
 def test_outputs_of_other_options_are_refused_for_every_model_at_once(tmp_path):
-    from imagenet_bench.predict import runner
     from imagenet_bench.base.errors import UsageError
+    from imagenet_bench.predict import runner
 
     same = _fake_outputs(tmp_path, "same", {"topk": 5, "amp": None})
     jobs = [same]
@@ -215,7 +244,7 @@ def test_outputs_of_other_options_are_refused_for_every_model_at_once(tmp_path):
         runner.pending(jobs, overwrite=False)
     line = str(refused.value)
     assert "\n" not in line and str(tmp_path) in line
-    assert "m0 (amp null there, \"bf16\" asked, topk 10 there, 5 asked); m1 (topk 10 there, 5 asked)" in line
+    assert 'm0 (amp null there, "bf16" asked, topk 10 there, 5 asked); m1 (topk 10 there, 5 asked)' in line
     assert "and 2 more" in line and "--overwrite" in line and "another -o/--output-dir" in line
     to_run, skipped = runner.pending(jobs, overwrite=True)
     assert [j.model for j in to_run] == [j.model for j in jobs] and skipped == []
@@ -234,16 +263,29 @@ def test_also_needs_still_reruns_outputs_of_the_same_request(tmp_path):
 @pytest.mark.slow
 def test_a_rerun_with_another_topk_keeps_the_earlier_outputs(tmp_path):
     out = tmp_path / "out"
-    args = [shared(VAL500), "-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--limit", "4", "-j", "0",
-            "-o", out]
+    args = [
+        shared(VAL500),
+        "-m",
+        "mobilenet_v2",
+        "--weights-file",
+        shared(WEIGHTS / MNV2),
+        "--limit",
+        "4",
+        "-j",
+        "0",
+        "-o",
+        out,
+    ]
     first = run_script(TORCH, *args, "-k", "10")
     assert first.returncode == 0, first.stderr
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     refused = run_script(TORCH, *args, "-k", "5")
     assert refused.returncode == 2, refused.stderr
     [line] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-    assert line == (f"error: {out}: holds complete outputs made with other options: mobilenet_v2 (topk 10 there, "
-                    "5 asked); pass --overwrite to replace them, or another -o/--output-dir")
+    assert line == (
+        f"error: {out}: holds complete outputs made with other options: mobilenet_v2 (topk 10 there, "
+        "5 asked); pass --overwrite to replace them, or another -o/--output-dir"
+    )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     replaced = run_script(TORCH, *args, "-k", "5", "--overwrite")
     assert replaced.returncode == 0 and "1 done" in replaced.stderr
@@ -321,11 +363,13 @@ def test_keras_refuses_a_gpu_that_does_not_exist(tmp_path):
     from imagenet_bench.predict import cuda_devices
 
     val = _class_folder(tmp_path / "val").parent
-    line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "1",
-                      env={"IMAGENET_BENCH_ASSUME_GPUS": "1"})
+    line, _ = bad_run(
+        KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "1", env={"IMAGENET_BENCH_ASSUME_GPUS": "1"}
+    )
     assert line == ("error: -g 1: this machine has 1 GPU(s), indices 0..0; leave out -g/--gpus to run on the CPU")
-    line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "--gpus", "0,1",
-                      env={"IMAGENET_BENCH_ASSUME_GPUS": "1"})
+    line, _ = bad_run(
+        KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "--gpus", "0,1", env={"IMAGENET_BENCH_ASSUME_GPUS": "1"}
+    )
     assert line.startswith("error: --gpus 0,1: this machine has 1 GPU(s)")
     if cuda_devices.probe().count == 0:  # this machine, as it is: the driver is asked
         line, _ = bad_run(KERAS, tmp_path / "out", val, *ONE_MODEL[KERAS], "-g", "0")
@@ -340,8 +384,17 @@ KERAS_NOISE = re.compile(r"cuInit|absl::InitializeLog|oneDNN|^[IWE]\d{4} \d\d:\d
 
 @pytest.mark.slow
 def test_pytorch_noise_only_with_verbose(tmp_path):
-    args = [shared(VAL500), "-m", "quantized_mobilenet_v2", "--weights-file", shared(WEIGHTS / QMNV2),
-            "--limit", "2", "-j", "0"]
+    args = [
+        shared(VAL500),
+        "-m",
+        "quantized_mobilenet_v2",
+        "--weights-file",
+        shared(WEIGHTS / QMNV2),
+        "--limit",
+        "2",
+        "-j",
+        "0",
+    ]
     quiet = run_script(TORCH, *args, "-o", tmp_path / "quiet")
     assert quiet.returncode == 0, quiet.stderr
     assert not [noise for noise in TORCH_NOISE if noise in quiet.stderr], quiet.stderr

@@ -7,6 +7,7 @@ as tests/test_sources.py adds a source; with nothing else changed its flag is in
 value, computed here with numpy straight from the 2019 probability files, is in the text, CSV,
 JSON and the HTML report's data; a rerun takes it from the score cache and reads no prediction
 file. Also the mechanism itself: bits and numbers answers round-trip through the score cache."""
+
 from __future__ import annotations
 
 import csv
@@ -44,7 +45,8 @@ def env(tmp_path_factory) -> dict:
         "        with open(os.environ['READS_LOG'], 'a') as log:\n"
         "            log.write(files.platform + ':' + files.model + '\\n')\n"
         "        return _load(files)\n"
-        "    predfiles.load = _logged\n")
+        "    predfiles.load = _logged\n"
+    )
     return {"PYTHONPATH": os.pathsep.join([str(folder), str(TESTS), str(TESTS.parent)])}
 
 
@@ -63,8 +65,16 @@ def expected() -> dict[tuple[str, str], float]:
 
 
 def _table(env: dict, *args, reads: Path | None = None) -> str:
-    proc = run_script(SCRIPT, "-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--mean-top1-prob",
-                      *args, env={**env, "READS_LOG": str(reads or "")})
+    proc = run_script(
+        SCRIPT,
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--mean-top1-prob",
+        *args,
+        env={**env, "READS_LOG": str(reads or "")},
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -117,8 +127,9 @@ def test_a_column_added_as_one_module_shows_everywhere_and_is_cached(env, expect
 
 
 def test_the_column_is_off_unless_asked_for(env):
-    proc = run_script(SCRIPT, "-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--no-cache",
-                      "--format", "csv", env=env)
+    proc = run_script(
+        SCRIPT, "-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--no-cache", "--format", "csv", env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert HEADER not in proc.stdout.splitlines()[0]
 
@@ -148,8 +159,13 @@ def test_bits_and_numbers_round_trip_through_the_score_cache(tmp_path, monkeypat
     from imagenet_bench.scoring.measures import Marks, Numbers, TopK
 
     folder, labels = _folder(tmp_path)
-    measures = [TopK("acc1", labels, 1), TopK("acc5", labels, 5), Numbers("sums", 3, _probability_sums, ("v1",)),
-                Numbers("never", 4, lambda loaded: None), TopK("top9", labels, 9)]  # 5 columns: no top-9 answer
+    measures = [
+        TopK("acc1", labels, 1),
+        TopK("acc5", labels, 5),
+        Numbers("sums", 3, _probability_sums, ("v1",)),
+        Numbers("never", 4, lambda loaded: None),
+        TopK("top9", labels, 9),
+    ]  # 5 columns: no top-9 answer
     reads: list[str] = []
     real_load = predfiles.load
     monkeypatch.setattr(predfiles, "load", lambda files: reads.append(files.model) or real_load(files))
@@ -191,8 +207,11 @@ def test_a_cache_of_the_old_schema_reads_as_empty(tmp_path):
     shapes = {"acc1": (BITS, 60), "sums": (NUMBERS, 2)}
     cache = score_cache.ScoreCache(tmp_path / "cache", folder, "k", shapes)
     stat = score_cache.stat_key(files)
-    cache.put(files, stat, score_cache.Entry({"acc1": Marks.of(np.arange(60) % 3 == 0), "sums": np.array([1.5, 2.0])},
-                                             [], None))
+    cache.put(
+        files,
+        stat,
+        score_cache.Entry({"acc1": Marks.of(np.arange(60) % 3 == 0), "sums": np.array([1.5, 2.0])}, [], None),
+    )
     cache.save()
     again = score_cache.ScoreCache(tmp_path / "cache", folder, "k", shapes).get(files, stat)
     assert again.answers["acc1"].count == 20 and again.answers["sums"].tolist() == [1.5, 2.0]

@@ -1,5 +1,6 @@
 """Decode once, run many (issue 5): grouped passes, the pixel cache and torchrun give
 the same prediction files as one model at a time, with real weights."""
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,29 @@ MODELS = ("mobilenet_v2", "quantized_mobilenet_v2")
 
 
 def _args():
-    return [shared(VAL500), "-m", *MODELS, "--per-class", "6", "-j", "0", "-b", "16",
-            "--weights-file", f"mobilenet_v2={shared(WEIGHTS / 'torchvision_mobilenet_v2_dequantized.pth')}",
-            "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / 'torchvision_quantized_mobilenet_v2_qnnpack.pth'}"]
+    return [
+        shared(VAL500),
+        "-m",
+        *MODELS,
+        "--per-class",
+        "6",
+        "-j",
+        "0",
+        "-b",
+        "16",
+        "--weights-file",
+        f"mobilenet_v2={shared(WEIGHTS / 'torchvision_mobilenet_v2_dequantized.pth')}",
+        "--weights-file",
+        f"quantized_mobilenet_v2={WEIGHTS / 'torchvision_quantized_mobilenet_v2_qnnpack.pth'}",
+    ]
 
 
 def _arrays(folder):
-    return {f"{m}_{kind}": np.load(folder / f"{m}_pytorch_imagenet_top5{kind}.npy", allow_pickle=False)
-            for m in MODELS for kind in ("preds", "probs")}
+    return {
+        f"{m}_{kind}": np.load(folder / f"{m}_pytorch_imagenet_top5{kind}.npy", allow_pickle=False)
+        for m in MODELS
+        for kind in ("preds", "probs")
+    }
 
 
 def _bytes(folder):
@@ -39,7 +55,7 @@ def alone(tmp_path_factory):
     result = run_script(SCRIPT, *_args(), "--group-size", "1", "-o", out)
     assert result.returncode == 0, result.stderr
     preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
-    assert len(np.unique(preds[:, 0])) > 10   # real weights: the predictions vary across images
+    assert len(np.unique(preds[:, 0])) > 10  # real weights: the predictions vary across images
     return out
 
 
@@ -49,7 +65,7 @@ def test_grouped_pass_is_bit_for_bit_one_model_at_a_time(alone, tmp_path):
     assert _bytes(tmp_path) == _bytes(alone)
     manifests = [json.loads((tmp_path / f"{m}_pytorch_imagenet_manifest.json").read_text()) for m in MODELS]
     assert all(m["pass"]["models"] == list(MODELS) for m in manifests)
-    assert manifests[0]["pass"]["images_decoded"] == 60   # one decode per image for the whole group
+    assert manifests[0]["pass"]["images_decoded"] == 60  # one decode per image for the whole group
     alone_manifest = json.loads((alone / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
     assert alone_manifest["pass"]["models"] == ["mobilenet_v2"]
 
@@ -64,7 +80,7 @@ def test_pixel_cache_is_reused_and_bit_for_bit(alone, tmp_path):
     stamp = pixels.stat().st_mtime_ns
     second = run_script(SCRIPT, *_args(), "--cache-dir", cache, "--group-size", "1", "-o", tmp_path / "b")
     assert second.returncode == 0, second.stderr
-    assert pixels.stat().st_mtime_ns == stamp             # reused, not rebuilt
+    assert pixels.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert _bytes(tmp_path / "a") == _bytes(alone) == _bytes(tmp_path / "b")
     m = json.loads((tmp_path / "b" / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
     assert m["pass"]["images_decoded"] == 0 and m["pass"]["pixel_cache"] == str(entries[0])
@@ -75,11 +91,11 @@ def test_a_damaged_cache_entry_is_rebuilt_not_used(alone, tmp_path):
     assert run_script(SCRIPT, *_args(), "--cache-dir", cache, "-o", tmp_path / "a").returncode == 0
     entry = next(p for p in cache.iterdir() if p.is_dir())
     data = bytearray((entry / "pixels.npy").read_bytes())
-    (entry / "pixels.npy").write_bytes(bytes(data[:-1000]))          # truncated
+    (entry / "pixels.npy").write_bytes(bytes(data[:-1000]))  # truncated
     assert run_script(SCRIPT, *_args(), "--cache-dir", cache, "-o", tmp_path / "b").returncode == 0
     assert (entry / "pixels.npy").stat().st_size == len(data)
     key = json.loads((entry / "key.json").read_text())
-    key["pil"] = "0.0"                                                 # made by another PIL
+    key["pil"] = "0.0"  # made by another PIL
     (entry / "key.json").write_text(json.dumps(key))
     assert run_script(SCRIPT, *_args(), "--cache-dir", cache, "-o", tmp_path / "c").returncode == 0
     assert json.loads((entry / "key.json").read_text())["pil"] != "0.0"
@@ -88,19 +104,31 @@ def test_a_damaged_cache_entry_is_rebuilt_not_used(alone, tmp_path):
 
 def test_torchrun_two_processes_gloo_match_one_process(alone, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "--log-dir", str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
-           str(ROOT / SCRIPT), *map(str, _args()), "--device", "cpu", "-o", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "--log-dir",
+        str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
+        str(ROOT / SCRIPT),
+        *map(str, _args()),
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     got, want = _arrays(tmp_path), _arrays(alone)
     for m in MODELS:
-        assert np.array_equal(got[f"{m}_preds"], want[f"{m}_preds"])            # identical top-k
+        assert np.array_equal(got[f"{m}_preds"], want[f"{m}_preds"])  # identical top-k
         assert np.allclose(got[f"{m}_probs"], want[f"{m}_probs"], rtol=1e-5, atol=1e-6)
     manifest = json.loads((tmp_path / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
     assert manifest["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert [r["wall_time_s"] > 0 for r in manifest["throughput"]["per_rank"]] == [True, True]
-    assert manifest["pass"]["images_decoded"] == 60                          # every image once, no padding
+    assert manifest["pass"]["images_decoded"] == 60  # every image once, no padding
 
 
 def test_both_scripts_share_one_cache_entry(tmp_path):
@@ -108,14 +136,39 @@ def test_both_scripts_share_one_cache_entry(tmp_path):
     same geometry; the Keras model processes read the entry the PyTorch run filled, and
     get the same predictions as decoding themselves."""
     cache = tmp_path / "cache"
-    torch_run = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_v2", "--per-class", "6", "-j", "0", "--weights-file",
-                           WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth", "--cache-dir", cache, "-o", tmp_path / "pt")
+    torch_run = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_v2",
+        "--per-class",
+        "6",
+        "-j",
+        "0",
+        "--weights-file",
+        WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth",
+        "--cache-dir",
+        cache,
+        "-o",
+        tmp_path / "pt",
+    )
     assert torch_run.returncode == 0, torch_run.stderr
     (entry,) = [p for p in cache.iterdir() if p.is_dir()]
     stamp = (entry / "pixels.npy").stat().st_mtime_ns
-    keras = ["imagenet_keras_get_predictions.py", shared(VAL500), "-m", "mobilenetV2", "--protocol", "common",
-             "--per-class", "6", "-b", "20", "--weights-file",
-             shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5")]
+    keras = [
+        "imagenet_keras_get_predictions.py",
+        shared(VAL500),
+        "-m",
+        "mobilenetV2",
+        "--protocol",
+        "common",
+        "--per-class",
+        "6",
+        "-b",
+        "20",
+        "--weights-file",
+        shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5"),
+    ]
     cached = run_script(*keras, "--cache-dir", cache, "-o", tmp_path / "kc")
     plain = run_script(*keras, "-o", tmp_path / "kp")
     assert cached.returncode == 0 and plain.returncode == 0, cached.stderr[-2000:] + plain.stderr[-2000:]

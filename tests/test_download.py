@@ -6,6 +6,7 @@ imagenet_bench/data/seed-2019.sha256 is checked for real. Handlers can break off
 mid-file, ignore Range, corrupt a byte or answer 404, to exercise resume, restart
 and the error messages.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from imagenet_bench.outputs import download
 from imagenet_bench.base.errors import UsageError
+from imagenet_bench.outputs import download
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "seed-2019"
 NAME = "seed-2019"

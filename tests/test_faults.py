@@ -13,6 +13,7 @@ Also the script-level checks of issue 9's lifecycle defects: a Keras model proce
 with its parent (SIGKILL or SIGTERM), an unusable --cache-dir or -o is one error line,
 and a second run into a folder that a live run holds is refused, naming the holder.
 """
+
 from __future__ import annotations
 
 import glob
@@ -33,10 +34,14 @@ from conftest import ROOT, VAL500, WEIGHTS, bad_run, shared
 pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
 
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
-TORCH_MODELS = {"mobilenet_v2": "torchvision_mobilenet_v2_dequantized.pth",
-                "quantized_mobilenet_v2": "torchvision_quantized_mobilenet_v2_qnnpack.pth"}
-KERAS_MODELS = {"mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5",
-                "mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5"}
+TORCH_MODELS = {
+    "mobilenet_v2": "torchvision_mobilenet_v2_dequantized.pth",
+    "quantized_mobilenet_v2": "torchvision_quantized_mobilenet_v2_qnnpack.pth",
+}
+KERAS_MODELS = {
+    "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5",
+    "mobilenetV2": "keras_mobilenetv2_alpha1.0_224.weights.h5",
+}
 LIMIT = 40
 PLATFORM = {TORCH: "pytorch", KERAS: "keras"}
 
@@ -59,8 +64,13 @@ class Background:
     """A script started in the background; its stderr is collected as it comes."""
 
     def __init__(self, script: str, args: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / script), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.stderr = b""
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -94,8 +104,9 @@ class Background:
 
 
 def _rerun(script: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def _processes_naming(text: str) -> list[int]:
@@ -176,9 +187,14 @@ def test_killed_run_resumes_to_the_uninterrupted_files(references, tmp_path, scr
     args = [*_args(script, models), "-o", str(out), *flags] + (["--cache-dir", str(cache)] if moment == "cache" else [])
     env = _env(tmp)
     run = Background(script, args, env)
-    bar = f"{models[0]}:" if script == KERAS or len(models) == 1 or "--group-size" in flags else f"{len(models)} models:"
-    ready = {"bar": lambda: run.shows_bar(bar), "saved": _manifest_of(out, script, models[0]),
-             "cache": _cache_temp(cache)}[moment]
+    bar = (
+        f"{models[0]}:" if script == KERAS or len(models) == 1 or "--group-size" in flags else f"{len(models)} models:"
+    )
+    ready = {
+        "bar": lambda: run.shows_bar(bar),
+        "saved": _manifest_of(out, script, models[0]),
+        "cache": _cache_temp(cache),
+    }[moment]
     run.wait_for(ready, moment)
     assert run.kill() == -signal.SIGKILL
     _no_process_left(str(tmp))  # a Keras model process ends with its parent
@@ -221,9 +237,17 @@ def test_keras_model_process_ends_with_its_parent(tmp_path, signum):
         assert left == []  # the parent cleaned up on its way out
     else:
         assert len(left) == 1 and (left[0] / "job.json").exists()  # SIGKILL runs no cleanup: the next run's job
-        cleanup = subprocess.run([sys.executable, "-c", "from imagenet_bench.predict import child_process as c; "
-                                  "print(len(c.remove_orphan_folders()))"], cwd=ROOT, env=env, capture_output=True,
-                                 text=True)
+        cleanup = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from imagenet_bench.predict import child_process as c; print(len(c.remove_orphan_folders()))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert cleanup.stdout.strip() == "1" and not left[0].exists(), cleanup.stderr
     assert not out.exists() or not list(out.glob("*_top5preds.npy"))
 
@@ -271,9 +295,27 @@ def test_model_shards_write_into_one_folder_side_by_side(references, tmp_path):
     """A Slurm array's jobs (--model-shard I/N) run at once into one folder."""
     out, env = tmp_path / "out", _env(tmp_path / "tmp")
     models = list(TORCH_MODELS)
-    jobs = [subprocess.Popen([sys.executable, str(ROOT / TORCH), *_args(TORCH, models[i::2]), "-m", *models,
-                              "--model-shard", f"{i}/2", "-o", str(out)], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    jobs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / TORCH),
+                *_args(TORCH, models[i::2]),
+                "-m",
+                *models,
+                "--model-shard",
+                f"{i}/2",
+                "-o",
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = [(job.wait(timeout=900), job.stderr.read()) for job in jobs]
     assert all(status == 0 for status, _ in results), results
     assert _prediction_files(out) == _prediction_files(references[TORCH])

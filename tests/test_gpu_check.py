@@ -5,6 +5,7 @@ The dry run is what keeps the GPU check from rotting while no GPU is lent: it ru
 same steps through the same scripts, so a flag that changes or a manifest field that moves
 breaks it here first.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ import pytest
 from conftest import ROOT, VAL500, WEIGHTS, shared
 
 sys.path.insert(0, str(ROOT / "bench"))
-import overnight_estimate  # noqa: E402
+import overnight_estimate
 
 CHECK = ROOT / "bench" / "gpu_check.py"
 
@@ -30,16 +31,25 @@ def run_check(tmp: Path, *args: str, timeout: int = 1200) -> tuple[subprocess.Co
     (tmp / "t").mkdir(exist_ok=True)
     env = {**os.environ, "TMPDIR": str(tmp / "t"), "PYTHONUNBUFFERED": "1"}
     summary = tmp / "summary.json"
-    done = subprocess.run([sys.executable, str(CHECK), "--dry-run", "--json", str(summary), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(CHECK), "--dry-run", "--json", str(summary), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     assert summary.exists(), done.stdout + done.stderr
     return done, json.loads(summary.read_text())
 
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
-    for name in ("torchvision_mobilenet_v2_dequantized.pth", "keras_mobilenetv2_alpha1.0_224.weights.h5",
-                 "keras_mobilenet_alpha0.25_128.weights.h5"):
+    for name in (
+        "torchvision_mobilenet_v2_dequantized.pth",
+        "keras_mobilenetv2_alpha1.0_224.weights.h5",
+        "keras_mobilenet_alpha0.25_128.weights.h5",
+    ):
         shared(WEIGHTS / name)
     shared(VAL500)
     tmp = tmp_path_factory.mktemp("gpu_check")
@@ -51,8 +61,18 @@ def dry_run(tmp_path_factory):
 def test_dry_run_every_step_runs_and_finds_nothing(dry_run):
     done, summary, tmp = dry_run
     steps = summary["steps"]
-    assert list(steps) == ["data", "decode", "torch_numerics", "torch_grouping", "torch_cache", "torchrun",
-                           "real_torch", "keras", "real_keras", "estimate"]
+    assert list(steps) == [
+        "data",
+        "decode",
+        "torch_numerics",
+        "torch_grouping",
+        "torch_cache",
+        "torchrun",
+        "real_torch",
+        "keras",
+        "real_keras",
+        "estimate",
+    ]
     assert {name: s["status"] for name, s in steps.items()} == {name: "ok" for name in steps}, done.stdout
     assert all(not s.get("findings") for s in steps.values()), done.stdout
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
@@ -113,8 +133,10 @@ def test_dry_run_keras_and_real_weights(dry_run):
 
     real_torch = summary["steps"]["real_torch"]["runs"]["cpu float32"]
     real_keras = summary["steps"]["real_keras"]["runs"]["cpu"]["mobilenet_0.25_128"]
-    for run, folder, model, platform in ((real_torch, "real-torch-cpu-float32", "mobilenet_v2", "pytorch"),
-                                         (real_keras, "real-keras-cpu", "mobilenet_0.25_128", "keras")):
+    for run, folder, model, platform in (
+        (real_torch, "real-torch-cpu-float32", "mobilenet_v2", "pytorch"),
+        (real_keras, "real-keras-cpu", "mobilenet_0.25_128", "keras"),
+    ):
         preds = np.load(predfiles.model_files(tmp / "work" / folder, model, platform).preds_path)
         labels = np.load(tmp / "work" / folder / "dataset_labels.npy")
         assert len(preds) == 10 and len(np.unique(preds[:, 0])) > 1
@@ -132,8 +154,12 @@ def test_dry_run_estimate(dry_run):
     assert est["registries"]["torchvision"]["models"] == expected - 1
     for name in ("torchvision", "timm"):
         hours = est["registries"][name]["hours"]
-        assert set(hours) == {f"{p}, {g}{', cache' if c else ''}" for p in ("float32", "bf16")
-                              for g in ("1 GPU", "8 GPUs") for c in (False, True)}
+        assert set(hours) == {
+            f"{p}, {g}{', cache' if c else ''}"
+            for p in ("float32", "bf16")
+            for g in ("1 GPU", "8 GPUs")
+            for c in (False, True)
+        }
         assert all(h["val"] > 0 for h in hours.values())
     assert est["registries"]["keras"]["models"] == 80
 
@@ -159,8 +185,9 @@ def test_the_global_deadline_skips_steps_and_says_so(tmp_path):
 
 
 def test_unknown_step_is_bad_input(tmp_path):
-    done = subprocess.run([sys.executable, str(CHECK), "--dry-run", "--steps", "data,warp"], capture_output=True,
-                          text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(CHECK), "--dry-run", "--steps", "data,warp"], capture_output=True, text=True, cwd=ROOT
+    )
     assert done.returncode == 2
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [done.stderr.strip()]
     assert "warp" in done.stderr
@@ -170,7 +197,7 @@ def test_unknown_step_is_bad_input(tmp_path):
 
 
 def test_fit_keeps_the_slope_and_takes_the_level_from_the_points():
-    line = overnight_estimate.fit([(1.0, 1000.0), (4.0, 1000.0 * 4 ** -0.5)], slope=-0.5)
+    line = overnight_estimate.fit([(1.0, 1000.0), (4.0, 1000.0 * 4**-0.5)], slope=-0.5)
     assert math.isclose(line.images_per_s(1.0), 1000.0)
     assert math.isclose(line.images_per_s(16.0), 250.0)
     # two points off the line by factors 2 and 1/2: the level is their geometric mean
@@ -181,7 +208,7 @@ def test_fit_keeps_the_slope_and_takes_the_level_from_the_points():
 def test_pass_time_is_the_slower_of_decoding_and_the_models():
     M = overnight_estimate.Model
     a, b = M("a", 1.0, ("shorter", 256, 224, "bilinear"), 224), M("b", 1.0, ("shorter", 256, 224, "bilinear"), 224)
-    ips = lambda m: 1000.0  # noqa: E731
+    ips = lambda m: 1000.0
     # one pass of two models: GPU 1000 x 2/1000 = 2 s, decoding 1000/500 = 2 s; builds 2 x 0.5 s
     assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 500.0, 0.5, 2, False), 3.0)
     # decoding at 100 images/s: 10 s per pass
@@ -200,16 +227,25 @@ def test_a_manifest_that_does_not_record_its_flags_is_a_finding():
     import gpu_check
 
     def run(flags, tf32, channels_last, dtype, device):
-        return {"status": "ok", "flags": flags, "device": {"name": device},
-                "numerics": {"tf32_matmul": tf32, "channels_last": channels_last, "dtype": dtype}}
+        return {
+            "status": "ok",
+            "flags": flags,
+            "device": {"name": device},
+            "numerics": {"tf32_matmul": tf32, "channels_last": channels_last, "dtype": dtype},
+        }
 
-    good = {"float32": run("(none)", False, False, "float32", "cuda"),
-            "bf16_channels_last": run("--amp bf16 --channels-last", False, True, "autocast bf16", "cuda:0")}
+    good = {
+        "float32": run("(none)", False, False, "float32", "cuda"),
+        "bf16_channels_last": run("--amp bf16 --channels-last", False, True, "autocast bf16", "cuda:0"),
+    }
     assert gpu_check.numerics_findings(good, "cuda") == []
     good["fp16"] = run("--amp fp16", False, False, "autocast fp16", "cuda")
     assert gpu_check.numerics_findings(good, "cuda") == []
     assert gpu_check.numerics_findings({"fp16": run("--amp fp16", False, False, "float32", "cuda")}, "cuda") == [
-        "fp16: dtype recorded float32 for flags --amp fp16"]
+        "fp16: dtype recorded float32 for flags --amp fp16"
+    ]
     bad = {"tf32": run("--tf32", False, False, "float32", "cpu")}
-    assert gpu_check.numerics_findings(bad, "cuda") == ["tf32: ran on cpu, not cuda",
-                                                        "tf32: TF32 recorded False for flags --tf32"]
+    assert gpu_check.numerics_findings(bad, "cuda") == [
+        "tf32: ran on cpu, not cuda",
+        "tf32: TF32 recorded False for flags --tf32",
+    ]

@@ -6,6 +6,7 @@ model whose id is markup and a manifest field that tries to close the data's <sc
 Outside CI a machine without Chromium, its driver or Selenium skips it with the reason; in CI
 (CI=true, where .ci/run installs them) it fails.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,17 +24,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SEED, run_script, shared
-from imagenet_bench.report import html_report, table
 from imagenet_bench.outputs import predfiles
+from imagenet_bench.report import html_report, table
 from imagenet_bench.report.table_format import Column, percent, render, signed
+
+from conftest import ROOT, SEED, run_script, shared
 
 EVIL_ID = "<img src=x onerror=alert(1)>"
 EVIL_FIELD = "</script><script>alert(1)</script>"
 TEST_SETS = {"v2": 0, "sketch": 3}  # name: offset of its rows in the full val set (every 250th image)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bench_module():
     """bench/bench_html.py: its generated 1,500-model table and its Chromium driver."""
     spec = importlib.util.spec_from_file_location("bench_html", ROOT / "bench" / "bench_html.py")
@@ -71,13 +73,17 @@ def _parse(page: str) -> _DataScript:
 def _manifest(model: str, test_set: str, weights_id: str | None = None) -> dict:
     digest = hashlib.sha256(f"weights of {model}".encode()).hexdigest()
     return {
-        "schema": "imagenet-bench/manifest/1", "model": model, "platform": "pytorch",
-        "created": "2026-11-30T12:00:00+00:00", "protocol": "reference",
+        "schema": "imagenet-bench/manifest/1",
+        "model": model,
+        "platform": "pytorch",
+        "created": "2026-11-30T12:00:00+00:00",
+        "protocol": "reference",
         "dataset": {"fingerprint": hashlib.sha256(test_set.encode()).hexdigest(), "n_images": 200},
         "framework": {"name": "torchvision", "torch": "2.14.1", "torchvision": "0.29.1"},
         "weights": {"id": weights_id or f"{model}.IMAGENET1K_V1", "sha256": digest},
         "preprocessing": {"resize_size": 256, "crop_size": 224, "interpolation": "bilinear"},
-        "device": {"name": "cpu", "model": "cpu"}, "numerics": {"dtype": "float32"},
+        "device": {"name": "cpu", "model": "cpu"},
+        "numerics": {"dtype": "float32"},
         "environment": {"python": "3.11.7", "numpy": "2.4.6"},
         "command": ["python", "imagenet_pytorch_get_predictions.py", f"/data/{test_set}", "-m", model],
     }
@@ -93,10 +99,21 @@ def make_test_set(root: Path, name: str, offset: int, seed: Path) -> dict[tuple[
     rows = np.arange(offset, 50000, 250)
     labels = np.repeat(np.arange(1000), 50)[rows]
     np.save(folder / "dataset_labels.npy", labels)
-    (folder / "dataset.json").write_text(json.dumps({
-        "schema": "imagenet-bench/dataset/1", "protocol": "reference", "test_set": name,
-        "fingerprint": hashlib.sha256(name.encode()).hexdigest(), "layout": "flat", "n_images": len(rows),
-        "n_classes_present": len(set(labels.tolist())), "full_val": False, "subset": None}))
+    (folder / "dataset.json").write_text(
+        json.dumps(
+            {
+                "schema": "imagenet-bench/dataset/1",
+                "protocol": "reference",
+                "test_set": name,
+                "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
+                "layout": "flat",
+                "n_images": len(rows),
+                "n_classes_present": len(set(labels.tolist())),
+                "full_val": False,
+                "subset": None,
+            }
+        )
+    )
     hashes = {}
     sources = [(p, "pytorch") for p in (seed / "pytorch_imagenet").glob("*_top5preds.npy")]
     sources += [(p, "keras") for p in (seed / "keras_imagenet").glob("*_top5preds.npy")]
@@ -122,28 +139,76 @@ def make_test_set(root: Path, name: str, offset: int, seed: Path) -> dict[tuple[
 # ---- the page's data, without a browser ---------------------------------------------------------
 
 # The columns of a plain table (the identity and accuracy column sets')
-BASE_COLUMNS = [Column("Platform", "platform_name", numeric=False), Column("Model", "model", numeric=False),
-                Column("Acc@1", "acc1", percent), Column("Acc@5", "acc5", percent), Column("Rank@1", "rank1"),
-                Column("Rank@5", "rank5")]
+BASE_COLUMNS = [
+    Column("Platform", "platform_name", numeric=False),
+    Column("Model", "model", numeric=False),
+    Column("Acc@1", "acc1", percent),
+    Column("Acc@5", "acc5", percent),
+    Column("Rank@1", "rank1"),
+    Column("Rank@5", "rank5"),
+]
 
 
 def _small_table() -> table.Table:
     rows = [
-        {"platform": "pytorch", "platform_name": "PyTorch", "model": "resnet50", "source": "torchvision",
-         "acc1": 76.13, "acc5": 92.862, "rank1": 1, "images_per_s": 812.5, "device": "cpu",
-         "manifests": {"val": _manifest("resnet50", "val")}, "published_acc1": 76.13, "delta1": 0.0},
-        {"platform": "keras", "platform_name": "Keras", "model": EVIL_ID, "source": "keras",
-         "acc1": 70.0, "acc5": None, "rank1": 2, "images_per_s": None, "device": None,
-         "manifests": {"val": _manifest(EVIL_ID, "val", weights_id=EVIL_FIELD)}, "published_acc1": None,
-         "delta1": None},
-        {"platform": "keras", "platform_name": "Keras", "model": "vgg16", "source": "keras",
-         "acc1": float("nan"), "acc5": 86.2, "rank1": 3, "images_per_s": None, "device": None,
-         "manifests": {"val": None}, "published_acc1": 71.3, "delta1": None},
+        {
+            "platform": "pytorch",
+            "platform_name": "PyTorch",
+            "model": "resnet50",
+            "source": "torchvision",
+            "acc1": 76.13,
+            "acc5": 92.862,
+            "rank1": 1,
+            "images_per_s": 812.5,
+            "device": "cpu",
+            "manifests": {"val": _manifest("resnet50", "val")},
+            "published_acc1": 76.13,
+            "delta1": 0.0,
+        },
+        {
+            "platform": "keras",
+            "platform_name": "Keras",
+            "model": EVIL_ID,
+            "source": "keras",
+            "acc1": 70.0,
+            "acc5": None,
+            "rank1": 2,
+            "images_per_s": None,
+            "device": None,
+            "manifests": {"val": _manifest(EVIL_ID, "val", weights_id=EVIL_FIELD)},
+            "published_acc1": None,
+            "delta1": None,
+        },
+        {
+            "platform": "keras",
+            "platform_name": "Keras",
+            "model": "vgg16",
+            "source": "keras",
+            "acc1": float("nan"),
+            "acc5": 86.2,
+            "rank1": 3,
+            "images_per_s": None,
+            "device": None,
+            "manifests": {"val": None},
+            "published_acc1": 71.3,
+            "delta1": None,
+        },
     ]
-    columns = BASE_COLUMNS + [Column("Pub@1", "published_acc1", percent), Column("Δ@1", "delta1", signed),
-                              Column("N", "n", detail=True)]
-    datasets = [{"name": "val", "folders": [Path("runs/val")], "n_images": 50000, "n_classes": 1000,
-                 "class_subset": None, "labels": "standard order"}]
+    columns = BASE_COLUMNS + [
+        Column("Pub@1", "published_acc1", percent),
+        Column("Δ@1", "delta1", signed),
+        Column("N", "n", detail=True),
+    ]
+    datasets = [
+        {
+            "name": "val",
+            "folders": [Path("runs/val")],
+            "n_images": 50000,
+            "n_classes": 1000,
+            "class_subset": None,
+            "labels": "standard order",
+        }
+    ]
     return table.Table(rows, columns, datasets, ["val"], {}, ["a note & <b>caveat</b>"])
 
 
@@ -236,8 +301,16 @@ def test_page_for_1500_models_on_six_test_sets_stays_under_5_mb():
 
 def test_unwritable_html_path_is_one_error_line(tmp_path, seed_dirs):
     keras, pytorch = seed_dirs
-    result = run_script("imagenet_benchmarking.py", "-k", keras, "-p", pytorch, "--no-cache",
-                        "--html", tmp_path / "missing" / "report.html")
+    result = run_script(
+        "imagenet_benchmarking.py",
+        "-k",
+        keras,
+        "-p",
+        pytorch,
+        "--no-cache",
+        "--html",
+        tmp_path / "missing" / "report.html",
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1, result.stderr
     assert "report.html" in errors[0]
@@ -254,6 +327,7 @@ def test_html_imports_no_framework_nor_matplotlib(tmp_path, seed_dirs):
 
 
 # ---- the page in a real browser -----------------------------------------------------------------
+
 
 def _browser_missing() -> str | None:
     try:
@@ -276,8 +350,10 @@ def browser():
         pytest.skip(reason)
     driver = _bench_module().chromium_driver()
     # Before any script of the page runs: count alert() calls instead of showing them.
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
-        "source": "window.__alerts = 0; window.alert = function () { window.__alerts += 1; };"})
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "window.__alerts = 0; window.alert = function () { window.__alerts += 1; };"},
+    )
     yield driver
     driver.quit()
 
@@ -291,23 +367,38 @@ def report(tmp_path_factory):
     for name, offset in TEST_SETS.items():
         hashes[name] = make_test_set(root / "runs", name, offset, seed)
     page = root / "report.html"
-    result = run_script("imagenet_benchmarking.py", "-k", seed / "keras_imagenet", "-p", seed / "pytorch_imagenet",
-                        "-r", root / "runs", "--published", "--no-cache", "--html", page)
+    result = run_script(
+        "imagenet_benchmarking.py",
+        "-k",
+        seed / "keras_imagenet",
+        "-p",
+        seed / "pytorch_imagenet",
+        "-r",
+        root / "runs",
+        "--published",
+        "--no-cache",
+        "--html",
+        page,
+    )
     assert result.returncode == 0, result.stderr
     return page, hashes
 
 
 def _table_models(driver) -> list[str]:
     return driver.execute_script(
-        "return Array.from(document.querySelectorAll('#models tr.model-row')).map(r => r.cells[1].textContent);")
+        "return Array.from(document.querySelectorAll('#models tr.model-row')).map(r => r.cells[1].textContent);"
+    )
 
 
 def _column(driver, header: str) -> list[str]:
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const ths = Array.from(document.querySelectorAll('#models thead th'));
         const i = ths.findIndex(th => th.textContent.replace(/[\\u25b2\\u25bc]/g, '').trim() === arguments[0]);
         return Array.from(document.querySelectorAll('#models tr.model-row')).map(r => r.cells[i].textContent);
-    """, header)
+    """,
+        header,
+    )
 
 
 def _click_header(driver, header: str) -> None:
@@ -355,7 +446,7 @@ def test_report_in_a_browser(browser, report, tmp_path):
     before = [(m, a) for m, a in zip(models, _column(browser, "Acc@1"))]
     _click_header(browser, "Acc@1")
     after = list(zip(_table_models(browser), _column(browser, "Acc@1")))
-    filled = lambda rows: [float(a) for _, a in rows if a]  # noqa: E731
+    filled = lambda rows: [float(a) for _, a in rows if a]
     assert filled(before) == sorted(filled(before), reverse=True) and filled(after) == sorted(filled(before))
     assert after[0][0] == [m for m, a in before if a][-1] and after[-1] == (EVIL_ID, "")
     _click_header(browser, "Acc@1")
@@ -364,7 +455,8 @@ def test_report_in_a_browser(browser, report, tmp_path):
     # Filtering to Keras leaves exactly the Keras rows, and the charts follow.
     browser.find_element("css selector", "#filter-platform input[value=pytorch]").click()
     platforms = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#models tr.model-row')).map(r => r.dataset.platform);")
+        "return Array.from(document.querySelectorAll('#models tr.model-row')).map(r => r.dataset.platform);"
+    )
     assert platforms == ["keras"] * n_keras
     assert set(_column(browser, "Platform")) == {"Keras"}
     assert browser.find_element("id", "count").text == f"{n_keras} of {len(models)} models shown"
@@ -388,9 +480,21 @@ def test_report_in_a_browser(browser, report, tmp_path):
     model = row.find_elements("css selector", "td")[1].text
     row.click()
     details = browser.find_element("css selector", "#models tr.details").get_attribute("textContent")
-    for field in ("Weights", "sha256", "Preprocessing", "Libraries", "Device and numerics", "Dataset", "Run",
-                  "fingerprint", "command", "created", hashes["sketch"][("keras", model)],
-                  f"imagenet_pytorch_get_predictions.py /data/sketch -m {model}", "No manifest on imagenet-val"):
+    for field in (
+        "Weights",
+        "sha256",
+        "Preprocessing",
+        "Libraries",
+        "Device and numerics",
+        "Dataset",
+        "Run",
+        "fingerprint",
+        "command",
+        "created",
+        hashes["sketch"][("keras", model)],
+        f"imagenet_pytorch_get_predictions.py /data/sketch -m {model}",
+        "No manifest on imagenet-val",
+    ):
         assert field in details, field
 
     # Search and test-set filters, with the count.
@@ -401,8 +505,9 @@ def test_report_in_a_browser(browser, report, tmp_path):
     assert browser.find_element("id", "count").text.startswith(f"{len(shown)} of ")
     browser.find_element("id", "search").send_keys(Keys.CONTROL, "a", Keys.BACKSPACE)  # as a user would
     assert len(_table_models(browser)) == len(models)
-    browser.execute_script("const s = document.getElementById('filter-test-set'); s.value = 'sketch';"
-                           "s.dispatchEvent(new Event('change'));")
+    browser.execute_script(
+        "const s = document.getElementById('filter-test-set'); s.value = 'sketch';s.dispatchEvent(new Event('change'));"
+    )
     headers = [th.text for th in browser.find_elements("css selector", "#models thead th")]
     assert not any("v2" in h for h in headers) and any("sketch" in h for h in headers)
     assert EVIL_ID not in _table_models(browser)  # it has no sketch result

@@ -2,6 +2,7 @@
 the left-out ones and their reasons, the preset folder's converter, and the table of sources.
 Nothing is downloaded: a preset's files come from its hub, so the tests save small classifiers
 with random weights as local presets."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,11 @@ import sys
 
 import pytest
 
-from conftest import ROOT
-from imagenet_bench.models import keras_hub_registry, sources
 from imagenet_bench.base.errors import UsageError
 from imagenet_bench.datasets.preprocessing import common
+from imagenet_bench.models import keras_hub_registry, sources
+
+from conftest import ROOT
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -43,7 +45,11 @@ def test_mislabelled_presets_are_reported_not_run():
     reported = {i.removeprefix("keras_hub.") for i, reason in keras_hub_registry.excluded() if "mislabelled" in reason}
     assert reported == expected
     if keras_hub.__version__.startswith("0.32."):
-        assert reported == {"efficientnet_el_ra_imagenet", "efficientnet_em_ra2_imagenet", "efficientnet_es_ra_imagenet"}
+        assert reported == {
+            "efficientnet_el_ra_imagenet",
+            "efficientnet_em_ra2_imagenet",
+            "efficientnet_es_ra_imagenet",
+        }
 
 
 @pytest.mark.skipif(not keras_hub.__version__.startswith("0.32."), reason="counts of keras-hub 0.32")
@@ -57,15 +63,21 @@ def test_keras_hub_0_32_counts_and_reasons():
     assert "keras_hub.efficientnet_b5_sw_imagenet" in excluded  # ImageNet-12k head
     runnable = {e.id for e in keras_hub_registry.entries()}
     # fine-tuned on ImageNet-1k after a larger set: runs
-    assert {"keras_hub.efficientnet_b5_sw_ft_imagenet", "keras_hub.hgnetv2_b5_ssld_stage1_in22k_in1k",
-            "keras_hub.resnet_50_imagenet", "keras_hub.vit_base_patch16_224_imagenet"} <= runnable
+    assert {
+        "keras_hub.efficientnet_b5_sw_ft_imagenet",
+        "keras_hub.hgnetv2_b5_ssld_stage1_in22k_in1k",
+        "keras_hub.resnet_50_imagenet",
+        "keras_hub.vit_base_patch16_224_imagenet",
+    } <= runnable
 
 
 def test_registry_imports_neither_keras_tensorflow_nor_torch():
-    code = ("import sys; from imagenet_bench.models import keras_hub_registry as r, sources; r.entries(); r.excluded(); "
-            "sources.entries(sources.chosen('keras', 'all')); "
-            "bad = [m for m in ('keras', 'keras_hub', 'tensorflow', 'torch') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from imagenet_bench.models import keras_hub_registry as r, sources; r.entries(); r.excluded(); "
+        "sources.entries(sources.chosen('keras', 'all')); "
+        "bad = [m for m in ('keras', 'keras_hub', 'tensorflow', 'torch') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -73,12 +85,31 @@ def test_registry_imports_neither_keras_tensorflow_nor_torch():
 def _write_preset(folder, num_classes=1000, image_size=(40, 40), **converter):
     """A preset folder's JSON as save_to_preset writes it (only what the registry reads)."""
     folder.mkdir()
-    config = {"image_size": list(image_size), "scale": 1 / 255.0, "offset": None, "interpolation": "bilinear",
-              "antialias": False, "crop_to_aspect_ratio": True, "pad_to_aspect_ratio": False, **converter}
-    (folder / "task.json").write_text(json.dumps({"class_name": "ResNetImageClassifier",
-                                                  "config": {"num_classes": num_classes}}))
-    (folder / "preprocessor.json").write_text(json.dumps({"config": {"image_converter": {
-        "class_name": "ResNetImageConverter", "config": {"name": "x", "dtype": "float32", **config}}}}))
+    config = {
+        "image_size": list(image_size),
+        "scale": 1 / 255.0,
+        "offset": None,
+        "interpolation": "bilinear",
+        "antialias": False,
+        "crop_to_aspect_ratio": True,
+        "pad_to_aspect_ratio": False,
+        **converter,
+    }
+    (folder / "task.json").write_text(
+        json.dumps({"class_name": "ResNetImageClassifier", "config": {"num_classes": num_classes}})
+    )
+    (folder / "preprocessor.json").write_text(
+        json.dumps(
+            {
+                "config": {
+                    "image_converter": {
+                        "class_name": "ResNetImageConverter",
+                        "config": {"name": "x", "dtype": "float32", **config},
+                    }
+                }
+            }
+        )
+    )
     return folder
 
 
@@ -146,7 +177,9 @@ def test_a_fourth_source_is_one_module_and_one_table_line(monkeypatch):
     module.entries = lambda: (DummyEntry("dummy.a"), DummyEntry("dummy.b"))
     module.excluded = lambda: (("dummy.c", "no weights"),)
     monkeypatch.setitem(sys.modules, "imagenet_bench.models.dummy_registry", module)
-    monkeypatch.setattr(sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", ".dummy_registry", ()),))
+    monkeypatch.setattr(
+        sources, "SOURCES", sources.SOURCES + (sources.Source("dummy", "keras", ".dummy_registry", ()),)
+    )
     assert sources.names("keras") == ("keras", "keras_hub", "dummy", "all")
     chosen = sources.chosen("keras", "dummy")
     assert list(sources.entries(chosen)) == ["dummy.a", "dummy.b"]

@@ -10,21 +10,26 @@ The opt-in sweep (IMAGENET_BENCH_SWEEP=1) does the same, on 8 images, for a smal
 every KerasHub family with ImageNet presets (tests/keras_hub_presets.py's SMALL); a family with
 none fails it, so a later KerasHub that adds one fails until it is configured.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from conftest import VAL500, run_script, shared, sweep_enabled
-from keras_hub_presets import save_preset
 from helpers import keras_outputs as _load
+from keras_hub_presets import save_preset
 
 keras_hub = pytest.importorskip("keras_hub")
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MODEL = "keras_hub.resnet_18_imagenet"
 N = 40
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "KAGGLEHUB_CACHE": "/nonexistent"}
+NO_NETWORK = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "KAGGLEHUB_CACHE": "/nonexistent",
+}
 
 
 def _files(folder, model=MODEL):
@@ -50,8 +55,22 @@ def preset(tmp_path_factory):
 
 
 def _run(preset_folder, out, *args):
-    return run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", str(N),
-                      "--weights-file", f"{MODEL}={preset_folder}", "-o", out, *args, env=NO_NETWORK)
+    return run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "keras_hub",
+        "-m",
+        MODEL,
+        "--limit",
+        str(N),
+        "--weights-file",
+        f"{MODEL}={preset_folder}",
+        "-o",
+        out,
+        *args,
+        env=NO_NETWORK,
+    )
 
 
 @pytest.mark.slow
@@ -109,7 +128,11 @@ def test_list_models_keras_hub_offline_with_the_left_out_ones():
     lines = result.stdout.splitlines()[1:]
     listed = [line for line in lines if "left out" not in line]
     left_out = [line for line in lines if "left out" in line]
-    assert len(listed) == len(keras_hub_registry.entries()) == len(dict(keras_hub.models.ImageClassifier.presets)) - len(left_out)
+    assert (
+        len(listed)
+        == len(keras_hub_registry.entries())
+        == len(dict(keras_hub.models.ImageClassifier.presets)) - len(left_out)
+    )
     assert any(line.startswith("keras_hub.resnet_50_imagenet ") and " 224 " in line for line in listed)
     assert any(line.startswith("keras_hub.efficientnet_el_ra_imagenet ") and "mislabelled" in line for line in left_out)
     both = run_script(SCRIPT, "--list-models", "--source", "all", env=NO_NETWORK).stdout.splitlines()
@@ -124,8 +147,19 @@ def test_a_missing_preset_folder_and_a_failed_download_say_what_to_do(tmp_path):
         line = result.stderr.strip().splitlines()[-1]
         assert result.returncode == 2 and line.startswith("error:") and str(given) in line and says in line, line
         assert not list((tmp_path / "out").glob(f"{MODEL}_*"))
-    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", "2",
-                        "-o", tmp_path / "out2", env=NO_NETWORK)
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "keras_hub",
+        "-m",
+        MODEL,
+        "--limit",
+        "2",
+        "-o",
+        tmp_path / "out2",
+        env=NO_NETWORK,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     line = result.stderr.strip().splitlines()[-1]
     assert "kaggle://keras/resnetv1/keras/resnet_18_imagenet" in line and f"--weights-file {MODEL}=DIR" in line
@@ -138,8 +172,22 @@ def test_a_preset_that_cannot_be_downloaded_fails_alone_among_several(preset, tm
     folder, _, _, _ = preset
     other = "keras_hub.resnet_50_imagenet"
     out = tmp_path / "out"
-    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, other, "--limit", "4",
-                        "--weights-file", f"{MODEL}={folder}", "-o", out, env=NO_NETWORK)
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "keras_hub",
+        "-m",
+        MODEL,
+        other,
+        "--limit",
+        "4",
+        "--weights-file",
+        f"{MODEL}={folder}",
+        "-o",
+        out,
+        env=NO_NETWORK,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     assert (out / f"{MODEL}_keras_imagenet_top5preds.npy").exists()
     assert not list(out.glob(f"{other}_*"))
@@ -152,11 +200,27 @@ def test_a_preset_that_cannot_be_downloaded_fails_alone_among_several(preset, tm
 def test_torch_is_never_imported_with_keras_hub_loaded(preset, tmp_path):
     folder, _, _, _ = preset
     env = {"PYTHONPROFILEIMPORTTIME": "1"}
-    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", MODEL, "--limit", "4",
-                        "--weights-file", f"{MODEL}={folder}", "-o", tmp_path / "out2", env={**NO_NETWORK, **env})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "keras_hub",
+        "-m",
+        MODEL,
+        "--limit",
+        "4",
+        "--weights-file",
+        f"{MODEL}={folder}",
+        "-o",
+        tmp_path / "out2",
+        env={**NO_NETWORK, **env},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in result.stderr.splitlines()
-                if line.startswith("import time:") and "|" in line}
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
     assert "keras_hub" in imported and "tensorflow" in imported
     assert not {"torch", "torchvision", "timm"} & imported
 
@@ -175,8 +239,9 @@ def test_a_classifier_that_ignores_activation_still_gives_probabilities(tmp_path
     entry = keras_hub_registry.by_id()["keras_hub.mobilenet_v3_small_050_imagenet"].with_weights(folder)
     model, _ = entry.build(str(folder))
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True),
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), expected / expected.sum(axis=1, keepdims=True), rtol=0, atol=1e-6
+    )
 
 
 def _families() -> list[str]:
@@ -199,6 +264,7 @@ def test_every_family_with_imagenet_presets_has_a_small_configuration():
     """Cheap, in every run: the sweep below covers every family of the installed KerasHub, and each
     configuration stands for a preset it registers (a later KerasHub that adds or renames one fails here)."""
     from imagenet_bench.models import keras_hub_registry
+
     from keras_hub_presets import SMALL
 
     names = {entry.preset: entry.family for entry in keras_hub_registry.entries()}
@@ -224,11 +290,14 @@ def test_every_family_runs_through_the_script(name, tmp_path):
     script must not rely on it."""
     from imagenet_bench.datasets import images, layout
     from imagenet_bench.models import keras_hub_registry
+
     from keras_hub_presets import SMALL
 
     if name not in SMALL:
-        pytest.fail(f"KerasHub family {name} has ImageNet presets but no small configuration: "
-                    "write one in tests/keras_hub_presets.py (SMALL)")
+        pytest.fail(
+            f"KerasHub family {name} has ImageNet presets but no small configuration: "
+            "write one in tests/keras_hub_presets.py (SMALL)"
+        )
     small = SMALL[name]
     family = [entry for entry in keras_hub_registry.entries() if entry.family == small.family]
     assert family, f"{name}: KerasHub no longer lists ImageNet presets of the family {small.family}"
@@ -245,8 +314,21 @@ def test_every_family_runs_through_the_script(name, tmp_path):
     expected = probs.argmax(axis=1)
     assert len(set(expected.tolist())) >= 3, f"random weights: predictions must vary ({expected.tolist()})"
     out = tmp_path / "out"
-    result = run_script(SCRIPT, shared(VAL500), "--source", "keras_hub", "-m", model, "--limit", "8",
-                        "--weights-file", f"{model}={folder}", "-o", out, env=NO_NETWORK)
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "keras_hub",
+        "-m",
+        model,
+        "--limit",
+        "8",
+        "--weights-file",
+        f"{model}={folder}",
+        "-o",
+        out,
+        env=NO_NETWORK,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     preds, top5_probs, _ = _files(out, model)
     assert preds[:, 0].tolist() == expected.tolist()

@@ -1,6 +1,7 @@
 """Building Keras registry entries: a forward pass with random weights (the cheapest member
 of each family in CI, every entry in the opt-in sweep), local weights files, and the
 EfficientNet network that weights="imagenet" builds."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import VAL500, shared, sweep_enabled
 from imagenet_bench.datasets import images
 from imagenet_bench.models import keras_registry
+
+from conftest import VAL500, shared, sweep_enabled
 
 keras = pytest.importorskip("keras")
 from imagenet_bench.models import keras_applications  # noqa: E402
@@ -18,11 +20,21 @@ from imagenet_bench.predict import keras_predict  # noqa: E402  (import TensorFl
 
 # The cheapest member of each family (keras.applications module), at its native size.
 CI_FAMILY_MEMBERS = {
-    "convnext": "convnexttiny", "densenet": "densenet121", "efficientnet": "efficientnetb0",
-    "efficientnet_v2": "efficientnetv2b0", "inception_resnet_v2": "inceptionresnetv2",
-    "inception_v3": "inceptionv3", "mobilenet": "mobilenet_0.25_128", "mobilenet_v2": "mobilenetV2_0.35_96",
-    "mobilenet_v3": "mobilenetv3small_minimalistic", "nasnet": "nasnetmobile", "resnet": "resnet50",
-    "resnet_v2": "resnet50v2", "vgg16": "vgg16", "vgg19": "vgg19", "xception": "xception",
+    "convnext": "convnexttiny",
+    "densenet": "densenet121",
+    "efficientnet": "efficientnetb0",
+    "efficientnet_v2": "efficientnetv2b0",
+    "inception_resnet_v2": "inceptionresnetv2",
+    "inception_v3": "inceptionv3",
+    "mobilenet": "mobilenet_0.25_128",
+    "mobilenet_v2": "mobilenetV2_0.35_96",
+    "mobilenet_v3": "mobilenetv3small_minimalistic",
+    "nasnet": "nasnetmobile",
+    "resnet": "resnet50",
+    "resnet_v2": "resnet50v2",
+    "vgg16": "vgg16",
+    "vgg19": "vgg19",
+    "xception": "xception",
 }
 
 
@@ -44,8 +56,9 @@ def _forward(model_id: str) -> tuple[object, np.ndarray]:
     assert model.input_shape == (None, entry.input_size, entry.input_size, 3)
     pixels = _two_images(entry)
     assert pixels.shape == (2, entry.input_size, entry.input_size, 3)
-    probs = keras_predict.class_probabilities(model, keras_predict.model_input(
-        pixels, keras_applications.preprocess_input_function(entry)))
+    probs = keras_predict.class_probabilities(
+        model, keras_predict.model_input(pixels, keras_applications.preprocess_input_function(entry))
+    )
     assert probs.shape == (2, 1000)
     assert np.all(np.isfinite(probs))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
@@ -75,8 +88,10 @@ def test_sweep_every_entry_builds_and_predicts(model_id):
     if entry.params is not None:
         assert model.count_params() == entry.params
     else:
-        assert abs(model.count_params() / 1e6 - entry.params_m) <= 0.051 * max(1.0, entry.params_m / 10), \
-            (model.count_params(), entry.params_m)
+        assert abs(model.count_params() / 1e6 - entry.params_m) <= 0.051 * max(1.0, entry.params_m / 10), (
+            model.count_params(),
+            entry.params_m,
+        )
     del model
     keras.backend.clear_session()
 
@@ -106,8 +121,10 @@ def test_efficientnet_weights_file_gives_the_network_of_weights_imagenet(tmp_pat
     new_style, legacy = tmp_path / "b0.weights.h5", tmp_path / "efficientnetb0.h5"
     plain.save_weights(new_style)
     _save_legacy_h5(plain, legacy)
-    x = keras_predict.model_input(np.random.RandomState(0).randint(0, 256, (2, 224, 224, 3)).astype(np.uint8),
-                                  keras_applications.preprocess_input_function(entry))
+    x = keras_predict.model_input(
+        np.random.RandomState(0).randint(0, 256, (2, 224, 224, 3)).astype(np.uint8),
+        keras_applications.preprocess_input_function(entry),
+    )
 
     def outputs(model):
         """Probabilities, and the pooled features (random weights give near-uniform probabilities)."""

@@ -1,5 +1,6 @@
 """The Keras registry: entries enumerated from the installed Keras, the committed variant
 table, ids, and each entry's preprocessing, checked without downloading anything."""
+
 from __future__ import annotations
 
 import inspect
@@ -10,22 +11,37 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, shared
-from imagenet_bench.datasets import images
-from imagenet_bench.models import keras_registry, published
 from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets import images
 from imagenet_bench.datasets.preprocessing import Preprocess
+from imagenet_bench.models import keras_registry, published
+
+from conftest import ROOT, VAL500, shared
 
 keras = pytest.importorskip("keras")
 
-SEED_2019 = ["densenet121", "densenet169", "densenet201", "mobilenet", "mobilenetV2", "nasnetmobile", "resnet50",
-             "vgg16", "vgg19", "xception", "inceptionresnetv2", "inceptionv3", "nasnetlarge"]
+SEED_2019 = [
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "mobilenet",
+    "mobilenetV2",
+    "nasnetmobile",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+    "xception",
+    "inceptionresnetv2",
+    "inceptionv3",
+    "nasnetlarge",
+]
 
 
 def _keras_constructors() -> set[str]:
     """Independent enumeration: what `import keras` exposes as application constructors."""
-    return {name for name, value in vars(keras.applications).items()
-            if inspect.isfunction(value) and name[:1].isupper()}
+    return {
+        name for name, value in vars(keras.applications).items() if inspect.isfunction(value) and name[:1].isupper()
+    }
 
 
 def test_every_keras_constructor_is_an_entry():
@@ -40,9 +56,11 @@ def test_every_keras_constructor_is_an_entry():
 
 
 def test_registry_module_imports_neither_keras_nor_tensorflow():
-    code = ("import sys; from imagenet_bench.models import keras_registry as r; r.entries(); r.by_id()['mobilenetV2']"
-            ".preprocess('reference'); bad = [m for m in ('keras', 'tensorflow', 'torch') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from imagenet_bench.models import keras_registry as r; r.entries(); r.by_id()['mobilenetV2']"
+        ".preprocess('reference'); bad = [m for m in ('keras', 'tensorflow', 'torch') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -54,8 +72,10 @@ def test_variant_table_has_the_44_published_weight_sets():
         by_app.setdefault(row["application"], set()).add((row["alpha"], row["input_size"], row["minimalistic"]))
     assert len(rows) == 44
     assert by_app["MobileNet"] == {(a, r, False) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)}
-    assert by_app["MobileNetV2"] == ({(a, r, False) for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 192, 224)}
-                                     | {(1.3, 224, False), (1.4, 224, False)})
+    assert by_app["MobileNetV2"] == (
+        {(a, r, False) for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 192, 224)}
+        | {(1.3, 224, False), (1.4, 224, False)}
+    )
     for app in ("MobileNetV3Large", "MobileNetV3Small"):
         assert by_app[app] == {(0.75, 224, False), (1.0, 224, False), (1.0, 224, True)}
     assert "Sources:" in keras_registry.VARIANTS_CSV.read_text()
@@ -69,8 +89,12 @@ def test_ids_follow_the_documented_rule():
     for entry in entries:
         plain = published.keras_model_id(entry.application)
         if entry.application.startswith("MobileNetV3"):
-            expected = plain + {(1.0, False): "", (0.75, False): "_0.75", (1.0, True): "_minimalistic"}[
-                (entry.alpha, entry.minimalistic)]
+            expected = (
+                plain
+                + {(1.0, False): "", (0.75, False): "_0.75", (1.0, True): "_minimalistic"}[
+                    (entry.alpha, entry.minimalistic)
+                ]
+            )
         elif entry.alpha is not None and (entry.alpha, entry.input_size) != (1.0, 224):
             expected = f"{plain}_{entry.alpha}_{entry.input_size}"
         else:
@@ -146,8 +170,9 @@ def test_reference_preprocessing_per_family():
 
 def test_common_and_seed2019_protocols():
     by_id = keras_registry.by_id()
-    assert by_id["mobilenetV2"].preprocess("common") == Preprocess(224, 256, "shorter", "bilinear", "keras:tf",
-                                                                    None, None)
+    assert by_id["mobilenetV2"].preprocess("common") == Preprocess(
+        224, 256, "shorter", "bilinear", "keras:tf", None, None
+    )
     assert by_id["mobilenet_0.25_128"].preprocess("common").resize_size == 146
     assert by_id["xception"].preprocess("common").resize_size == 342
     for model_id in SEED_2019:
@@ -180,8 +205,7 @@ def test_normalization_names_what_each_family_preprocess_input_does():
     for family, (mode, _) in keras_registry.FAMILIES.items():
         function = importlib.import_module(f"keras.applications.{family}").preprocess_input
         out = keras_predict.model_input(x, function)
-        np.testing.assert_allclose(out, _formula(mode, x.astype(np.float32)), rtol=1e-5, atol=1e-4,
-                                   err_msg=family)
+        np.testing.assert_allclose(out, _formula(mode, x.astype(np.float32)), rtol=1e-5, atol=1e-4, err_msg=family)
 
 
 def test_preprocess_input_is_applied_once_and_pixels_are_left_alone():
@@ -212,11 +236,14 @@ def test_every_mobilenetv3_entry_has_the_top1_of_the_installed_keras_docstring()
 
     table = {}
     for line in inspect.getsource(mobilenet_v3).splitlines():
-        match = re.match(r"\|\s*mobilenet_v3_(large|small)_(minimalistic_)?([\d.]+)_224\s*\|.*?\|.*?\|\s*([\d.]+)\s*\|",
-                         line)
+        match = re.match(
+            r"\|\s*mobilenet_v3_(large|small)_(minimalistic_)?([\d.]+)_224\s*\|.*?\|.*?\|\s*([\d.]+)\s*\|", line
+        )
         if match:
             size, minimalistic, alpha, top1 = match.groups()
-            model_id = f"mobilenetv3{size}" + ("_minimalistic" if minimalistic else "" if alpha == "1.0" else f"_{alpha}")
+            model_id = f"mobilenetv3{size}" + (
+                "_minimalistic" if minimalistic else "" if alpha == "1.0" else f"_{alpha}"
+            )
             table[model_id] = float(top1)
     ours = {e.id: e.published["acc1"] for e in keras_registry.entries() if e.family == "mobilenet_v3"}
     assert len(table) == 6 and ours == table

@@ -1,6 +1,7 @@
 """imagenet_keras_get_predictions.py end to end, on the 500 real val images in ../shared with
 the real Keras MobileNet weights there (random weights predict one class for every image and
 would prove nothing about equal predictions)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
+from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
 from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
@@ -40,9 +41,21 @@ def _table(folder) -> dict[str, dict]:
 def one_at_a_time(tmp_path_factory):
     """Both real weight sets, --protocol common, the default mode (one image at a time)."""
     out = tmp_path_factory.mktemp("one") / "out"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenetV2", "--protocol", "common",
-                        *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2),
-                        "--check-batching", "20", "-o", out)
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_0.25_128",
+        "mobilenetV2",
+        "--protocol",
+        "common",
+        *_weights("mobilenet_0.25_128", MN025),
+        *_weights("mobilenetV2", MNV2),
+        "--check-batching",
+        "20",
+        "-o",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -50,8 +63,20 @@ def one_at_a_time(tmp_path_factory):
 @pytest.fixture(scope="module")
 def batched(tmp_path_factory):
     out = tmp_path_factory.mktemp("batched") / "out"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenetV2", "--protocol", "common",
-                        "--weights-file", shared(WEIGHTS / MNV2), "-b", "50", "-o", out)
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenetV2",
+        "--protocol",
+        "common",
+        "--weights-file",
+        shared(WEIGHTS / MNV2),
+        "-b",
+        "50",
+        "-o",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -78,8 +103,9 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
     pb, qb, mb = _load(batched, "mobilenetV2")
     assert m1["batch_size"] == 1 and mb["batch_size"] == 50
     # the batch size may flip near-ties, so it is part of what a reusable output must match
-    assert {k: v for k, v in m1["request"].items() if k != "batch_size"} == \
-        {k: v for k, v in mb["request"].items() if k != "batch_size"}
+    assert {k: v for k, v in m1["request"].items() if k != "batch_size"} == {
+        k: v for k, v in mb["request"].items() if k != "batch_size"
+    }
     disagree = np.flatnonzero(p1[:, 0] != pb[:, 0])
     assert disagree.tolist() == [], f"top-1 differs on rows {disagree.tolist()}"
     assert np.max(np.abs(q1 - qb)) < 1e-4
@@ -126,15 +152,34 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
     assert (np.diff(probs, axis=1) <= 0).all()
     assert len(np.unique(preds[:, 0])) > 20
-    for key in ("model", "framework", "weights", "published", "preprocessing", "dataset", "labels_source",
-                "device", "numerics", "batch_size", "throughput", "git", "environment", "outputs", "isolation"):
+    for key in (
+        "model",
+        "framework",
+        "weights",
+        "published",
+        "preprocessing",
+        "dataset",
+        "labels_source",
+        "device",
+        "numerics",
+        "batch_size",
+        "throughput",
+        "git",
+        "environment",
+        "outputs",
+        "isolation",
+    ):
         assert key in m, key
     assert m["platform"] == "keras" and m["protocol"] == "common"
     import keras
     import tensorflow as tf
 
-    assert m["framework"] == {"name": "keras", "keras": keras.__version__, "tensorflow": tf.__version__,
-                              "backend": "tensorflow"}
+    assert m["framework"] == {
+        "name": "keras",
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "backend": "tensorflow",
+    }
     assert m["weights"]["source"] == "file"
     assert m["weights"]["sha256"] == hashlib.sha256((WEIGHTS / MNV2).read_bytes()).hexdigest()
     assert m["numerics"]["tf32"] is False and m["numerics"]["jit_compile"] is False
@@ -142,7 +187,9 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
     assert m["published"]["acc1"] == 71.3
     p = m["preprocessing"]
     assert (p["resize_mode"], p["resize_size"], p["crop_size"], p["interpolation"]) == ("shorter", 256, 224, "bilinear")
-    assert p["normalization"] == "keras:tf" and p["preprocess_input"] == "keras.applications.mobilenet_v2.preprocess_input"
+    assert (
+        p["normalization"] == "keras:tf" and p["preprocess_input"] == "keras.applications.mobilenet_v2.preprocess_input"
+    )
     assert m["device"]["name"] == "cpu" and m["throughput"]["images_per_s"] > 0
     assert m["throughput"]["model_images_per_s"] > 0 and m["throughput"]["build_s"] > 0
     small = _load(out, "mobilenet_0.25_128")[2]
@@ -156,8 +203,22 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
 def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
     out, _ = one_at_a_time
     seed = tmp_path / "seed"
-    result = run_script(SCRIPT, VAL500, "-m", "mobilenetV2", "--protocol", "seed2019", "--weights-file",
-                        WEIGHTS / MNV2, "-b", "25", "--per-class", "10", "-o", seed)
+    result = run_script(
+        SCRIPT,
+        VAL500,
+        "-m",
+        "mobilenetV2",
+        "--protocol",
+        "seed2019",
+        "--weights-file",
+        WEIGHTS / MNV2,
+        "-b",
+        "25",
+        "--per-class",
+        "10",
+        "-o",
+        seed,
+    )
     assert result.returncode == 0, result.stderr
     rows = np.concatenate([np.arange(c * 50, c * 50 + 10) for c in range(10)])
     common_top1 = _load(out, "mobilenetV2")[0][rows, 0]
@@ -174,8 +235,9 @@ def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
 def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
     out, _ = one_at_a_time
     before = (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns
-    result = run_script(SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common",
-                        "--weights-file", WEIGHTS / MN025, "-o", out)
+    result = run_script(
+        SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common", "--weights-file", WEIGHTS / MN025, "-o", out
+    )
     assert result.returncode == 0 and "skipped" in result.stderr and "Acc@1" not in result.stderr
     assert (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns == before
 
@@ -187,11 +249,21 @@ def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a
     out, _ = one_at_a_time
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
-    args = [SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common", "--weights-file", WEIGHTS / MN025,
-            "-o", copy]
-    again = run_script(*args, "--check-batching", "20")          # the fixture ran this check: reused
+    args = [
+        SCRIPT,
+        VAL500,
+        "-m",
+        "mobilenet_0.25_128",
+        "--protocol",
+        "common",
+        "--weights-file",
+        WEIGHTS / MN025,
+        "-o",
+        copy,
+    ]
+    again = run_script(*args, "--check-batching", "20")  # the fixture ran this check: reused
     assert again.returncode == 0 and "skipped" in again.stderr and "Acc@1" not in again.stderr
-    more = run_script(*args, "--check-batching", "40")           # a larger check: the model runs again
+    more = run_script(*args, "--check-batching", "40")  # a larger check: the model runs again
     assert more.returncode == 0 and "1 done, 0 skipped" in more.stderr, more.stderr
     check = _load(copy, "mobilenet_0.25_128")[2]["check_batching"]
     assert check["images"] == 40 and check["top1_agree"] == 40
@@ -221,8 +293,14 @@ print(json.dumps({{"status": status, "modules": sorted(m for m in sys.modules if
 def _probe(*args, env=None) -> tuple[dict, str]:
     """Run the script in a wrapper that reports which top-level modules the parent imported."""
     code = _MODULES_PROBE.format(root=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT / SCRIPT), *map(str, args)], cwd=ROOT,
-                            capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / SCRIPT), *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=600,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
@@ -244,12 +322,25 @@ def test_list_models_builds_nothing_and_imports_no_framework():
 
 @pytest.mark.slow
 def test_torch_is_never_imported_and_tensorflow_only_in_the_worker(tmp_path):
-    report, stderr = _probe(VAL500, "-m", "mobilenet_0.25_128", "--weights-file", shared(WEIGHTS / MN025),
-                            "--limit", "4", "-o", tmp_path / "out", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    report, stderr = _probe(
+        VAL500,
+        "-m",
+        "mobilenet_0.25_128",
+        "--weights-file",
+        shared(WEIGHTS / MN025),
+        "--limit",
+        "4",
+        "-o",
+        tmp_path / "out",
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )
     assert report["status"] == 0, stderr[-3000:]
     assert not {"tensorflow", "keras", "torch", "timm", "torchvision"} & set(report["modules"])
-    imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in stderr.splitlines()
-                if line.startswith("import time:") and "|" in line}
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
     assert "tensorflow" in imported and "keras" in imported  # the worker's imports are in the profile
     assert not {"torch", "timm", "torchvision"} & imported
 
@@ -292,8 +383,15 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
 @pytest.mark.slow
 def test_corrupt_image_stops_the_run_naming_the_file_once(tmp_path):
     val_with_truncated_image(tmp_path)
-    line, out = _bad(tmp_path, tmp_path / "val", "-m", "mobilenet_0.25_128", "mobilenet_0.25_160",
-                     *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenet_0.25_160", MN025))
+    line, out = _bad(
+        tmp_path,
+        tmp_path / "val",
+        "-m",
+        "mobilenet_0.25_128",
+        "mobilenet_0.25_160",
+        *_weights("mobilenet_0.25_128", MN025),
+        *_weights("mobilenet_0.25_160", MN025),
+    )
     assert "/ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
     assert not out.exists()
 
@@ -302,13 +400,25 @@ def test_corrupt_image_stops_the_run_naming_the_file_once(tmp_path):
 def test_one_failing_model_does_not_stop_the_others(tmp_path):
     """No weights file and no network: the download fails, naming the file and Keras's cache."""
     home = tmp_path / "keras_home"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenet_0.25_160", "--limit", "6",
-                        *_weights("mobilenet_0.25_128", MN025), "-o", tmp_path / "out",
-                        env={**NO_NETWORK, "KERAS_HOME": str(home)})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_0.25_128",
+        "mobilenet_0.25_160",
+        "--limit",
+        "6",
+        *_weights("mobilenet_0.25_128", MN025),
+        "-o",
+        tmp_path / "out",
+        env={**NO_NETWORK, "KERAS_HOME": str(home)},
+    )
     assert result.returncode == 1, result.stderr
     line = next(line for line in result.stderr.splitlines() if line.startswith("error: mobilenet_0.25_160 failed"))
-    assert "cannot download https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/" \
-           "mobilenet_2_5_160_tf.h5" in line
+    assert (
+        "cannot download https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+        "mobilenet_2_5_160_tf.h5" in line
+    )
     assert f"Keras caches weights in {home / 'models'}" in line and "--weights-file" in line
     assert "1 done, 0 skipped (already complete), 1 failed: mobilenet_0.25_160" in result.stderr
     assert (tmp_path / "out" / "mobilenet_0.25_128_keras_imagenet_manifest.json").exists()
@@ -320,15 +430,26 @@ def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
     """Killed (parent and worker) while the second model runs; the rerun skips the first and
     redoes the second. One image at a time is deterministic: the rows equal the full run's."""
     full, _ = one_at_a_time
-    args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_0.25_128", "mobilenetV2", "--protocol",
-            "common", *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2), "--per-class", "3"]
+    args = [
+        str(ROOT / SCRIPT),
+        str(shared(VAL500)),
+        "-m",
+        "mobilenet_0.25_128",
+        "mobilenetV2",
+        "--protocol",
+        "common",
+        *_weights("mobilenet_0.25_128", MN025),
+        *_weights("mobilenetV2", MNV2),
+        "--per-class",
+        "3",
+    ]
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
     first = out / "mobilenet_0.25_128_keras_imagenet_manifest.json"
     deadline = time.time() + 300
     while not first.exists() and time.time() < deadline:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)   # the script and its worker
+    os.killpg(proc.pid, signal.SIGKILL)  # the script and its worker
     proc.wait()
     assert first.exists()
     assert not (out / "mobilenetV2_keras_imagenet_manifest.json").exists()
@@ -347,9 +468,25 @@ def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
 def test_gpus_runs_models_in_parallel_processes(tmp_path):
     """--gpus 0,1: one worker per slot, each with its own CUDA_VISIBLE_DEVICES (CPU here)."""
     out = tmp_path / "out"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "mobilenetV2", "--limit", "4",
-                        *_weights("mobilenet_0.25_128", MN025), *_weights("mobilenetV2", MNV2),
-                        "--gpus", "0,1", "-b", "4", "--save-all-probs", "-o", out, env={"IMAGENET_BENCH_ASSUME_GPUS": "2"})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_0.25_128",
+        "mobilenetV2",
+        "--limit",
+        "4",
+        *_weights("mobilenet_0.25_128", MN025),
+        *_weights("mobilenetV2", MNV2),
+        "--gpus",
+        "0,1",
+        "-b",
+        "4",
+        "--save-all-probs",
+        "-o",
+        out,
+        env={"IMAGENET_BENCH_ASSUME_GPUS": "2"},
+    )
     assert result.returncode == 0, result.stderr
     assert "2 done, 0 skipped" in result.stderr
     slots = {_load(out, m)[2]["device"].get("cuda_visible_devices") for m in ("mobilenet_0.25_128", "mobilenetV2")}
@@ -366,9 +503,22 @@ def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
     """-g picks the model process's GPU (CUDA_VISIBLE_DEVICES); --tf32 and --jit-compile are
     recorded as the model took them (XLA compiles MobileNet on the CPU too)."""
     out = tmp_path / "out"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_0.25_128", "--limit", "2",
-                        *_weights("mobilenet_0.25_128", MN025), "-g", "3", "--tf32", "--jit-compile", "-o", out,
-                        env={"IMAGENET_BENCH_ASSUME_GPUS": "4"})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_0.25_128",
+        "--limit",
+        "2",
+        *_weights("mobilenet_0.25_128", MN025),
+        "-g",
+        "3",
+        "--tf32",
+        "--jit-compile",
+        "-o",
+        out,
+        env={"IMAGENET_BENCH_ASSUME_GPUS": "4"},
+    )
     assert result.returncode == 0, result.stderr
     m = _load(out, "mobilenet_0.25_128")[2]
     assert m["device"]["cuda_visible_devices"] == "3"
@@ -388,8 +538,22 @@ def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
     for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
         (flat / path.name).symlink_to(path)
     out = tmp_path / "out"
-    result = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), "-m", "mobilenet_0.25_128",
-                        "--protocol", "common", "--weights-file", WEIGHTS / MN025, "--per-class", "2", "-o", out)
+    result = run_script(
+        SCRIPT,
+        flat,
+        "--val-ground-truth",
+        shared(VAL_FULL_TXT),
+        "-m",
+        "mobilenet_0.25_128",
+        "--protocol",
+        "common",
+        "--weights-file",
+        WEIGHTS / MN025,
+        "--per-class",
+        "2",
+        "-o",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     rows = np.concatenate([np.arange(c * 50, c * 50 + 2) for c in range(10)])
     preds, probs, m = _load(out, "mobilenet_0.25_128")
@@ -429,7 +593,9 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
     err = capsys.readouterr().err
     assert status == 1 and peak[0] == 2
     assert "error: bad failed: boom" in err and "2 done, 0 skipped (already complete), 1 failed: bad" in err
-    assert (tmp_path / "a_keras_imagenet_manifest.json").exists() and (tmp_path / "c_keras_imagenet_manifest.json").exists()
+    assert (tmp_path / "a_keras_imagenet_manifest.json").exists() and (
+        tmp_path / "c_keras_imagenet_manifest.json"
+    ).exists()
     assert len(claimed) == 2
     status = runner.run_jobs(jobs[::2], run_one, lambda: None, parallel=2)
     assert status == 0 and "0 done, 2 skipped" in capsys.readouterr().err

@@ -4,6 +4,7 @@ Expected figures come from numpy here (top-1 as ``preds[i, argmax(probs[i])]``, 
 majority through scipy.stats.mode, the crowd's data mapped through cleanlab's own
 ImageFolder-order file list), or from generated files whose changed labels are known.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, run_script, shared, sweep_enabled
 from helpers import write_dataset
 
@@ -35,7 +37,7 @@ def read_issues(path: Path) -> tuple[dict[str, list[str]], list[dict[str, str]]]
     comments = [line[2:] for line in text.splitlines() if line.startswith("# ")]
     start = comments.index("method,flagged,crowd_checked,crowd_confirmed")
     methods = {}
-    for line in comments[start + 1:]:
+    for line in comments[start + 1 :]:
         if line.startswith(("consensus", "confident")):
             method, *figures = line.split(",")
             methods[method] = figures
@@ -89,8 +91,18 @@ def test_2019_flagged_counts_and_crowd_confirmation(tmp_path, seed_votes, crowd_
     checked, confirmed = crowd_rows
 
     out = tmp_path / "issues.csv"
-    proc = run("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--label-issues", out,
-               "--clean-labels", MTURK_JSON, "--val-ground-truth", shared(VAL_FULL_TXT))
+    proc = run(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--label-issues",
+        out,
+        "--clean-labels",
+        MTURK_JSON,
+        "--val-ground-truth",
+        shared(VAL_FULL_TXT),
+    )
     assert proc.returncode == 0, proc.stderr
     methods, rows = read_issues(out)
     assert "top-1 votes of the 34 models" in proc.stderr
@@ -111,8 +123,10 @@ def test_2019_flagged_counts_and_crowd_confirmation(tmp_path, seed_votes, crowd_
         assert int(truth[r["file"]]) == int(r["given_id"]) == labels[row]
         assert float(r["consensus_share"]) == pytest.approx(votes[row] / 34, abs=1e-4)
         assert float(r["given_share"]) == pytest.approx(given_votes[row] / 34, abs=1e-4)
-        assert int(r["consensus_id"]) == int(np.bincount(seed_votes[:, row], minlength=1000).argmax()) or \
-            votes[row] * 2 == 34  # a tie between two other classes at exactly half
+        assert (
+            int(r["consensus_id"]) == int(np.bincount(seed_votes[:, row], minlength=1000).argmax())
+            or votes[row] * 2 == 34
+        )  # a tie between two other classes at exactly half
 
 
 @pytest.mark.slow
@@ -120,22 +134,48 @@ def test_feeding_the_csv_back_ranks_on_consensus_labels(tmp_path, seed_votes):
     """--clean-labels FILE.csv: Clean@1 leaves the written rows out, Fixed@1 relabels them."""
     labels = np.repeat(np.arange(1000), 50)
     out = tmp_path / "issues.csv"
-    assert run("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--label-issues", out,
-               "--val-ground-truth", shared(VAL_FULL_TXT)).returncode == 0
+    assert (
+        run(
+            "-k",
+            SEED / "keras_imagenet",
+            "-p",
+            SEED / "pytorch_imagenet",
+            "--label-issues",
+            out,
+            "--val-ground-truth",
+            shared(VAL_FULL_TXT),
+        ).returncode
+        == 0
+    )
     _, rows = read_issues(out)
     flagged = np.zeros(50_000, bool)
     fixed = labels.copy()
     for r in rows:
         flagged[int(r["row"])] = True
         fixed[int(r["row"])] = int(r["consensus_id"])
-    proc = run("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--clean-labels", out,
-               "--val-ground-truth", VAL_FULL_TXT, "--format", "csv")
+    proc = run(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--clean-labels",
+        out,
+        "--val-ground-truth",
+        VAL_FULL_TXT,
+        "--format",
+        "csv",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "the labels were corrected by the consensus of the same models" in proc.stderr
     table = list(csv.DictReader(io.StringIO(proc.stdout)))
-    order = {(p, m): i for i, (p, m) in enumerate(
-        (p, path.name.split(f"_{p}_imagenet")[0].lower()) for p in ("keras", "pytorch")
-        for path in sorted((SEED / f"{p}_imagenet").glob("*_top5preds.npy")))}
+    order = {
+        (p, m): i
+        for i, (p, m) in enumerate(
+            (p, path.name.split(f"_{p}_imagenet")[0].lower())
+            for p in ("keras", "pytorch")
+            for path in sorted((SEED / f"{p}_imagenet").glob("*_top5preds.npy"))
+        )
+    }
     for row in table:
         top1 = seed_votes[order[(row["Platform"].lower(), row["Model"].lower())]]
         clean = np.sum(top1[~flagged] == labels[~flagged]) / np.sum(~flagged)
@@ -165,8 +205,19 @@ def test_2019_confident_learning_against_cleanlab_here(tmp_path, crowd_rows):
     flagged = find_label_issues(labels, (mean / count).astype(np.float32), n_jobs=1)
     checked, confirmed = crowd_rows
     out = tmp_path / "issues.csv"
-    proc = run("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--label-issues", out,
-               "--confident-learning", "--clean-labels", MTURK_JSON, "--val-ground-truth", shared(VAL_FULL_TXT))
+    proc = run(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--label-issues",
+        out,
+        "--confident-learning",
+        "--clean-labels",
+        MTURK_JSON,
+        "--val-ground-truth",
+        shared(VAL_FULL_TXT),
+    )
     assert proc.returncode == 0, proc.stderr
     methods, _ = read_issues(out)
     got = [int(x) for x in methods["confident learning"]]
@@ -301,9 +352,25 @@ print(",".join(m for m in ("cleanlab", "torch", "tensorflow", "sklearn") if m in
 @pytest.mark.slow
 @pytest.mark.parametrize("extra, loaded", [((), ""), (("--confident-learning",), "cleanlab,sklearn")])
 def test_cleanlab_only_when_asked_and_never_torch_or_tensorflow(tmp_path, changed_labels, extra, loaded):
-    proc = subprocess.run([sys.executable, "-c", _IMPORTS, str(ROOT / SCRIPT), "--dir", str(changed_labels[0]),
-                           "--no-cache", "--label-issues", str(tmp_path / "i.csv"), *extra],
-                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ), timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _IMPORTS,
+            str(ROOT / SCRIPT),
+            "--dir",
+            str(changed_labels[0]),
+            "--no-cache",
+            "--label-issues",
+            str(tmp_path / "i.csv"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == loaded
 

@@ -2,6 +2,7 @@
 import each other, directly or round a circle. Every import counts, also one inside a
 function (a lazy import is still a dependency).
 """
+
 from __future__ import annotations
 
 import ast
@@ -41,7 +42,7 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("imagenet_bench"))
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
             if not target.startswith("imagenet_bench"):
                 continue
@@ -76,7 +77,9 @@ def test_imports_go_down_the_layers():
         for dep in deps:
             theirs = layer(dep)
             if theirs is not None and theirs != mine and LEVEL[theirs] >= LEVEL[mine]:
-                wrong.append(f"{module} -> {dep} ({mine} may import only {[n for n in LEVEL if LEVEL[n] < LEVEL[mine]]})")
+                wrong.append(
+                    f"{module} -> {dep} ({mine} may import only {[n for n in LEVEL if LEVEL[n] < LEVEL[mine]]})"
+                )
     assert wrong == [], "\n".join(wrong)
 
 
@@ -89,7 +92,7 @@ def find_circle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for dep in sorted(edges.get(node, ())):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return stack[stack.index(dep) :] + [dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
@@ -125,13 +128,18 @@ def test_the_layer_check_sees_an_upward_import(tmp_path, monkeypatch):
     assert imports(fake / "base" / "errors.py") == {"imagenet_bench.report.table"}
 
 
-@pytest.mark.parametrize("script, banned", [
-    ("imagenet_benchmarking", ("torch", "tensorflow", "keras", "timm", "PIL")),
-    ("imagenet_keras_get_predictions", ("torch",)),
-])
+@pytest.mark.parametrize(
+    "script, banned",
+    [
+        ("imagenet_benchmarking", ("torch", "tensorflow", "keras", "timm", "PIL")),
+        ("imagenet_keras_get_predictions", ("torch",)),
+    ],
+)
 def test_scripts_import_only_what_they_need(script, banned):
-    code = (f"import sys; sys.argv = ['x', '--help']\nimport {script}\n"
-            f"bad = [m for m in {banned!r} if m in sys.modules]\nassert not bad, bad")
+    code = (
+        f"import sys; sys.argv = ['x', '--help']\nimport {script}\n"
+        f"bad = [m for m in {banned!r} if m in sys.modules]\nassert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
 
 
@@ -151,8 +159,18 @@ def test_the_keras_script_runs_from_another_folder(tmp_path):
     from conftest import VAL500, WEIGHTS, run_script, shared
 
     weights = shared(WEIGHTS / "keras_mobilenet_alpha0.25_128.weights.h5")
-    result = run_script("imagenet_keras_get_predictions.py", shared(VAL500), "-m", "mobilenet_0.25_128",
-                        "--weights-file", f"mobilenet_0.25_128={weights}", "--limit", "4", "-o", tmp_path / "o",
-                        cwd=tmp_path)
+    result = run_script(
+        "imagenet_keras_get_predictions.py",
+        shared(VAL500),
+        "-m",
+        "mobilenet_0.25_128",
+        "--weights-file",
+        f"mobilenet_0.25_128={weights}",
+        "--limit",
+        "4",
+        "-o",
+        tmp_path / "o",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "o" / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").exists()

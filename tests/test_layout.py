@@ -1,4 +1,5 @@
 """Data layouts, ground-truth formats, canonical order, fingerprints and subsets."""
+
 from __future__ import annotations
 
 import warnings
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import VAL500, VAL_FULL_TXT, shared
-from imagenet_bench.datasets import ground_truth, images, layout
 from imagenet_bench.base.classes import wnids
 from imagenet_bench.base.errors import ImageError, UsageError
+from imagenet_bench.datasets import ground_truth, images, layout
+
+from conftest import VAL500, VAL_FULL_TXT, shared
 
 
 def _flat_copy(tmp_path, source):
@@ -32,7 +34,7 @@ def test_imagefolder_global_labels_and_canonical_order():
         ds = layout.scan(shared(VAL500))
     assert len(ds) == 500
     truth = _val_full()
-    assert [truth[n] for n in ds.names] == ds.labels.tolist()   # global indices, not 0..9
+    assert [truth[n] for n in ds.names] == ds.labels.tolist()  # global indices, not 0..9
     order = sorted(ds.names, key=lambda n: (truth[n], n))
     assert ds.names == order
     assert ds.classes_present == sorted({wnids().index(p.parent.name) for p in ds.paths})
@@ -46,10 +48,13 @@ def test_flat_and_imagefolder_agree_for_every_ground_truth_format(tmp_path):
     caffe = tmp_path / "val_full.txt"
     caffe.write_text(shared(VAL_FULL_TXT).read_text())
     kaggle = tmp_path / "LOC_val_solution.csv"
-    kaggle.write_text("ImageId,PredictionString\n" + "".join(
-        f"{n[:-5]},{wnids()[c]} 1 2 3 4 {wnids()[c]} 5 6 7 8\n" for n, c in truth.items()))
+    kaggle.write_text(
+        "ImageId,PredictionString\n"
+        + "".join(f"{n[:-5]},{wnids()[c]} 1 2 3 4 {wnids()[c]} 5 6 7 8\n" for n, c in truth.items())
+    )
     # devkit: ILSVRC2012_IDs are a permutation of the sorted order; meta.mat maps them back
     from scipy.io import savemat
+
     perm = np.random.default_rng(0).permutation(1000)
     devkit = tmp_path / "devkit"
     devkit.mkdir()
@@ -59,7 +64,8 @@ def test_flat_and_imagefolder_agree_for_every_ground_truth_format(tmp_path):
     savemat(devkit / "meta.mat", {"synsets": synsets})
     inverse = {c: i + 1 for i, c in enumerate(perm)}
     (devkit / "ILSVRC2012_validation_ground_truth.txt").write_text(
-        "".join(f"{inverse[truth[f'ILSVRC2012_val_{i:08d}.JPEG']]}\n" for i in range(1, 50001)))
+        "".join(f"{inverse[truth[f'ILSVRC2012_val_{i:08d}.JPEG']]}\n" for i in range(1, 50001))
+    )
     for gt in (caffe, kaggle, devkit / "ILSVRC2012_validation_ground_truth.txt"):
         ds = layout.scan(flat, gt)
         assert ds.layout == "flat"
@@ -75,7 +81,8 @@ def test_fingerprint_changes_with_bytes_and_labels(tmp_path):
         warnings.simplefilter("ignore")
         fp1 = layout.scan(tmp_path / "a").fingerprint
         (base / "ILSVRC2012_val_00000001.JPEG").write_bytes(
-            (base / "ILSVRC2012_val_00000001.JPEG").read_bytes() + b"\0")
+            (base / "ILSVRC2012_val_00000001.JPEG").read_bytes() + b"\0"
+        )
         fp2 = layout.scan(tmp_path / "a").fingerprint
         other = tmp_path / "a" / wnids()[1]
         base.rename(other)
@@ -132,7 +139,7 @@ def test_non_images_ignored_and_every_image_mode_becomes_rgb(tmp_path):
         image = images.load_rgb(path)
         assert image.mode == "RGB" and image.size == (30, 20)
     cmyk = np.asarray(images.load_rgb(ds.paths[1]))
-    assert cmyk[0, 0, 0] > 200 and cmyk[0, 0, 1] < 60   # CMYK magenta -> RGB (255, 0, 255)
+    assert cmyk[0, 0, 0] > 200 and cmyk[0, 0, 1] < 60  # CMYK magenta -> RGB (255, 0, 255)
 
 
 def test_truncated_image_error_names_the_file(tmp_path):

@@ -5,6 +5,7 @@ lock; the exclusive claim of an output folder; the pre-flight check of folders.
 Holders are real processes (a lock or a file held by another pid, then killed), since
 what is tested is what the operating system does when a process dies.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,17 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, tiny_dataset
 from imagenet_bench.base import atomic
-from imagenet_bench.predict import child_process, folder_lock, pixel_cache
-from imagenet_bench.outputs import output_folder
 from imagenet_bench.base.errors import UsageError
+from imagenet_bench.outputs import output_folder
+from imagenet_bench.predict import child_process, folder_lock, pixel_cache
+
+from conftest import ROOT, tiny_dataset
 
 
 def _holder(code: str) -> subprocess.Popen:
     """A Python process that runs ``code`` (which prints one line when ready) and then sleeps."""
-    process = subprocess.Popen([sys.executable, "-c", f"import time\n{code}\ntime.sleep(600)"], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", f"import time\n{code}\ntime.sleep(600)"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline(), "the holder did not start"
     return process
 
@@ -38,8 +41,10 @@ def _end(process: subprocess.Popen) -> None:
 
 def test_temporary_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     """A killed pixel-cache build left its temporary file forever (defect 3)."""
-    code = ("from imagenet_bench.base import atomic\n"
-            "with atomic.temp_beside({!r}) as tmp:\n    print(tmp, flush=True)\n    time.sleep(600)")
+    code = (
+        "from imagenet_bench.base import atomic\n"
+        "with atomic.temp_beside({!r}) as tmp:\n    print(tmp, flush=True)\n    time.sleep(600)"
+    )
     live = _holder(code.format(str(tmp_path / "live.npy")))
     dead = _holder(code.format(str(tmp_path / "dead.npy")))
     _end(dead)
@@ -65,8 +70,10 @@ def test_pixel_cache_removes_what_killed_builds_left_in_every_entry(tmp_path):
     entry = pixel_cache.PixelCache(tmp_path / "cache", dataset, geometry)
     other = tmp_path / "cache" / "another-entry"
     other.mkdir(parents=True)
-    code = ("from imagenet_bench.base import atomic\nimport os\n"
-            "with atomic.temp_beside({!r}) as tmp:\n    tmp.write_bytes(bytes(1000))\n    os.kill(os.getpid(), 9)")
+    code = (
+        "from imagenet_bench.base import atomic\nimport os\n"
+        "with atomic.temp_beside({!r}) as tmp:\n    tmp.write_bytes(bytes(1000))\n    os.kill(os.getpid(), 9)"
+    )
     for folder in (other, entry.folder):
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-c", code.format(str(folder / "pixels.npy"))], cwd=ROOT)
@@ -78,16 +85,16 @@ def test_pixel_cache_removes_what_killed_builds_left_in_every_entry(tmp_path):
 
 def test_output_folder_lock_is_released_when_its_holder_dies(tmp_path):
     out = tmp_path / "out"
-    holder = _holder(f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r})\n"
-                     "lock.__enter__()\nprint('ready', flush=True)")
+    holder = _holder(
+        f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r})\n"
+        "lock.__enter__()\nprint('ready', flush=True)"
+    )
     try:
-        with pytest.raises(UsageError) as refused:
-            with folder_lock.hold(out):
-                pass
+        with pytest.raises(UsageError) as refused, folder_lock.hold(out):
+            pass
         assert str(refused.value).startswith(f"-o/--output-dir {out}: another run (pid {holder.pid})")
-        with pytest.raises(UsageError):
-            with folder_lock.hold(out, (0, 2)):  # a shard job beside a whole run
-                pass
+        with pytest.raises(UsageError), folder_lock.hold(out, (0, 2)):  # a shard job beside a whole run
+            pass
     finally:
         _end(holder)  # SIGKILL: no cleanup ran
     with folder_lock.hold(out):  # the kernel released it
@@ -97,18 +104,18 @@ def test_output_folder_lock_is_released_when_its_holder_dies(tmp_path):
 
 def test_model_shards_share_a_folder_but_not_a_shard(tmp_path):
     out = tmp_path / "out"
-    holder = _holder(f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r}, (0, 2))\n"
-                     "lock.__enter__()\nprint('ready', flush=True)")
+    holder = _holder(
+        f"from imagenet_bench.predict import folder_lock\nlock = folder_lock.hold({str(out)!r}, (0, 2))\n"
+        "lock.__enter__()\nprint('ready', flush=True)"
+    )
     try:
         with folder_lock.hold(out, (1, 2)):
             pass
-        with pytest.raises(UsageError) as same_shard:
-            with folder_lock.hold(out, (0, 2)):
-                pass
+        with pytest.raises(UsageError) as same_shard, folder_lock.hold(out, (0, 2)):
+            pass
         assert f"another job (pid {holder.pid}) is running --model-shard 0/2" in str(same_shard.value)
-        with pytest.raises(UsageError) as whole:
-            with folder_lock.hold(out):
-                pass
+        with pytest.raises(UsageError) as whole, folder_lock.hold(out):
+            pass
         assert f"--model-shard jobs are writing into this folder (0/2 (pid {holder.pid}))" in str(whole.value)
     finally:
         _end(holder)
@@ -124,8 +131,9 @@ def test_output_folder_is_claimed_by_one_dataset_only(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     # dataset.json of the first appears between the second's check and its claim (a race)
-    assert atomic.create_json(out / output_folder.DATASET_JSON, {"schema": output_folder.SCHEMA, "protocol": "common",
-                                                                 **first.describe()})
+    assert atomic.create_json(
+        out / output_folder.DATASET_JSON, {"schema": output_folder.SCHEMA, "protocol": "common", **first.describe()}
+    )
     assert not atomic.create_json(out / output_folder.DATASET_JSON, {"other": 1})
     with pytest.raises(UsageError, match="holds outputs of another dataset"):
         output_folder.claim(out, second, "common")
@@ -170,10 +178,19 @@ def test_child_ends_when_its_parent_is_killed(tmp_path):
     """A child started with child_process.run and calling end_with_parent (as the Keras
     model process does) is killed by the kernel when its parent dies, however it dies."""
     pid_file = tmp_path / "child.pid"
-    child = ("import os, time\nfrom imagenet_bench.predict import child_process\nchild_process.end_with_parent()\n"
-             f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)")
-    parent = subprocess.Popen([sys.executable, "-c", "import os, sys\nfrom imagenet_bench.predict import child_process\n"
-                               f"child_process.run([sys.executable, '-c', {child!r}], dict(os.environ))"], cwd=ROOT)
+    child = (
+        "import os, time\nfrom imagenet_bench.predict import child_process\nchild_process.end_with_parent()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\nfrom imagenet_bench.predict import child_process\n"
+            f"child_process.run([sys.executable, '-c', {child!r}], dict(os.environ))",
+        ],
+        cwd=ROOT,
+    )
     deadline = time.time() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
         time.sleep(0.02)

@@ -1,5 +1,6 @@
 """Preprocessing geometry: identical pixels to torchvision's transforms, and the
 documented rules of the other modes, on generated images of awkward sizes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ from PIL import Image
 from torchvision import transforms as T
 
 from imagenet_bench.datasets import preprocessing
-from imagenet_bench.models import torch_registry
 from imagenet_bench.datasets.preprocessing import Preprocess
+from imagenet_bench.models import torch_registry
 
 SIZES = [(500, 375), (375, 500), (224, 224), (256, 300), (123, 457), (301, 299), (200, 150), (1000, 51)]
 
@@ -21,14 +22,19 @@ def _images():
 
 def _torchvision_pixels(image, resize, crop, interpolation):
     mode = getattr(T.InterpolationMode, interpolation.upper())
-    return T.Compose([T.Resize(resize, interpolation=mode), T.CenterCrop(crop), T.PILToTensor()])(image) \
-        .permute(1, 2, 0).numpy()
+    return (
+        T.Compose([T.Resize(resize, interpolation=mode), T.CenterCrop(crop), T.PILToTensor()])(image)
+        .permute(1, 2, 0)
+        .numpy()
+    )
 
 
 @pytest.mark.slow
 def test_every_reference_geometry_is_pixel_identical_to_torchvision():
     geometries = {torch_registry.by_id()[i].preprocess("reference").geometry for i in torch_registry.by_id()}
-    geometries |= {e.preprocess("seed2019").geometry for e in torch_registry.entries() if e.id in torch_registry.SEED_2019_IDS}
+    geometries |= {
+        e.preprocess("seed2019").geometry for e in torch_registry.entries() if e.id in torch_registry.SEED_2019_IDS
+    }
     assert len(geometries) >= 8
     for image in _images():
         for mode, resize, crop, interpolation in geometries:
@@ -43,7 +49,7 @@ def test_crop_larger_than_resized_image_is_zero_padded_like_2019_inception():
     image = Image.new("RGB", (400, 300), (200, 100, 50))
     pixels = Preprocess(299, 256).pixels(image)  # 341 x 256 -> pad rows to 299
     assert pixels.shape == (299, 299, 3)
-    assert (pixels[0] == 0).all() and (pixels[-1] == 0).all()      # padded rows
+    assert (pixels[0] == 0).all() and (pixels[-1] == 0).all()  # padded rows
     assert (pixels[150, 150] == (200, 100, 50)).all()
 
 

@@ -1,4 +1,5 @@
 """The run's progress line and time estimate (imagenet_bench.predict.progress), on a fake clock."""
+
 from __future__ import annotations
 
 import io
@@ -65,7 +66,9 @@ def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
         return runner.Job(model, predfiles.model_files(tmp_path, model, "keras"), {"m": model}, cost=cost)
 
     def result(j):
-        return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request})
+        return runner.Result(
+            np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request}
+        )
 
     assert runner.run_jobs([job("a"), job("b")], result, lambda: None) == 0
     err = capsys.readouterr().err.splitlines()
@@ -74,8 +77,9 @@ def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
     assert err[-1].startswith("2 done, 0 skipped (already complete), 0 failed; ") and err[-1].endswith(" in all")
 
     jobs = [job("c", 4.0), job("d", 1.0), job("e", 1.0)]
-    status = runner.run_groups([jobs[:1], jobs[1:]], lambda group: {j.model: result(j) for j in group},
-                               lambda: None, ["a"])
+    status = runner.run_groups(
+        [jobs[:1], jobs[1:]], lambda group: {j.model: result(j) for j in group}, lambda: None, ["a"]
+    )
     err = capsys.readouterr().err.splitlines()
     assert status == 0
     starts = [line for line in err if line.startswith("[")]
@@ -108,7 +112,9 @@ def test_the_parallel_runner_reports_each_model_as_it_starts(tmp_path, capsys):
     from imagenet_bench.predict import runner
 
     def result(j):
-        return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request})
+        return runner.Result(
+            np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request}
+        )
 
     jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}) for m in ("a", "b", "c")]
     assert runner.run_jobs(jobs, result, lambda: None, parallel=2) == 0

@@ -1,4 +1,5 @@
 """Published accuracies: the committed tables, the model-id rules, and import lightness."""
+
 from __future__ import annotations
 
 import csv
@@ -11,24 +12,49 @@ from pathlib import Path
 
 import pytest
 
-from tools import torchvision_published
 from imagenet_bench.models import published
+from tools import torchvision_published
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_KERAS_CSV = REPO.parent / "shared" / "reference" / "keras_published.csv"
 
 PYTORCH_2019_IDS = (
-    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
-    "vgg19_bn", "inception_v3", "squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34",
-    "resnet50", "resnet101", "resnet152", "densenet121", "densenet161", "densenet169",
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "inception_v3",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "densenet121",
+    "densenet161",
+    "densenet169",
     "densenet201",
 )
 # The 2019 Keras ids and the application each one means.
 KERAS_2019 = {
-    "densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201",
-    "mobilenet": "MobileNet", "mobilenetV2": "MobileNetV2", "nasnetmobile": "NASNetMobile",
-    "resnet50": "ResNet50", "vgg16": "VGG16", "vgg19": "VGG19", "xception": "Xception",
-    "inceptionresnetv2": "InceptionResNetV2", "inceptionv3": "InceptionV3",
+    "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
+    "densenet201": "DenseNet201",
+    "mobilenet": "MobileNet",
+    "mobilenetV2": "MobileNetV2",
+    "nasnetmobile": "NASNetMobile",
+    "resnet50": "ResNet50",
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "xception": "Xception",
+    "inceptionresnetv2": "InceptionResNetV2",
+    "inceptionv3": "InceptionV3",
     "nasnetlarge": "NASNetLarge",
 }
 
@@ -45,7 +71,8 @@ def test_committed_torchvision_table_matches_installed_library():
     pytest.importorskip("torchvision")
     committed = json.loads(published.TORCHVISION_JSON.read_text(encoding="utf-8"))
     assert committed == torchvision_published.generate_torchvision_table(), (
-        "data/torchvision_published.json is stale: run python -m tools.torchvision_published")
+        "data/torchvision_published.json is stale: run python -m tools.torchvision_published"
+    )
 
 
 def test_torchvision_counts_match_library():
@@ -139,8 +166,9 @@ def test_keras_csv_agrees_with_shared_reference():
     ours = {row["application"]: row for row in published.read_keras_csv()}
     assert set(ours) == set(shared)
     for application, row in shared.items():
-        assert (ours[application]["acc1"], ours[application]["acc5"]) == (
-            _opt(row["top1"]), _opt(row["top5"])), application
+        assert (ours[application]["acc1"], ours[application]["acc5"]) == (_opt(row["top1"]), _opt(row["top5"])), (
+            application
+        )
 
 
 def test_keras_other_ids_are_lower_cased_constructor_names():

@@ -1,6 +1,7 @@
 """imagenet_pytorch_get_predictions.py end to end, on the 500 real val images in
 ../shared with the real weights there (random weights predict one class for
 every image and would prove nothing about equal predictions)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, run_script, shared, bad_run, val_with_truncated_image
+from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -39,10 +40,23 @@ def _comparable(manifest: dict) -> dict:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("real") / "out"
-    result = run_script(SCRIPT, shared(VAL500), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
-                        "--weights-file", f"mobilenet_v2={shared(WEIGHTS / MNV2)}",
-                        "--weights-file", f"quantized_mobilenet_v2={shared(WEIGHTS / QMNV2)}",
-                        "-o", out, "-b", "50", "-j", "0")
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "mobilenet_v2",
+        "quantized_mobilenet_v2",
+        "--weights-file",
+        f"mobilenet_v2={shared(WEIGHTS / MNV2)}",
+        "--weights-file",
+        f"quantized_mobilenet_v2={shared(WEIGHTS / QMNV2)}",
+        "-o",
+        out,
+        "-b",
+        "50",
+        "-j",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -66,10 +80,24 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
     probs = np.load(out / "mobilenet_v2_pytorch_imagenet_top5probs.npy", allow_pickle=False)
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
     assert (np.diff(probs, axis=1) <= 0).all()
-    assert len(np.unique(preds[:, 0])) > 20   # real weights: predictions vary
+    assert len(np.unique(preds[:, 0])) > 20  # real weights: predictions vary
     m = json.loads((out / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
-    for key in ("model", "framework", "weights", "published", "preprocessing", "dataset", "labels_source",
-                "device", "numerics", "batch_size", "throughput", "git", "environment", "outputs"):
+    for key in (
+        "model",
+        "framework",
+        "weights",
+        "published",
+        "preprocessing",
+        "dataset",
+        "labels_source",
+        "device",
+        "numerics",
+        "batch_size",
+        "throughput",
+        "git",
+        "environment",
+        "outputs",
+    ):
         assert key in m, key
     assert m["weights"]["sha256"] == __import__("hashlib").sha256((WEIGHTS / MNV2).read_bytes()).hexdigest()
     assert m["numerics"]["tf32_matmul"] is False and m["numerics"]["dtype"] == "float32"
@@ -105,8 +133,12 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
     a = run_script(SCRIPT, VAL500, *common, "-o", tmp_path / "a")
     b = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), *common, "-o", tmp_path / "b")
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
-    for name in ("mobilenet_v2_pytorch_imagenet_top5preds.npy", "mobilenet_v2_pytorch_imagenet_top5probs.npy",
-                 "dataset_labels.npy", "dataset_files.txt"):
+    for name in (
+        "mobilenet_v2_pytorch_imagenet_top5preds.npy",
+        "mobilenet_v2_pytorch_imagenet_top5probs.npy",
+        "dataset_labels.npy",
+        "dataset_files.txt",
+    ):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     preds = np.load(tmp_path / "a" / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
     assert len(preds) == 80 and len(np.unique(preds[:, 0])) > 10
@@ -117,9 +149,25 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_files(tmp_path):
-    args = [str(ROOT / SCRIPT), str(shared(VAL500)), "-m", "mobilenet_v2", "quantized_mobilenet_v2",
-            "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}", "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
-            "--per-class", "6", "-j", "0", "-b", "8", "--group-size", "1"]
+    args = [
+        str(ROOT / SCRIPT),
+        str(shared(VAL500)),
+        "-m",
+        "mobilenet_v2",
+        "quantized_mobilenet_v2",
+        "--weights-file",
+        f"mobilenet_v2={WEIGHTS / MNV2}",
+        "--weights-file",
+        f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
+        "--per-class",
+        "6",
+        "-j",
+        "0",
+        "-b",
+        "8",
+        "--group-size",
+        "1",
+    ]
     ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
@@ -128,7 +176,7 @@ def test_killed_run_resumes_to_the_same_files(tmp_path):
     deadline = time.time() + 300
     while not first.exists() and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)      # killed while the second model runs
+    proc.send_signal(signal.SIGKILL)  # killed while the second model runs
     proc.wait()
     assert not (out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").exists()
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
@@ -144,10 +192,30 @@ def test_killed_run_resumes_to_the_same_files(tmp_path):
 def test_model_spec_efficientnet_lite0(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     spec = ROOT / "tests" / "specs" / "efficientnet_lite0.py"
-    right = run_script(SCRIPT, shared(VAL500), "--model-spec", f"{spec}:lite0", "--name", "efficientnet_lite0",
-                       "-o", tmp_path / "right", "-j", "0")
-    wrong = run_script(SCRIPT, VAL500, "--model-spec", f"{spec}:lite0_imagenet_mean_std", "--name",
-                       "efficientnet_lite0_meanstd", "-o", tmp_path / "wrong", "-j", "0")
+    right = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--model-spec",
+        f"{spec}:lite0",
+        "--name",
+        "efficientnet_lite0",
+        "-o",
+        tmp_path / "right",
+        "-j",
+        "0",
+    )
+    wrong = run_script(
+        SCRIPT,
+        VAL500,
+        "--model-spec",
+        f"{spec}:lite0_imagenet_mean_std",
+        "--name",
+        "efficientnet_lite0_meanstd",
+        "-o",
+        tmp_path / "wrong",
+        "-j",
+        "0",
+    )
     assert right.returncode == 0 and wrong.returncode == 0, right.stderr + wrong.stderr
     r, w = _table(tmp_path / "right")["efficientnet_lite0"], _table(tmp_path / "wrong")["efficientnet_lite0_meanstd"]
     assert (r["Acc@1"], r["Acc@5"]) == (pytest.approx(69.2, abs=0.5), pytest.approx(91.4, abs=0.5))
@@ -175,8 +243,8 @@ def test_list_models_timm_shows_params_and_builds_nothing(monkeypatch, capsys):
     listing, run in-process with timm.create_model refused, builds no model."""
     import timm
 
-    from imagenet_bench.predict import listing
     from imagenet_bench.models import timm_registry
+    from imagenet_bench.predict import listing
 
     monkeypatch.setattr(timm, "create_model", lambda *a, **k: pytest.fail("--list-models built a model"))
     listing.print_models("pytorch", "timm", "reference", None)
@@ -223,10 +291,24 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
-    result = run_script(SCRIPT, shared(VAL500), "-m", "resnet18", "mobilenet_v2", "--limit", "4", "-j", "0",
-                        "--weights-file", f"resnet18={WEIGHTS / MNV2}", "--weights-file", f"mobilenet_v2={WEIGHTS / MNV2}",
-                        "-o", tmp_path / "out")
-    assert result.returncode == 2   # a bad --weights-file is bad input
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "resnet18",
+        "mobilenet_v2",
+        "--limit",
+        "4",
+        "-j",
+        "0",
+        "--weights-file",
+        f"resnet18={WEIGHTS / MNV2}",
+        "--weights-file",
+        f"mobilenet_v2={WEIGHTS / MNV2}",
+        "-o",
+        tmp_path / "out",
+    )
+    assert result.returncode == 2  # a bad --weights-file is bad input
     assert "error: resnet18 failed:" in result.stderr and "does not fit resnet18" in result.stderr
     assert "1 done, 0 skipped (already complete), 1 failed: resnet18" in result.stderr
     assert (tmp_path / "out" / "mobilenet_v2_pytorch_imagenet_manifest.json").exists()
@@ -237,8 +319,16 @@ def test_weights_file_that_does_not_fit_fails_that_model_only(tmp_path):
 def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
     val_with_truncated_image(tmp_path)
     for workers in ("0", "1"):
-        line, out = _bad(tmp_path, tmp_path / "val", "-m", "squeezenet1_1", "--weights-file",
-                         _random_weights(tmp_path), "-j", workers)
+        line, out = _bad(
+            tmp_path,
+            tmp_path / "val",
+            "-m",
+            "squeezenet1_1",
+            "--weights-file",
+            _random_weights(tmp_path),
+            "-j",
+            workers,
+        )
         assert "/ILSVRC2012_val_00000002.JPEG: cannot decode image" in line
         assert not out.exists()
 
@@ -276,9 +366,23 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
     weights = tmp_path / "test_vit.pth"
     torch.save(timm.create_model("test_vit.r160_in1k", pretrained=False).state_dict(), weights)
     out = tmp_path / "out"
-    result = run_script(SCRIPT, shared(VAL500), "--source", "timm", "-m", "timm.test_vit.r160_in1k",
-                        "--weights-file", weights, "--per-class", "1", "-j", "0", "-o", out,
-                        env={"HF_HUB_OFFLINE": "1"})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "--source",
+        "timm",
+        "-m",
+        "timm.test_vit.r160_in1k",
+        "--weights-file",
+        weights,
+        "--per-class",
+        "1",
+        "-j",
+        "0",
+        "-o",
+        out,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     m = json.loads((out / "timm.test_vit.r160_in1k_pytorch_imagenet_manifest.json").read_text())
     assert m["framework"]["name"] == "timm" and m["framework"]["timm"] == timm.__version__
@@ -290,8 +394,19 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
 @pytest.mark.slow
 def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
     """No network here: torchvision's download fails, and says so in one line."""
-    result = run_script(SCRIPT, shared(VAL500), "-m", "squeezenet1_1", "--limit", "2", "-j", "0",
-                        "-o", tmp_path / "out", env={"TORCH_HOME": str(tmp_path / "th")})
+    result = run_script(
+        SCRIPT,
+        shared(VAL500),
+        "-m",
+        "squeezenet1_1",
+        "--limit",
+        "2",
+        "-j",
+        "0",
+        "-o",
+        tmp_path / "out",
+        env={"TORCH_HOME": str(tmp_path / "th")},
+    )
     assert result.returncode == 1
     line = next(l for l in result.stderr.splitlines() if l.startswith("error: squeezenet1_1 failed"))
     assert "https://download.pytorch.org/models/squeezenet1_1-" in line

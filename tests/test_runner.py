@@ -1,4 +1,5 @@
 """Model selection, sharding across jobs (Slurm arrays) and grouping into passes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagenet_bench.base.errors import UsageError
 from imagenet_bench.outputs import predfiles
 from imagenet_bench.predict import runner
-from imagenet_bench.base.errors import UsageError
 
 IDS = ["alexnet", "resnet18", "resnet50", "resnet50.IMAGENET1K_V2", "vgg16", "quantized_resnet50"]
 
@@ -16,7 +17,7 @@ IDS = ["alexnet", "resnet18", "resnet50", "resnet50.IMAGENET1K_V2", "vgg16", "qu
 def test_select_models_patterns_all_and_exclude():
     assert runner.select_models(IDS, ["all"]) == IDS
     assert runner.select_models(IDS, ["resnet*"]) == ["resnet18", "resnet50", "resnet50.IMAGENET1K_V2"]
-    assert runner.select_models(IDS, ["vgg16", "alexnet"]) == ["alexnet", "vgg16"]   # registry order
+    assert runner.select_models(IDS, ["vgg16", "alexnet"]) == ["alexnet", "vgg16"]  # registry order
     assert runner.select_models(IDS, ["all"], ["*.IMAGENET1K_V2", "quantized_*"]) == IDS[:3] + ["vgg16"]
     with pytest.raises(UsageError, match="'nope': no such model"):
         runner.select_models(IDS, ["nope"])
@@ -35,7 +36,7 @@ def test_shard_from_flag_or_slurm_array():
     assert runner.parse_shard(None, {}) is None
     env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "3"}
     assert runner.parse_shard(None, env) == (2, 3)
-    assert runner.parse_shard("0/2", env) == (0, 2)          # the flag wins
+    assert runner.parse_shard("0/2", env) == (0, 2)  # the flag wins
     for bad in ("4/4", "x", "1/0"):
         with pytest.raises(UsageError, match="--model-shard"):
             runner.parse_shard(bad, {})
@@ -70,8 +71,9 @@ def _output_job(folder, model):
 
 
 def _result(job):
-    return runner.Result(np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32),
-                         {"request": job.request})
+    return runner.Result(
+        np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": job.request}
+    )
 
 
 def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_path, capsys):
@@ -94,8 +96,10 @@ def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_pa
     err = capsys.readouterr().err
     assert status == 2 and started == ["a", "other", "b"]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: other failed: boom", "error: val/x.JPEG: cannot decode image (OSError: truncated); "
-                                                   "replace the file or remove it from the val set"]
+    assert errors == [
+        "error: other failed: boom",
+        "error: val/x.JPEG: cannot decode image (OSError: truncated); replace the file or remove it from the val set",
+    ]
     assert "1 done, 0 skipped (already complete), 2 failed: other, b; 2 not run" in err
     assert (tmp_path / "a_keras_imagenet_manifest.json").exists()
 
@@ -113,8 +117,9 @@ def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
     status = runner.run_groups(groups, run_group, lambda: None, [])
     err = capsys.readouterr().err
     assert status == 2 and passes == [["a", "b"]]
-    assert [line for line in err.splitlines() if line.startswith("error:")] == \
-        ["error: val/x.JPEG: cannot decode image (OSError: truncated); replace the file or remove it from the val set"]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: val/x.JPEG: cannot decode image (OSError: truncated); replace the file or remove it from the val set"
+    ]
     assert "0 done, 0 skipped (already complete), 2 failed: a, b; 1 not run" in err
 
 

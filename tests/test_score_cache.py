@@ -1,6 +1,7 @@
 """The table's score cache: used, never stale, off on request, torn files read as empty, and
 a read-only download folder still ranked.
 """
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import promise as _promise
 from helpers import N, bench, by_model, by_model_rows, csv_rows, expected, ok_csv, pct, write_model
+from helpers import promise as _promise
 
 
 def _cache_files(home: Path) -> list[Path]:
@@ -101,7 +102,7 @@ def test_torn_score_cache_reads_as_empty(tmp_path, four_models):
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("marks_acc1.npy")
         member = archive.read(info)
-    local = path.read_bytes()[info.header_offset:info.header_offset + 30]
+    local = path.read_bytes()[info.header_offset : info.header_offset + 30]
     start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
     npy_header = 10 + int.from_bytes(member[8:10], "little")  # .npy version 1: magic, version, length, header
     torn = bytearray(path.read_bytes())

@@ -8,6 +8,7 @@ manifest's library versions all follow from the table. The models classify each 
 colour; their top-1 is checked against the same rule computed here with torchvision's own
 transforms (Resize + CenterCrop on PIL) and numpy.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,10 @@ from conftest import VAL500, run_script, shared
 
 TESTS = Path(__file__).resolve().parent
 N = 16
-LINES = {"pytorch": 'Source("dummy_torch", "pytorch", "dummy_torch_source", ("torch",))',
-         "keras": 'Source("dummy_keras", "keras", "dummy_keras_source", ("keras", "tensorflow"))'}
+LINES = {
+    "pytorch": 'Source("dummy_torch", "pytorch", "dummy_torch_source", ("torch",))',
+    "keras": 'Source("dummy_keras", "keras", "dummy_keras_source", ("keras", "tensorflow"))',
+}
 DISTRIBUTIONS = {"pytorch": {"torch"}, "keras": {"keras", "tensorflow"}}
 SCRIPTS = {"pytorch": "imagenet_pytorch_get_predictions.py", "keras": "imagenet_keras_get_predictions.py"}
 
@@ -35,7 +38,8 @@ def env(tmp_path_factory) -> dict:
     (folder / "sitecustomize.py").write_text(
         "from imagenet_bench.models import sources\n"
         "from imagenet_bench.models.sources import Source\n"
-        f"sources.SOURCES += ({LINES['pytorch']}, {LINES['keras']})\n")
+        f"sources.SOURCES += ({LINES['pytorch']}, {LINES['keras']})\n"
+    )
     path = os.pathsep.join([str(folder), str(TESTS), str(TESTS.parent)])
     return {"PYTHONPATH": path}
 
@@ -44,8 +48,9 @@ def _expected_top1() -> list[int]:
     from PIL import Image
     from torchvision import transforms
 
-    import dummy_sources
     from imagenet_bench.datasets import layout
+
+    import dummy_sources
 
     dataset = layout.select(layout.scan(shared(VAL500), None), N, None)
     geometry = transforms.Compose([transforms.Resize(dummy_sources.RESIZE), transforms.CenterCrop(dummy_sources.CROP)])
@@ -65,14 +70,18 @@ def test_a_source_added_by_one_module_and_one_table_line_lists_and_runs(platform
     listing = run_script(SCRIPTS[platform], "--list-models", "--source", source, env=env)
     assert listing.returncode == 0, listing.stderr[-2000:]
     lines = listing.stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:]] == [f"{source}.nearest_colour_1", f"{source}.nearest_colour_2",
-                                                       f"{source}.left_out"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        f"{source}.nearest_colour_1",
+        f"{source}.nearest_colour_2",
+        f"{source}.left_out",
+    ]
     assert "left out: a test of the left-out list" in lines[-1]
 
     out = tmp_path / "out"
     model = f"{source}.nearest_colour_1"
-    run = run_script(SCRIPTS[platform], shared(VAL500), "--source", source, "-m", model, "--limit", N, "-o", out,
-                     env=env)
+    run = run_script(
+        SCRIPTS[platform], shared(VAL500), "--source", source, "-m", model, "--limit", N, "-o", out, env=env
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     preds = np.load(out / f"{model}_{platform}_imagenet_top5preds.npy")
     expected = _expected_top1()
@@ -81,8 +90,9 @@ def test_a_source_added_by_one_module_and_one_table_line_lists_and_runs(platform
     manifest = json.loads((out / f"{model}_{platform}_imagenet_manifest.json").read_text())
     assert manifest["request"]["source"] == source and manifest["params"] == 0
     assert set(manifest["library_versions"]) == DISTRIBUTIONS[platform]  # from the table line
-    again = run_script(SCRIPTS[platform], shared(VAL500), "--source", source, "-m", model, "--limit", N, "-o", out,
-                       env=env)
+    again = run_script(
+        SCRIPTS[platform], shared(VAL500), "--source", source, "-m", model, "--limit", N, "-o", out, env=env
+    )
     assert again.returncode == 0 and "skipped" in again.stderr, again.stderr[-2000:]
 
 
@@ -101,7 +111,8 @@ def test_outputs_recorded_under_a_renamed_source_still_resume_and_show_under_tod
     before = {"request": {**request, "source": "keras.applications"}}  # as manifests of earlier releases say
     assert runner.request_changes(before, request) == []
     assert runner.request_changes({"request": {**request, "source": "keras_hub"}}, request) == [
-        'source "keras_hub" there, "keras" asked']
+        'source "keras_hub" there, "keras" asked'
+    ]
     assert predfiles.current_source("keras.applications") == "keras" and predfiles.current_source("timm") == "timm"
 
 
@@ -119,8 +130,8 @@ def test_an_id_in_two_sources_is_refused(monkeypatch):
     import sys
     import types
 
-    from imagenet_bench.models import sources
     from imagenet_bench.base.errors import UsageError
+    from imagenet_bench.models import sources
 
     module = types.ModuleType("twin_registry")
     module.entries = lambda: (types.SimpleNamespace(id="mobilenetV2", source="twin"),)

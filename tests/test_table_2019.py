@@ -6,6 +6,7 @@ Expected numbers never come from the code under test: they are the 2019 table, p
 scoring of the 2019 files, scipy's Wilson interval and binomial test, ReaL accuracy computed
 here from real.json and val_full.txt, or counts built into synthetic folders by construction.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,10 +16,27 @@ import numpy as np
 import pytest
 
 from conftest import SEED, VAL_FULL_TXT, shared
-from helpers import (BASE_HEADER, N, REAL_JSON, SHARED_KERAS_CSV, assert_one_error, bench, by_model,
-                     competition_ranks, csv_rows, expected, labels_line, ok_csv, padded_sets, pct, real_accuracy,
-                     run_light, synthetic_labels, write_dataset, write_model)
-
+from helpers import (
+    BASE_HEADER,
+    REAL_JSON,
+    SHARED_KERAS_CSV,
+    N,
+    assert_one_error,
+    bench,
+    by_model,
+    competition_ranks,
+    csv_rows,
+    expected,
+    labels_line,
+    ok_csv,
+    padded_sets,
+    pct,
+    real_accuracy,
+    run_light,
+    synthetic_labels,
+    write_dataset,
+    write_model,
+)
 
 # Where the 2019 table's Rank@5 is wrong (an argsort printed as a rank): the right ranks.
 RANK5_FIXED = {("PyTorch", "vgg13"): 26, ("PyTorch", "resnet18"): 27, ("Keras", "mobilenet"): 28}
@@ -193,7 +211,9 @@ def test_published_columns(seed_truth):
         assert row["Δ@1"] == f"{measured - acc1:+.2f}"
     keras = by_model(bench("-k", SEED / "keras_imagenet", "--published", "--format", "csv").stdout)
     with open(shared(SHARED_KERAS_CSV), newline="") as handle:
-        facts = {("mobilenetV2" if r["model"] == "MobileNetV2" else r["model"].lower()): r for r in csv.DictReader(handle)}
+        facts = {
+            ("mobilenetV2" if r["model"] == "MobileNetV2" else r["model"].lower()): r for r in csv.DictReader(handle)
+        }
     assert len(keras) == 13
     for model, row in keras.items():
         assert row["Pub@1"] == f"{float(facts[model]['top1']):.2f}", model
@@ -204,10 +224,16 @@ def test_published_from_manifest_first(tmp_path):
     labels = synthetic_labels()
     folder = tmp_path / "runs"
     write_dataset(folder, labels)
-    write_model(folder, "resnet50", labels, range(100), manifest={"published": {"acc1": 40.0, "acc5": 55.5, "source": "test"}})
+    write_model(
+        folder, "resnet50", labels, range(100), manifest={"published": {"acc1": 40.0, "acc5": 55.5, "source": "test"}}
+    )
     write_model(folder, "no_such_model", labels, range(90))
     rows = by_model(bench("--dir", folder, "--published", "--format", "csv").stdout)
-    assert (rows["resnet50"]["Pub@1"], rows["resnet50"]["Pub@5"], rows["resnet50"]["Δ@1"]) == ("40.00", "55.50", "+10.00")
+    assert (rows["resnet50"]["Pub@1"], rows["resnet50"]["Pub@5"], rows["resnet50"]["Δ@1"]) == (
+        "40.00",
+        "55.50",
+        "+10.00",
+    )
     assert (rows["no_such_model"]["Pub@1"], rows["no_such_model"]["Δ@1"]) == ("", "")
 
 
@@ -230,8 +256,10 @@ def crossing(tmp_path):
     labels = synthetic_labels()
     folder = tmp_path / "runs"
     write_dataset(folder, labels)
-    models = {"a": write_model(folder, "a", labels, range(150), range(150, 170), seed=1),
-              "b": write_model(folder, "b", labels, range(50, 180), range(0, 20), seed=2)}
+    models = {
+        "a": write_model(folder, "a", labels, range(150), range(150, 170), seed=1),
+        "b": write_model(folder, "b", labels, range(50, 180), range(0, 20), seed=2),
+    }
     return folder, labels, models
 
 
@@ -248,7 +276,9 @@ def _check_selection(rows, models, labels, mask, custom):
     assert [c for c, _ in ccounts] == sorted((c for c, _ in ccounts), reverse=True)  # sorted by cAcc@1
     assert [int(r["cRank@1"]) for r in rows] == competition_ranks([c for c, _ in ccounts])
     assert [int(r["cRank@5"]) for r in rows] == competition_ranks([c for _, c in ccounts])
-    assert [int(r["Rank@1"]) for r in rows] == competition_ranks([expected(models[r["Model"]], labels)[0] for r in rows])
+    assert [int(r["Rank@1"]) for r in rows] == competition_ranks(
+        [expected(models[r["Model"]], labels)[0] for r in rows]
+    )
 
 
 def test_indices_to_omit(tmp_path, crossing):
@@ -304,9 +334,15 @@ def test_omit_and_keep_together_is_a_usage_error(tmp_path, crossing):
     assert "-i/--indices_to_omit and -j/--indices_to_keep" in proc.stderr
 
 
-@pytest.mark.parametrize("flag, values", [
-    ("-i", [0, 5, N]), ("-i", [-1, 3]), ("-j", [10, N + 5]), ("-j", [-2]),
-])
+@pytest.mark.parametrize(
+    "flag, values",
+    [
+        ("-i", [0, 5, N]),
+        ("-i", [-1, 3]),
+        ("-j", [10, N + 5]),
+        ("-j", [-2]),
+    ],
+)
 def test_index_files_out_of_range(tmp_path, crossing, flag, values):
     folder, _, _ = crossing
     np.save(tmp_path / "idx.npy", np.array(values))
@@ -318,8 +354,12 @@ def test_custom_labels_of_the_wrong_length_or_range(tmp_path, crossing):
     folder, labels, _ = crossing
     np.save(tmp_path / "keep.npy", np.arange(100))
     np.save(tmp_path / "custom.npy", labels[:99])
-    assert_one_error(bench("--dir", folder, "-j", tmp_path / "keep.npy", "-l", tmp_path / "custom.npy"),
-                     tmp_path / "custom.npy", "99", "100")
+    assert_one_error(
+        bench("--dir", folder, "-j", tmp_path / "keep.npy", "-l", tmp_path / "custom.npy"),
+        tmp_path / "custom.npy",
+        "99",
+        "100",
+    )
     assert_one_error(bench("--dir", folder, "-l", tmp_path / "custom.npy"), tmp_path / "custom.npy", "200")
     bad = labels.copy()
     bad[0] = 1000

@@ -2,6 +2,7 @@
 (one error line alone, a warning among others), outputs without a manifest, and files that lie
 (issue 9, defect 10: arrays whose sha256 differs from their manifest's, NaN probabilities).
 """
+
 from __future__ import annotations
 
 import json
@@ -161,8 +162,10 @@ def test_swapped_prediction_files_are_left_out_by_name(promised):
 
 def test_when_every_file_lies_each_is_named_and_one_error_line_ends_it(promised):
     folder, _, _ = promised
-    names = [folder / f"{m}_{p}_imagenet_top5probs.npy" for m, p in (("a", "pytorch"), ("b", "pytorch"),
-                                                                       ("c", "keras"), ("d", "pytorch"))]
+    names = [
+        folder / f"{m}_{p}_imagenet_top5probs.npy"
+        for m, p in (("a", "pytorch"), ("b", "pytorch"), ("c", "keras"), ("d", "pytorch"))
+    ]
     for path in names:
         array = np.load(path)
         array[0, 0] += 0.01

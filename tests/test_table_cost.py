@@ -1,6 +1,7 @@
 """Accuracy beside cost (--speed): device, throughput, parameters, GFLOPs and the frontier per
 device, from manifests or from the registries' data.
 """
+
 from __future__ import annotations
 
 from helpers import by_model_rows, ok_csv, synthetic_labels, write_dataset, write_model
@@ -11,12 +12,18 @@ def test_speed_columns_and_frontier_per_device(tmp_path):
     folder = tmp_path / "runs"
     write_dataset(folder, labels)
     spec = {  # model: (images right, device, images/s, params)
-        "a": (150, "NVIDIA A100", 100.0, 25_000_000), "b": (120, "NVIDIA A100", 300.0, 5_000_000),
-        "c": (100, "NVIDIA A100", 200.0, None), "d": (90, "cpu", 20.0, 3_000_000),
+        "a": (150, "NVIDIA A100", 100.0, 25_000_000),
+        "b": (120, "NVIDIA A100", 300.0, 5_000_000),
+        "c": (100, "NVIDIA A100", 200.0, None),
+        "d": (90, "cpu", 20.0, 3_000_000),
     }
     for model, (right, device, speed, params) in spec.items():
-        manifest = {"device": {"name": "cuda", "model": device}, "batch_size": 64,
-                    "throughput": {"images_per_s": speed}, "request": {"source": "timm"}}
+        manifest = {
+            "device": {"name": "cuda", "model": device},
+            "batch_size": 64,
+            "throughput": {"images_per_s": speed},
+            "request": {"source": "timm"},
+        }
         if params:
             manifest["params"] = params
         write_model(folder, model, labels, range(right), manifest=manifest)
@@ -24,8 +31,12 @@ def test_speed_columns_and_frontier_per_device(tmp_path):
     assert by_model_rows(ok_csv("--dir", folder, "--speed")) == rows  # the rerun takes manifests from the cache
     # c is beaten by b (more accurate and faster on the same device); d is alone on the CPU
     assert {m: r["Frontier"] for m, r in rows.items()} == {"a": "*", "b": "*", "c": "", "d": "*"}
-    assert (rows["a"]["Device"], rows["a"]["images/s"], rows["a"]["Batch"], rows["a"]["Params (M)"]) == \
-        ("NVIDIA A100", "100.0", "64", "25.0")
+    assert (rows["a"]["Device"], rows["a"]["images/s"], rows["a"]["Batch"], rows["a"]["Params (M)"]) == (
+        "NVIDIA A100",
+        "100.0",
+        "64",
+        "25.0",
+    )
     assert rows["c"]["Params (M)"] == "" and rows["c"]["GFLOPs"] == ""
 
 

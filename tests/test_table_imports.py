@@ -1,6 +1,7 @@
 """The table script's imports (no framework, nothing a plain table has no use for) and
 --download of the 2019 files from a local server.
 """
+
 from __future__ import annotations
 
 import socket
@@ -16,14 +17,29 @@ from helpers import HEAVY, bench, csv_rows, run_light, val500_models
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra, allowed", [
-    ((), ()),
-    (("--published", "--format", "json"), ()),
-    (("--real-labels", "--val-ground-truth", VAL_FULL_TXT), ()),
-    (("--ci",), ("scipy",)),
-    (("--clean-labels", SHARED / "data" / "label-errors" / "imagenet_mturk.json", "--val-ground-truth", VAL_FULL_TXT,
-      "--speed", "--sort", "Clean@1", "--no-cache"), ()),
-], ids=["plain", "published-json", "real-labels", "ci", "clean-speed-sort"])
+@pytest.mark.parametrize(
+    "extra, allowed",
+    [
+        ((), ()),
+        (("--published", "--format", "json"), ()),
+        (("--real-labels", "--val-ground-truth", VAL_FULL_TXT), ()),
+        (("--ci",), ("scipy",)),
+        (
+            (
+                "--clean-labels",
+                SHARED / "data" / "label-errors" / "imagenet_mturk.json",
+                "--val-ground-truth",
+                VAL_FULL_TXT,
+                "--speed",
+                "--sort",
+                "Clean@1",
+                "--no-cache",
+            ),
+            (),
+        ),
+    ],
+    ids=["plain", "published-json", "real-labels", "ci", "clean-speed-sort"],
+)
 def test_never_imports_heavy_modules(extra, allowed):
     shared(SEED)
     proc = run_light("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", *extra, allowed=allowed)
@@ -33,14 +49,28 @@ def test_never_imports_heavy_modules(extra, allowed):
 
 # Modules a plain table (no option) has no use for. At 34 models most of the table's time over a
 # bare numpy script is fixed cost, and importing (here: compiling) each of these is part of it.
-NOT_FOR_A_PLAIN_TABLE = HEAVY + ("imagenet_bench.report.label_issues", "imagenet_bench.scoring.clean_labels", "imagenet_bench.datasets.layout",
-                                 "imagenet_bench.models.published", "PIL", "socket", "numpy.ma")
+NOT_FOR_A_PLAIN_TABLE = HEAVY + (
+    "imagenet_bench.report.label_issues",
+    "imagenet_bench.scoring.clean_labels",
+    "imagenet_bench.datasets.layout",
+    "imagenet_bench.models.published",
+    "PIL",
+    "socket",
+    "numpy.ma",
+)
 
 
 def test_plain_table_imports_only_what_it_uses(tmp_path):
     shared(SEED)
-    proc = run_light("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", "--cache-dir", tmp_path,
-                     heavy=NOT_FOR_A_PLAIN_TABLE)
+    proc = run_light(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--cache-dir",
+        tmp_path,
+        heavy=NOT_FOR_A_PLAIN_TABLE,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 2 + 34
     assert list(tmp_path.glob("*.npz")), "the score cache was not written (its write is part of the test)"
@@ -58,8 +88,7 @@ def test_never_imports_heavy_modules_with_val_dir_and_selection(tmp_path):
 @pytest.fixture
 def seed_server():
     shared(SEED)
-    handler = partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
-                      directory=str(SEED))
+    handler = partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(SEED))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/"
@@ -70,13 +99,23 @@ def seed_server():
 @pytest.mark.slow
 def test_download_then_rank(tmp_path, seed_server, seed_table):
     dest = tmp_path / "dl"
-    proc = run_light("--download", "seed-2019", "--download-dir", dest, "--download-url", seed_server,
-                     "--format", "csv", cwd=tmp_path)
+    proc = run_light(
+        "--download",
+        "seed-2019",
+        "--download-dir",
+        dest,
+        "--download-url",
+        seed_server,
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(list(dest.glob("*_imagenet/*.npy"))) == 68
     rows = csv_rows(proc.stdout)
     assert [(r["Platform"], r["Model"], r["Acc@1"], r["Acc@5"]) for r in rows] == [
-        (p, m, r["acc1"], r["acc5"]) for (p, m), r in seed_table.items()]
+        (p, m, r["acc1"], r["acc5"]) for (p, m), r in seed_table.items()
+    ]
 
 
 @pytest.mark.slow
@@ -84,8 +123,9 @@ def test_download_offline_is_one_error_line(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = bench("--download", "seed-2019", "--download-dir", tmp_path / "dl",
-                 "--download-url", f"http://127.0.0.1:{port}/")
+    proc = bench(
+        "--download", "seed-2019", "--download-dir", tmp_path / "dl", "--download-url", f"http://127.0.0.1:{port}/"
+    )
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr

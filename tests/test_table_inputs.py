@@ -2,6 +2,7 @@
 ties and formats, where the labels come from, datasets that must not be ranked together, and
 which folders and files are read.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,26 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SEED, VAL500, shared
-from helpers import (N, REAL_JSON, SCRIPT, assert_one_error, bench, by_model, competition_ranks, csv_rows, expected,
-                     labels_line, ok_csv, pct, real_accuracy, run_light, synthetic_labels, val500_models,
-                     write_dataset, write_model)
+from helpers import (
+    REAL_JSON,
+    SCRIPT,
+    N,
+    assert_one_error,
+    bench,
+    by_model,
+    competition_ranks,
+    csv_rows,
+    expected,
+    labels_line,
+    ok_csv,
+    pct,
+    real_accuracy,
+    run_light,
+    synthetic_labels,
+    val500_models,
+    write_dataset,
+    write_model,
+)
 
 
 def test_counts_and_shared_ranks_only_for_equal_counts(four_models):
@@ -46,7 +64,10 @@ def test_ranks_use_exact_counts_not_rounded_percent(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = by_model(proc.stdout)
     assert {m: (r["Acc@1"], r["Rank@1"]) for m, r in rows.items()} == {
-        "x": ("60.00", "1"), "z": ("60.00", "1"), "y": ("60.00", "3")}
+        "x": ("60.00", "1"),
+        "z": ("60.00", "1"),
+        "y": ("60.00", "3"),
+    }
     assert "standard order" in labels_line(proc)
 
 
@@ -180,8 +201,9 @@ def test_different_image_counts_are_not_ranked_together(tmp_path):
     write_model(tmp_path / "B", "n", synthetic_labels(n=300), range(10))
     np.save(tmp_path / "labels.npy", synthetic_labels())
     proc = bench("--dir", tmp_path / "A", "--dir", tmp_path / "B", "--labels", tmp_path / "labels.npy")
-    assert_one_error(proc, tmp_path / "A" / "m_pytorch_imagenet_top5preds.npy",
-                     tmp_path / "B" / "n_pytorch_imagenet_top5preds.npy")
+    assert_one_error(
+        proc, tmp_path / "A" / "m_pytorch_imagenet_top5preds.npy", tmp_path / "B" / "n_pytorch_imagenet_top5preds.npy"
+    )
 
 
 def test_2019_files_rank_beside_full_val_files_and_other_test_sets(tmp_path):

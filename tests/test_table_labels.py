@@ -1,6 +1,7 @@
 """Accuracy on corrected labels (--clean-labels, cleanlab's label errors in ../shared):
 counts from the data, columns against numpy, subsets, and --download label-errors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,6 @@ import pytest
 
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, shared
 from helpers import assert_one_error, bench, competition_ranks, ok_csv, pct, write_dataset, write_model
-
 
 LABEL_ERRORS = SHARED / "data" / "label-errors"
 MTURK_JSON = LABEL_ERRORS / "imagenet_mturk.json"
@@ -49,11 +49,21 @@ def test_clean_labels_on_the_2019_files(seed_truth):
                 keep_fix[row] = False
     assert keep_drop.sum() == 47_084 and keep_fix.sum() == 48_512
 
-    rows = ok_csv("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet",
-                  "--clean-labels", MTURK_JSON, "--val-ground-truth", shared(VAL_FULL_TXT))
+    rows = ok_csv(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        "--clean-labels",
+        MTURK_JSON,
+        "--val-ground-truth",
+        shared(VAL_FULL_TXT),
+    )
     keys = [(r["Platform"], r["Model"]) for r in rows]
-    for column, rank, move, keep, truth_labels in (("Clean@1", "Clean rank", "Clean Δrank", keep_drop, labels),
-                                                   ("Fixed@1", "Fixed rank", "Fixed Δrank", keep_fix, fixed)):
+    for column, rank, move, keep, truth_labels in (
+        ("Clean@1", "Clean rank", "Clean Δrank", keep_drop, labels),
+        ("Fixed@1", "Fixed rank", "Fixed Δrank", keep_fix, fixed),
+    ):
         counts = [int(np.sum(seed_truth[k]["top1"][keep] == truth_labels[keep])) for k in keys]
         assert [r[column] for r in rows] == [pct(c, int(keep.sum())) for c in counts]
         assert [int(r[rank]) for r in rows] == competition_ranks(counts)
@@ -66,8 +76,11 @@ def test_clean_labels_need_val_file_names(tmp_path, four_models):
     shared(MTURK_JSON)
     assert_one_error(bench("-p", shared(SEED / "pytorch_imagenet"), "--clean-labels", MTURK_JSON), "--clean-labels")
     assert_one_error(bench("--dir", folder, "--clean-labels", MTURK_JSON), "img_00000.JPEG", "val file name")
-    assert_one_error(bench("--dir", folder, "--clean-labels", tmp_path / "nope.json"), tmp_path / "nope.json",
-                     "--download label-errors")
+    assert_one_error(
+        bench("--dir", folder, "--clean-labels", tmp_path / "nope.json"),
+        tmp_path / "nope.json",
+        "--download label-errors",
+    )
 
 
 def test_clean_labels_on_a_val_subset(tmp_path):
@@ -98,13 +111,20 @@ def test_label_errors_download_is_pinned_to_the_shared_copy(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "mturk").mkdir(parents=True)
     (mirror / "mturk" / "imagenet_mturk.json").write_bytes(data)
-    handler = partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
-                      directory=str(mirror))
+    handler = partial(
+        type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(mirror)
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        proc = bench("--download", "label-errors", "--download-url", f"http://127.0.0.1:{server.server_port}/",
-                     "--download-dir", tmp_path / "dl")
+        proc = bench(
+            "--download",
+            "label-errors",
+            "--download-url",
+            f"http://127.0.0.1:{server.server_port}/",
+            "--download-dir",
+            tmp_path / "dl",
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -117,7 +137,8 @@ def test_label_errors_download_offline_says_where_to_put_the_file(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = bench("--download", "label-errors", "--download-dir", tmp_path / "dl",
-                 "--download-url", f"http://127.0.0.1:{port}/")
+    proc = bench(
+        "--download", "label-errors", "--download-dir", tmp_path / "dl", "--download-url", f"http://127.0.0.1:{port}/"
+    )
     error = assert_one_error(proc, "offline?", "cleanlab/label-errors", tmp_path / "dl" / "mturk")
     assert "5457895eee26e49187de5c4d6617b9de6f172221" in error

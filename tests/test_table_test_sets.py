@@ -1,6 +1,7 @@
 """One row per model across test sets: accuracy, Δ and effective robustness (against scipy's
 linregress in logit space), the Table object, published figures and the plot per test set.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ def _test_set_folder(folder: Path, name: str, n: int, seed: int, accuracy: dict[
     write_dataset(folder, labels, salt=seed)
     info = json.loads((folder / "dataset.json").read_text())
     (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name}))
-    return {m: expected(write_model(folder, m, labels, range(right), seed=seed), labels)[0] / n
-            for m, right in accuracy.items()}
+    return {
+        m: expected(write_model(folder, m, labels, range(right), seed=seed), labels)[0] / n
+        for m, right in accuracy.items()
+    }
 
 
 @pytest.fixture
@@ -80,8 +83,8 @@ def test_er_baseline_sort_and_json(test_sets):
 
 def test_table_object_for_test_sets(test_sets):
     """The Table the renderers (and the HTML report) receive: test_sets, fits, datasets."""
-    from imagenet_bench.scoring import score as scoring
     from imagenet_bench.report import table_run
+    from imagenet_bench.scoring import score as scoring
 
     runs, acc = test_sets
     built = table_run.build(table_run.TableOptions(folders=scoring.output_folders(runs)))
@@ -90,8 +93,9 @@ def test_table_object_for_test_sets(test_sets):
     assert [d["name"] for d in t.datasets] == t.test_sets and [d["n_images"] for d in t.datasets] == [200, 100, 150]
     from scipy.stats import linregress
 
-    fit = linregress(_logit([acc["imagenet-val"][m] for m in "abc"]),
-                     _logit([acc["imagenetv2-matched-frequency"][m] for m in "abc"]))
+    fit = linregress(
+        _logit([acc["imagenet-val"][m] for m in "abc"]), _logit([acc["imagenetv2-matched-frequency"][m] for m in "abc"])
+    )
     v2 = t.fits["imagenetv2-matched-frequency"]
     assert v2["slope"] == pytest.approx(fit.slope) and v2["intercept"] == pytest.approx(fit.intercept)
     assert v2["baseline"] == ["pytorch a", "pytorch b", "pytorch c"]

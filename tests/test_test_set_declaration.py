@@ -10,6 +10,7 @@ accuracy from the ``--save-all-probs`` outputs with numpy and the map written in
 the frame and the restriction by comparing with a run on the original JPEGs in the ImageNet
 layout with ``--class-subset`` (identical pixels, identical restriction: identical files).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,13 +28,17 @@ pytestmark = pytest.mark.slow  # every test here runs real models or prediction 
 TESTS = Path(__file__).resolve().parent
 PER_CLASS = 4  # images of each ImageNet class
 # The map, written out independently of tests/data/toy_objects.json: own class -> WordNet ids.
-CLASSES = {"fish_or_dog": ["n01440764", "n02102040", "n01443537"],
-           "machines": ["n02979186", "n03000684", "n03417042"],
-           "church_or_horn": ["n03028079", "n03394916"],
-           "golf": ["n03445777"]}
+CLASSES = {
+    "fish_or_dog": ["n01440764", "n02102040", "n01443537"],
+    "machines": ["n02979186", "n03000684", "n03417042"],
+    "church_or_horn": ["n03028079", "n03394916"],
+    "golf": ["n03445777"],
+}
 UNSCORED = {"unscored_pump": "n03425413", "unscored_parachute": "n03888257"}
-RUNS = {"pytorch": ("imagenet_pytorch_get_predictions.py", "mobilenet_v2", "torchvision_mobilenet_v2_dequantized.pth"),
-        "keras": ("imagenet_keras_get_predictions.py", "mobilenet_0.25_128", "keras_mobilenet_alpha0.25_128.weights.h5")}
+RUNS = {
+    "pytorch": ("imagenet_pytorch_get_predictions.py", "mobilenet_v2", "torchvision_mobilenet_v2_dequantized.pth"),
+    "keras": ("imagenet_keras_get_predictions.py", "mobilenet_0.25_128", "keras_mobilenet_alpha0.25_128.weights.h5"),
+}
 
 
 def _wnids() -> dict[str, int]:
@@ -66,19 +71,25 @@ def built(tmp_path_factory) -> dict:
         (toy / folder).mkdir()
         for jpeg in sorted((shared(VAL500) / wnid).iterdir())[:3]:
             with Image.open(jpeg) as image:
-                ImageOps.expand(image.convert("RGB"), border=2, fill=(255, 0, 0)).save(toy / folder / f"{jpeg.stem}.png")
+                ImageOps.expand(image.convert("RGB"), border=2, fill=(255, 0, 0)).save(
+                    toy / folder / f"{jpeg.stem}.png"
+                )
     index = _wnids()
     union = sorted({index[w] for wnids in CLASSES.values() for w in wnids})
     (root / "union.txt").write_text("".join(f"{c}\n" for c in union))
     site.mkdir()
-    (site / "sitecustomize.py").write_text("import dummy_test_set\nfrom imagenet_bench.datasets import test_sets\n"
-                                           "test_sets.register(dummy_test_set.TEST_SET)\n")
+    (site / "sitecustomize.py").write_text(
+        "import dummy_test_set\nfrom imagenet_bench.datasets import test_sets\n"
+        "test_sets.register(dummy_test_set.TEST_SET)\n"
+    )
     env = {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS), str(ROOT)])}
     out = root / "out"
     for platform, (script, model, weights) in RUNS.items():
         common = ["-m", model, "--weights-file", f"{model}={shared(WEIGHTS / weights)}", "-j", "0"]
-        for folder, dest, extra in ((toy, out / "toy" / platform, ["--save-all-probs"]),
-                                    (plain, out / "plain" / platform, ["--class-subset", root / "union.txt"])):
+        for folder, dest, extra in (
+            (toy, out / "toy" / platform, ["--save-all-probs"]),
+            (plain, out / "plain" / platform, ["--class-subset", root / "union.txt"]),
+        ):
             result = run_script(script, folder, *common, *extra, "-o", dest, env=env)
             assert result.returncode == 0, result.stderr[-3000:]
     return {"root": root, "out": out, "expected": expected, "union": union, "index": index}
@@ -147,15 +158,25 @@ def test_the_table_scores_it_by_its_own_rule(built):
 
 def test_a_folder_that_fits_no_declaration_is_one_error_line(built, tmp_path):
     """Without the declaration loaded, its class folders are not WordNet ids: one error line."""
-    result = run_script("imagenet_pytorch_get_predictions.py", built["root"] / "toy-objects", "-m", "mobilenet_v2",
-                        "-o", tmp_path / "o")
+    result = run_script(
+        "imagenet_pytorch_get_predictions.py", built["root"] / "toy-objects", "-m", "mobilenet_v2", "-o", tmp_path / "o"
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "not an ImageNet-1k WordNet id" in result.stderr
 
 
-@pytest.mark.parametrize("field, value", [("accepts", [[-1]]), ("accepts", "oops"), ("accepts", [[0], [1]]),
-                                          ("columns", 5), ("columns", "acc5"), ("columns", ["acc5"])])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("accepts", [[-1]]),
+        ("accepts", "oops"),
+        ("accepts", [[0], [1]]),
+        ("columns", 5),
+        ("columns", "acc5"),
+        ("columns", ["acc5"]),
+    ],
+)
 def test_a_damaged_rule_in_dataset_json_is_one_error_line(built, tmp_path, field, value):
     """dataset.json is input: accepted classes out of range, not lists, or fewer own classes than
     the labels name, and columns that are not Acc@1 (and Acc@5) are refused by name, never scored

@@ -5,6 +5,7 @@ Expected numbers come from outside the code under test: the issue (two val500 cl
 are in ImageNet-A's list, one in ImageNet-R's), timm's results CSVs in ../shared (read
 here with the csv module), and numpy/scipy computations written out in the tests.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,13 +19,14 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared
-from tools import timm_published as make_timm_published
-from imagenet_bench.datasets import class_subset, test_sets
-from imagenet_bench.models import published, timm_published
-from imagenet_bench.datasets.class_subset import ClassSubset
 from imagenet_bench.base.classes import wnids
 from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets import class_subset, test_sets
+from imagenet_bench.datasets.class_subset import ClassSubset
+from imagenet_bench.models import published, timm_published
+from tools import timm_published as make_timm_published
+
+from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared
 
 TIMM_RESULTS = SHARED / "reference" / "timm-results"
 
@@ -53,10 +55,12 @@ def test_choose_subset_default_none_and_file(tmp_path):
 
 
 def test_numeric_folders_are_imagenetv2_with_the_variant_from_the_folder_name(tmp_path):
-    for folder, expected in (("imagenetv2-matched-frequency-format-val", "imagenetv2-matched-frequency"),
-                             ("imagenetv2-threshold0.7-format-val", "imagenetv2-threshold0.7"),
-                             ("imagenetv2-top-images-format-val", "imagenetv2-top-images"),
-                             ("my-copy", "imagenetv2")):
+    for folder, expected in (
+        ("imagenetv2-matched-frequency-format-val", "imagenetv2-matched-frequency"),
+        ("imagenetv2-threshold0.7-format-val", "imagenetv2-threshold0.7"),
+        ("imagenetv2-top-images-format-val", "imagenetv2-top-images"),
+        ("my-copy", "imagenetv2"),
+    ):
         assert test_sets.recognise(tmp_path / folder, "index", range(1000), None) == expected
     assert test_sets.recognise(tmp_path / "x", "index", [3], "imagenetv2-top-images") == "imagenetv2-top-images"
 
@@ -108,17 +112,24 @@ def test_subset_file_takes_ids_and_indices(tmp_path):
 
     expected = hashlib.sha256(f"n01440764\nn01443537\n{wnids()[999]}\n".encode()).hexdigest()
     assert subset.sha256 == expected
-    assert subset.describe() == {"n_classes": 3, "sha256": expected, "source": "file subset.txt",
-                                 "indices": [0, 1, 999]}
+    assert subset.describe() == {
+        "n_classes": 3,
+        "sha256": expected,
+        "source": "file subset.txt",
+        "indices": [0, 1, 999],
+    }
 
 
-@pytest.mark.parametrize("text, message", [
-    ("n01440764\nn99999999\n", "line 2: --class-subset 'n99999999' is neither"),
-    ("1000\n", "line 1: --class-subset '1000' is neither"),
-    ("-1\n", "line 1: --class-subset '-1' is neither"),
-    ("0\nn01440764\n", "line 2: --class-subset lists class 0 .n01440764. twice .first on line 1."),
-    ("# nothing\n\n", "lists no class"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("n01440764\nn99999999\n", "line 2: --class-subset 'n99999999' is neither"),
+        ("1000\n", "line 1: --class-subset '1000' is neither"),
+        ("-1\n", "line 1: --class-subset '-1' is neither"),
+        ("0\nn01440764\n", "line 2: --class-subset lists class 0 .n01440764. twice .first on line 1."),
+        ("# nothing\n\n", "lists no class"),
+    ],
+)
 def test_bad_subset_files_are_named_errors(tmp_path, text, message):
     path = tmp_path / "subset.txt"
     path.write_text(text)
@@ -176,11 +187,17 @@ def test_timm_data_file_is_what_the_generator_makes_from_timm_results():
     assert timm_published.TIMM_CSV.read_text(encoding="utf-8") == text
 
 
-@pytest.mark.parametrize("test_set, file", [
-    ("imagenet-val", "imagenet"), ("imagenet-real", "imagenet-real"),
-    ("imagenetv2-matched-frequency", "imagenetv2-matched-frequency"), ("imagenet-sketch", "sketch"),
-    ("imagenet-a", "imagenet-a"), ("imagenet-r", "imagenet-r"),
-])
+@pytest.mark.parametrize(
+    "test_set, file",
+    [
+        ("imagenet-val", "imagenet"),
+        ("imagenet-real", "imagenet-real"),
+        ("imagenetv2-matched-frequency", "imagenetv2-matched-frequency"),
+        ("imagenet-sketch", "sketch"),
+        ("imagenet-a", "imagenet-a"),
+        ("imagenet-r", "imagenet-r"),
+    ],
+)
 def test_timm_lookup_is_matched_on_model_and_image_size(test_set, file):
     rows = _timm_rows(file)
     for size in (224, 288):  # resnet50.a1_in1k is listed at its train and its test size
@@ -215,33 +232,40 @@ def test_table_shows_each_sources_figure_per_test_set(tmp_path):
     from helpers import bench, ok_csv, synthetic_labels, write_dataset, write_model
 
     timm_manifest = {"request": {"source": "timm"}, "preprocessing": {"crop_size": 288}}
-    tv_manifest = {"published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
-                   "preprocessing": {"crop_size": 224}}
+    tv_manifest = {
+        "published": {"acc1": 76.13, "acc5": 92.862, "source": "torchvision"},
+        "preprocessing": {"crop_size": 224},
+    }
     for seed, name in enumerate(("imagenet-val", "imagenetv2-matched-frequency", "imagenet-a"), 1):
         folder = tmp_path / "runs" / name
         labels = synthetic_labels(seed, 100)
         write_dataset(folder, labels, salt=seed)
         info = json.loads((folder / "dataset.json").read_text())
         restricted = test_sets.default_subset(name)
-        (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name, "class_subset":
-                                                         restricted and restricted.describe()}))
+        (folder / "dataset.json").write_text(
+            json.dumps({**info, "test_set": name, "class_subset": restricted and restricted.describe()})
+        )
         write_model(folder, "timm.resnet50.a1_in1k", labels, range(50), manifest=timm_manifest, seed=seed)
         write_model(folder, "resnet50", labels, range(40), manifest=tv_manifest, seed=seed)
     rows = {r["Model"]: r for r in ok_csv("-r", tmp_path / "runs", "--published")}
-    facts = {name: _timm_rows(name)[("resnet50.a1_in1k", 288)] for name in ("imagenet", "imagenetv2-matched-frequency",
-                                                                           "imagenet-a")}
+    facts = {
+        name: _timm_rows(name)[("resnet50.a1_in1k", 288)]
+        for name in ("imagenet", "imagenetv2-matched-frequency", "imagenet-a")
+    }
     timm_row, tv_row = rows["timm.resnet50.a1_in1k"], rows["resnet50"]
     assert timm_row["Pub@1"] == f"{float(facts['imagenet']['top1']):.2f}"
     assert timm_row["Pub@1 imagenet-a"] == f"{float(facts['imagenet-a']['top1']):.2f}"
-    assert (timm_row["Pub@1 imagenetv2-matched-frequency"]
-            == f"{float(facts['imagenetv2-matched-frequency']['top1']):.2f}")
+    assert (
+        timm_row["Pub@1 imagenetv2-matched-frequency"] == f"{float(facts['imagenetv2-matched-frequency']['top1']):.2f}"
+    )
     assert tv_row["Pub@1"] == "76.13"
     assert tv_row["Pub@1 imagenet-a"] == tv_row["Pub@1 imagenetv2-matched-frequency"] == ""
     # The text output names each folder's dataset: test set, images, classes, subset.
     stderr = bench("-r", tmp_path / "runs").stderr
     classes = len(set(synthetic_labels(3, 100).tolist()))
-    assert (f"dataset imagenet-a: test set imagenet-a, 100 images, {classes} classes, outputs restricted to "
-            "200 classes") in stderr
+    assert (
+        f"dataset imagenet-a: test set imagenet-a, 100 images, {classes} classes, outputs restricted to 200 classes"
+    ) in stderr
     assert "dataset imagenetv2-matched-frequency: test set imagenetv2-matched-frequency, 100 images" in stderr
 
 
@@ -254,14 +278,28 @@ PER_CLASS = ("--per-class", "10")  # 100 images, 10 classes
 
 
 def _torch_args() -> list:
-    return [*TORCH_WEIGHTS, "--weights-file", f"mobilenet_v2={shared(WEIGHTS / 'torchvision_mobilenet_v2_dequantized.pth')}",
-            "--weights-file", f"quantized_mobilenet_v2={WEIGHTS / 'torchvision_quantized_mobilenet_v2_qnnpack.pth'}",
-            *PER_CLASS, "-j", "0", "--save-all-probs"]
+    return [
+        *TORCH_WEIGHTS,
+        "--weights-file",
+        f"mobilenet_v2={shared(WEIGHTS / 'torchvision_mobilenet_v2_dequantized.pth')}",
+        "--weights-file",
+        f"quantized_mobilenet_v2={WEIGHTS / 'torchvision_quantized_mobilenet_v2_qnnpack.pth'}",
+        *PER_CLASS,
+        "-j",
+        "0",
+        "--save-all-probs",
+    ]
 
 
 def _keras_args() -> list:
-    return ["-m", "mobilenetV2", "--weights-file", shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5"),
-            *PER_CLASS, "--save-all-probs"]
+    return [
+        "-m",
+        "mobilenetV2",
+        "--weights-file",
+        shared(WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5"),
+        *PER_CLASS,
+        "--save-all-probs",
+    ]
 
 
 def _ok(script: str, *args, env: dict | None = None):
@@ -313,14 +351,16 @@ def _expected_restricted(all_probs: np.ndarray, subset: ClassSubset) -> tuple[np
     return top, masked
 
 
-def _assert_restricted(got: dict[str, np.ndarray], full: dict[str, np.ndarray], subset: ClassSubset,
-                       ties: bool = False) -> None:
+def _assert_restricted(
+    got: dict[str, np.ndarray], full: dict[str, np.ndarray], subset: ClassSubset, ties: bool = False
+) -> None:
     """Each reported class has its masked, renormalised probability, and they are the five
     largest; the classes are exactly numpy's, or with ``ties`` (the quantized model, whose
     outputs tie exactly: frameworks order ties differently) wherever the order is clear."""
     top, masked = _expected_restricted(full["allprobs"], subset)
-    np.testing.assert_allclose(np.take_along_axis(masked, got["top5preds"], axis=1), got["top5probs"],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        np.take_along_axis(masked, got["top5preds"], axis=1), got["top5probs"], rtol=1e-4, atol=1e-6
+    )
     np.testing.assert_allclose(got["top5probs"], np.take_along_axis(masked, top, axis=1), rtol=1e-4, atol=1e-6)
     ranked = -np.sort(-masked, axis=1)[:, :6]
     clear = (np.diff(-ranked, axis=1) > 1e-5).all(axis=1) if ties else np.ones(len(top), dtype=bool)
@@ -338,8 +378,11 @@ def test_imagenetv2_layout_gives_byte_identical_files(unrestricted, tmp_path):
     loader that numbers the sorted folder names (torchvision's ImageFolder) would not."""
     from torchvision.datasets import ImageFolder
 
-    v2 = _link_tree(shared(VAL500), tmp_path / "imagenetv2-matched-frequency-format-val",
-                    rename=lambda wnid: str(wnids().index(wnid)))
+    v2 = _link_tree(
+        shared(VAL500),
+        tmp_path / "imagenetv2-matched-frequency-format-val",
+        rename=lambda wnid: str(wnids().index(wnid)),
+    )
     out = tmp_path / "out"
     result = _ok(TORCH, v2, *_torch_args(), "-o", out)
     for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
@@ -363,18 +406,43 @@ def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, su
     full = {m: _files(unrestricted, m, "pytorch") for m in ("mobilenet_v2", "quantized_mobilenet_v2")}
     grouped = _ok(TORCH, shared(VAL500), *_torch_args(), "--class-subset", path, "-o", tmp_path / "grouped")
     assert f"restricted to {len(subset)} classes (file subset.txt, sha256 {subset.sha256[:12]})" in grouped.stderr
-    _ok(TORCH, VAL500, *_torch_args(), "--class-subset", path, "--cache-dir", tmp_path / "cache", "-o", tmp_path / "cached")
+    _ok(
+        TORCH,
+        VAL500,
+        *_torch_args(),
+        "--class-subset",
+        path,
+        "--cache-dir",
+        tmp_path / "cache",
+        "-o",
+        tmp_path / "cached",
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "--log-dir", str(tmp_path / "torchrun-logs"), str(ROOT / TORCH),  # not a torchelastic_* folder in /tmp
-           str(VAL500), *map(str, _torch_args()), "--class-subset", str(path), "--device", "cpu",
-           "-o", str(tmp_path / "torchrun")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "--log-dir",
+        str(tmp_path / "torchrun-logs"),
+        str(ROOT / TORCH),  # not a torchelastic_* folder in /tmp
+        str(VAL500),
+        *map(str, _torch_args()),
+        "--class-subset",
+        str(path),
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path / "torchrun"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     for mode in ("grouped", "cached", "torchrun"):
         for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
-            _assert_restricted(_files(tmp_path / mode, model, "pytorch"), full[model], subset,
-                               ties=model.startswith("quantized"))
+            _assert_restricted(
+                _files(tmp_path / mode, model, "pytorch"), full[model], subset, ties=model.startswith("quantized")
+            )
         manifest = json.loads((tmp_path / mode / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
         assert manifest["dataset"]["class_subset"] == subset.describe()
     assert json.loads((tmp_path / "grouped" / "dataset.json").read_text())["class_subset"]["sha256"] == subset.sha256
@@ -395,8 +463,17 @@ def test_keras_class_subset_one_at_a_time_batched_and_cached(subset_file, tmp_pa
     one = _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "-o", tmp_path / "one")
     assert f"restricted to {len(subset)} classes" in one.stderr
     _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "-b", "25", "-o", tmp_path / "batched")
-    _ok(KERAS, VAL500, *_keras_args(), "--class-subset", path, "--cache-dir", tmp_path / "cache",
-        "-o", tmp_path / "cached")
+    _ok(
+        KERAS,
+        VAL500,
+        *_keras_args(),
+        "--class-subset",
+        path,
+        "--cache-dir",
+        tmp_path / "cache",
+        "-o",
+        tmp_path / "cached",
+    )
     for mode in ("one", "batched", "cached"):
         _assert_restricted(_files(tmp_path / mode, "mobilenetV2", "keras"), full, subset)
 
@@ -412,8 +489,20 @@ def test_imagenet_a_and_r_restrict_to_their_200_classes_by_default(tmp_path, nam
     folder = _a_r_folder(tmp_path, "data", stem)
     assert len(list(folder.iterdir())) == n_classes  # the issue: two val500 classes in A's list, one in R's
     out = tmp_path / "out"
-    result = _ok(TORCH, folder, "-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"),
-                 "-j", "0", "--test-set", name, "-o", out)
+    result = _ok(
+        TORCH,
+        folder,
+        "-m",
+        "mobilenet_v2",
+        "--weights-file",
+        shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"),
+        "-j",
+        "0",
+        "--test-set",
+        name,
+        "-o",
+        out,
+    )
     expected = ClassSubset(test_sets.class_list(stem), name)
     assert f"restricted to 200 classes ({name}, sha256 {expected.sha256[:12]})" in result.stderr
     info = json.loads((out / "dataset.json").read_text())
@@ -423,8 +512,22 @@ def test_imagenet_a_and_r_restrict_to_their_200_classes_by_default(tmp_path, nam
     manifest = json.loads((out / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
     assert manifest["dataset"]["test_set"] == name and manifest["dataset"]["class_subset"]["n_classes"] == 200
     # --class-subset none: the unrestricted number, another dataset fingerprint (another folder)
-    none = _ok(TORCH, folder, "-m", "mobilenet_v2", "--weights-file", WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth",
-               "-j", "0", "--test-set", name, "--class-subset", "none", "-o", tmp_path / "none")
+    none = _ok(
+        TORCH,
+        folder,
+        "-m",
+        "mobilenet_v2",
+        "--weights-file",
+        WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth",
+        "-j",
+        "0",
+        "--test-set",
+        name,
+        "--class-subset",
+        "none",
+        "-o",
+        tmp_path / "none",
+    )
     assert "restricted" not in none.stderr
     info_none = json.loads((tmp_path / "none" / "dataset.json").read_text())
     assert info_none["class_subset"] is None and info_none["fingerprint"] != info["fingerprint"]
@@ -469,8 +572,9 @@ def test_own_class_folders_shared_by_several_test_sets_are_told_apart_by_the_fol
 
     own = OwnClasses(("00_dog", "01_bird"), ((151, 152), (7, 8)), source="test")
     for variation in ("original", "mixed_same"):
-        declared = TestSet(f"nine-{variation}", 10, variation, "test", folders="own", own_classes=lambda: own,
-                           named_by=(variation,))
+        declared = TestSet(
+            f"nine-{variation}", 10, variation, "test", folders="own", own_classes=lambda: own, named_by=(variation,)
+        )
         monkeypatch.setitem(test_sets.TEST_SETS, declared.name, declared)
     names = ["00_dog", "01_bird"]
     assert test_sets.by_folder_names(tmp_path / "mixed_same" / "val", names, None).name == "nine-mixed_same"

@@ -1,6 +1,7 @@
 """The timm registry: every ImageNet-1k pretrained config, read without building a model or
 touching the network; timm's own eval transform reproduced pixel for pixel; a few models
 built through the --weights-file path with random weights (every entry in the opt-in sweep)."""
+
 from __future__ import annotations
 
 import csv
@@ -19,13 +20,14 @@ from PIL import Image
 from timm.data import create_transform, resolve_data_config, resolve_model_data_config
 from timm.models import get_pretrained_cfg
 
-from conftest import ROOT, SHARED, shared, sweep_enabled, tiny_dataset
-from tools import timm_costs as make_timm_costs
-from imagenet_bench.models import timm_costs, timm_registry
-from imagenet_bench.predict import torch_predict
 from imagenet_bench.base.errors import UsageError
 from imagenet_bench.datasets.layout import Dataset
+from imagenet_bench.models import timm_costs, timm_registry
 from imagenet_bench.outputs.predfiles import sha256_file
+from imagenet_bench.predict import torch_predict
+from tools import timm_costs as make_timm_costs
+
+from conftest import ROOT, SHARED, shared, sweep_enabled, tiny_dataset
 
 
 def _library_imagenet1k_names() -> set[str]:
@@ -84,11 +86,20 @@ def test_listing_needs_no_model_and_no_network(monkeypatch):
 BENCHMARK = SHARED / "reference" / "timm-results" / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
 # Different families: CNNs, ViTs, a hierarchical transformer, a MetaFormer at two sizes, an EVA
 # with a fixed input size, a distilled DeiT (two heads), and re-parameterisable networks.
-COUNTED_SAMPLE = ["resnet50.tv_in1k", "resnet50.a1_in1k", "vit_base_patch16_224.augreg2_in21k_ft_in1k",
-                  "convnext_tiny.fb_in1k", "efficientnet_b0.ra_in1k", "swin_tiny_patch4_window7_224.ms_in1k",
-                  "mobilenetv3_large_100.ra_in1k", "caformer_s18.sail_in1k_384",
-                  "eva02_tiny_patch14_336.mim_in22k_ft_in1k", "deit_tiny_distilled_patch16_224.fb_in1k",
-                  "levit_128.fb_dist_in1k", "repvgg_a0.rvgg_in1k"]
+COUNTED_SAMPLE = [
+    "resnet50.tv_in1k",
+    "resnet50.a1_in1k",
+    "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+    "convnext_tiny.fb_in1k",
+    "efficientnet_b0.ra_in1k",
+    "swin_tiny_patch4_window7_224.ms_in1k",
+    "mobilenetv3_large_100.ra_in1k",
+    "caformer_s18.sail_in1k_384",
+    "eva02_tiny_patch14_336.mim_in22k_ft_in1k",
+    "deit_tiny_distilled_patch16_224.fb_in1k",
+    "levit_128.fb_dist_in1k",
+    "repvgg_a0.rvgg_in1k",
+]
 
 
 def _meta_device_count(name: str) -> int:
@@ -106,7 +117,8 @@ def _benchmark() -> dict[tuple[str, int], dict[str, str]]:
 def test_costs_file_covers_every_entry_of_the_installed_timm():
     table = timm_costs.table()
     assert table.timm_version == timm.__version__, (
-        "data/timm_costs.csv was counted with another timm: python -m tools.timm_costs RESULTS_DIR")
+        "data/timm_costs.csv was counted with another timm: python -m tools.timm_costs RESULTS_DIR"
+    )
     for entry in timm_registry.entries():
         assert table.params.get(entry.architecture, 0) > 0, entry.id
     rows = [line for line in timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
@@ -150,9 +162,14 @@ def test_gmacs_are_timms_benchmark_at_the_reference_size_for_the_same_network():
     assert by_id["timm.repvgg_a0.rvgg_in1k"].gflops() is None
 
 
-@pytest.mark.parametrize("timm_name, torchvision_name", [
-    ("resnet50.tv_in1k", "resnet50"), ("convnext_tiny.fb_in1k", "convnext_tiny"),
-    ("vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit_b_16")])
+@pytest.mark.parametrize(
+    "timm_name, torchvision_name",
+    [
+        ("resnet50.tv_in1k", "resnet50"),
+        ("convnext_tiny.fb_in1k", "convnext_tiny"),
+        ("vit_base_patch16_224.augreg2_in21k_ft_in1k", "vit_b_16"),
+    ],
+)
 def test_gmacs_are_the_unit_of_torchvisions_ops(timm_name, torchvision_name):
     """The same network at 224: timm's GMACs within 1% of torchvision's _ops (shown as GFLOPs),
     so both are multiply-adds (FLOPs counted as two per multiply-add would be twice)."""
@@ -177,9 +194,13 @@ def test_a_model_the_file_lacks_is_counted_by_building_it(monkeypatch):
 def test_generate_writes_what_the_file_holds_for_a_sample():
     """The generator on a few entries (counted here) gives the committed file's rows for them."""
     entries = [timm_registry.by_id()["timm." + name] for name in COUNTED_SAMPLE]
-    counted = [make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
-                                  _meta_device_count(e.name)) for e in entries]
-    text = make_timm_costs.generate(counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, "test")
+    counted = [
+        make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size, _meta_device_count(e.name))
+        for e in entries
+    ]
+    text = make_timm_costs.generate(
+        counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, "test"
+    )
     generated = [line for line in text.splitlines() if line[:1] != "#"]
     committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8").splitlines()
     assert generated[0] == "architecture,num_params,img_size,gmacs"
@@ -191,12 +212,16 @@ def test_generate_writes_what_the_file_holds_for_a_sample():
 @pytest.mark.skipif(not sweep_enabled(), reason="opt-in sweep: IMAGENET_BENCH_SWEEP=1")
 def test_sweep_costs_file_equals_a_fresh_generation():
     """Every entry counted again (minutes): the committed file is what the generator writes now."""
-    counted = [make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size,
-                                  _meta_device_count(e.name)) for e in timm_registry.entries()]
+    counted = [
+        make_timm_costs.Counted(e.name, e.architecture, e.reference_preprocess().crop_size, _meta_device_count(e.name))
+        for e in timm_registry.entries()
+    ]
     committed = timm_costs.COSTS_CSV.read_text(encoding="utf-8")
     source = committed.splitlines()[0].split("GMACs: ", 1)[1]
-    assert make_timm_costs.generate(counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__,
-                               source) == committed
+    assert (
+        make_timm_costs.generate(counted, make_timm_costs.benchmark_rows(shared(BENCHMARK)), timm.__version__, source)
+        == committed
+    )
 
 
 def test_reference_preprocessing_is_the_configs_test_size():
@@ -235,11 +260,14 @@ def test_common_and_seed2019_protocols():
         entry.preprocess("nope")
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"crop_mode": "border"}, "crop_mode 'border'"),
-    ({"input_size": (3, 224, 256)}, "non-square input size 224x256"),
-    ({"interpolation": "random"}, "interpolation 'random'"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"crop_mode": "border"}, "crop_mode 'border'"),
+        ({"input_size": (3, 224, 256)}, "non-square input size 224x256"),
+        ({"interpolation": "random"}, "interpolation 'random'"),
+    ],
+)
 def test_preprocessing_that_cannot_be_expressed_is_refused(change, reason):
     cfg = {**get_pretrained_cfg("resnet50.a1_in1k").to_dict(), **change}
     with pytest.raises(UsageError, match=reason):
@@ -272,10 +300,13 @@ def _images():
 def test_pixels_identical_to_timms_own_eval_transform():
     geometries = _geometries()
     assert {(k[0], k[1]) for k in geometries} == {
-        (e.pretrained_cfg["crop_mode"], e.pretrained_cfg["interpolation"]) for e in timm_registry.entries()}
+        (e.pretrained_cfg["crop_mode"], e.pretrained_cfg["interpolation"]) for e in timm_registry.entries()
+    }
     images = _images()
     for key, entry in geometries.items():
-        steps = create_transform(**resolve_data_config(pretrained_cfg=entry.pretrained_cfg, use_test_size=True), is_training=False)
+        steps = create_transform(
+            **resolve_data_config(pretrained_cfg=entry.pretrained_cfg, use_test_size=True), is_training=False
+        )
         pil_steps = [t for t in steps.transforms if type(t).__name__ not in ("MaybeToTensor", "Normalize")]
         assert len(pil_steps) == 2, key
         preprocess = entry.preprocess("reference")
@@ -319,16 +350,30 @@ def _build_from_random_weights(entry, tmp_path, suffix=".pth"):
 
 
 def _forward(model, entry, tmp_path):
-    out = torch_predict.predict(model, _tiny_dataset(tmp_path), entry.preprocess("reference"),
-                                torch_predict.Numerics("cpu"), batch_size=2, workers=0, k=5, save_all_probs=True)
+    out = torch_predict.predict(
+        model,
+        _tiny_dataset(tmp_path),
+        entry.preprocess("reference"),
+        torch_predict.Numerics("cpu"),
+        batch_size=2,
+        workers=0,
+        k=5,
+        save_all_probs=True,
+    )
     assert out["all_probs"].shape == (2, 1000)
     assert np.allclose(out["all_probs"].sum(axis=1), 1.0, atol=1e-4)
 
 
 # A CNN, a ViT (custom_load: its original weights are .npz), a ConvNeXt, an EfficientNet with
 # crop_mode "squash", a DLA (loaded non-strictly by timm), one whose weights are a URL, not on the hub.
-CI_MODELS = ["resnet18.a1_in1k", "vit_tiny_patch16_224.augreg_in21k_ft_in1k", "convnext_atto.d2_in1k",
-             "tf_efficientnetv2_b3.in21k_ft_in1k", "dla46_c.in1k", "legacy_seresnet18.in1k"]
+CI_MODELS = [
+    "resnet18.a1_in1k",
+    "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
+    "convnext_atto.d2_in1k",
+    "tf_efficientnetv2_b3.in21k_ft_in1k",
+    "dla46_c.in1k",
+    "legacy_seresnet18.in1k",
+]
 
 
 @pytest.mark.slow
@@ -397,20 +442,27 @@ def test_download_path_offline_failure_and_cache_hit(tmp_path):
     state = timm.create_model("resnet18", pretrained=False).state_dict()
     cached = _fill_hub_cache(tmp_path / "hf", "resnet18.a1_in1k", state)
     torch.save(state, tmp_path / "expected.pth")
-    code = ("import json, sys, torch\n"
-            "from imagenet_bench.models import timm_registry\n"
-            "try:\n"
-            "    timm_registry.by_id()['timm.resnet34.a1_in1k'].build(None)\n"
-            "except RuntimeError as exc:\n"
-            "    print('ERROR:', exc)\n"
-            "model, record = timm_registry.by_id()['timm.resnet18.a1_in1k'].build(None)\n"
-            "expected = torch.load(sys.argv[1])\n"
-            "record['equal'] = all(torch.equal(expected[k], v) for k, v in model.state_dict().items())\n"
-            "print('RECORD:', json.dumps(record))\n")
+    code = (
+        "import json, sys, torch\n"
+        "from imagenet_bench.models import timm_registry\n"
+        "try:\n"
+        "    timm_registry.by_id()['timm.resnet34.a1_in1k'].build(None)\n"
+        "except RuntimeError as exc:\n"
+        "    print('ERROR:', exc)\n"
+        "model, record = timm_registry.by_id()['timm.resnet18.a1_in1k'].build(None)\n"
+        "expected = torch.load(sys.argv[1])\n"
+        "record['equal'] = all(torch.equal(expected[k], v) for k, v in model.state_dict().items())\n"
+        "print('RECORD:', json.dumps(record))\n"
+    )
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(ROOT))
     env.pop("HF_HUB_CACHE", None)
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "expected.pth")], capture_output=True,
-                          text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "expected.pth")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, done.stdout + done.stderr
     assert "timm.resnet34.a1_in1k" in errors[0] and "hf-hub:timm/resnet34.a1_in1k" in errors[0]

@@ -1,6 +1,7 @@
 """The torchvision registry: every entry's metadata, checked without downloading,
 and a forward pass with random weights (one per family and input size in CI,
 every entry in the opt-in sweep)."""
+
 from __future__ import annotations
 
 import math
@@ -13,15 +14,36 @@ import torchvision
 from torchvision import models
 from torchvision.models import quantization
 
-from conftest import sweep_enabled, tiny_dataset
-from imagenet_bench.predict import torch_predict
-from imagenet_bench.models import torch_build, torch_registry
-from imagenet_bench.datasets.layout import Dataset
 from imagenet_bench.base.errors import UsageError
+from imagenet_bench.datasets.layout import Dataset
+from imagenet_bench.models import torch_build, torch_registry
+from imagenet_bench.predict import torch_predict
 
-SEED_2019 = ["alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-             "inception_v3", "squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34", "resnet50", "resnet101",
-             "resnet152", "densenet121", "densenet161", "densenet169", "densenet201"]
+from conftest import sweep_enabled, tiny_dataset
+
+SEED_2019 = [
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "inception_v3",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+]
 
 
 def _library_weight_sets(module):
@@ -102,7 +124,9 @@ def test_seed2019_and_common_protocols():
 
 
 def _family(entry) -> str:
-    return ("quantized_" if entry.quantized else "") + re.sub(r"(_?\d.*|_[a-z](\d.*)?)$", "", entry.builder.split(".")[0].replace("quantized_", ""))
+    return ("quantized_" if entry.quantized else "") + re.sub(
+        r"(_?\d.*|_[a-z](\d.*)?)$", "", entry.builder.split(".")[0].replace("quantized_", "")
+    )
 
 
 def _one_per_family_and_size():
@@ -137,8 +161,16 @@ def _forward(entry, tmp_path):
     else:
         model = models.get_model(entry.builder, weights=None, **_arch_kwargs(entry))
     preprocess = entry.preprocess("reference")
-    out = torch_predict.predict(model, _tiny_dataset(tmp_path), preprocess, torch_predict.Numerics("cpu"),
-                                batch_size=2, workers=0, k=5, save_all_probs=True)
+    out = torch_predict.predict(
+        model,
+        _tiny_dataset(tmp_path),
+        preprocess,
+        torch_predict.Numerics("cpu"),
+        batch_size=2,
+        workers=0,
+        k=5,
+        save_all_probs=True,
+    )
     assert out["all_probs"].shape == (2, 1000)
     assert np.allclose(out["all_probs"].sum(axis=1), 1.0, atol=1e-4)
     assert out["preds"].shape == (2, 5) and (np.diff(out["probs"], axis=1) <= 0).all()
@@ -173,8 +205,11 @@ def test_weights_file_gives_the_same_network_as_the_weights_api(model_id, tmp_pa
     transform_input its weights set, ViT SWAG its 384-pixel input."""
     entry = torch_registry.by_id()[model_id]
     torch.manual_seed(0)
-    donor = models.get_model(entry.builder, weights=None, **_arch_kwargs(entry)) if model_id != "googlenet" \
+    donor = (
+        models.get_model(entry.builder, weights=None, **_arch_kwargs(entry))
+        if model_id != "googlenet"
         else models.get_model("googlenet", weights=None, aux_logits=True, init_weights=False)
+    )
     path = tmp_path / "weights.pth"
     torch.save(donor.state_dict(), path)
     model, record = torch_build.build_torchvision(entry, path)

@@ -6,11 +6,11 @@ ids (tench 0, goldfish 1, English springer 217, chain saw 491), memberships comp
 fingerprints from the ordered 'name\\tsize\\tlabel' lines, and pixels compared with an image
 framed here with PIL.
 """
+
 from __future__ import annotations
 
-import json
-
 import hashlib
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -23,10 +23,22 @@ from imagenet_bench.datasets.preprocessing import Preprocess
 from imagenet_bench.datasets.test_set import BorderCrop, OwnClasses
 from imagenet_bench.datasets.test_set import TestSet as Declared  # not 'Test*': pytest would collect it
 
-BUILT_IN = ["imagenet-val", "imagenetv2-matched-frequency", "imagenetv2-threshold0.7", "imagenetv2-top-images",
-            "imagenetv2", "imagenet-sketch", "imagenet-a", "imagenet-r"]
-TOY = OwnClasses(folders=("cats", "dogs", "boats"), accepts=((281, 282, 283), (151,), (282, 484, 814)),
-                 ignored=frozenset({"unscored"}), source="written in the test")
+BUILT_IN = [
+    "imagenet-val",
+    "imagenetv2-matched-frequency",
+    "imagenetv2-threshold0.7",
+    "imagenetv2-top-images",
+    "imagenetv2",
+    "imagenet-sketch",
+    "imagenet-a",
+    "imagenet-r",
+]
+TOY = OwnClasses(
+    folders=("cats", "dogs", "boats"),
+    accepts=((281, 282, 283), (151,), (282, 484, 814)),
+    ignored=frozenset({"unscored"}),
+    source="written in the test",
+)
 
 
 @pytest.fixture
@@ -35,8 +47,18 @@ def toy_own(monkeypatch):
     name = "toy-own-unit"
     monkeypatch.setitem(test_sets.TEST_SETS, name, None)  # undone last: deletes the name again
     monkeypatch.delitem(test_sets.TEST_SETS, name)
-    return test_sets.register(Declared(name, 12, "toy/", "tests", folders="own", own_classes=lambda: TOY,
-                                      restrict_to=TOY.union, image_step=BorderCrop(2)))
+    return test_sets.register(
+        Declared(
+            name,
+            12,
+            "toy/",
+            "tests",
+            folders="own",
+            own_classes=lambda: TOY,
+            restrict_to=TOY.union,
+            image_step=BorderCrop(2),
+        )
+    )
 
 
 def write_image(path, size=(40, 30), value=0):
@@ -54,7 +76,7 @@ def fingerprint(dataset) -> str:
 
 
 def test_the_built_in_test_sets_are_declared_in_order():
-    assert list(test_sets.TEST_SETS)[:len(BUILT_IN)] == BUILT_IN
+    assert list(test_sets.TEST_SETS)[: len(BUILT_IN)] == BUILT_IN
     assert all(test_sets.TEST_SETS[name].name == name for name in BUILT_IN)
     assert [n for n in BUILT_IN if test_sets.TEST_SETS[n].folders == "index"] == BUILT_IN[1:5]
     assert [n for n in BUILT_IN if test_sets.TEST_SETS[n].restricted] == ["imagenet-a", "imagenet-r"]
@@ -69,7 +91,7 @@ def test_register_refuses_a_name_twice_and_a_bad_folder_naming():
         test_sets.register(Declared("no-classes-unit", 1, "x", "y", folders="own"))
     with pytest.raises(ValueError, match="folders"):
         test_sets.register(Declared("bad-naming-unit", 1, "x", "y", folders="numbers"))
-    assert test_sets.TEST_SETS == before
+    assert before == test_sets.TEST_SETS
 
 
 def test_own_classes_membership_and_union():
@@ -80,8 +102,10 @@ def test_own_classes_membership_and_union():
     assert TOY.union() == (151, 281, 282, 283, 484, 814)
 
 
-@pytest.mark.parametrize("folders, accepts", [(("a", "b"), ((1,),)), (("a", "a"), ((1,), (2,))),
-                                              (("a",), ((),)), (("a",), ((1000,),)), (("a",), ((-1,),))])
+@pytest.mark.parametrize(
+    "folders, accepts",
+    [(("a", "b"), ((1,),)), (("a", "a"), ((1,), (2,))), (("a",), ((),)), (("a",), ((1000,),)), (("a",), ((-1,),))],
+)
 def test_own_classes_refuse_a_bad_map(folders, accepts):
     with pytest.raises(ValueError):
         OwnClasses(folders, accepts)
@@ -99,9 +123,14 @@ def test_prepare_puts_the_border_on_a_preprocess():
         framed_set.prepare(object())
 
 
-@pytest.mark.parametrize("preprocess", [Preprocess(64, 72, border=2), Preprocess(48, 64, "squash", "bicubic"),
-                                        Preprocess(56, 56, "crop_fraction", normalization="keras:tf", mean=None,
-                                                   std=None)])
+@pytest.mark.parametrize(
+    "preprocess",
+    [
+        Preprocess(64, 72, border=2),
+        Preprocess(48, 64, "squash", "bicubic"),
+        Preprocess(56, 56, "crop_fraction", normalization="keras:tf", mean=None, std=None),
+    ],
+)
 def test_a_preprocess_comes_back_from_its_json_record(preprocess):
     """The Keras model process's job carries the parent's preprocessing (image step included) as JSON."""
     back = Preprocess.from_record(json.loads(json.dumps(preprocess.to_record())))
@@ -122,8 +151,9 @@ def test_a_test_set_takes_any_image_step():
     assert not np.array_equal(Preprocess(224, 256).pixels(image), np.asarray(image))
 
 
-@pytest.mark.parametrize("preprocess", [Preprocess(64, 72), Preprocess(48, 64, "squash", "bicubic"),
-                                        Preprocess(56, 56, "crop_fraction")])
+@pytest.mark.parametrize(
+    "preprocess", [Preprocess(64, 72), Preprocess(48, 64, "squash", "bicubic"), Preprocess(56, 56, "crop_fraction")]
+)
 def test_a_framed_image_gives_the_pixels_of_the_unframed_one(preprocess):
     rng = np.random.default_rng(5)
     inner = Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
@@ -156,8 +186,13 @@ def test_the_toy_set_is_gone_after_its_test():
 @pytest.mark.filterwarnings("ignore:.*labels stay global class indices")
 def test_scan_imagefolder_orders_by_class_then_name(tmp_path):
     root = tmp_path / "val"
-    for wnid, name, value in (("n03000684", "b.JPEG", 1), ("n01440764", "z.JPEG", 2), ("n01440764", "a.jpg", 3),
-                              ("n02102040", "m.png", 4), ("n01443537", "c.JPEG", 5)):
+    for wnid, name, value in (
+        ("n03000684", "b.JPEG", 1),
+        ("n01440764", "z.JPEG", 2),
+        ("n01440764", "a.jpg", 3),
+        ("n02102040", "m.png", 4),
+        ("n01443537", "c.JPEG", 5),
+    ):
         write_image(root / wnid / name, (30 + value, 20), value)
     (root / "n01440764" / "notes.txt").write_text("not an image")
     (root / "n01440764" / ".hidden.JPEG").write_bytes(b"")
@@ -176,8 +211,12 @@ def test_scan_imagenetv2_folders_are_class_indices_not_sorted_names(tmp_path):
         write_image(root / folder / name)
     dataset = layout.scan(root)
     assert (dataset.layout, dataset.test_set) == ("indexfolder", "imagenetv2-matched-frequency")
-    assert list(zip(dataset.labels.tolist(), dataset.names)) == [(0, "a.jpeg"), (0, "b.jpeg"), (2, "y.jpeg"),
-                                                                  (10, "x.jpeg")]
+    assert list(zip(dataset.labels.tolist(), dataset.names)) == [
+        (0, "a.jpeg"),
+        (0, "b.jpeg"),
+        (2, "y.jpeg"),
+        (10, "x.jpeg"),
+    ]
     assert dataset.fingerprint != fingerprint(dataset)  # beyond the val set, the test set is part of it
 
 
@@ -200,13 +239,23 @@ def test_scan_flat_folder_labelled_by_a_ground_truth_file(tmp_path):
 @pytest.mark.filterwarnings("ignore:.*labels stay global class indices")
 def test_scan_own_class_folders_labels_by_position_and_counts_the_left_out(toy_own, tmp_path):
     root = tmp_path / "toy"
-    for folder, name in (("dogs", "d1.png"), ("boats", "b1.png"), ("cats", "c2.png"), ("cats", "c1.png"),
-                         ("unscored", "u1.png"), ("unscored", "u2.png")):
+    for folder, name in (
+        ("dogs", "d1.png"),
+        ("boats", "b1.png"),
+        ("cats", "c2.png"),
+        ("cats", "c1.png"),
+        ("unscored", "u1.png"),
+        ("unscored", "u2.png"),
+    ):
         write_image(root / folder / name)
     dataset = layout.scan(root)
     assert (dataset.layout, dataset.test_set) == ("ownfolder", toy_own.name)
-    assert list(zip(dataset.labels.tolist(), dataset.names)) == [(0, "c1.png"), (0, "c2.png"), (1, "d1.png"),
-                                                                  (2, "b1.png")]
+    assert list(zip(dataset.labels.tolist(), dataset.names)) == [
+        (0, "c1.png"),
+        (0, "c2.png"),
+        (1, "d1.png"),
+        (2, "b1.png"),
+    ]
     assert dataset.left_out == {"folders": 1, "images": 2}
     described = dataset.describe()
     assert described["own_classes"]["folders"] == ["cats", "dogs", "boats"]

@@ -4,6 +4,7 @@
 Expected values are computed here: sha256 with hashlib, fingerprints from the ordered
 'name\\tsize\\tlabel' lines, sorted columns and top-1 with numpy, the commit with git.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -17,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from imagenet_bench.base.errors import UsageError
 from imagenet_bench.datasets.layout import Dataset
 from imagenet_bench.outputs import manifest, output_folder, predfiles
 from imagenet_bench.outputs.predfiles import BadPredictionFile
+
+from conftest import ROOT
 
 
 def fake_dataset(n: int = 6, salt: int = 0) -> Dataset:
@@ -32,7 +34,9 @@ def fake_dataset(n: int = 6, salt: int = 0) -> Dataset:
 
 
 def fingerprint(dataset: Dataset) -> str:
-    lines = "".join(f"{p.name}\t{s}\t{int(label)}\n" for p, s, label in zip(dataset.paths, dataset.sizes, dataset.labels))
+    lines = "".join(
+        f"{p.name}\t{s}\t{int(label)}\n" for p, s, label in zip(dataset.paths, dataset.sizes, dataset.labels)
+    )
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -56,12 +60,18 @@ def test_save_then_load_round_trip_sorted_with_hashes(tmp_path):
     assert files.preds_path == tmp_path / "net_pytorch_imagenet_top5preds.npy"
     order = np.argsort(-probs, axis=1, kind="stable")
     want_preds, want_probs = np.take_along_axis(preds, order, 1), np.take_along_axis(probs, order, 1)
-    assert np.array_equal(np.load(files.preds_path), want_preds) and np.array_equal(np.load(files.probs_path), want_probs)
+    assert np.array_equal(np.load(files.preds_path), want_preds) and np.array_equal(
+        np.load(files.probs_path), want_probs
+    )
 
     recorded = json.loads(files.manifest_path.read_text())
     assert recorded["model"] == "net"
-    assert recorded["outputs"] == {files.preds_path.name: sha256(files.preds_path),
-                                   files.probs_path.name: sha256(files.probs_path), "n_images": 8, "topk": 5}
+    assert recorded["outputs"] == {
+        files.preds_path.name: sha256(files.preds_path),
+        files.probs_path.name: sha256(files.probs_path),
+        "n_images": 8,
+        "topk": 5,
+    }
     loaded = predfiles.load(files)
     assert (loaded.n, loaded.k, loaded.warnings) == (8, 5, [])
     assert np.array_equal(loaded.preds, want_preds) and np.array_equal(loaded.top1, want_preds[:, 0])
@@ -98,7 +108,11 @@ def test_discover_finds_top_level_preds_files_sorted(tmp_path):
     (tmp_path / "sub").mkdir()
     np.save(tmp_path / "sub" / "f_pytorch_imagenet_top5preds.npy", np.zeros((1, 5)))
     assert [(f.platform, f.model) for f in predfiles.discover(tmp_path)] == [
-        ("keras", "x.y-1"), ("keras", "z"), ("pytorch", "a"), ("pytorch", "b")]
+        ("keras", "x.y-1"),
+        ("keras", "z"),
+        ("pytorch", "a"),
+        ("pytorch", "b"),
+    ]
     assert predfiles.discover(tmp_path)[0].label == "keras x.y-1"
 
 
@@ -109,8 +123,16 @@ def test_model_files_refuses_bad_names():
         predfiles.model_files("/tmp", "a", "tensorflow")
 
 
-@pytest.mark.parametrize("array", [np.zeros((7, 5), np.int64), np.zeros((7, 3), np.float32),
-                                   np.asfortranarray(np.zeros((7, 5), np.int32)), np.zeros((0, 5)), np.zeros(7)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((7, 5), np.int64),
+        np.zeros((7, 3), np.float32),
+        np.asfortranarray(np.zeros((7, 5), np.int32)),
+        np.zeros((0, 5)),
+        np.zeros(7),
+    ],
+)
 def test_npy_rows_reads_the_header(tmp_path, array):
     np.save(tmp_path / "a.npy", array)
     assert predfiles.npy_rows(tmp_path / "a.npy") == len(array)
@@ -159,8 +181,9 @@ def _damage(files: predfiles.ModelFiles, how: str) -> Path:
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["truncated", "missing", "edited", "float", "int_probs", "shape", "class", "negative",
-                                 "manifest"])
+@pytest.mark.parametrize(
+    "how", ["truncated", "missing", "edited", "float", "int_probs", "shape", "class", "negative", "manifest"]
+)
 def test_a_bad_file_raises_naming_it(tmp_path, how):
     files = predfiles.model_files(tmp_path, "net", "pytorch")
     predfiles.save(files, *random_outputs(), {})
@@ -193,16 +216,28 @@ def test_renamed_sources_are_named_as_today():
 
 def test_a_manifest_records_model_dataset_request_environment_and_commit():
     dataset = fake_dataset()
-    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     record = manifest.new("net", "pytorch", dataset, "reference", {"weights": "w", "batch": 2})
-    after = datetime.datetime.now(datetime.timezone.utc)
+    after = datetime.datetime.now(datetime.UTC)
     assert (record["schema"], record["model"], record["platform"], record["protocol"]) == (
-        "imagenet-bench/manifest/1", "net", "pytorch", "reference")
+        "imagenet-bench/manifest/1",
+        "net",
+        "pytorch",
+        "reference",
+    )
     assert record["request"] == {"weights": "w", "batch": 2} and record["labels_source"] == "test labels"
     assert before <= datetime.datetime.fromisoformat(record["created"]) <= after
-    assert record["dataset"] == {"fingerprint": fingerprint(dataset), "layout": "flat", "root": "/data/val",
-                                 "n_images": 6, "n_classes_present": 3, "full_val": False, "subset": {},
-                                 "test_set": None, "class_subset": None}
+    assert record["dataset"] == {
+        "fingerprint": fingerprint(dataset),
+        "layout": "flat",
+        "root": "/data/val",
+        "n_images": 6,
+        "n_classes_present": 3,
+        "full_val": False,
+        "subset": {},
+        "test_set": None,
+        "class_subset": None,
+    }
     assert record["environment"]["python"] == platform.python_version()
     assert record["environment"]["numpy"] == np.__version__
     assert record["command"] == ["python", *sys.argv]
@@ -213,9 +248,19 @@ def test_a_manifest_records_model_dataset_request_environment_and_commit():
 
 
 def test_for_model_adds_the_run_then_the_platforms_extra():
-    run = manifest.ModelRun(framework={"torch": "x"}, weights={"sha256": "ab"}, published=None,
-                            preprocessing={"crop_size": 224}, device={"name": "cpu"}, numerics={"amp": False},
-                            batch_size=32, workers=2, throughput={"images_per_s": 10.0}, params=1_000, gflops=None)
+    run = manifest.ModelRun(
+        framework={"torch": "x"},
+        weights={"sha256": "ab"},
+        published=None,
+        preprocessing={"crop_size": 224},
+        device={"name": "cpu"},
+        numerics={"amp": False},
+        batch_size=32,
+        workers=2,
+        throughput={"images_per_s": 10.0},
+        params=1_000,
+        gflops=None,
+    )
     record = manifest.for_model("net", "keras", fake_dataset(), "common", {}, run, {"child": {"pid": 1}, "workers": 0})
     assert record["batch_size"] == 32 and record["params"] == 1_000 and record["gflops"] is None
     assert record["preprocessing"] == {"crop_size": 224} and record["throughput"] == {"images_per_s": 10.0}
@@ -231,7 +276,11 @@ def test_claim_writes_dataset_files_that_read_back(tmp_path):
     output_folder.claim(folder, dataset, "reference")
     info = output_folder.read_info(folder)
     assert (info["schema"], info["protocol"], info["fingerprint"], info["n_images"]) == (
-        "imagenet-bench/dataset/1", "reference", fingerprint(dataset), 6)
+        "imagenet-bench/dataset/1",
+        "reference",
+        fingerprint(dataset),
+        6,
+    )
     assert info["classes_present"] == [0, 100, 200] and info["full_val"] is False
     assert np.array_equal(output_folder.read_labels(folder), dataset.labels)
     assert output_folder.read_files(folder) == [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(1, 7)]
@@ -242,8 +291,11 @@ def test_claim_writes_dataset_files_that_read_back(tmp_path):
 def test_a_folder_of_another_dataset_or_protocol_is_refused(tmp_path):
     folder = tmp_path / "out"
     output_folder.claim(folder, fake_dataset(), "reference")
-    for other, protocol in ((fake_dataset(salt=1), "reference"), (fake_dataset(n=5), "reference"),
-                            (fake_dataset(), "common")):
+    for other, protocol in (
+        (fake_dataset(salt=1), "reference"),
+        (fake_dataset(n=5), "reference"),
+        (fake_dataset(), "common"),
+    ):
         with pytest.raises(UsageError, match="another dataset or protocol") as raised:
             output_folder.validate(folder, other, protocol)
         assert str(folder) in str(raised.value)

@@ -2,6 +2,7 @@
 the exact McNemar test. Expected values come from numpy written here and from scipy.stats
 (binomtest's Wilson interval; binomtest on the discordant pairs), never from the module.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ def test_wilson_interval_narrows_with_n():
     assert widths == sorted(widths, reverse=True)
 
 
-@pytest.mark.parametrize("only_a, only_b, both, neither", [(5, 3, 100, 20), (0, 7, 10, 1), (40, 41, 0, 0),
-                                                           (1, 0, 5, 5), (300, 200, 1000, 500)])
+@pytest.mark.parametrize(
+    "only_a, only_b, both, neither",
+    [(5, 3, 100, 20), (0, 7, 10, 1), (40, 41, 0, 0), (1, 0, 5, 5), (300, 200, 1000, 500)],
+)
 def test_mcnemar_exact_is_a_binomial_test_on_the_discordant_pairs(only_a, only_b, both, neither):
     rng = np.random.default_rng(only_a * 1000 + only_b)
     a = np.array([True] * only_a + [False] * only_b + [True] * both + [False] * neither)
@@ -48,14 +51,17 @@ def test_mcnemar_exact_without_discordant_images_is_one():
     assert metrics.mcnemar_exact(same, same.copy()) == 1.0
 
 
-@pytest.mark.parametrize("counts, want", [
-    ([10, 30, 20], [3, 1, 2]),
-    ([30, 30, 20, 10], [1, 1, 3, 4]),  # a shared first place skips the second
-    ([5, 7, 7, 7, 1], [4, 1, 1, 1, 5]),
-    ([4, 4, 4], [1, 1, 1]),
-    ([30_001, 30_000, 30_001], [1, 3, 1]),  # exact counts: equal as percentages, not as ranks
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "counts, want",
+    [
+        ([10, 30, 20], [3, 1, 2]),
+        ([30, 30, 20, 10], [1, 1, 3, 4]),  # a shared first place skips the second
+        ([5, 7, 7, 7, 1], [4, 1, 1, 1, 5]),
+        ([4, 4, 4], [1, 1, 1]),
+        ([30_001, 30_000, 30_001], [1, 3, 1]),  # exact counts: equal as percentages, not as ranks
+        ([], []),
+    ],
+)
 def test_ranks_are_competition_ranks_of_exact_counts(counts, want):
     assert metrics.ranks(counts) == want
     assert metrics.ranks(np.array(counts, dtype=np.int64)) == want

@@ -12,6 +12,7 @@ its lock can be taken: a file another live process writes is never touched, and 
 written from another machine on a shared file system (where flock may not reach) is
 left to that machine's runs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,9 @@ import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -155,8 +157,10 @@ def create_json(path: str | os.PathLike, obj: Any) -> bool:
         except FileExistsError:
             return False
         except OSError as exc:  # e.g. a file system without hard links
-            raise UsageError(f"{path}: cannot be created exclusively ({exc.strerror}); "
-                             "use an output folder on a local or NFS file system") from None
+            raise UsageError(
+                f"{path}: cannot be created exclusively ({exc.strerror}); "
+                "use an output folder on a local or NFS file system"
+            ) from None
         finally:
             tmp.unlink()
     return True

@@ -5,6 +5,7 @@ ImageFolder gives over all 1000 class folders, and what Keras uses. The list is
 read from the data files timm ships (located with importlib, so timm, which
 imports torch, is never imported).
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,12 +22,14 @@ def timm_info_dir() -> Path:
     """Folder of timm's bundled dataset-info files, found without importing timm."""
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
-        raise UsageError("timm is not installed (its data files hold the ImageNet class list and ReaL "
-                         "labels): pip install -r requirements.txt")
+        raise UsageError(
+            "timm is not installed (its data files hold the ImageNet class list and ReaL "
+            "labels): pip install -r requirements.txt"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wnids() -> tuple[str, ...]:
     """The 1000 WordNet ids in class-index order (sorted)."""
     ids = tuple((timm_info_dir() / "imagenet_synsets.txt").read_text().split())
@@ -35,12 +38,12 @@ def wnids() -> tuple[str, ...]:
     return ids
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wnid_to_index() -> dict[str, int]:
     return {wnid: i for i, wnid in enumerate(wnids())}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def class_names() -> tuple[str, ...]:
     """Human-readable name of each class (the first WordNet lemma)."""
     lemmas: dict[str, str] = {}

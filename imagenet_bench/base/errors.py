@@ -13,14 +13,16 @@ the user asks for them (-v/--verbose): deprecations inside torch or TensorFlow a
 nothing a user can act on. The ones that can matter (a weights file with missing or
 unexpected keys) are always shown.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 EXIT_OK = 0
 EXIT_PARTIAL_FAILURE = 1
@@ -45,8 +47,9 @@ class ImageError(UsageError):
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         self.path, self.reason = str(path), reason
-        super().__init__(f"{shown(path)}: cannot decode image ({reason}); "
-                         "replace the file or remove it from the val set")
+        super().__init__(
+            f"{shown(path)}: cannot decode image ({reason}); replace the file or remove it from the val set"
+        )
 
     def __reduce__(self):  # pickled by its fields (DataLoader workers, torchrun ranks)
         return type(self), (self.path, self.reason)

@@ -20,6 +20,7 @@ than about 100 below the top one) lose their order.
 The subset's identity is the sha256 of its WordNet ids, one a line, sorted; it is part
 of the dataset fingerprint (so of the resume key and the output-folder validation).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +66,7 @@ class ClassSubset:
         return {"n_classes": len(self), "sha256": self.sha256, "source": self.source, "indices": list(self.indices)}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any] | None) -> "ClassSubset | None":
+    def from_record(cls, record: dict[str, Any] | None) -> ClassSubset | None:
         """The subset ``describe`` recorded (the Keras model process gets it so), or None."""
         return None if record is None else cls(tuple(record["indices"]), record["source"])
 
@@ -83,8 +84,10 @@ def read(path: str | Path) -> ClassSubset:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"{shown(path)}: --class-subset cannot be read ({reason}); give a file of WordNet ids or "
-                         "class indices, one a line, or none") from None
+        raise UsageError(
+            f"{shown(path)}: --class-subset cannot be read ({reason}); give a file of WordNet ids or "
+            "class indices, one a line, or none"
+        ) from None
     index = wnid_to_index()
     seen: dict[int, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -96,15 +99,20 @@ def read(path: str | Path) -> ClassSubset:
         elif item.isdigit() and int(item) < NUM_CLASSES:
             cls = int(item)
         else:
-            raise UsageError(f"{shown(path)}: line {number}: --class-subset {item!r} is neither an ImageNet-1k "
-                             f"WordNet id nor a class index 0..{NUM_CLASSES - 1}")
+            raise UsageError(
+                f"{shown(path)}: line {number}: --class-subset {item!r} is neither an ImageNet-1k "
+                f"WordNet id nor a class index 0..{NUM_CLASSES - 1}"
+            )
         if cls in seen:
-            raise UsageError(f"{shown(path)}: line {number}: --class-subset lists class {cls} ({wnids()[cls]}) "
-                             f"twice (first on line {seen[cls]})")
+            raise UsageError(
+                f"{shown(path)}: line {number}: --class-subset lists class {cls} ({wnids()[cls]}) "
+                f"twice (first on line {seen[cls]})"
+            )
         seen[cls] = number
     if not seen:
-        raise UsageError(f"{shown(path)}: --class-subset lists no class; give WordNet ids or class indices, "
-                         "one a line, or none")
+        raise UsageError(
+            f"{shown(path)}: --class-subset lists no class; give WordNet ids or class indices, one a line, or none"
+        )
     return ClassSubset(tuple(sorted(seen)), f"file {path.name}")
 
 
@@ -122,8 +130,10 @@ def topk_in_subset(restricted: np.ndarray, subset: ClassSubset, k: int) -> tuple
     probable first (ties: lower class first, as ``runner.topk``)."""
     k = min(k, restricted.shape[1])
     pos = np.argsort(-restricted, axis=1, kind="stable")[:, :k]
-    return (np.asarray(subset.indices, dtype=np.int64)[pos],
-            np.take_along_axis(restricted, pos, axis=1).astype(np.float32))
+    return (
+        np.asarray(subset.indices, dtype=np.int64)[pos],
+        np.take_along_axis(restricted, pos, axis=1).astype(np.float32),
+    )
 
 
 def expand(restricted: np.ndarray, subset: ClassSubset) -> np.ndarray:
@@ -136,6 +146,8 @@ def expand(restricted: np.ndarray, subset: ClassSubset) -> np.ndarray:
 def validate_topk(k: int, subset: ClassSubset | None) -> None:
     """k larger than the subset is an error naming both."""
     if subset is not None and k > len(subset):
-        raise UsageError(f"-k/--topk {k} is larger than the class subset's {len(subset)} classes "
-                         f"({subset.source}); -k must be at least 5 (Acc@5), so use a subset of at least {k} classes, "
-                         "or --class-subset none")
+        raise UsageError(
+            f"-k/--topk {k} is larger than the class subset's {len(subset)} classes "
+            f"({subset.source}); -k must be at least 5 (Acc@5), so use a subset of at least {k} classes, "
+            "or --class-subset none"
+        )

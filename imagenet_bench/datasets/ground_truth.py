@@ -9,6 +9,7 @@ order (imagenet_bench.base.classes). Supported, detected from the content:
     line in val-file order, mapped to WordNet ids through the devkit's meta.mat,
     which must lie beside it (as in the devkit's data/ folder).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,7 +57,9 @@ def _devkit_ids_to_index(meta: Path) -> dict[int, int]:
     try:
         from scipy.io import loadmat  # only this format needs scipy
     except ImportError:
-        raise UsageError(f"{meta}: reading the devkit's meta.mat needs scipy: pip install -r requirements.txt") from None
+        raise UsageError(
+            f"{meta}: reading the devkit's meta.mat needs scipy: pip install -r requirements.txt"
+        ) from None
 
     try:
         synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
@@ -100,4 +103,3 @@ def read(path: str | Path) -> dict[str, int]:
         f"{path}: unknown ground-truth format; expected val_full.txt lines, "
         "LOC_val_solution.csv or ILSVRC2012_validation_ground_truth.txt"
     )
-

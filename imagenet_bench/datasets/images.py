@@ -9,19 +9,19 @@ same way. Pixels of 32-bit integers (I) or floats (F) have no agreed 8-bit range
 refused by name. A corrupt or truncated file raises ImageError; truncated JPEGs are
 not padded (PIL's LOAD_TRUNCATED_IMAGES stays off), so a damaged file is never scored.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..base.errors import ImageError
 from .preprocessing import Preprocess
-
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit greyscale: PNG, TIFF, PGM
 REFUSED_MODES = {"I": "32-bit integer pixels", "F": "32-bit float pixels"}
@@ -36,8 +36,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         high = (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8)
         return Image.fromarray(high).convert("RGB")
     if image.mode in REFUSED_MODES or image.mode.startswith("I;"):
-        raise _Refused(f"{REFUSED_MODES.get(image.mode, image.mode + ' pixels')} (PIL mode {image.mode}) have no "
-                       "standard 8-bit range; convert the file to 8-bit")
+        raise _Refused(
+            f"{REFUSED_MODES.get(image.mode, image.mode + ' pixels')} (PIL mode {image.mode}) have no "
+            "standard 8-bit range; convert the file to 8-bit"
+        )
     return image.convert("RGB")
 
 
@@ -57,18 +59,20 @@ def load_pixels(path: str | Path, preprocess: Preprocess) -> np.ndarray:
     """Decode one image and apply a protocol's geometry: uint8 H x W x 3."""
     image, border = load_rgb(path), getattr(preprocess, "border", 0)  # KerasHub's converter has none
     if border and min(image.size) <= 2 * border:
-        raise ImageError(path, f"{image.size[0]} x {image.size[1]} pixels, too small to lose the test set's "
-                         f"{border}-pixel border")
+        raise ImageError(
+            path, f"{image.size[0]} x {image.size[1]} pixels, too small to lose the test set's {border}-pixel border"
+        )
     return preprocess.pixels(image)
 
 
-def decode_batches(paths: Sequence[Path], preprocess: Preprocess, batch_size: int,
-                   threads: int = 2) -> Iterator[np.ndarray]:
+def decode_batches(
+    paths: Sequence[Path], preprocess: Preprocess, batch_size: int, threads: int = 2
+) -> Iterator[np.ndarray]:
     """uint8 N x H x W x 3 batches in row order, decoded by ``threads`` threads a few
     batches ahead (PIL releases the GIL while decoding and resizing)."""
     if threads <= 0:
         for start in range(0, len(paths), batch_size):
-            yield np.stack([load_pixels(p, preprocess) for p in paths[start:start + batch_size]])
+            yield np.stack([load_pixels(p, preprocess) for p in paths[start : start + batch_size]])
         return
     ahead = 2 * batch_size + 2 * threads
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
@@ -104,4 +108,4 @@ def cached_batches(pixels_path: str | Path, n: int, batch_size: int, offset: int
     """uint8 batches of rows [offset, offset + n) of a pixel cache entry's pixels.npy."""
     pixels = np.load(pixels_path, mmap_mode="r", allow_pickle=False)
     for start in range(offset, offset + n, batch_size):
-        yield np.ascontiguousarray(pixels[start:min(start + batch_size, offset + n)])
+        yield np.ascontiguousarray(pixels[start : min(start + batch_size, offset + n)])

@@ -20,6 +20,7 @@ before anything runs: the fingerprint, dataset.json and dataset_files.txt (one l
 per row) record names as UTF-8 text, and no ImageNet file is named so. Refusing keeps
 every existing fingerprint as it is; the user renames the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from . import ground_truth, test_sets
-from .test_set import TestSet
-from .class_subset import ClassSubset
 from ..base.classes import FULL_VAL_SIZE, NUM_CLASSES, wnid_to_index
 from ..base.errors import UsageError, shown
+from . import ground_truth, test_sets
+from .class_subset import ClassSubset
+from .test_set import TestSet
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 
@@ -66,7 +67,7 @@ class Dataset:
     def names(self) -> list[str]:
         return [p.name for p in self.paths]
 
-    def _images_digest(self) -> "hashlib._Hash":
+    def _images_digest(self) -> hashlib._Hash:
         digest = hashlib.sha256()
         for name, size, label in zip(self.names, self.sizes, self.labels.tolist()):
             digest.update(f"{name}\t{size}\t{label}\n".encode())
@@ -110,9 +111,7 @@ class Dataset:
     def is_full_val(self) -> bool:
         """True for the 50,000 ILSVRC2012 val images, i.e. the order of the 2019 files."""
         names = {p.stem for p in self.paths}
-        return len(names) == FULL_VAL_SIZE and names == {
-            f"ILSVRC2012_val_{i:08d}" for i in range(1, FULL_VAL_SIZE + 1)
-        }
+        return len(names) == FULL_VAL_SIZE and names == {f"ILSVRC2012_val_{i:08d}" for i in range(1, FULL_VAL_SIZE + 1)}
 
     def describe(self) -> dict[str, Any]:
         """What dataset.json records about this dataset."""
@@ -140,9 +139,14 @@ class Dataset:
         if declared.own_classes is None:
             return {}
         own = declared.own_classes()
-        return {"own_classes": {"source": own.source, "folders": list(own.folders),
-                                "accepts": [list(a) for a in own.accepts]},
-                "columns": list(declared.columns)}
+        return {
+            "own_classes": {
+                "source": own.source,
+                "folders": list(own.folders),
+                "accepts": [list(a) for a in own.accepts],
+            },
+            "columns": list(declared.columns),
+        }
 
 
 def _validate_name(path: Path) -> None:
@@ -150,11 +154,13 @@ def _validate_name(path: Path) -> None:
     try:
         path.name.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(f"{shown(path)}: file name is not valid UTF-8; rename the file or move it out of "
-                         "the val folder") from None
+        raise UsageError(
+            f"{shown(path)}: file name is not valid UTF-8; rename the file or move it out of the val folder"
+        ) from None
     if len(f"{path.name}x".splitlines()) != 1:
-        raise UsageError(f"{shown(path)}: file name holds a line break; rename the file or move it out of "
-                         "the val folder")
+        raise UsageError(
+            f"{shown(path)}: file name holds a line break; rename the file or move it out of the val folder"
+        )
 
 
 def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: str) -> Dataset:
@@ -186,8 +192,9 @@ def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
     items = []
     for folder in class_dirs:
         if str(int(folder.name)) != folder.name or int(folder.name) >= NUM_CLASSES:
-            raise UsageError(f"{shown(folder)}: a numeric class folder is named by its class index, 0 to 999 "
-                             "(ImageNetV2's layout)")
+            raise UsageError(
+                f"{shown(folder)}: a numeric class folder is named by its class index, 0 to 999 (ImageNetV2's layout)"
+            )
         label = int(folder.name)
         items.extend((label, p) for p in folder.iterdir() if p.is_file() and _is_image_name(p))
     return _canonical(root, "indexfolder", items, "folder names (class indices, ImageNetV2)")
@@ -235,16 +242,19 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
     files = sorted(p for p in entries if p.is_file() and _is_image_name(p))
     if class_dirs:
         if files:
-            raise UsageError(
-                f"{root}: holds both class folders and images ({files[0].name}); use one layout"
-            )
+            raise UsageError(f"{root}: holds both class folders and images ({files[0].name}); use one layout")
         numeric = [p.isdigit() for p in (d.name for d in class_dirs)]
         if any(numeric) and not all(numeric):
-            raise UsageError(f"{root}: holds class folders named by class index ({class_dirs[numeric.index(True)].name}) "
-                             f"and others ({class_dirs[numeric.index(False)].name}); use one naming")
+            raise UsageError(
+                f"{root}: holds class folders named by class index ({class_dirs[numeric.index(True)].name}) "
+                f"and others ({class_dirs[numeric.index(False)].name}); use one naming"
+            )
         known = wnid_to_index()
-        own = None if all(numeric) or all(d.name in known for d in class_dirs) else \
-            test_sets.by_folder_names(root, [d.name for d in class_dirs], test_set)
+        own = (
+            None
+            if all(numeric) or all(d.name in known for d in class_dirs)
+            else test_sets.by_folder_names(root, [d.name for d in class_dirs], test_set)
+        )
         if own is not None:
             dataset = _scan_ownfolder(root, class_dirs, own)
         else:
@@ -270,8 +280,9 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
     of_set = "" if dataset.test_set == test_sets.VAL else f" of {dataset.test_set}"
     if n_classes < expected:
         kept = "labels are its own classes" if declared else "labels stay global class indices"
-        warnings.warn(f"{root}: {n_classes} of {expected} classes{of_set} present ({len(dataset)} images); {kept}",
-                      stacklevel=2)
+        warnings.warn(
+            f"{root}: {n_classes} of {expected} classes{of_set} present ({len(dataset)} images); {kept}", stacklevel=2
+        )
     return dataset
 
 

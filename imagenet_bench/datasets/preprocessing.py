@@ -11,6 +11,7 @@ The "shorter" mode reproduces torchvision's Resize(int) + CenterCrop on PIL
 images exactly (same output size rounding, same crop offsets, zero padding when
 the crop is larger than the image), which tests check against torchvision.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -136,8 +137,12 @@ def _crop_fraction(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def common(crop_size: int, normalization: str = "mean_std", mean: tuple | None = IMAGENET_MEAN,
-           std: tuple | None = IMAGENET_STD) -> Preprocess:
+def common(
+    crop_size: int,
+    normalization: str = "mean_std",
+    mean: tuple | None = IMAGENET_MEAN,
+    std: tuple | None = IMAGENET_STD,
+) -> Preprocess:
     """The ``common`` protocol: one rule for every model on both platforms.
 
     Shorter side to round(size / 0.875) (256, 342, 378 for 224, 299, 331) with PIL

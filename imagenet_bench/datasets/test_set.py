@@ -2,16 +2,17 @@
 the table ask of it. The catalogue of declarations is ``test_sets``; a test set of its own
 (ObjectNet, ImageNet-9) is a module holding its declaration, and one line there.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..base.classes import NUM_CLASSES
 from ..base.errors import UsageError
-
 
 ACCURACIES = ("acc1", "acc5")  # what may score a test set; Acc@1 always does
 
@@ -69,8 +70,10 @@ class BorderCrop:
         """``preprocess`` with this crop in front (a ``preprocessing.Preprocess``; a preprocessing
         that runs elsewhere, as KerasHub's converter does, cannot take it)."""
         if not hasattr(preprocess, "border"):
-            raise UsageError(f"--test-set {test_set}: its images lose a {self.pixels}-pixel border before "
-                             f"preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common")
+            raise UsageError(
+                f"--test-set {test_set}: its images lose a {self.pixels}-pixel border before "
+                f"preprocessing, which {type(preprocess).__name__} cannot do; use --protocol common"
+            )
         return replace(preprocess, border=self.pixels)
 
 

@@ -19,17 +19,18 @@ folder's name; a declaration's own class folders, ``by_folder_names``), by its c
 the val set, or part of it, as before. ``--test-set`` names it outright and is checked
 against the folder.
 """
+
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Callable, Collection
 
-from .class_subset import NONE, ClassSubset
-from .class_subset import read as read_subset
 from ..base.classes import timm_info_dir, wnids
 from ..base.errors import UsageError, shown
+from .class_subset import NONE, ClassSubset
+from .class_subset import read as read_subset
 from .test_set import TestSet
 
 VAL = "imagenet-val"
@@ -56,24 +57,45 @@ def register(test_set: TestSet) -> TestSet:
 
 BUILT_IN = (
     TestSet(VAL, 50_000, "val/ (with valprep.sh)", "image-net.org, ILSVRC2012_img_val.tar"),
-    TestSet("imagenetv2-matched-frequency", 10_000, "imagenetv2-matched-frequency-format-val",
-            f"{_V2} (Hugging Face vaishaal/ImageNetV2)", folders="index"),
+    TestSet(
+        "imagenetv2-matched-frequency",
+        10_000,
+        "imagenetv2-matched-frequency-format-val",
+        f"{_V2} (Hugging Face vaishaal/ImageNetV2)",
+        folders="index",
+    ),
     TestSet("imagenetv2-threshold0.7", 10_000, "imagenetv2-threshold0.7-format-val", _V2, folders="index"),
     TestSet("imagenetv2-top-images", 10_000, "imagenetv2-top-images-format-val", _V2, folders="index"),
-    TestSet(IMAGENETV2, 10_000, "(a numeric ImageNetV2 folder of unknown variant)", "Recht et al. 2019",
-            folders="index"),
-    TestSet("imagenet-sketch", 50_889, "sketch/", "Wang et al. 2019, github.com/HaohanWang/ImageNet-Sketch",
-            named_by=("sketch", "imagenet-sketch")),
-    TestSet("imagenet-a", 7_500, "imagenet-a/", "Hendrycks et al. 2021, github.com/hendrycks/natural-adv-examples",
-            restrict_to=_timm_list("imagenet_a")),
-    TestSet("imagenet-r", 30_000, "imagenet-r/", "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r",
-            restrict_to=_timm_list("imagenet_r")),
+    TestSet(
+        IMAGENETV2, 10_000, "(a numeric ImageNetV2 folder of unknown variant)", "Recht et al. 2019", folders="index"
+    ),
+    TestSet(
+        "imagenet-sketch",
+        50_889,
+        "sketch/",
+        "Wang et al. 2019, github.com/HaohanWang/ImageNet-Sketch",
+        named_by=("sketch", "imagenet-sketch"),
+    ),
+    TestSet(
+        "imagenet-a",
+        7_500,
+        "imagenet-a/",
+        "Hendrycks et al. 2021, github.com/hendrycks/natural-adv-examples",
+        restrict_to=_timm_list("imagenet_a"),
+    ),
+    TestSet(
+        "imagenet-r",
+        30_000,
+        "imagenet-r/",
+        "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r",
+        restrict_to=_timm_list("imagenet_r"),
+    ),
 )
 for _declared in BUILT_IN:
     register(_declared)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def class_list(stem: str) -> tuple[int, ...]:
     """A 200-class list from timm's data files (``imagenet_a_indices.txt``), checked against
     its synsets file; sorted global class indices."""
@@ -135,16 +157,19 @@ def by_folder_names(root: Path, names: Collection[str], requested: str | None) -
         if not found and TEST_SETS[requested].own_classes is not None:
             own = TEST_SETS[requested].own_classes()
             unknown = sorted(names - set(own.folders) - own.ignored)
-            raise UsageError(f"{shown(root)}: --test-set {requested} has its own class folders, and "
-                             f"{f'{unknown[0]!r} is not one of them' if unknown else 'none of its scored ones is here'}"
-                             f" (its map: {own.source})")
+            raise UsageError(
+                f"{shown(root)}: --test-set {requested} has its own class folders, and "
+                f"{f'{unknown[0]!r} is not one of them' if unknown else 'none of its scored ones is here'}"
+                f" (its map: {own.source})"
+            )
         return TEST_SETS[requested] if found else None
     if len(found) > 1:  # one class list, several test sets (ImageNet-9's variations): the folder's name says which
         where = {part.lower() for part in root.resolve().parts[-2:]}
         named = [t for t in found if where & set(t.named_by)]
         if len(named) != 1:
-            raise UsageError(f"{shown(root)}: its class folders fit {', '.join(t.name for t in found)}; "
-                             "pass --test-set NAME")
+            raise UsageError(
+                f"{shown(root)}: its class folders fit {', '.join(t.name for t in found)}; pass --test-set NAME"
+            )
         found = named
     return found[0] if found else None
 
@@ -160,17 +185,23 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     if requested is not None:
         test_set = validate_name(requested)
         if test_set.folders == "own":
-            raise UsageError(f"{shown(root)}: --test-set {requested} has its own class folders "
-                             f"({', '.join(test_set.own_classes().folders[:3])}, ...); this folder's are not those")
+            raise UsageError(
+                f"{shown(root)}: --test-set {requested} has its own class folders "
+                f"({', '.join(test_set.own_classes().folders[:3])}, ...); this folder's are not those"
+            )
         if (test_set.folders == "index") != (folders == "index"):
             wanted = "named by class index 0..999" if test_set.folders == "index" else "named by WordNet id"
-            raise UsageError(f"{shown(root)}: --test-set {requested} has class folders {wanted}; this folder's are "
-                             f"{'numeric' if folders == 'index' else 'not'}")
+            raise UsageError(
+                f"{shown(root)}: --test-set {requested} has class folders {wanted}; this folder's are "
+                f"{'numeric' if folders == 'index' else 'not'}"
+            )
         outside = sorted(present - set(test_set.classes()))
         if outside:
-            raise UsageError(f"{shown(root)}: holds {len(outside)} classes that are not among the "
-                             f"{len(test_set.classes())} of --test-set {requested} (first {wnids()[outside[0]]}, "
-                             f"class {outside[0]}); is it the right folder and --test-set?")
+            raise UsageError(
+                f"{shown(root)}: holds {len(outside)} classes that are not among the "
+                f"{len(test_set.classes())} of --test-set {requested} (first {wnids()[outside[0]]}, "
+                f"class {outside[0]}); is it the right folder and --test-set?"
+            )
         return requested
     if folders == "index":
         return _v2_variant(root)
@@ -180,13 +211,18 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
             return test_set.name
     inside = [t.name for t in restricted if present <= set(t.classes())]
     if len(inside) > 1:
-        raise UsageError(f"{shown(root)}: its {len(present)} classes are all in the class lists of "
-                         f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "
-                         "pass --test-set NAME")
+        raise UsageError(
+            f"{shown(root)}: its {len(present)} classes are all in the class lists of "
+            f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "
+            "pass --test-set NAME"
+        )
     named = [t.name for t in TEST_SETS.values() if root.resolve().name.lower() in t.named_by]
     if folders == "wnid" and named:
         return named[0]
     if inside:
-        warnings.warn(f"{root}: its classes are all in {inside[0]}'s list; taken as part of {VAL} (no class "
-                      f"restriction): if it is {inside[0]}, pass --test-set {inside[0]}", stacklevel=2)
+        warnings.warn(
+            f"{root}: its classes are all in {inside[0]}'s list; taken as part of {VAL} (no class "
+            f"restriction): if it is {inside[0]}, pass --test-set {inside[0]}",
+            stacklevel=2,
+        )
     return VAL

@@ -1,5 +1,6 @@
 """The committed data files of published figures: where they are, how they are read,
 and the shape of one figure. Their generators are in tools/."""
+
 from __future__ import annotations
 
 import csv

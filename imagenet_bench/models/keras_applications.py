@@ -6,6 +6,7 @@ download and cache, a local weights file checked to fit) and its families' own
 ``preprocess_input``. ``keras_registry.KerasEntry.build`` calls it in the model's child
 process; ``keras_predict`` runs any built model and knows no source by name.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,14 +15,14 @@ import importlib
 import math
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..base.errors import UsageError
 from ..outputs.predfiles import sha256_file
-
 
 
 class Application(Protocol):
@@ -120,8 +121,9 @@ def _with_imagenet_rescaling(model: Any) -> Any:
     return clone
 
 
-def build(entry: Application, weights_file: str | Path | None = None,
-          weights: str | None = "imagenet") -> tuple[Any, dict[str, Any]]:
+def build(
+    entry: Application, weights_file: str | Path | None = None, weights: str | None = "imagenet"
+) -> tuple[Any, dict[str, Any]]:
     """Build a registry entry at its native input size with its ImageNet weights.
 
     weights_file: a local copy of the weights (offline machines); the network is the
@@ -148,8 +150,12 @@ def build(entry: Application, weights_file: str | Path | None = None,
         skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "not be loaded" in str(w.message)]
         if skipped:
             raise UsageError(f"{weights_file}: does not fit {entry.id} ({skipped[0].splitlines()[0]})")
-        record.update(source="file", path=str(Path(weights_file).resolve()), sha256=sha256_file(weights_file),
-                      extra_rescaling_added=entry.extra_rescaling)
+        record.update(
+            source="file",
+            path=str(Path(weights_file).resolve()),
+            sha256=sha256_file(weights_file),
+            extra_rescaling_added=entry.extra_rescaling,
+        )
         return model, record
     if weights is None:
         model = constructor(weights=None, input_shape=shape, **entry.kwargs)
@@ -166,12 +172,14 @@ def build(entry: Application, weights_file: str | Path | None = None,
             raise RuntimeError(
                 f"cannot download {call['url']} ({call['error']}); Keras caches weights in "
                 f"{keras_cache_dir()} (set KERAS_HOME to move it): put {call['file']} there, "
-                "or pass --weights-file") from None
+                "or pass --weights-file"
+            ) from None
     record.update(source="keras download")
     if calls:
         path = calls[-1].get("path")
-        record.update(url=calls[-1]["url"], path=path,
-                      sha256=sha256_file(path) if path and os.path.isfile(path) else None)
+        record.update(
+            url=calls[-1]["url"], path=path, sha256=sha256_file(path) if path and os.path.isfile(path) else None
+        )
     return model, record
 
 

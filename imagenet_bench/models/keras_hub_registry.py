@@ -27,6 +27,7 @@ downloaded from Kaggle through ``kagglehub`` or given with ``--weights-file ID=D
 input size and its ``reference`` preprocessing are known only once the folder is there:
 ``PresetFiles`` reads them from the folder's JSON without TensorFlow.
 """
+
 from __future__ import annotations
 
 import ast
@@ -91,8 +92,13 @@ def _registered_dicts(init: Path) -> list[tuple[str, str]]:
                 imported[alias.asname or alias.name] = (node.module, alias.name)
     found = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_presets"
-                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in imported):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "register_presets"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in imported
+        ):
             found.append(imported[node.args[0].id])
     return found
 
@@ -100,8 +106,13 @@ def _registered_dicts(init: Path) -> list[tuple[str, str]]:
 def _module_dict(root: Path, module: str, name: str) -> dict[str, Any]:
     """A module-level dict literal, ``**other`` entries (another dict of the module) merged in."""
     path = root.parent / (module.replace(".", "/") + ".py")
-    assigned = {target.id: node.value for node in ast.parse(path.read_text(encoding="utf-8")).body
-                if isinstance(node, ast.Assign) for target in node.targets if isinstance(target, ast.Name)}
+    assigned = {
+        target.id: node.value
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
 
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Dict):
@@ -119,7 +130,7 @@ def _module_dict(root: Path, module: str, name: str) -> dict[str, Any]:
     return value(assigned[name])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def classifier_presets() -> tuple[PresetInfo, ...]:
     """Every preset registered for a backbone with an ImageClassifier, in the package's folder order."""
     root = package_dir()
@@ -131,8 +142,15 @@ def classifier_presets() -> tuple[PresetInfo, ...]:
         for module, name in _registered_dicts(init):
             for preset, value in _module_dict(root, module, name).items():
                 meta = value.get("metadata", {})
-                found.append(PresetInfo(preset, folder.name, " ".join(str(meta.get("description", "")).split()),
-                                        meta.get("params"), value.get("kaggle_handle", "")))
+                found.append(
+                    PresetInfo(
+                        preset,
+                        folder.name,
+                        " ".join(str(meta.get("description", "")).split()),
+                        meta.get("params"),
+                        value.get("kaggle_handle", ""),
+                    )
+                )
     if not found:
         raise UsageError(f"{root}: no KerasHub image-classifier presets found; is keras-hub 0.32 installed?")
     return tuple(found)
@@ -149,8 +167,10 @@ def left_out_reason(info: PresetInfo) -> str | None:
     """Why a registered classifier preset is not run (None: it runs)."""
     other = mislabelled(info)
     if other:
-        return (f"mislabelled in KerasHub's metadata: its handle {info.handle} is the weights of {other}, "
-                "not of this preset; not run (reported)")
+        return (
+            f"mislabelled in KerasHub's metadata: its handle {info.handle} is the weights of {other}, "
+            "not of this preset; not run (reported)"
+        )
     text = f"{info.description} {info.name}"
     if _ONE_K.search(text) and (not _LARGER.search(text) or _FINE_TUNED_1K.search(text)):
         return None
@@ -186,21 +206,27 @@ class PresetFiles:
     converter: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def read(cls, folder: Path, model_id: str) -> "PresetFiles":
+    def read(cls, folder: Path, model_id: str) -> PresetFiles:
         folder = Path(folder)
         if not folder.is_dir():
-            raise UsageError(f"--weights-file {folder}: not a folder; {model_id} takes a KerasHub preset folder "
-                             "(config.json, task.json, preprocessor.json, model.weights.h5, as save_to_preset writes)")
+            raise UsageError(
+                f"--weights-file {folder}: not a folder; {model_id} takes a KerasHub preset folder "
+                "(config.json, task.json, preprocessor.json, model.weights.h5, as save_to_preset writes)"
+            )
         missing = [name for name in ("task.json", "preprocessor.json") if not (folder / name).is_file()]
         if missing:
-            raise UsageError(f"--weights-file {folder}: no {', '.join(missing)}; {model_id} needs a preset with its "
-                             "classifier task and preprocessor (ImageClassifier.save_to_preset writes both)")
+            raise UsageError(
+                f"--weights-file {folder}: no {', '.join(missing)}; {model_id} needs a preset with its "
+                "classifier task and preprocessor (ImageClassifier.save_to_preset writes both)"
+            )
         try:
             task = json.loads((folder / "task.json").read_text(encoding="utf-8"))
             preprocessor = json.loads((folder / "preprocessor.json").read_text(encoding="utf-8"))
             converter = preprocessor["config"]["image_converter"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"--weights-file {folder}: unreadable preset files ({type(exc).__name__}: {exc})") from None
+            raise UsageError(
+                f"--weights-file {folder}: unreadable preset files ({type(exc).__name__}: {exc})"
+            ) from None
         return cls(folder, task, converter)
 
     @property
@@ -259,9 +285,13 @@ class ConverterPreprocess:
 
     def to_dict(self) -> dict[str, Any]:
         config = dict(self.converter)
-        return {"run_by": "keras_hub ImageConverter (the preset's own)", "converter": config,
-                "antialias": bool(config.get("antialias")), "library": "tf.image.resize via keras.ops.image.resize",
-                "why": "PIL's resize (our pipeline) antialiases and uses other kernels: not expressible exactly"}
+        return {
+            "run_by": "keras_hub ImageConverter (the preset's own)",
+            "converter": config,
+            "antialias": bool(config.get("antialias")),
+            "library": "tf.image.resize via keras.ops.image.resize",
+            "why": "PIL's resize (our pipeline) antialiases and uses other kernels: not expressible exactly",
+        }
 
     def pixels(self, image: Any) -> Any:
         """The converter's float32 output for one decoded RGB image (imports KerasHub).
@@ -273,7 +303,7 @@ class ConverterPreprocess:
         return np.asarray(_converter(self.folder)(np.asarray(image, dtype=np.float32)), dtype=np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _converter(folder: str) -> Any:
     import keras_hub
 
@@ -316,11 +346,13 @@ class KerasHubEntry:
         found = _SIZE.search(self.description) or re.search(r"_(\d{3})(_|$)", self.preset)
         return int(found.group(1)) if found else None
 
-    def with_files(self, folder: Path) -> "KerasHubEntry":
+    def with_files(self, folder: Path) -> KerasHubEntry:
         files = PresetFiles.read(folder, self.id)
         if files.num_classes != NUM_CLASSES:
-            raise UsageError(f"{folder}: {self.id}'s classifier has {files.num_classes} classes, not {NUM_CLASSES} "
-                             "(not an ImageNet-1k classifier; its metadata mislabels it)")
+            raise UsageError(
+                f"{folder}: {self.id}'s classifier has {files.num_classes} classes, not {NUM_CLASSES} "
+                "(not an ImageNet-1k classifier; its metadata mislabels it)"
+            )
         return KerasHubEntry(self.id, self.preset, self.family, self.description, self.params, self.handle, files)
 
     @property
@@ -350,8 +382,9 @@ class KerasHubEntry:
     def common_preprocess(self) -> Preprocess:
         """The common rule at the converter's size; the converter's own scale and offset."""
         config = self._needs_files().converter_config
-        return common(int(config["image_size"][0]), f"keras_hub:x*{config.get('scale')}+{config.get('offset')}",
-                      None, None)
+        return common(
+            int(config["image_size"][0]), f"keras_hub:x*{config.get('scale')}+{config.get('offset')}", None, None
+        )
 
     def preprocess(self, protocol: str) -> Any:
         """This preset's preprocessing under a protocol (decided in sources.preprocess_for)."""
@@ -360,8 +393,10 @@ class KerasHubEntry:
         return sources.preprocess_for(self, protocol)
 
     def reference_source(self) -> str:
-        return (f"the preset's own {self._needs_files().converter_config.get('class_name')} run by KerasHub "
-                "(keras_hub.layers.ImageConverter.from_preset on the preset folder)")
+        return (
+            f"the preset's own {self._needs_files().converter_config.get('class_name')} run by KerasHub "
+            "(keras_hub.layers.ImageConverter.from_preset on the preset folder)"
+        )
 
     @property
     def preprocess_input(self) -> str:
@@ -372,8 +407,10 @@ class KerasHubEntry:
         if protocol == "reference":
             return self.reference_source()
         if protocol == "common":
-            return ("common: shorter side to round(size/0.875), PIL bilinear, centre crop (as the PyTorch script), "
-                    "then the preset converter's x * scale + offset")
+            return (
+                "common: shorter side to round(size/0.875), PIL bilinear, centre crop (as the PyTorch script), "
+                "then the preset converter's x * scale + offset"
+            )
         return "seed2019: not for KerasHub presets"
 
     def gflops(self) -> float | None:
@@ -382,10 +419,15 @@ class KerasHubEntry:
     def request(self) -> dict[str, Any]:
         """What the outputs must have been made from to be reused (resume)."""
         files = self._needs_files()
-        return {"source": SOURCE, "preset": self.preset, "handle": self.handle, "input_size": self.input_size,
-                "preset_folder_sha256": folder_digest(files.folder)}
+        return {
+            "source": SOURCE,
+            "preset": self.preset,
+            "handle": self.handle,
+            "input_size": self.input_size,
+            "preset_folder_sha256": folder_digest(files.folder),
+        }
 
-    def with_weights(self, folder: str | Path | None) -> "KerasHubEntry":
+    def with_weights(self, folder: str | Path | None) -> KerasHubEntry:
         """This entry with its preset folder read: ``folder`` (--weights-file ID=DIR), else the download."""
         if self.files is not None:
             return self
@@ -397,13 +439,19 @@ class KerasHubEntry:
         import keras_hub
 
         files = self._needs_files()
-        model = keras_hub.models.ImageClassifier.from_preset(str(files.folder), preprocessor=None,
-                                                             activation="softmax")
+        model = keras_hub.models.ImageClassifier.from_preset(str(files.folder), preprocessor=None, activation="softmax")
         if int(model.num_classes) != NUM_CLASSES:
             raise UsageError(f"{files.folder}: {self.id} has {model.num_classes} classes, not {NUM_CLASSES}")
-        record = {"id": self.id, "preset": self.preset, "handle": self.handle, "task": type(model).__name__,
-                  "source": "file" if weights_file else "kagglehub download", "path": str(Path(files.folder).resolve()),
-                  "sha256": folder_digest(files.folder), "keras_hub": keras_hub.__version__}
+        record = {
+            "id": self.id,
+            "preset": self.preset,
+            "handle": self.handle,
+            "task": type(model).__name__,
+            "source": "file" if weights_file else "kagglehub download",
+            "path": str(Path(files.folder).resolve()),
+            "sha256": folder_digest(files.folder),
+            "keras_hub": keras_hub.__version__,
+        }
         if getattr(model, "activation", None) != "softmax":  # MobileNetImageClassifier takes no activation: logits
             import keras
 
@@ -431,7 +479,7 @@ class KerasHubEntry:
         return scale_offset
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scan() -> tuple[tuple[KerasHubEntry, ...], tuple[tuple[str, str], ...]]:
     entries, excluded = [], []
     for info in classifier_presets():
@@ -467,6 +515,8 @@ def download(entry: KerasHubEntry) -> Path:
     except Exception as exc:  # kagglehub raises its own, requests' and OS errors
         first = (" ".join(str(exc).split()) or type(exc).__name__)[:200]
         cache = os.environ.get("KAGGLEHUB_CACHE") or "~/.cache/kagglehub"
-        raise UsageError(f"{entry.id}: cannot download the preset {entry.handle} ({type(exc).__name__}: {first}); "
-                         f"kagglehub caches presets under {cache}: download the preset folder elsewhere and pass "
-                         f"--weights-file {entry.id}=DIR") from None
+        raise UsageError(
+            f"{entry.id}: cannot download the preset {entry.handle} ({type(exc).__name__}: {first}); "
+            f"kagglehub caches presets under {cache}: download the preset folder elsewhere and pass "
+            f"--weights-file {entry.id}=DIR"
+        ) from None

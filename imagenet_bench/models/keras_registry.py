@@ -23,6 +23,7 @@ Each entry declares its preprocessing for the three protocols (``preprocess``),
 and where each choice comes from (``reference_source``); see
 ../shared/reference/keras_protocols.md for the facts behind them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import published, sources
 from ..base.errors import UsageError
 from ..datasets.preprocessing import Preprocess
+from . import published, sources
 
 SEED_2019_IDS = published.KERAS_2019_IDS
 VARIANTS_CSV = Path(__file__).resolve().parents[1] / "data" / "keras_variants.csv"
@@ -88,32 +89,59 @@ FAMILIES: dict[str, tuple[str, str]] = {
 
 GEOMETRY_SOURCES = {
     "classic": "keras-applications README / tensornets eval: shorter side to size*8/7, centre crop; "
-               "bicubic as the README states, PIL antialiased (cv2 INTER_CUBIC and the tensornets bilinear "
-               "did not antialias)",
+    "bicubic as the README states, PIL antialiased (cv2 INTER_CUBIC and the tensornets bilinear "
+    "did not antialias)",
     "crop_fraction": "EfficientNet paper eval (tpu/efficientnet; efficientnet-v2-keras): centre crop of "
-                     "size/(size+32) of the shorter side, bicubic resize "
-                     "(PIL antialiased; TF's resize did not antialias)",
+    "size/(size+32) of the shorter side, bicubic resize "
+    "(PIL antialiased; TF's resize did not antialias)",
     "convnext": "keras-convnext-conversion: squash to 256x256 bicubic, centre crop 0.875 "
-                "(PIL antialiased; TF's resize did not antialias)",
+    "(PIL antialiased; TF's resize did not antialias)",
 }
 
 # Native input size of every constructor with ImageNet weights (its `default_size`: Keras
 # builds the ImageNet top only at this size). A constructor missing here is left out, with
 # the reason shown by --list-models, until its size and protocol are recorded.
 INPUT_SIZES: dict[str, int] = {
-    "ConvNeXtBase": 224, "ConvNeXtLarge": 224, "ConvNeXtSmall": 224, "ConvNeXtTiny": 224,
+    "ConvNeXtBase": 224,
+    "ConvNeXtLarge": 224,
+    "ConvNeXtSmall": 224,
+    "ConvNeXtTiny": 224,
     "ConvNeXtXLarge": 224,
-    "DenseNet121": 224, "DenseNet169": 224, "DenseNet201": 224,
-    "EfficientNetB0": 224, "EfficientNetB1": 240, "EfficientNetB2": 260, "EfficientNetB3": 300,
-    "EfficientNetB4": 380, "EfficientNetB5": 456, "EfficientNetB6": 528, "EfficientNetB7": 600,
-    "EfficientNetV2B0": 224, "EfficientNetV2B1": 240, "EfficientNetV2B2": 260, "EfficientNetV2B3": 300,
-    "EfficientNetV2S": 384, "EfficientNetV2M": 480, "EfficientNetV2L": 480,
-    "InceptionResNetV2": 299, "InceptionV3": 299,
-    "MobileNet": 224, "MobileNetV2": 224, "MobileNetV3Large": 224, "MobileNetV3Small": 224,
-    "NASNetLarge": 331, "NASNetMobile": 224,
-    "ResNet101": 224, "ResNet101V2": 224, "ResNet152": 224, "ResNet152V2": 224, "ResNet50": 224,
+    "DenseNet121": 224,
+    "DenseNet169": 224,
+    "DenseNet201": 224,
+    "EfficientNetB0": 224,
+    "EfficientNetB1": 240,
+    "EfficientNetB2": 260,
+    "EfficientNetB3": 300,
+    "EfficientNetB4": 380,
+    "EfficientNetB5": 456,
+    "EfficientNetB6": 528,
+    "EfficientNetB7": 600,
+    "EfficientNetV2B0": 224,
+    "EfficientNetV2B1": 240,
+    "EfficientNetV2B2": 260,
+    "EfficientNetV2B3": 300,
+    "EfficientNetV2S": 384,
+    "EfficientNetV2M": 480,
+    "EfficientNetV2L": 480,
+    "InceptionResNetV2": 299,
+    "InceptionV3": 299,
+    "MobileNet": 224,
+    "MobileNetV2": 224,
+    "MobileNetV3Large": 224,
+    "MobileNetV3Small": 224,
+    "NASNetLarge": 331,
+    "NASNetMobile": 224,
+    "ResNet101": 224,
+    "ResNet101V2": 224,
+    "ResNet152": 224,
+    "ResNet152V2": 224,
+    "ResNet50": 224,
     "ResNet50V2": 224,
-    "VGG16": 224, "VGG19": 224, "Xception": 299,
+    "VGG16": 224,
+    "VGG19": 224,
+    "Xception": 299,
 }
 
 # EfficientNet B0-B7 built with weights="imagenet" get an extra Rescaling layer after their
@@ -121,11 +149,15 @@ INPUT_SIZES: dict[str, int] = {
 # load_weights from a file) they do not. keras_predict adds it back for --weights-file.
 EXTRA_RESCALING_FAMILIES = ("efficientnet",)
 
-RESNET_V2_NOTE = ("published at 299, but Keras builds ResNet*V2 with its ImageNet top only at 224: "
-                  "run at 224 (shorter side 256, centre crop 224), so expect less than the published figure")
-MOBILENET_V3_NOTE = ("MobileNetV3 is not in the keras.io table (figures: TF-slim, via the Keras docstring); "
-                     "run with the classic rule (TF-slim's own eval crops 87.5% of each side and resizes "
-                     "bilinear without keeping the aspect ratio, not one of this project's modes)")
+RESNET_V2_NOTE = (
+    "published at 299, but Keras builds ResNet*V2 with its ImageNet top only at 224: "
+    "run at 224 (shorter side 256, centre crop 224), so expect less than the published figure"
+)
+MOBILENET_V3_NOTE = (
+    "MobileNetV3 is not in the keras.io table (figures: TF-slim, via the Keras docstring); "
+    "run with the classic rule (TF-slim's own eval crops 87.5% of each side and resizes "
+    "bilinear without keeping the aspect ratio, not one of this project's modes)"
+)
 
 
 @dataclass(frozen=True)
@@ -133,8 +165,8 @@ class KerasEntry:
     source = "keras"
 
     id: str
-    application: str       # constructor name in keras.applications
-    family: str            # keras.applications submodule: its preprocess_input is used
+    application: str  # constructor name in keras.applications
+    family: str  # keras.applications submodule: its preprocess_input is used
     input_size: int
     alpha: float | None = None
     minimalistic: bool = False
@@ -199,13 +231,18 @@ class KerasEntry:
 
     def request(self) -> dict[str, Any]:
         """What the outputs must have been made from to be reused (resume)."""
-        return {"source": self.source, "application": self.application, "kwargs": self.kwargs,
-                "input_size": self.input_size, "weights": "imagenet"}
+        return {
+            "source": self.source,
+            "application": self.application,
+            "kwargs": self.kwargs,
+            "input_size": self.input_size,
+            "weights": "imagenet",
+        }
 
     weights_folder = None  # nothing to read before building: the constructor knows its preprocessing
     weights_in_folder = False  # --weights-file: one file
 
-    def with_weights(self, weights_file: Any = None) -> "KerasEntry":
+    def with_weights(self, weights_file: Any = None) -> KerasEntry:
         return self
 
     def build(self, weights_file: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -270,7 +307,7 @@ def _api_file() -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def constructors() -> tuple[tuple[str, str], ...]:
     """(constructor name, defining module) of every class-like name that the installed
     Keras exports from keras.applications, in Keras's (alphabetical) order.
@@ -292,7 +329,7 @@ def constructors() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found, key=lambda item: item[0].lower()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _published_params() -> dict[str, float]:
     return {row["application"]: row["params_m"] for row in published.read_keras_csv()}
 
@@ -303,15 +340,21 @@ def read_variants(path: Path = VARIANTS_CSV) -> list[dict[str, Any]]:
         lines = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
     rows = []
     for row in csv.DictReader(lines):
-        rows.append({
-            "id": row["id"], "application": row["application"], "alpha": float(row["alpha"]),
-            "input_size": int(row["input_size"]), "minimalistic": row["minimalistic"] == "yes",
-            "params": int(row["params"]), "weights_file": row["weights_file"],
-        })
+        rows.append(
+            {
+                "id": row["id"],
+                "application": row["application"],
+                "alpha": float(row["alpha"]),
+                "input_size": int(row["input_size"]),
+                "minimalistic": row["minimalistic"] == "yes",
+                "params": int(row["params"]),
+                "weights_file": row["weights_file"],
+            }
+        )
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scan() -> tuple[tuple[KerasEntry, ...], tuple[tuple[str, str], ...]]:
     variants: dict[str, list[dict[str, Any]]] = {}
     for row in read_variants():
@@ -320,8 +363,13 @@ def _scan() -> tuple[tuple[KerasEntry, ...], tuple[tuple[str, str], ...]]:
     for application, module in constructors():
         model_id = published.keras_model_id(application)
         if module not in FAMILIES or application not in INPUT_SIZES:
-            excluded.append((model_id, f"keras.applications.{application} ({module}) is not in this project's "
-                                       "registry yet: its input size and protocol are not recorded"))
+            excluded.append(
+                (
+                    model_id,
+                    f"keras.applications.{application} ({module}) is not in this project's "
+                    "registry yet: its input size and protocol are not recorded",
+                )
+            )
             continue
         rows = variants.pop(application, None)
         if rows is None:
@@ -329,14 +377,27 @@ def _scan() -> tuple[tuple[KerasEntry, ...], tuple[tuple[str, str], ...]]:
             continue
         plain = [row for row in rows if row["id"] == model_id]
         if len(plain) != 1 or plain[0]["input_size"] != INPUT_SIZES[application] or plain[0]["alpha"] != 1.0:
-            raise RuntimeError(f"{VARIANTS_CSV}: needs exactly one row {model_id} (alpha 1.0 at "
-                               f"{INPUT_SIZES[application]}) for {application}")
+            raise RuntimeError(
+                f"{VARIANTS_CSV}: needs exactly one row {model_id} (alpha 1.0 at "
+                f"{INPUT_SIZES[application]}) for {application}"
+            )
         for row in plain + [row for row in rows if row["id"] != model_id]:
-            entries.append(KerasEntry(row["id"], application, module, row["input_size"], row["alpha"],
-                                      row["minimalistic"], row["params"], row["weights_file"]))
+            entries.append(
+                KerasEntry(
+                    row["id"],
+                    application,
+                    module,
+                    row["input_size"],
+                    row["alpha"],
+                    row["minimalistic"],
+                    row["params"],
+                    row["weights_file"],
+                )
+            )
     for application in variants:
-        excluded.append((application, f"{VARIANTS_CSV.name} lists variants of {application}, "
-                                      "which this Keras does not have"))
+        excluded.append(
+            (application, f"{VARIANTS_CSV.name} lists variants of {application}, which this Keras does not have")
+        )
     return tuple(entries), tuple(excluded)
 
 

@@ -31,13 +31,15 @@ Model ids are the ones used in prediction-file names:
     or ``mobilenetv3large_minimalistic``. The MobileNet and MobileNetV2 variants
     (``mobilenet_0.25_128``) have no published figure and look up as None.
 """
+
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .data_files import DATA_DIR, Published, csv_rows
 
@@ -48,9 +50,19 @@ KERAS_VARIANTS_CSV = DATA_DIR / "keras_variants_published.csv"
 # Keras ids whose 2019 spelling is not the lower-cased constructor name.
 _KERAS_ID_EXCEPTIONS = {"MobileNetV2": "mobilenetV2"}
 KERAS_2019_IDS = (
-    "densenet121", "densenet169", "densenet201", "mobilenet", "mobilenetV2",
-    "nasnetmobile", "resnet50", "vgg16", "vgg19", "xception", "inceptionresnetv2",
-    "inceptionv3", "nasnetlarge",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "mobilenet",
+    "mobilenetV2",
+    "nasnetmobile",
+    "resnet50",
+    "vgg16",
+    "vgg19",
+    "xception",
+    "inceptionresnetv2",
+    "inceptionv3",
+    "nasnetlarge",
 )
 
 
@@ -62,8 +74,7 @@ def keras_model_id(application: str) -> str:
 VAL = "imagenet-val"  # the test set torchvision and Keras publish
 
 
-def lookup(platform: str, model: str, test_set: str = VAL, img_size: int | None = None
-           ) -> Published | None:
+def lookup(platform: str, model: str, test_set: str = VAL, img_size: int | None = None) -> Published | None:
     """Published accuracy of a model id as used in prediction-file names on a test set;
     None if unknown. timm models (``timm.<name>``) are matched on ``img_size`` too
     (imagenet_bench.models.timm_published); torchvision and Keras publish the val set only.
@@ -74,7 +85,7 @@ def lookup(platform: str, model: str, test_set: str = VAL, img_size: int | None 
     return None if figures is None else figures.accuracy(model, test_set, img_size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torchvision_table() -> dict[str, Published]:
     data = json.loads(TORCHVISION_JSON.read_text(encoding="utf-8"))
     version = data["torchvision_version"]
@@ -129,12 +140,12 @@ def _timm_accuracy(model: str, test_set: str, img_size: int | None) -> Published
     return timm_published.lookup(model, test_set, img_size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torchvision_costs() -> dict[str, dict[str, Any]]:
     return {entry["id"]: entry for entry in json.loads(TORCHVISION_JSON.read_text(encoding="utf-8"))["entries"]}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keras_params_m() -> dict[str, float | None]:
     return {keras_model_id(row["application"]): row["params_m"] for row in read_keras_csv()}
 
@@ -148,19 +159,21 @@ def read_keras_csv(path: str | Path = KERAS_CSV) -> list[dict[str, Any]]:
     """Rows of the Keras table, numbers parsed."""
     rows = []
     for row in csv_rows(path):
-        rows.append({
-            "application": row["application"].strip(),
-            "acc1": _optional_float(row["acc1"]),
-            "acc5": _optional_float(row["acc5"]),
-            "params_m": _optional_float(row["params_m"]),
-            "published_input_size": int(row["published_input_size"]),
-            "source": row["source"].strip(),
-            "note": (row.get("note") or "").strip(),
-        })
+        rows.append(
+            {
+                "application": row["application"].strip(),
+                "acc1": _optional_float(row["acc1"]),
+                "acc5": _optional_float(row["acc5"]),
+                "params_m": _optional_float(row["params_m"]),
+                "published_input_size": int(row["published_input_size"]),
+                "source": row["source"].strip(),
+                "note": (row.get("note") or "").strip(),
+            }
+        )
     return rows
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keras_table() -> dict[str, Published]:
     table: dict[str, Published] = {}
     for row in read_keras_csv():
@@ -173,20 +186,29 @@ def _keras_table() -> dict[str, Published]:
     for row in read_keras_variants_csv():
         if row["model"] in table:
             raise RuntimeError(f"{KERAS_VARIANTS_CSV}: model id {row['model']!r} occurs twice")
-        table[row["model"]] = Published(acc1=row["acc1"], acc5=row["acc5"],
-                                        source=f"keras mobilenet_v3.py docstring ({row['checkpoint']})")
+        table[row["model"]] = Published(
+            acc1=row["acc1"], acc5=row["acc5"], source=f"keras mobilenet_v3.py docstring ({row['checkpoint']})"
+        )
     return table
 
 
 def read_keras_variants_csv(path: str | Path = KERAS_VARIANTS_CSV) -> list[dict[str, Any]]:
     """Rows of the Keras variants' table, numbers parsed."""
-    return [{"model": row["model"].strip(), "acc1": _optional_float(row["acc1"]), "acc5": _optional_float(row["acc5"]),
-             "checkpoint": row["checkpoint"].strip()} for row in csv_rows(path)]
+    return [
+        {
+            "model": row["model"].strip(),
+            "acc1": _optional_float(row["acc1"]),
+            "acc5": _optional_float(row["acc5"]),
+            "checkpoint": row["checkpoint"].strip(),
+        }
+        for row in csv_rows(path)
+    ]
 
 
 @dataclass(frozen=True)
 class SourceFigures:
     """Where one source's published figures are (the source of a file: ``sources.of_model``)."""
+
     accuracy: Callable[[str, str, int | None], Published | None]  # (model, test set, image size)
     cost: Callable[[str], dict[str, float | None]]
 

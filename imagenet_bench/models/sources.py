@@ -27,12 +27,14 @@ import TensorFlow.
 
 The preprocessing of a protocol is decided here, once, for any entry (``preprocess_for``).
 """
+
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base.errors import UsageError
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # imported where used: the table script reads this table with
     from ..datasets.preprocessing import Preprocess
 
 ALL = "all"
+
 
 class NotReadYet(UsageError):
     """An entry's preprocessing lives in files not read yet (a KerasHub preset's folder, read when
@@ -103,7 +106,7 @@ class KerasEntryForScript(ModelEntry, Protocol):
     weights_folder: str | None  # the folder read, if any
     preprocess_input: str  # what the manifest calls the step between pixels and model
 
-    def with_weights(self, weights_file: Any = None) -> "KerasEntryForScript":
+    def with_weights(self, weights_file: Any = None) -> KerasEntryForScript:
         """This entry with what it must read before it is built (a KerasHub preset folder)."""
 
     def preprocess_input_function(self, preprocess: Any) -> Any:
@@ -154,8 +157,10 @@ def entries(sources: Sequence[Source]) -> dict[str, Any]:
     for source in sources:
         for entry in source.registry().entries():
             if entry.id in out:
-                raise UsageError(f"model id {entry.id!r} is in two sources ({out[entry.id].source}, {source.name}): "
-                                 "ids must be unique across sources")
+                raise UsageError(
+                    f"model id {entry.id!r} is in two sources ({out[entry.id].source}, {source.name}): "
+                    "ids must be unique across sources"
+                )
             out[entry.id] = entry
     return out
 

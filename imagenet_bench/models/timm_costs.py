@@ -28,6 +28,7 @@ The file's header names the timm version it was counted with; a model it lacks (
 timm version) is counted by building it (``count_params``). Reading imports neither timm
 nor torch.
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,10 +49,10 @@ class Costs:
     gmacs: dict[tuple[str, int], float]  # (architecture, input size) -> GMACs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def table() -> Costs:
     lines = COSTS_CSV.read_text(encoding="utf-8").splitlines()
-    version = next(line[len(TIMM_LINE):].strip() for line in lines if line.startswith(TIMM_LINE))
+    version = next(line[len(TIMM_LINE) :].strip() for line in lines if line.startswith(TIMM_LINE))
     params: dict[str, int] = {}
     gmacs: dict[tuple[str, int], float] = {}
     for row in csv_rows(COSTS_CSV):

@@ -14,6 +14,7 @@ from a copy of timm's ``results/`` folder (its SOURCE.md names the commit), and 
 up by model id (``timm.<name>``), image size and test set. The table script reads only
 the CSV (no timm, no torch).
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,11 +43,17 @@ def _float(text: str) -> float | None:
     return float(text) if text else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _table() -> tuple[str, dict[tuple[str, int], dict[str, str]]]:
     """(source line, {(timm model name, img_size): row})."""
-    source = next((line[1:].strip() for line in TIMM_CSV.read_text(encoding="utf-8").splitlines()
-                   if line.startswith("# source:")), "timm results")
+    source = next(
+        (
+            line[1:].strip()
+            for line in TIMM_CSV.read_text(encoding="utf-8").splitlines()
+            if line.startswith("# source:")
+        ),
+        "timm results",
+    )
     rows = {(row["model"], int(row["img_size"])): row for row in csv_rows(TIMM_CSV)}
     return source.removeprefix("source:").strip(), rows
 
@@ -58,7 +65,7 @@ def lookup(model: str, test_set: str = "imagenet-val", img_size: int | None = No
     if not model.startswith(PREFIX) or test_set not in RESULT_FILES:
         return None
     source, rows = _table()
-    name = model[len(PREFIX):]
+    name = model[len(PREFIX) :]
     if img_size is None:
         sizes = [size for (m, size) in rows if m == name]
         if len(sizes) != 1:
@@ -67,5 +74,8 @@ def lookup(model: str, test_set: str = "imagenet-val", img_size: int | None = No
     row = rows.get((name, img_size))
     if row is None or _float(row[f"{test_set}_acc1"]) is None:
         return None
-    return Published(acc1=_float(row[f"{test_set}_acc1"]), acc5=_float(row[f"{test_set}_acc5"]),
-                     source=f"{source}, results-{RESULT_FILES[test_set]}.csv at {img_size} px")
+    return Published(
+        acc1=_float(row[f"{test_set}_acc1"]),
+        acc5=_float(row[f"{test_set}_acc5"]),
+        source=f"{source}, results-{RESULT_FILES[test_set]}.csv at {img_size} px",
+    )

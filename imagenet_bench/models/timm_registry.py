@@ -26,30 +26,32 @@ once, so that ``--list-models`` builds nothing); for a model that file lacks (an
 version), ``num_params`` builds the model on the "meta" device (no memory, no weights).
 Imports timm (and torch): only the PyTorch prediction script loads this module.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import timm
 from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
-from . import sources, timm_costs
 from ..base.errors import UsageError
 from ..datasets.preprocessing import INTERPOLATIONS, Preprocess
+from . import sources, timm_costs
 
 PREFIX = "timm."
 # timm's checkpoint files on the Hugging Face hub, in the order timm tries them.
 HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cfg(name: str) -> dict[str, Any]:
     return get_pretrained_cfg(name).to_dict()
 
@@ -75,7 +77,9 @@ def preprocess_from_cfg(cfg: dict[str, Any], use_test_size: bool = False) -> Pre
     steps = list(create_transform(**config, is_training=False).transforms)
     names = [type(step).__name__ for step in steps]
     if names != ["Resize", "CenterCrop", "MaybeToTensor", "Normalize"]:
-        raise UsageError(f"timm eval transform {' + '.join(names)} (expected Resize + CenterCrop + ToTensor + Normalize)")
+        raise UsageError(
+            f"timm eval transform {' + '.join(names)} (expected Resize + CenterCrop + ToTensor + Normalize)"
+        )
     resize, crop = steps[0], steps[1]
     if resize.max_size is not None or resize.interpolation.value != config["interpolation"]:
         raise UsageError(f"unexpected timm {resize!r}")
@@ -88,9 +92,15 @@ def preprocess_from_cfg(cfg: dict[str, Any], use_test_size: bool = False) -> Pre
         raise UsageError(f"non-square resize {tuple(resize.size)}")
     if crop_h != crop_w or crop_h != height:
         raise UsageError(f"unexpected timm {crop!r} for input size {height}")
-    return Preprocess(crop_size=int(crop_h), resize_size=int(size), resize_mode=mode,
-                      interpolation=config["interpolation"], normalization="mean_std",
-                      mean=tuple(float(v) for v in config["mean"]), std=tuple(float(v) for v in config["std"]))
+    return Preprocess(
+        crop_size=int(crop_h),
+        resize_size=int(size),
+        resize_mode=mode,
+        interpolation=config["interpolation"],
+        normalization="mean_std",
+        mean=tuple(float(v) for v in config["mean"]),
+        std=tuple(float(v) for v in config["std"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,10 +132,16 @@ class TimmEntry:
         unit) of data/timm_costs.csv, which timm's configs do not record: ``_ops`` at the
         reference input size, None where timm's benchmark has no figure for this network."""
         cfg = self.pretrained_cfg
-        return {"num_params": self.num_params(), "_ops": self.gflops(),
-                "architecture": cfg["architecture"], "tag": cfg["tag"],
-                "hf_hub_id": cfg.get("hf_hub_id"), "url": cfg.get("url") or None, "license": cfg.get("license"),
-                "paper_ids": cfg.get("paper_ids")}
+        return {
+            "num_params": self.num_params(),
+            "_ops": self.gflops(),
+            "architecture": cfg["architecture"],
+            "tag": cfg["tag"],
+            "hf_hub_id": cfg.get("hf_hub_id"),
+            "url": cfg.get("url") or None,
+            "license": cfg.get("license"),
+            "paper_ids": cfg.get("paper_ids"),
+        }
 
     source = "timm"
     note = ""
@@ -180,9 +196,14 @@ class TimmEntry:
         from ..outputs.predfiles import sha256_file
 
         cfg = _cfg(self.name)
-        record: dict[str, Any] = {"id": self.name, "architecture": cfg["architecture"], "tag": cfg["tag"],
-                                  "hf_hub_id": cfg.get("hf_hub_id"), "url": cfg.get("url") or None,
-                                  "timm": timm.__version__}
+        record: dict[str, Any] = {
+            "id": self.name,
+            "architecture": cfg["architecture"],
+            "tag": cfg["tag"],
+            "hf_hub_id": cfg.get("hf_hub_id"),
+            "url": cfg.get("url") or None,
+            "timm": timm.__version__,
+        }
         if weights_file is not None:
             model = self._build_from_file(Path(weights_file))
             record.update(source="file", path=str(weights_file), sha256=sha256_file(weights_file))
@@ -192,11 +213,16 @@ class TimmEntry:
             except IncompleteLoad as exc:
                 raise RuntimeError(f"{self.id}: {exc}") from None
             except (OSError, RuntimeError, ValueError) as exc:  # hub/URL errors are OSErrors
-                raise RuntimeError(f"{self.id}: cannot download the weights {_source(cfg)} "
-                                   f"({type(exc).__name__}: {_first_line(exc, 160)}); {_cache_hint(cfg)}") from None
+                raise RuntimeError(
+                    f"{self.id}: cannot download the weights {_source(cfg)} "
+                    f"({type(exc).__name__}: {_first_line(exc, 160)}); {_cache_hint(cfg)}"
+                ) from None
             cached = _cached_file(cfg)
-            record.update(source="timm download", path=str(cached) if cached else None,
-                          sha256=sha256_file(cached) if cached else None)
+            record.update(
+                source="timm download",
+                path=str(cached) if cached else None,
+                sha256=sha256_file(cached) if cached else None,
+            )
         record["pretrained_cfg"] = _plain(dict(cfg))
         return model, record
 
@@ -211,11 +237,13 @@ class TimmEntry:
         # of some configs) only when the file is such an .npz; the hub's files are state dicts.
         custom_load = path.suffix == ".npz" and bool(_cfg(self.name).get("custom_load"))
         try:
-            return create(self.name, pretrained=True,
-                          pretrained_cfg_overlay={"file": str(path), "custom_load": custom_load})
+            return create(
+                self.name, pretrained=True, pretrained_cfg_overlay={"file": str(path), "custom_load": custom_load}
+            )
         except Exception as exc:  # unreadable, or refused by the checkpoint filter or the load
-            raise UsageError(f"{path}: does not fit {self.id} or is not a checkpoint "
-                             f"({type(exc).__name__}: {_first_line(exc)})") from None
+            raise UsageError(
+                f"{path}: does not fit {self.id} or is not a checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+            ) from None
 
 
 class IncompleteLoad(RuntimeError):
@@ -265,23 +293,26 @@ def create(name: str, pretrained: bool, **kwargs: Any) -> Any:
     return model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _costs_counted_here() -> None:
     """Warn once when data/timm_costs.csv was counted with another timm than the one installed:
     an architecture changed since would show the old counts."""
     counted_with = timm_costs.table().timm_version
     if counted_with != timm.__version__:
-        warnings.warn(f"{timm_costs.COSTS_CSV.name} was counted with timm {counted_with}, timm {timm.__version__} "
-                      "is installed: parameters and GFLOPs of changed architectures may be off (regenerate: "
-                      "python -m tools.timm_costs RESULTS_DIR)", stacklevel=2)
+        warnings.warn(
+            f"{timm_costs.COSTS_CSV.name} was counted with timm {counted_with}, timm {timm.__version__} "
+            "is installed: parameters and GFLOPs of changed architectures may be off (regenerate: "
+            "python -m tools.timm_costs RESULTS_DIR)",
+            stacklevel=2,
+        )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _num_params(name: str) -> int:
     return timm_costs.count_params(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _preprocess(name: str, use_test_size: bool) -> Preprocess:
     """An entry's preprocessing, worked out once (the listing asks for it twice: its row, its GFLOPs)."""
     return preprocess_from_cfg(_cfg(name), use_test_size)
@@ -290,7 +321,7 @@ def _preprocess(name: str, use_test_size: bool) -> Preprocess:
 def _first_line(exc: BaseException, limit: int = 300) -> str:
     """The exception's message on one line (torch's load errors span several), shortened."""
     text = " ".join(str(exc).split())
-    return (text[:limit - 3] + "...") if len(text) > limit else (text or type(exc).__name__)
+    return (text[: limit - 3] + "...") if len(text) > limit else (text or type(exc).__name__)
 
 
 def _source(cfg: dict[str, Any]) -> str:
@@ -301,13 +332,17 @@ def _cache_hint(cfg: dict[str, Any]) -> str:
     if cfg.get("hf_hub_id"):
         from huggingface_hub import constants
 
-        return (f"timm caches hub weights in {constants.HF_HUB_CACHE} (HF_HUB_CACHE or HF_HOME; default "
-                f"~/.cache/huggingface/hub): fill it where there is network, or pass --weights-file with "
-                f"the model.safetensors of https://huggingface.co/{cfg['hf_hub_id']}")
+        return (
+            f"timm caches hub weights in {constants.HF_HUB_CACHE} (HF_HUB_CACHE or HF_HOME; default "
+            f"~/.cache/huggingface/hub): fill it where there is network, or pass --weights-file with "
+            f"the model.safetensors of https://huggingface.co/{cfg['hf_hub_id']}"
+        )
     import torch
 
-    return (f"timm caches it in {Path(torch.hub.get_dir()) / 'checkpoints'} (TORCH_HOME/hub/checkpoints): put "
-            "the file there, or pass --weights-file with it")
+    return (
+        f"timm caches it in {Path(torch.hub.get_dir()) / 'checkpoints'} (TORCH_HOME/hub/checkpoints): put "
+        "the file there, or pass --weights-file with it"
+    )
 
 
 def _cached_file(cfg: dict[str, Any]) -> Path | None:
@@ -316,7 +351,7 @@ def _cached_file(cfg: dict[str, Any]) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
 
         repo, _, revision = cfg["hf_hub_id"].partition("@")
-        for filename in ((cfg["hf_hub_filename"],) if cfg.get("hf_hub_filename") else HF_WEIGHTS_FILES):
+        for filename in (cfg["hf_hub_filename"],) if cfg.get("hf_hub_filename") else HF_WEIGHTS_FILES:
             found = try_to_load_from_cache(repo, filename, revision=revision or None)
             if isinstance(found, str):
                 return Path(found)
@@ -343,7 +378,7 @@ def imagenet1k_names() -> tuple[str, ...]:
     return tuple(name for name in timm.list_pretrained() if _cfg(name).get("num_classes") == 1000)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scan() -> tuple[tuple[TimmEntry, ...], tuple[tuple[str, str], ...]]:
     entries, excluded = [], []
     for name in sorted(imagenet1k_names()):

@@ -1,5 +1,6 @@
 """Building PyTorch models: torchvision's with their weights (downloaded or from a file),
 and --model-spec models; running them is ``predict.torch_predict``'s."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,10 +16,8 @@ import torch
 from ..base.errors import UsageError
 from ..datasets.preprocessing import Preprocess
 
-
 # Leading bytes of weights files of other kinds: refused by name, not by the loader's text.
-FOREIGN_WEIGHTS = {b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras weights, .h5)",
-                   b"\x93NUMPY": "a NumPy .npy array"}
+FOREIGN_WEIGHTS = {b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras weights, .h5)", b"\x93NUMPY": "a NumPy .npy array"}
 WEIGHTS_WANTED = "a PyTorch state dict saved by torch.save (.pth, .pt)"
 
 
@@ -66,10 +65,16 @@ def model_from_spec(spec: str) -> tuple[torch.nn.Module, Preprocess]:
         made = getattr(module, function)()
     except Exception as exc:  # the user's code may fail in any way
         raise UsageError(f"--model-spec {spec!r}: cannot load ({type(exc).__name__}: {exc})") from None
-    if (not isinstance(made, tuple) or len(made) != 2 or not isinstance(made[0], torch.nn.Module)
-            or not isinstance(made[1], Preprocess)):
-        raise UsageError(f"--model-spec {spec!r}: {function}() must return (torch.nn.Module, "
-                         "imagenet_bench.datasets.preprocessing.Preprocess)")
+    if (
+        not isinstance(made, tuple)
+        or len(made) != 2
+        or not isinstance(made[0], torch.nn.Module)
+        or not isinstance(made[1], Preprocess)
+    ):
+        raise UsageError(
+            f"--model-spec {spec!r}: {function}() must return (torch.nn.Module, "
+            "imagenet_bench.datasets.preprocessing.Preprocess)"
+        )
     return made
 
 
@@ -133,9 +138,12 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
         model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash is a RuntimeError
         checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
-        raise RuntimeError(f"cannot download {entry.weights.url} ({exc}); put that file in {checkpoints} "
-                           "(TORCH_HOME) or pass --weights-file") from None
+        raise RuntimeError(
+            f"cannot download {entry.weights.url} ({exc}); put that file in {checkpoints} "
+            "(TORCH_HOME) or pass --weights-file"
+        ) from None
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(entry.weights.url).name
-    record.update(source="torchvision download", path=str(cached),
-                  sha256=sha256_file(cached) if cached.exists() else None)
+    record.update(
+        source="torchvision download", path=str(cached), sha256=sha256_file(cached) if cached.exists() else None
+    )
     return model, record

@@ -11,6 +11,7 @@ the reason shown by --list-models.
 
 Imports torchvision: only the PyTorch prediction script loads this module.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,15 +22,33 @@ from typing import Any
 from torchvision import models
 from torchvision.models import quantization
 
-from . import sources
 from ..base.errors import UsageError
 from ..datasets.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from . import sources
 
 # The 21 torchvision models of the 2019 benchmark (its --protocol seed2019 covers only these).
 SEED_2019_IDS = (
-    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    "inception_v3", "squeezenet1_0", "squeezenet1_1", "resnet18", "resnet34", "resnet50", "resnet101",
-    "resnet152", "densenet121", "densenet161", "densenet169", "densenet201",
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "inception_v3",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
 )
 
 
@@ -51,8 +70,11 @@ class TorchEntry:
     @property
     def published(self) -> dict[str, Any]:
         metrics = self.meta["_metrics"]["ImageNet-1K"]
-        return {"acc1": metrics["acc@1"], "acc5": metrics["acc@5"],
-                "source": f"torchvision weights metadata ({self.weights_name})"}
+        return {
+            "acc1": metrics["acc@1"],
+            "acc5": metrics["acc@5"],
+            "source": f"torchvision weights metadata ({self.weights_name})",
+        }
 
     @property
     def backend(self) -> str | None:
@@ -82,8 +104,14 @@ class TorchEntry:
     def reference_preprocess(self) -> Preprocess:
         """The weights' own transforms(): resize, crop, interpolation, mean/std."""
         t = self.weights.transforms()
-        return Preprocess(crop_size=int(t.crop_size[0]), resize_size=int(t.resize_size[0]), resize_mode="shorter",
-                          interpolation=t.interpolation.value, mean=tuple(t.mean), std=tuple(t.std))
+        return Preprocess(
+            crop_size=int(t.crop_size[0]),
+            resize_size=int(t.resize_size[0]),
+            resize_mode="shorter",
+            interpolation=t.interpolation.value,
+            mean=tuple(t.mean),
+            std=tuple(t.std),
+        )
 
     def seed2019_preprocess(self) -> Preprocess:
         if self.id not in SEED_2019_IDS:
@@ -102,7 +130,7 @@ def _has_metrics(weights: Any) -> bool:
     return all(isinstance(metrics.get(k), (int, float)) and math.isfinite(metrics[k]) for k in ("acc@1", "acc@5"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scan() -> tuple[tuple[TorchEntry, ...], tuple[tuple[str, str], ...]]:
     entries, excluded = [], []
     for module, quantized in ((models, False), (quantization, True)):
@@ -112,8 +140,13 @@ def _scan() -> tuple[tuple[TorchEntry, ...], tuple[tuple[str, str], ...]]:
                 if _has_metrics(weights):
                     entries.append(TorchEntry(model_id, builder, weights, quantized))
                 else:
-                    excluded.append((model_id, f"{type(weights).__name__}.{weights.name} has no ImageNet-1K "
-                                               "classifier metrics (a feature extractor)"))
+                    excluded.append(
+                        (
+                            model_id,
+                            f"{type(weights).__name__}.{weights.name} has no ImageNet-1K "
+                            "classifier metrics (a feature extractor)",
+                        )
+                    )
     return tuple(entries), tuple(excluded)
 
 

@@ -14,6 +14,7 @@ present with the right hash are skipped, so a rerun costs one hash per file.
 
 Standard library only (urllib), so the table script stays import-light.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,9 +25,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ..base.errors import UsageError
 from .predfiles import sha256_file
@@ -196,7 +197,9 @@ def _progress_wrap(items: list[str], name: str, enabled: bool) -> tuple[Iterable
         from tqdm import tqdm
     except ImportError:
         return items, lambda msg: print(msg, file=sys.stderr, flush=True)
-    bar = tqdm(items, desc=f"download {name}", unit="file", file=sys.stderr, disable=None)  # no bar when stderr is not a terminal
+    bar = tqdm(
+        items, desc=f"download {name}", unit="file", file=sys.stderr, disable=None
+    )  # no bar when stderr is not a terminal
     return bar, lambda msg: tqdm.write(msg, file=sys.stderr)
 
 
@@ -251,7 +254,9 @@ def fetch(
             except _Fatal as exc:
                 raise UsageError(f"cannot download {url} ({exc}); {by_hand}") from None
             except OSError as exc:
-                raise UsageError(f"cannot write {final} ({_one_line(exc)}); check the folder's permissions and free space") from None
+                raise UsageError(
+                    f"cannot write {final} ({_one_line(exc)}); check the folder's permissions and free space"
+                ) from None
             say(f"{rel}: {final.stat().st_size / 1e6:.1f} MB, sha256 ok")
     finally:
         with contextlib.suppress(AttributeError):

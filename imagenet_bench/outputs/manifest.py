@@ -1,4 +1,5 @@
 """What every manifest records about the environment a prediction file was made in."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,9 +21,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository (imagenet_b
 SCHEMA = "imagenet-bench/manifest/1"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def git_state() -> dict[str, Any]:
     """The project's commit, and whether the working tree had uncommitted changes."""
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
@@ -75,7 +77,7 @@ def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, requ
         "schema": SCHEMA,
         "model": model_id,
         "platform": platform_name,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "protocol": protocol,
         "dataset": dataset_summary(dataset),
         "labels_source": dataset.label_source,
@@ -89,6 +91,7 @@ def new(model_id: str, platform_name: str, dataset: Dataset, protocol: str, requ
 @dataclass(frozen=True)
 class ModelRun:
     """What every platform records about one model's run, in the same words for both."""
+
     framework: dict[str, Any]
     weights: dict[str, Any] | None
     published: dict[str, Any] | None
@@ -102,8 +105,15 @@ class ModelRun:
     gflops: float | None  # per image, from the registry where it knows them (the table's --speed)
 
 
-def for_model(model_id: str, platform_name: str, dataset: Dataset, protocol: str, request: dict[str, Any],
-              model_run: ModelRun, extra: dict[str, Any]) -> dict[str, Any]:
+def for_model(
+    model_id: str,
+    platform_name: str,
+    dataset: Dataset,
+    protocol: str,
+    request: dict[str, Any],
+    model_run: ModelRun,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     """A model's whole manifest: the common part, its run, then what only its platform
     records (``extra``: e.g. the torchrun pass, or the Keras child process)."""
     record = new(model_id, platform_name, dataset, protocol, request)

@@ -6,6 +6,7 @@ Beside the prediction files, written once:
   dataset_files.txt    the N file base names, in row order
 so that scoring never needs the dataset itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..base import atomic
-from . import predfiles
 from ..base.errors import UsageError
+from . import predfiles
 
 if TYPE_CHECKING:  # the table reads output folders without the dataset scanner
     from ..datasets.layout import Dataset
@@ -87,8 +88,7 @@ def validate(folder: str | Path, dataset: Dataset, protocol: str) -> None:
             )
     elif predfiles.discover(folder):
         raise UsageError(
-            f"{folder}: holds prediction files of an unknown dataset (no {DATASET_JSON}); "
-            "pick another -o/--output-dir"
+            f"{folder}: holds prediction files of an unknown dataset (no {DATASET_JSON}); pick another -o/--output-dir"
         )
 
 

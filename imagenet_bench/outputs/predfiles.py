@@ -8,6 +8,7 @@ The names are the 2019 ones, kept for every k. The 2019 files are not sorted by
 probability, so top-1 is always ``preds[i, argmax(probs[i])]``; files this project
 writes are sorted, for which that is column 0.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,6 +42,8 @@ def current_request(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("source") in RENAMED_SOURCES:
         return {**request, "source": RENAMED_SOURCES[request["source"]]}
     return request
+
+
 _PREDS_RE = re.compile(r"^(?P<model>[^/]+)_(?P<platform>pytorch|keras)_imagenet_top5preds\.npy$")
 
 
@@ -159,8 +162,10 @@ def _read_npy(path: Path, promised: str | None) -> np.ndarray:
     except OSError as exc:
         raise BadPredictionFile(f"{path}: cannot read ({exc.strerror or exc})") from None
     if promised is not None and hashlib.sha256(data).hexdigest() != promised:
-        raise BadPredictionFile(f"{path}: sha256 does not match its manifest (the file was edited, or swapped "
-                                "with another model's); regenerate it, or restore the file the manifest names")
+        raise BadPredictionFile(
+            f"{path}: sha256 does not match its manifest (the file was edited, or swapped "
+            "with another model's); regenerate it, or restore the file the manifest names"
+        )
     try:
         return _parse_npy(data)
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for bad files
@@ -179,8 +184,9 @@ def npy_rows(path: Path) -> int:
     except FileNotFoundError:
         raise BadPredictionFile(f"{path}: file is missing") from None
     except Exception as exc:
-        raise BadPredictionFile(f"{path}: not a readable .npy file (truncated or corrupt: {exc}); "
-                                "regenerate it") from None
+        raise BadPredictionFile(
+            f"{path}: not a readable .npy file (truncated or corrupt: {exc}); regenerate it"
+        ) from None
     return int(shape[0]) if shape else 0
 
 
@@ -208,9 +214,7 @@ def load(files: ModelFiles) -> Predictions:
     preds = _read_npy(files.preds_path, promised.get(files.preds_path.name))
     probs = _read_npy(files.probs_path, promised.get(files.probs_path.name))
     if preds.ndim != 2 or preds.shape[1] < 1 or not np.issubdtype(preds.dtype, np.integer):
-        raise BadPredictionFile(
-            f"{files.preds_path}: expected an N x k integer array, got {preds.dtype} {preds.shape}"
-        )
+        raise BadPredictionFile(f"{files.preds_path}: expected an N x k integer array, got {preds.dtype} {preds.shape}")
     if not np.issubdtype(probs.dtype, np.floating):
         raise BadPredictionFile(f"{files.probs_path}: expected floats, got {probs.dtype}")
     if probs.shape != preds.shape:
@@ -220,14 +224,15 @@ def load(files: ModelFiles) -> Predictions:
     unsigned = preds.view(np.dtype(f"u{preds.dtype.itemsize}")) if preds.dtype.kind == "i" else preds
     if preds.size and unsigned.max() >= NUM_CLASSES:  # one pass: negatives are huge when unsigned
         raise BadPredictionFile(
-            f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} "
-            f"(found {preds.min()}..{preds.max()})"
+            f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} (found {preds.min()}..{preds.max()})"
         )
     loaded = Predictions(files, preds, probs, manifest)
     if probs.size and np.isnan(probs.max()):  # max is NaN when any is: one fast pass; rows counted only then
         nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
-        loaded.warnings.append(f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (their top-1 "
-                               "ignores the NaN columns); regenerate the file")
+        loaded.warnings.append(
+            f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (their top-1 "
+            "ignores the NaN columns); regenerate the file"
+        )
     return loaded
 
 

@@ -17,6 +17,7 @@ under the temporary folder with a known prefix and the owner's host and pid in t
 name (``imagenet-bench-keras~HOST~PID~RANDOM``), and every later run removes those
 whose owner no longer runs (``remove_orphan_folders``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from ..base import atomic
 from ..base.errors import UsageError
@@ -114,8 +115,9 @@ def supervise() -> Iterator[None]:
     try:
         tempfile.gettempdir()
     except FileNotFoundError:
-        raise UsageError("no writable temporary folder for the model processes' job folders: set TMPDIR "
-                         "to a folder you can write") from None
+        raise UsageError(
+            "no writable temporary folder for the model processes' job folders: set TMPDIR to a folder you can write"
+        ) from None
     remove_orphan_folders()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, _interrupted) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}

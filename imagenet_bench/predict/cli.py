@@ -5,6 +5,7 @@ Every numeric flag is parsed by a checking type (``count``, ``gibibytes``...), s
 bad value gets argparse's one line, ``error: argument FLAG: ...``, and exit status 2,
 never a traceback or a value silently clipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,26 +13,30 @@ import dataclasses
 import math
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
-from ..datasets import class_subset, layout, test_sets
-from . import runner
 from ..base.classes import NUM_CLASSES
 from ..base.errors import EXIT_USAGE, UsageError
+from ..datasets import class_subset, layout, test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import PROTOCOLS, Preprocess
+from . import runner
 
-PROTOCOL_HELP = ("reference: each model's own preprocessing (default); seed2019: exactly the 2019 script, for "
-                 "its models only; common: one rule for every model on both platforms (shorter side to "
-                 "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)")
+PROTOCOL_HELP = (
+    "reference: each model's own preprocessing (default); seed2019: exactly the 2019 script, for "
+    "its models only; common: one rule for every model on both platforms (shorter side to "
+    "round(size/0.875), PIL bilinear, centre crop, the model's own normalisation)"
+)
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """The flags both prediction scripts share, typed; read from argparse once (``from_args``),
     so that nothing below the scripts sees the namespace. Each script's options extend it."""
+
     val_dir: Path | None
     val_ground_truth: Path | None
     limit: int | None
@@ -68,6 +73,7 @@ class Parser(argparse.ArgumentParser):
 
 def count(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer of at least ``minimum``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -93,63 +99,124 @@ def gibibytes(text: str) -> float:
 
 
 def new_parser(doc: str) -> argparse.ArgumentParser:
-    parser = Parser(description=doc.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Exit status: 0 ok, 1 some model failed (others done), 2 bad input.")
-    parser.add_argument("val_dir", nargs="?", type=Path,
-                        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth")
+    parser = Parser(
+        description=doc.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit status: 0 ok, 1 some model failed (others done), 2 bad input.",
+    )
+    parser.add_argument(
+        "val_dir",
+        nargs="?",
+        type=Path,
+        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth",
+    )
     group = parser.add_argument_group("data")
-    group.add_argument("--val-ground-truth", type=Path, metavar="FILE",
-                       help="labels of a flat val folder: val_full.txt, LOC_val_solution.csv, or the devkit's "
-                            "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)")
+    group.add_argument(
+        "--val-ground-truth",
+        type=Path,
+        metavar="FILE",
+        help="labels of a flat val folder: val_full.txt, LOC_val_solution.csv, or the devkit's "
+        "ILSVRC2012_validation_ground_truth.txt (with meta.mat beside it)",
+    )
     group.add_argument("--limit", type=count(1), metavar="N", help="only the first N images (canonical order)")
     group.add_argument("--per-class", type=count(1), metavar="K", help="only the first K images of each class")
-    group.add_argument("--test-set", choices=list(test_sets.TEST_SETS), metavar="NAME",
-                       help=f"which test set the folder holds ({', '.join(test_sets.TEST_SETS)}); default: "
-                            "recognised from the folder (numeric class folders: ImageNetV2; exactly ImageNet-A's "
-                            "or -R's 200 classes; a folder named sketch; a declared test set's own class folders), "
-                            "else imagenet-val")
-    group.add_argument("--class-subset", metavar="FILE|none",
-                       help="restrict every model's 1000 outputs to these classes (WordNet ids or class indices, "
-                            "one a line) before the softmax and top-k; imagenet-a and imagenet-r default to their "
-                            "200 classes, and none turns that off")
+    group.add_argument(
+        "--test-set",
+        choices=list(test_sets.TEST_SETS),
+        metavar="NAME",
+        help=f"which test set the folder holds ({', '.join(test_sets.TEST_SETS)}); default: "
+        "recognised from the folder (numeric class folders: ImageNetV2; exactly ImageNet-A's "
+        "or -R's 200 classes; a folder named sketch; a declared test set's own class folders), "
+        "else imagenet-val",
+    )
+    group.add_argument(
+        "--class-subset",
+        metavar="FILE|none",
+        help="restrict every model's 1000 outputs to these classes (WordNet ids or class indices, "
+        "one a line) before the softmax and top-k; imagenet-a and imagenet-r default to their "
+        "200 classes, and none turns that off",
+    )
     return parser
 
 
 def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help: str) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("models")
-    group.add_argument("-m", "--model", nargs="+", default=["all"], metavar="ID",
-                       help=f"model ids or glob patterns ({examples}), or all (default)")
+    group.add_argument(
+        "-m",
+        "--model",
+        nargs="+",
+        default=["all"],
+        metavar="ID",
+        help=f"model ids or glob patterns ({examples}), or all (default)",
+    )
     group.add_argument("--exclude", nargs="+", default=[], metavar="ID", help="ids or patterns to leave out")
-    group.add_argument("--list-models", action="store_true",
-                       help="list ids, parameters, published accuracy and preprocessing; build nothing")
-    group.add_argument("--weights-file", action="append", default=[], metavar="PATH|ID=PATH",
-                       help=f"{weights_help} instead of downloading, for offline machines: PATH with one model, "
-                            "or ID=PATH (repeatable)")
-    group.add_argument("--model-shard", metavar="I/N",
-                       help="run only part I of N of the model list (default from Slurm array variables)")
+    group.add_argument(
+        "--list-models",
+        action="store_true",
+        help="list ids, parameters, published accuracy and preprocessing; build nothing",
+    )
+    group.add_argument(
+        "--weights-file",
+        action="append",
+        default=[],
+        metavar="PATH|ID=PATH",
+        help=f"{weights_help} instead of downloading, for offline machines: PATH with one model, "
+        "or ID=PATH (repeatable)",
+    )
+    group.add_argument(
+        "--model-shard",
+        metavar="I/N",
+        help="run only part I of N of the model list (default from Slurm array variables)",
+    )
     group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
     return group
 
 
-def add_run_args(parser: argparse.ArgumentParser, default_output: Path, platform: str,
-                 batch_default: int, batch_help: str, workers_help: str) -> argparse._ArgumentGroup:
+def add_run_args(
+    parser: argparse.ArgumentParser,
+    default_output: Path,
+    platform: str,
+    batch_default: int,
+    batch_help: str,
+    workers_help: str,
+) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("running")
-    group.add_argument("-o", "--output-dir", type=Path, default=default_output,
-                       help=f"output folder (default: {default_output.name}/ beside this script)")
+    group.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=default_output,
+        help=f"output folder (default: {default_output.name}/ beside this script)",
+    )
     group.add_argument("-b", "--batch-size", type=count(1), default=batch_default, help=batch_help)
     group.add_argument("-j", "--workers", type=count(0), default=2, help=workers_help)
     group.add_argument("--tf32", action="store_true", help="allow TF32 on Ampere+ GPUs (default: off)")
-    group.add_argument("-k", "--topk", type=count(5), default=5,
-                       help="classes kept per image (default 5; at least 5, for Acc@5; at most the number of classes)")
-    group.add_argument("--save-all-probs", action="store_true",
-                       help=f"also write the N x 1000 probabilities ({{model}}_{platform}_imagenet_allprobs.npy)")
+    group.add_argument(
+        "-k",
+        "--topk",
+        type=count(5),
+        default=5,
+        help="classes kept per image (default 5; at least 5, for Acc@5; at most the number of classes)",
+    )
+    group.add_argument(
+        "--save-all-probs",
+        action="store_true",
+        help=f"also write the N x 1000 probabilities ({{model}}_{platform}_imagenet_allprobs.npy)",
+    )
     group.add_argument("--overwrite", action="store_true", help="redo models whose outputs are complete")
-    group.add_argument("--cache-dir", type=Path, metavar="DIR",
-                       help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing) and "
-                            "reuse them across runs, processes and both scripts")
-    group.add_argument("-v", "--verbose", action="store_true",
-                       help="tracebacks for failed models, and the libraries' own warnings and start-up messages")
+    group.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep decoded, resized, cropped pixels here (keyed by dataset and preprocessing) and "
+        "reuse them across runs, processes and both scripts",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="tracebacks for failed models, and the libraries' own warnings and start-up messages",
+    )
     return group
 
 
@@ -175,8 +242,11 @@ def load_dataset(options: RunOptions) -> Dataset:
         else:  # a class of its own can be right while one of the classes it accepts is kept
             never = [own().folders[c] for c in dataset.classes_present if not kept & set(own().accepts[c])]
         if never:
-            warnings.warn(f"{len(never)} classes of {options.val_dir} are outside the class subset "
-                          f"({subset.short()}), first class {never[0]}: their images can never be right", stacklevel=2)
+            warnings.warn(
+                f"{len(never)} classes of {options.val_dir} are outside the class subset "
+                f"({subset.short()}), first class {never[0]}: their images can never be right",
+                stacklevel=2,
+            )
     return layout.select(replace(dataset, class_subset=subset), options.limit, options.per_class)
 
 
@@ -190,16 +260,18 @@ def listed_subset(args: argparse.Namespace) -> str | None:
     return f"test set {args.test_set or 'recognised from VAL_DIR'}; class subset: {described}"
 
 
-def choose_models(available: Sequence[str], options: RunOptions, seed_2019_ids: Sequence[str],
-                  part: tuple[int, int] | None) -> tuple[list[str], list[str]]:
+def choose_models(
+    available: Sequence[str], options: RunOptions, seed_2019_ids: Sequence[str], part: tuple[int, int] | None
+) -> tuple[list[str], list[str]]:
     """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard:
     (this shard's models, the selected models that other shards run)."""
     chosen = runner.select_models(available, options.model, options.exclude)
     if options.protocol == "seed2019":
         refused = [m for m in chosen if m not in seed_2019_ids]
         if refused and options.model != ["all"]:
-            raise UsageError(f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, "
-                             f"not {', '.join(refused[:5])}")
+            raise UsageError(
+                f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, not {', '.join(refused[:5])}"
+            )
         chosen = [m for m in chosen if m in seed_2019_ids]
     mine = runner.shard(chosen, part)
     if not mine:
@@ -217,8 +289,9 @@ def describe(preprocess: Preprocess) -> str:
     return f"{text}, {p.normalization}"
 
 
-def request_common(options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
-                   ) -> dict[str, Any]:
+def request_common(
+    options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
+) -> dict[str, Any]:
     """What every model's outputs must have been made with to be reused (resume)."""
     from ..outputs.predfiles import sha256_file
 
@@ -227,5 +300,7 @@ def request_common(options: RunOptions, preprocess: Preprocess, dataset: Dataset
         "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
         "preprocess": preprocess.to_dict(),
         "dataset": dataset.fingerprint,
-        "topk": options.topk, "save_all_probs": options.save_all_probs, "tf32": options.tf32,
+        "topk": options.topk,
+        "save_all_probs": options.save_all_probs,
+        "tf32": options.tf32,
     }

@@ -16,6 +16,7 @@ driver reads that variable once, at cuInit.
 IMAGENET_BENCH_ASSUME_GPUS=N skips the probe and assumes N GPUs: for tests of the
 one-process-per-GPU machinery on a machine without GPUs (the models then run on the CPU).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,7 @@ def probe(timeout: float = 60.0) -> Devices:
         return Devices(int(assumed), "IMAGENET_BENCH_ASSUME_GPUS")
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=timeout)
         answer = json.loads(done.stdout)
         return Devices(int(answer["count"]), answer["why"])
     except subprocess.TimeoutExpired:

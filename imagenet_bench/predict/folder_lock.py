@@ -31,13 +31,14 @@ How:
   input found later leaves nothing behind. A killed run leaves its lock file, which locks
   nothing: the next run takes it over.
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..base import atomic
 from ..base.errors import UsageError
@@ -125,17 +126,23 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
         if not main.take(fcntl.LOCK_SH if shard else fcntl.LOCK_EX):
             holders = _shard_holders(folder) if shard is None else []
             if holders:
-                raise UsageError(f"-o/--output-dir {folder}: --model-shard jobs are writing into this folder "
-                                 f"({', '.join(holders)}); wait for them to end, or pick another "
-                                 "-o/--output-dir")
-            raise UsageError(f"-o/--output-dir {folder}: another run ({_holder(folder / MAIN_LOCK)}) is writing into "
-                             "this folder; wait for it to end, or pick another -o/--output-dir")
+                raise UsageError(
+                    f"-o/--output-dir {folder}: --model-shard jobs are writing into this folder "
+                    f"({', '.join(holders)}); wait for them to end, or pick another "
+                    "-o/--output-dir"
+                )
+            raise UsageError(
+                f"-o/--output-dir {folder}: another run ({_holder(folder / MAIN_LOCK)}) is writing into "
+                "this folder; wait for it to end, or pick another -o/--output-dir"
+            )
         held.append(main)
         if shard is not None:
             if not shard.take(fcntl.LOCK_EX):
-                raise UsageError(f"-o/--output-dir {folder}: another job ({_holder(shard.path)}) is running "
-                                 f"--model-shard {part[0]}/{part[1]} into this folder; wait for it to end, or pick "
-                                 "another -o/--output-dir")
+                raise UsageError(
+                    f"-o/--output-dir {folder}: another job ({_holder(shard.path)}) is running "
+                    f"--model-shard {part[0]}/{part[1]} into this folder; wait for it to end, or pick "
+                    "another -o/--output-dir"
+                )
             held.append(shard)
         held[-1].record_holder()
         atomic.remove_orphans(folder)

@@ -16,23 +16,26 @@ statistics in both (inference mode). Decoding and the protocol's geometry run in
 few threads ahead of the model; only the top-k of each batch is kept, never an
 N x 1000 array, unless all probabilities are asked for.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from ..datasets import class_subset, images  # noqa: E402
-from . import runner  # noqa: E402
-from ..datasets.class_subset import ClassSubset  # noqa: E402
-from ..base.errors import UsageError  # noqa: E402
-from ..datasets.preprocessing import Preprocess  # noqa: E402
+from ..base.errors import UsageError
+from ..datasets import class_subset, images
+from ..datasets.class_subset import ClassSubset
+from ..datasets.preprocessing import Preprocess
+from . import runner
+
 
 def _tf():
     import tensorflow as tf
@@ -56,8 +59,10 @@ def configure(tf32: bool = False) -> dict[str, Any]:
     """
     keras = _keras()
     if keras.backend.backend() != "tensorflow":
-        raise UsageError(f"KERAS_BACKEND={keras.backend.backend()}: this script runs Keras on TensorFlow "
-                         "(its numerics switches are TensorFlow's); unset KERAS_BACKEND")
+        raise UsageError(
+            f"KERAS_BACKEND={keras.backend.backend()}: this script runs Keras on TensorFlow "
+            "(its numerics switches are TensorFlow's); unset KERAS_BACKEND"
+        )
     tf = _tf()
     tf.config.experimental.enable_tensor_float_32_execution(bool(tf32))
     gpus = tf.config.list_physical_devices("GPU")
@@ -72,8 +77,12 @@ def configure(tf32: bool = False) -> dict[str, Any]:
 
 def framework() -> dict[str, Any]:
     tf, keras = _tf(), _keras()
-    return {"name": "keras", "keras": keras.__version__, "tensorflow": tf.__version__,
-            "backend": keras.backend.backend()}
+    return {
+        "name": "keras",
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "backend": keras.backend.backend(),
+    }
 
 
 def device() -> dict[str, Any]:
@@ -121,11 +130,20 @@ def scored(probs: np.ndarray, k: int, subset: ClassSubset | None) -> tuple[np.nd
     return (*class_subset.topk_in_subset(restricted, subset, k), class_subset.expand(restricted, subset))
 
 
-def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,
-            preprocess_input: Callable[[np.ndarray], np.ndarray], batch_size: int, k: int,
-            save_all_probs: bool = False, threads: int = 2, desc: str = "",
-            position: int | None = None, pixel_cache: str | None = None,
-            subset: ClassSubset | None = None) -> dict[str, Any]:
+def predict(
+    model: Any,
+    paths: Sequence[Path],
+    preprocess: Preprocess,
+    preprocess_input: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    k: int,
+    save_all_probs: bool = False,
+    threads: int = 2,
+    desc: str = "",
+    position: int | None = None,
+    pixel_cache: str | None = None,
+    subset: ClassSubset | None = None,
+) -> dict[str, Any]:
     """Run ``model`` over ``paths``: top-k preds/probs, optional all probs, timings.
 
     With ``pixel_cache`` (a pixel cache entry's pixels.npy, filled by the parent) the
@@ -136,11 +154,15 @@ def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,
     preds, probs, all_probs = [], [], []
     model_seconds = 0.0
     start = time.perf_counter()
-    bar = tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False,
-               position=position)
+    bar = tqdm(
+        total=len(paths), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False, position=position
+    )
     try:
-        batches = (images.cached_batches(pixel_cache, len(paths), batch_size) if pixel_cache
-                   else images.decode_batches(paths, preprocess, batch_size, threads))
+        batches = (
+            images.cached_batches(pixel_cache, len(paths), batch_size)
+            if pixel_cache
+            else images.decode_batches(paths, preprocess, batch_size, threads)
+        )
         for pixels in batches:
             t0 = time.perf_counter()
             p = class_probabilities(model, model_input(pixels, preprocess_input))
@@ -159,15 +181,23 @@ def predict(model: Any, paths: Sequence[Path], preprocess: Preprocess,
         "preds": np.concatenate(preds).astype(np.int64),
         "probs": np.concatenate(probs).astype(np.float32),
         "all_probs": np.concatenate(all_probs) if save_all_probs else None,
-        "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
-                       "model_time_s": round(model_seconds, 3),
-                       "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None},
+        "throughput": {
+            "wall_time_s": round(wall, 3),
+            "images_per_s": round(n / wall, 2),
+            "model_time_s": round(model_seconds, 3),
+            "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None,
+        },
     }
 
 
-def check_batching(model: Any, paths: Sequence[Path], preprocess: Preprocess,
-                   preprocess_input: Callable[[np.ndarray], np.ndarray], batch_size: int,
-                   threads: int = 2) -> dict[str, Any]:
+def check_batching(
+    model: Any,
+    paths: Sequence[Path],
+    preprocess: Preprocess,
+    preprocess_input: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    threads: int = 2,
+) -> dict[str, Any]:
     """Run ``paths`` one image at a time and in batches of ``batch_size``; compare.
 
     Returns top-1 agreement and the largest absolute difference over all 1000
@@ -178,14 +208,26 @@ def check_batching(model: Any, paths: Sequence[Path], preprocess: Preprocess,
     for pixels in images.decode_batches(paths, preprocess, batch_size, threads):
         batched = class_probabilities(model, model_input(pixels, preprocess_input))
         for i in range(len(pixels)):
-            single = class_probabilities(model, model_input(pixels[i:i + 1], preprocess_input))[0]
+            single = class_probabilities(model, model_input(pixels[i : i + 1], preprocess_input))[0]
             max_diff = max(max_diff, float(np.max(np.abs(single - batched[i]))))
             if int(np.argmax(single)) == int(np.argmax(batched[i])):
                 agree += 1
             else:
-                differing.append({"row": row, "file": Path(paths[row]).name,
-                                  "one_at_a_time": int(np.argmax(single)), "batched": int(np.argmax(batched[i])),
-                                  "top2_gap": float(np.diff(np.sort(single)[-2:])[0])})
+                differing.append(
+                    {
+                        "row": row,
+                        "file": Path(paths[row]).name,
+                        "one_at_a_time": int(np.argmax(single)),
+                        "batched": int(np.argmax(batched[i])),
+                        "top2_gap": float(np.diff(np.sort(single)[-2:])[0]),
+                    }
+                )
             row += 1
-    return {"images": row, "batch_size": batch_size, "top1_agree": agree, "top1_differ": row - agree,
-            "differing": differing[:100], "max_abs_prob_diff": max_diff}
+    return {
+        "images": row,
+        "batch_size": batch_size,
+        "top1_agree": agree,
+        "top1_differ": row - agree,
+        "differing": differing[:100],
+        "max_abs_prob_diff": max_diff,
+    }

@@ -2,6 +2,7 @@
 process per model (``keras_worker``), GPU slots, the pixel cache and each model's
 manifest. Imports neither TensorFlow nor torch: the children do the TensorFlow work.
 """
+
 from __future__ import annotations
 
 import queue
@@ -10,13 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cli, child_process, folder_lock, pixel_cache, runner
-from ..outputs import manifest, output_folder, predfiles
-from ..models import sources
 from ..base.errors import UsageError
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
+from ..models import sources
+from ..outputs import manifest, output_folder, predfiles
+from . import child_process, cli, folder_lock, pixel_cache, runner
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
@@ -50,6 +51,7 @@ def validate_gpus(slots: list[str | None], flag: str) -> None:
 @dataclass(frozen=True)
 class KerasOptions(cli.RunOptions):
     """What the Keras run needs of the command line, below the script (built once from argparse)."""
+
     gpu: int | None
     gpus: str | None
     jit_compile: bool
@@ -60,8 +62,15 @@ class KerasRun:
     """One run's state: the chosen models and their preprocessing, the free GPU slots and the
     pixel cache's lock. ``run_one`` runs one model in its own child process."""
 
-    def __init__(self, options: KerasOptions, dataset: Dataset, entries: dict, preprocesses: dict,
-                 weights_files: dict[str, Path], slots: list[str | None]):
+    def __init__(
+        self,
+        options: KerasOptions,
+        dataset: Dataset,
+        entries: dict,
+        preprocesses: dict,
+        weights_files: dict[str, Path],
+        slots: list[str | None],
+    ):
         self.options, self.dataset, self.entries = options, dataset, entries
         self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
         self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
@@ -86,32 +95,48 @@ class KerasRun:
             "preprocess_input": entry.preprocess_input,
             "jit_compile": options.jit_compile,
         }
-        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"), request,
-                          self.has_check if self.check_images else None, cost=entry.gflops())
+        return runner.Job(
+            model_id,
+            predfiles.model_files(options.output_dir, model_id, "keras"),
+            request,
+            self.has_check if self.check_images else None,
+            cost=entry.gflops(),
+        )
 
     def cached_pixels(self, preprocess) -> str | None:
         if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
             return None
         with self.cache_lock:
             cache = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, preprocess).ensure(
-                self.dataset, preprocess, max(1, self.options.workers))
+                self.dataset, preprocess, max(1, self.options.workers)
+            )
         return str(cache.pixels_path)
 
     def worker_request(self, job: runner.Job, cache_path: str | None, position: int) -> dict:
         """What the child process needs to run one model."""
         entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
         return {
-            "model": job.model, "source": entry.source, "protocol": options.protocol,
-            "preprocess": self.preprocesses[job.model].to_record() if isinstance(self.preprocesses[job.model], Preprocess)
+            "model": job.model,
+            "source": entry.source,
+            "protocol": options.protocol,
+            "preprocess": self.preprocesses[job.model].to_record()
+            if isinstance(self.preprocesses[job.model], Preprocess)
             else None,  # with the test set's image step in it; KerasHub's converter is made in the child
-            "weights_file": job.request["weights_file"] or (None if weights_file is None else str(weights_file.resolve())),
+            "weights_file": job.request["weights_file"]
+            or (None if weights_file is None else str(weights_file.resolve())),
             "weights_folder": entry.weights_folder,
-            "paths": self.paths, "batch_size": options.batch_size, "topk": options.topk,
-            "save_all_probs": options.save_all_probs, "threads": options.workers,
-            "tf32": options.tf32, "jit_compile": options.jit_compile,
+            "paths": self.paths,
+            "batch_size": options.batch_size,
+            "topk": options.topk,
+            "save_all_probs": options.save_all_probs,
+            "threads": options.workers,
+            "tf32": options.tf32,
+            "jit_compile": options.jit_compile,
             "check_batching": self.check_images,
-            "check_batch_size": self.check_batch, "position": position if len(self.slots) > 1 else None,
-            "pixel_cache": cache_path, "verbose": options.verbose,
+            "check_batch_size": self.check_batch,
+            "position": position if len(self.slots) > 1 else None,
+            "pixel_cache": cache_path,
+            "verbose": options.verbose,
             "class_subset": None if self.dataset.class_subset is None else self.dataset.class_subset.describe(),
         }
 
@@ -124,29 +149,51 @@ class KerasRun:
             print(f"note: {job.model}: {entry.note}", file=sys.stderr)
         position, gpu = self.free.get()
         try:
-            out = keras_worker.launch(self.worker_request(job, cache_path, position), gpu=gpu,
-                                      verbose=self.options.verbose)
+            out = keras_worker.launch(
+                self.worker_request(job, cache_path, position), gpu=gpu, verbose=self.options.verbose
+            )
         finally:
             self.free.put((position, gpu))
         record = self.manifest(job, out, cache_path)
         if "check_batching" in out:
             cb = out["check_batching"]
-            print(f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
-                  f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
-                  file=sys.stderr)
-        print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
-                                   self.dataset.class_subset, self.dataset.accepts()), file=sys.stderr)
+            print(
+                f"{job.model}: --check-batching: top-1 agrees on {cb['top1_agree']} of {cb['images']} images "
+                f"(batches of {cb['batch_size']}), largest probability difference {cb['max_abs_prob_diff']:.2e}",
+                file=sys.stderr,
+            )
+        print(
+            runner.accuracy_line(
+                job.model,
+                out["preds"],
+                self.dataset.labels,
+                out["throughput"]["images_per_s"],
+                self.dataset.class_subset,
+                self.dataset.accepts(),
+            ),
+            file=sys.stderr,
+        )
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
     def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:
         entry, options, preprocess = self.entries[job.model], self.options, self.preprocesses[job.model]
         model_run = manifest.ModelRun(
-            framework=out["framework"], weights=out["weights"], published=entry.published,
-            preprocessing={**preprocess.to_dict(), "preprocess_input": entry.preprocess_input,
-                           "source": entry.protocol_source(options.protocol)},
-            device=out["device"], numerics=out["numerics"],
-            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
-            params=out.get("params"), gflops=entry.gflops())
+            framework=out["framework"],
+            weights=out["weights"],
+            published=entry.published,
+            preprocessing={
+                **preprocess.to_dict(),
+                "preprocess_input": entry.preprocess_input,
+                "source": entry.protocol_source(options.protocol),
+            },
+            device=out["device"],
+            numerics=out["numerics"],
+            batch_size=options.batch_size,
+            workers=options.workers,
+            throughput=out["throughput"],
+            params=out.get("params"),
+            gflops=entry.gflops(),
+        )
         extra = {
             "library_versions": sources.versions(sources.find(entry.source)),
             "isolation": "one child process per model",
@@ -157,8 +204,7 @@ class KerasRun:
         return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
 
 
-def _read_first(entries: dict, chosen: list[str], weights_files: dict[str, Path]
-                ) -> tuple[dict, dict[str, UsageError]]:
+def _read_first(entries: dict, chosen: list[str], weights_files: dict[str, Path]) -> tuple[dict, dict[str, UsageError]]:
     """Each chosen entry with what it reads before it runs (a KerasHub preset's converter and size
     are in its folder: read it, or download it, now). A download that fails makes that model fail
     alone when it is one of several; a folder named by --weights-file that cannot be read is bad
@@ -182,11 +228,14 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
     chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
-    weights_files = runner.parse_weights_files(options.weights_file, chosen,
-                                               [m for m in chosen if entries[m].weights_in_folder], elsewhere)
+    weights_files = runner.parse_weights_files(
+        options.weights_file, chosen, [m for m in chosen if entries[m].weights_in_folder], elsewhere
+    )
     for model_id, path in weights_files.items():
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
-            raise UsageError(f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files")
+            raise UsageError(
+                f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files"
+            )
     ready, unavailable = _read_first(entries, chosen, weights_files)
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
     preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol)) for m in ready}
@@ -197,8 +246,14 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     jobs = []
     for model_id in chosen:
         if model_id in unavailable:
-            jobs.append(runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "keras"),
-                                   {"source": entries[model_id].source}, unavailable=unavailable[model_id]))
+            jobs.append(
+                runner.Job(
+                    model_id,
+                    predfiles.model_files(options.output_dir, model_id, "keras"),
+                    {"source": entries[model_id].source},
+                    unavailable=unavailable[model_id],
+                )
+            )
             continue
         weights_file = weights_files.get(model_id)
         if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
@@ -211,7 +266,11 @@ def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set, each in its own child process; the exit status."""
     state, jobs = _setup(options, part)
     with folder_lock.hold(options.output_dir, part), child_process.supervise():
-        return runner.run_jobs(jobs, state.run_one,
-                               lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
-                               overwrite=options.overwrite, verbose_errors=options.verbose,
-                               parallel=len(state.slots))
+        return runner.run_jobs(
+            jobs,
+            state.run_one,
+            lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+            overwrite=options.overwrite,
+            verbose_errors=options.verbose,
+            parallel=len(state.slots),
+        )

@@ -13,6 +13,7 @@ all_probs.npy), result.json (what the manifest records about the run), or
 error.json when it fails: the error as a record (``errors.to_record``: kind "image"
 with the file and reason, "usage" or "error" with a message) and the traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,14 +23,14 @@ import re
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from ..base import atomic
+from ..base import atomic, errors
 from . import child_process
-from ..base import errors
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository, on the child's PYTHONPATH
 
@@ -66,8 +67,10 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
             raise errors.from_record(error, WorkerError)
         result_path = folder / "result.json"
         if returncode != 0 or not result_path.exists():
-            raise WorkerError(f"worker process for {job['model']} exited with status {returncode} "
-                              "without a result (killed, out of memory, or crashed)")
+            raise WorkerError(
+                f"worker process for {job['model']} exited with status {returncode} "
+                "without a result (killed, out of memory, or crashed)"
+            )
         result = json.loads(result_path.read_text())
         result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
         result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
@@ -80,8 +83,10 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
 
 # TensorFlow's start-up lines that TF_CPP_MIN_LOG_LEVEL cannot silence (absl's INFO and WARNING,
 # written before its log is set up), and its cuInit failure on a machine without a GPU.
-START_UP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d"
-                            rb"|E\d{4} .*failed call to cuInit)")
+START_UP_NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d"
+    rb"|E\d{4} .*failed call to cuInit)"
+)
 
 
 @contextlib.contextmanager
@@ -112,21 +117,23 @@ def _start_up_noise_held_back(verbose: bool) -> Iterator[None]:
                     os.write(2, line)
 
 
-
 def run(job: dict[str, Any]) -> dict[str, Any]:
     """Build the model, run it over the job's images, return arrays and the result record."""
     import time
 
-    from . import keras_predict
-    from ..models import sources
     from ..datasets.class_subset import ClassSubset
     from ..datasets.preprocessing import Preprocess
+    from ..models import sources
+    from . import keras_predict
 
     entry = sources.find(job["source"]).registry().by_id()[job["model"]]
     entry = entry.with_weights(job.get("weights_folder") or job.get("weights_file"))
     # the parent's preprocessing, with the test set's image step in it; else the entry's own (KerasHub's converter)
-    preprocess = (Preprocess.from_record(job["preprocess"]) if job.get("preprocess")
-                  else sources.preprocess_for(entry, job["protocol"]))
+    preprocess = (
+        Preprocess.from_record(job["preprocess"])
+        if job.get("preprocess")
+        else sources.preprocess_for(entry, job["protocol"])
+    )
     paths = [Path(p) for p in job["paths"]]
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
@@ -135,10 +142,20 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
     build_s = time.perf_counter() - start
     preprocess_input = entry.preprocess_input_function(preprocess)
-    out = keras_predict.predict(model, paths, preprocess, preprocess_input, job["batch_size"], job["topk"],
-                                job["save_all_probs"], job["threads"], desc=job["model"],
-                                position=job.get("position"), pixel_cache=job.get("pixel_cache"),
-                                subset=ClassSubset.from_record(job.get("class_subset")))
+    out = keras_predict.predict(
+        model,
+        paths,
+        preprocess,
+        preprocess_input,
+        job["batch_size"],
+        job["topk"],
+        job["save_all_probs"],
+        job["threads"],
+        desc=job["model"],
+        position=job.get("position"),
+        pixel_cache=job.get("pixel_cache"),
+        subset=ClassSubset.from_record(job.get("class_subset")),
+    )
     result = {
         "framework": keras_predict.framework(),
         "weights": weights,
@@ -146,12 +163,14 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "numerics": numerics,
         "device": keras_predict.device(),
         "throughput": {**out["throughput"], "build_s": round(build_s, 3)},
-        "preds": out["preds"], "probs": out["probs"], "all_probs": out["all_probs"],
+        "preds": out["preds"],
+        "probs": out["probs"],
+        "all_probs": out["all_probs"],
     }
     if job.get("check_batching"):
         result["check_batching"] = keras_predict.check_batching(
-            model, paths[:job["check_batching"]], preprocess, preprocess_input, job["check_batch_size"],
-            job["threads"])
+            model, paths[: job["check_batching"]], preprocess, preprocess_input, job["check_batch_size"], job["threads"]
+        )
     return result
 
 
@@ -167,8 +186,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        atomic.write_text(out / "error.json", json.dumps({**errors.to_record(exc),
-                                                          "traceback": traceback.format_exc()}))
+        atomic.write_text(
+            out / "error.json", json.dumps({**errors.to_record(exc), "traceback": traceback.format_exc()})
+        )
         return 1
     np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)
     np.save(out / "probs.npy", result.pop("probs"), allow_pickle=False)

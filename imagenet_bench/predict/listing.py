@@ -6,13 +6,14 @@ every source and nothing is built, downloaded or imported beyond the registries 
 script's listing imports neither TensorFlow nor torch). Then the left-out weight sets of the
 chosen sources, each with its reason.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-from . import cli, runner
-from ..models import sources
 from ..base.errors import UsageError
+from ..models import sources
+from . import cli, runner
 
 MIN_ID_WIDTH = 30
 
@@ -36,9 +37,11 @@ def row(entry: Any, protocol: str, width: int) -> str:
     described, size = _preprocess(entry, protocol)
     params, published = entry.num_params(), entry.published or {}
     note = f"  [{entry.note}]" if entry.note else ""
-    return (f"{entry.id:{width}} {size or '?':>4} {_number(None if params is None else params / 1e6, 1):>9} "
-            f"{_number(entry.gflops(), 2):>7} {_number(published.get('acc1'), 2):>6} "
-            f"{_number(published.get('acc5'), 2):>6}  {described}{note}")
+    return (
+        f"{entry.id:{width}} {size or '?':>4} {_number(None if params is None else params / 1e6, 1):>9} "
+        f"{_number(entry.gflops(), 2):>7} {_number(published.get('acc1'), 2):>6} "
+        f"{_number(published.get('acc5'), 2):>6}  {described}{note}"
+    )
 
 
 def print_models(platform: str, source: str, protocol: str, part: tuple[int, int] | None) -> None:
@@ -48,8 +51,10 @@ def print_models(platform: str, source: str, protocol: str, part: tuple[int, int
     shown = runner.shard(list(entries), part)
     excluded = sources.excluded(chosen)
     width = max([MIN_ID_WIDTH] + [len(model_id) for model_id in shown] + [len(model_id) for model_id, _ in excluded])
-    print(f"{'id':{width}} {'size':>4} {'params(M)':>9} {'GFLOPs':>7} {'Acc@1':>6} {'Acc@5':>6}  "
-          f"preprocessing ({protocol})")
+    print(
+        f"{'id':{width}} {'size':>4} {'params(M)':>9} {'GFLOPs':>7} {'Acc@1':>6} {'Acc@5':>6}  "
+        f"preprocessing ({protocol})"
+    )
     for model_id in shown:
         print(row(entries[model_id], protocol, width))
     for model_id, reason in excluded:

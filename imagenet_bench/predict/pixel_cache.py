@@ -16,14 +16,16 @@ named for its owner and locked while written (``atomic.temp_beside``), so every 
 that opens the cache first removes those that dead processes left, in every entry
 folder, and never one that a live build is writing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -80,8 +82,11 @@ class PixelCache:
         except (OSError, ValueError):
             return False
         expected_bytes = int(np.prod(self.shape))
-        return (pixels.shape == self.shape and pixels.dtype == np.uint8
-                and self.pixels_path.stat().st_size - pixels.offset == expected_bytes)
+        return (
+            pixels.shape == self.shape
+            and pixels.dtype == np.uint8
+            and self.pixels_path.stat().st_size - pixels.offset == expected_bytes
+        )
 
     def build(self, batches: Iterable[tuple[int, np.ndarray]], progress: Callable[[int], None] | None = None) -> None:
         """Write the entry from (start row, uint8 N x H x W x 3 batch) pieces covering every row once."""
@@ -91,7 +96,7 @@ class PixelCache:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
             filled = 0
             for start, batch in batches:
-                array[start:start + len(batch)] = batch
+                array[start : start + len(batch)] = batch
                 filled += len(batch)
                 if progress:
                     progress(len(batch))
@@ -114,11 +119,17 @@ class PixelCache:
                 yield start, batch
                 start += len(batch)
 
-        with tqdm(total=len(dataset), desc="decoding into the pixel cache", unit="img", file=sys.stderr,
-                  leave=False, disable=None) as bar:
+        with tqdm(
+            total=len(dataset),
+            desc="decoding into the pixel cache",
+            unit="img",
+            file=sys.stderr,
+            leave=False,
+            disable=None,
+        ) as bar:
             self.build(pieces(), bar.update)
 
-    def ensure(self, dataset: Dataset, preprocess: Preprocess, threads: int) -> "PixelCache":
+    def ensure(self, dataset: Dataset, preprocess: Preprocess, threads: int) -> PixelCache:
         """Fill the entry unless a valid one exists (first removing what killed builds left); return self."""
         remove_orphans(self.folder.parent)
         if not self.valid():

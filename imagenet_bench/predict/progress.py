@@ -10,12 +10,14 @@ teach nothing. With models running side by side (the Keras script's --gpus), the
 wall-clock time since the first model started, so the rate is the run's, all slots together.
 Both prediction scripts report through this one class, from any thread; the lines go to stderr.
 """
+
 from __future__ import annotations
 
 import sys
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
 
 
 def duration(seconds: float) -> str:
@@ -31,9 +33,14 @@ def duration(seconds: float) -> str:
 class Progress:
     """Counts models started and finished; estimates the time left from the models run so far."""
 
-    def __init__(self, models: Sequence[str], cost: Mapping[str, float | None] | None = None,
-                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic,
-                 parallel: int = 1) -> None:
+    def __init__(
+        self,
+        models: Sequence[str],
+        cost: Mapping[str, float | None] | None = None,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        parallel: int = 1,
+    ) -> None:
         known = [float(c) for c in (cost or {}).values() if c]
         fallback = sum(known) / len(known) if known else 1.0
         self.cost = {m: float((cost or {}).get(m) or fallback) for m in models}
@@ -50,7 +57,7 @@ class Progress:
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, jobs: Sequence[Any], skipped: Sequence[str], parallel: int = 1) -> "Progress":
+    def of(cls, jobs: Sequence[Any], skipped: Sequence[str], parallel: int = 1) -> Progress:
         """Progress over the runner's jobs (``model``, ``cost``), those skipped already done."""
         progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs}, parallel=parallel)
         progress.skip(skipped)

@@ -4,6 +4,7 @@ Shared by both prediction scripts. Each model's outputs are written atomically
 (preds, probs, then the manifest that marks them complete), so a kill at any
 point leaves no half-written file and a rerun continues with the next model.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -12,15 +13,16 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
 from ..outputs import predfiles
 from .progress import Progress
-from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
 
 
 def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
@@ -50,8 +52,10 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
             except ValueError:
                 raise UsageError("SLURM_ARRAY_TASK_* variables are not integers; pass --model-shard I/N") from None
             if not 0 <= index < count:  # e.g. a stepped array (--array=0-15:2)
-                raise UsageError(f"Slurm array task {index} of {count}: use a contiguous array (--array=0-{count - 1}) "
-                                 "or pass --model-shard I/N")
+                raise UsageError(
+                    f"Slurm array task {index} of {count}: use a contiguous array (--array=0-{count - 1}) "
+                    "or pass --model-shard I/N"
+                )
             return index, count
         return None
     try:
@@ -67,11 +71,12 @@ def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tupl
 
 def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
     """Every N-th model from the I-th: deterministic, disjoint, and covering."""
-    return models if part is None else models[part[0]::part[1]]
+    return models if part is None else models[part[0] :: part[1]]
 
 
-def parse_weights_files(values: Sequence[str], models: Sequence[str], folders: Sequence[str] = (),
-                        other_shards: Sequence[str] = ()) -> dict[str, Path]:
+def parse_weights_files(
+    values: Sequence[str], models: Sequence[str], folders: Sequence[str] = (), other_shards: Sequence[str] = ()
+) -> dict[str, Path]:
     """--weights-file values, PATH (with exactly one model) or ID=PATH pairs -> {id: path}.
 
     ``folders``: the models whose weights are a folder (a KerasHub preset), not a file.
@@ -138,8 +143,13 @@ class _Ledger:
     yet started are not run, and the image is reported once.
     """
 
-    def __init__(self, before_save: Callable[[], None], skipped: list[str], verbose_errors: bool,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        before_save: Callable[[], None],
+        skipped: list[str],
+        verbose_errors: bool,
+        progress: Progress | None = None,
+    ) -> None:
         self.before_save, self.verbose_errors = before_save, verbose_errors
         self.progress = progress if progress is not None else Progress([])
         self.done: list[str] = []
@@ -157,8 +167,10 @@ class _Ledger:
                 return  # the image that stopped the run is reported already
             self.stopped |= isinstance(outcome, ImageError)
             # An image error names the file, the same line in both scripts: the file is at fault, not the model.
-            print(f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}",
-                  file=sys.stderr)
+            print(
+                f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}",
+                file=sys.stderr,
+            )
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
             return
@@ -194,8 +206,11 @@ def request_changes(manifest: dict[str, Any], request: dict[str, Any]) -> list[s
     if not isinstance(before, dict):
         return ["request (not recorded)"]
     before = predfiles.current_request(before)
-    return [_change(key, before.get(key), now.get(key)) for key in sorted(set(before) | set(now))
-            if before.get(key) != now.get(key)]
+    return [
+        _change(key, before.get(key), now.get(key))
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    ]
 
 
 def _change(key: str, before: Any, now: Any) -> str:
@@ -225,21 +240,26 @@ def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
         if changes:
             conflicts.append(f"{job.model} ({', '.join(changes)})")
         elif changes == [] and (job.also_needs is None or job.also_needs(manifest)):
-            print(f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
-                  file=sys.stderr)
+            print(
+                f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
+                file=sys.stderr,
+            )
             skipped.append(job.model)
         else:
             to_run.append(job)
     if conflicts:
         more = f" and {len(conflicts) - CONFLICTS_SHOWN} more" if len(conflicts) > CONFLICTS_SHOWN else ""
-        raise UsageError(f"{jobs[0].files.folder}: holds complete outputs made with other options: "
-                         f"{'; '.join(conflicts[:CONFLICTS_SHOWN])}{more}; pass --overwrite to replace them, "
-                         "or another -o/--output-dir")
+        raise UsageError(
+            f"{jobs[0].files.folder}: holds complete outputs made with other options: "
+            f"{'; '.join(conflicts[:CONFLICTS_SHOWN])}{more}; pass --overwrite to replace them, "
+            "or another -o/--output-dir"
+        )
     return to_run, skipped
 
 
-def group(jobs: list[Job], key: Callable[[Job], Any], max_size: int, size_of: Callable[[Job], int],
-          max_bytes: int) -> list[list[Job]]:
+def group(
+    jobs: list[Job], key: Callable[[Job], Any], max_size: int, size_of: Callable[[Job], int], max_bytes: int
+) -> list[list[Job]]:
     """Jobs with equal ``key`` in passes of at most ``max_size`` jobs and ``max_bytes``
     (by ``size_of``; a job larger than that alone gets a pass of its own), in job order."""
     by_key: dict[Any, list[list[Job]]] = {}
@@ -257,18 +277,26 @@ def group(jobs: list[Job], key: Callable[[Job], Any], max_size: int, size_of: Ca
     return [p for passes in by_key.values() for p in passes]
 
 
-def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[str, Result | Exception]],
-               before_save: Callable[[], None], skipped: list[str], verbose_errors: bool = False) -> int:
+def run_groups(
+    groups: list[list[Job]],
+    run_group: Callable[[list[Job]], dict[str, Result | Exception]],
+    before_save: Callable[[], None],
+    skipped: list[str],
+    verbose_errors: bool = False,
+) -> int:
     """Run each group (one pass over the data for all its models) and save its models'
     outputs; a model missing from the answer, or a group that raised, counts as failed."""
-    ledger = _Ledger(before_save, skipped, verbose_errors,
-                     Progress.of([job for jobs in groups for job in jobs], skipped))
+    ledger = _Ledger(
+        before_save, skipped, verbose_errors, Progress.of([job for jobs in groups for job in jobs], skipped)
+    )
     for jobs in groups:
         if ledger.stopped:
             ledger.not_run += [job.model for job in jobs]
             continue
         models = [job.model for job in jobs]
-        ledger.progress.start(models, models[0] if len(models) == 1 else f"a pass of {len(models)}: {', '.join(models)}")
+        ledger.progress.start(
+            models, models[0] if len(models) == 1 else f"a pass of {len(models)}: {', '.join(models)}"
+        )
         start = time.perf_counter()
         try:
             outcomes = run_group(jobs)
@@ -283,8 +311,14 @@ def run_groups(groups: list[list[Job]], run_group: Callable[[list[Job]], dict[st
     return ledger.status()
 
 
-def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Callable[[], None],
-             overwrite: bool = False, verbose_errors: bool = False, parallel: int = 1) -> int:
+def run_jobs(
+    jobs: list[Job],
+    run_one: Callable[[Job], Result],
+    before_save: Callable[[], None],
+    overwrite: bool = False,
+    verbose_errors: bool = False,
+    parallel: int = 1,
+) -> int:
     """Run each job unless complete; isolate failures; print a summary; return the exit status.
 
     ``before_save`` runs before each save (it creates the output folder's dataset
@@ -321,8 +355,9 @@ def run_jobs(jobs: list[Job], run_one: Callable[[Job], Result], before_save: Cal
     return ledger.status()
 
 
-def _attempt(run_one: Callable[[Job], Result], job: Job,
-             progress: Progress | None = None) -> tuple[Result | Exception, float, str]:
+def _attempt(
+    run_one: Callable[[Job], Result], job: Job, progress: Progress | None = None
+) -> tuple[Result | Exception, float, str]:
     """run_one(job), or the exception it raised (and its traceback); with the time it took.
     ``progress`` hears of the start (jobs side by side start in their own threads)."""
     if progress is not None:
@@ -340,8 +375,14 @@ def _attempt(run_one: Callable[[Job], Result], job: Job,
     return outcome, time.perf_counter() - start, trace
 
 
-def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_s: float,
-                  subset: Any = None, accepts: np.ndarray | None = None) -> str:
+def accuracy_line(
+    model: str,
+    preds: np.ndarray,
+    labels: np.ndarray,
+    images_per_s: float,
+    subset: Any = None,
+    accepts: np.ndarray | None = None,
+) -> str:
     """The closing line per model: Acc@1/Acc@5 on this dataset and throughput, and the
     class subset (a ``class_subset.ClassSubset``) the outputs were restricted to. ``accepts``
     (own classes x 1000): a test set with its own classes, scored by what each accepts."""
@@ -349,6 +390,6 @@ def accuracy_line(model: str, preds: np.ndarray, labels: np.ndarray, images_per_
     acc1 = 100.0 * float(np.mean(right[:, 0]))
     acc5 = 100.0 * float(np.mean(right.any(axis=1)))
     restricted = "" if subset is None else f", restricted to {subset.short()}"
-    return (f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images{restricted}, "
-            f"{images_per_s:.1f} images/s)")
-
+    return (
+        f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images{restricted}, {images_per_s:.1f} images/s)"
+    )

@@ -6,11 +6,13 @@ padding, no duplicates), runs the models on it, and rank 0 gathers the top-k
 of all ranks in row order and alone writes. gloo on the CPU, nccl on GPUs
 (cuda:LOCAL_RANK); several machines join through torchrun's rendezvous.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -61,8 +63,9 @@ def block(n: int, group: ProcessGroup) -> tuple[int, int]:
 
 
 def rows(dataset: Dataset, start: int, stop: int) -> Dataset:
-    return replace(dataset, paths=dataset.paths[start:stop], labels=dataset.labels[start:stop],
-                   sizes=dataset.sizes[start:stop])
+    return replace(
+        dataset, paths=dataset.paths[start:stop], labels=dataset.labels[start:stop], sizes=dataset.sizes[start:stop]
+    )
 
 
 def local_leaders_first(group: ProcessGroup | None, fn: Callable[[], T]) -> T:
@@ -127,10 +130,16 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
         "preds": np.concatenate([p["preds"] for p in parts]),
         "probs": np.concatenate([p["probs"] for p in parts]),
         "all_probs": None if parts[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in parts]),
-        "throughput": {"wall_time_s": wall, "images_per_s": round(n / wall, 2) if wall else None,
-                       "model_time_s": model_time,
-                       "model_images_per_s": round(n / model_time, 2) if model_time else None,
-                       "per_rank": [p["throughput"] for p in parts]},
-        "pass": {**parts[0]["pass"], "images_decoded": sum(p["pass"]["images_decoded"] for p in parts),
-                 "ranks": len(parts)},
+        "throughput": {
+            "wall_time_s": wall,
+            "images_per_s": round(n / wall, 2) if wall else None,
+            "model_time_s": model_time,
+            "model_images_per_s": round(n / model_time, 2) if model_time else None,
+            "per_rank": [p["throughput"] for p in parts],
+        },
+        "pass": {
+            **parts[0]["pass"],
+            "images_decoded": sum(p["pass"]["images_decoded"] for p in parts),
+            "ranks": len(parts),
+        },
     }

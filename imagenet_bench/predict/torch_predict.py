@@ -6,22 +6,25 @@ come from a pixel cache entry; normalisation runs on the device, per model. Only
 the top-k of each batch is kept, never an N x 1000 array, unless all
 probabilities are asked for.
 """
+
 from __future__ import annotations
 
 import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset as TorchDataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
 
-from ..datasets import images
 from ..base.classes import NUM_CLASSES
 from ..base.errors import ImageError, UsageError
+from ..datasets import images
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
@@ -102,8 +105,15 @@ class Member:
     preprocess: Preprocess
 
 
-def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, workers: int, pin: bool,
-                  cache: Any = None, cache_offset: int = 0) -> Iterator[torch.Tensor]:
+def pixel_batches(
+    dataset: Dataset,
+    preprocess: Preprocess,
+    batch_size: int,
+    workers: int,
+    pin: bool,
+    cache: Any = None,
+    cache_offset: int = 0,
+) -> Iterator[torch.Tensor]:
     """uint8 N x 3 x H x W batches in row order: decoded by DataLoader workers, or read
     from a pixel cache entry (imagenet_bench.predict.pixel_cache) when one is given; a torchrun
     rank's rows start at ``cache_offset`` in the entry."""
@@ -111,17 +121,31 @@ def pixel_batches(dataset: Dataset, preprocess: Preprocess, batch_size: int, wor
         for batch in images.cached_batches(cache.pixels_path, len(dataset), batch_size, cache_offset):
             yield torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
         return
-    loader = DataLoader(PixelDataset(dataset.paths, preprocess), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, pin_memory=pin, collate_fn=_collate)
+    loader = DataLoader(
+        PixelDataset(dataset.paths, preprocess),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin,
+        collate_fn=_collate,
+    )
     for batch in loader:
         if isinstance(batch, ImageError):
             raise batch
         yield batch
 
 
-def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, batch_size: int, workers: int,
-                  k: int, save_all_probs: bool = False, cache: Any = None,
-                  cache_offset: int = 0) -> dict[str, dict[str, Any] | Exception]:
+def predict_group(
+    members: list[Member],
+    dataset: Dataset,
+    numerics: Numerics,
+    batch_size: int,
+    workers: int,
+    k: int,
+    save_all_probs: bool = False,
+    cache: Any = None,
+    cache_offset: int = 0,
+) -> dict[str, dict[str, Any] | Exception]:
     """Run every member over ``dataset`` in one pass: each decoded batch goes through
     every model. Returns, per member, its top-k preds/probs, optional all probs and
     timings, or the exception that stopped it (the others go on). An image that
@@ -136,20 +160,31 @@ def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, b
     for m in members:
         norm = None
         if m.preprocess.normalization == "mean_std":
-            norm = (torch.tensor(m.preprocess.mean, device=device).view(1, 3, 1, 1),
-                    torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1))
-        state[m.name] = {"model": m.model.eval().to(device, memory_format=memory_format), "norm": norm,
-                         "preds": [], "probs": [], "all": [], "seconds": 0.0}
+            norm = (
+                torch.tensor(m.preprocess.mean, device=device).view(1, 3, 1, 1),
+                torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1),
+            )
+        state[m.name] = {
+            "model": m.model.eval().to(device, memory_format=memory_format),
+            "norm": norm,
+            "preds": [],
+            "probs": [],
+            "all": [],
+            "seconds": 0.0,
+        }
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
     # and top-k, the top-k mapped back to global class indices.
     subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
     decoded = 0
     start = time.perf_counter()
     desc = members[0].name if len(members) == 1 else f"{len(members)} models"
-    with tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False) as bar, \
-            torch.inference_mode():
-        for batch in pixel_batches(dataset, members[0].preprocess, batch_size, workers, device.type == "cuda",
-                                   cache, cache_offset):
+    with (
+        tqdm(total=len(dataset), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False) as bar,
+        torch.inference_mode(),
+    ):
+        for batch in pixel_batches(
+            dataset, members[0].preprocess, batch_size, workers, device.type == "cuda", cache, cache_offset
+        ):
             decoded += 0 if cache is not None else len(batch)
             pixels = batch.to(device, non_blocking=True)
             for name, s in state.items():
@@ -161,8 +196,11 @@ def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, b
                     if s["norm"] is not None:
                         x = (x - s["norm"][0]) / s["norm"][1]
                     x = x.contiguous(memory_format=memory_format)
-                    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
-                                else contextlib.nullcontext())
+                    autocast = (
+                        torch.autocast(device.type, dtype=amp_dtype)
+                        if amp_dtype is not None
+                        else contextlib.nullcontext()
+                    )
                     with autocast:
                         logits = s["model"](x)
                     logits = logits.float() if subset is None else logits.float().index_select(1, subset)
@@ -189,20 +227,35 @@ def predict_group(members: list[Member], dataset: Dataset, numerics: Numerics, b
             "preds": np.concatenate(s["preds"]).astype(np.int64),
             "probs": np.concatenate(s["probs"]).astype(np.float32),
             "all_probs": np.concatenate(s["all"]) if save_all_probs else None,
-            "throughput": {"wall_time_s": round(wall, 3), "images_per_s": round(n / wall, 2),
-                           "model_time_s": round(s["seconds"], 3),
-                           "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None},
-            "pass": {"models": [m.name for m in members], "images_decoded": decoded,
-                     "pixel_cache": str(cache.folder) if cache is not None else None},
+            "throughput": {
+                "wall_time_s": round(wall, 3),
+                "images_per_s": round(n / wall, 2),
+                "model_time_s": round(s["seconds"], 3),
+                "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None,
+            },
+            "pass": {
+                "models": [m.name for m in members],
+                "images_decoded": decoded,
+                "pixel_cache": str(cache.folder) if cache is not None else None,
+            },
         }
     return results
 
 
-def predict(model: torch.nn.Module, dataset: Dataset, preprocess: Preprocess, numerics: Numerics,
-            batch_size: int, workers: int, k: int, save_all_probs: bool = False) -> dict[str, Any]:
+def predict(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    preprocess: Preprocess,
+    numerics: Numerics,
+    batch_size: int,
+    workers: int,
+    k: int,
+    save_all_probs: bool = False,
+) -> dict[str, Any]:
     """One model alone (a group of one); raises what stopped it."""
-    result = predict_group([Member("model", model, preprocess)], dataset, numerics, batch_size, workers, k,
-                           save_all_probs)["model"]
+    result = predict_group(
+        [Member("model", model, preprocess)], dataset, numerics, batch_size, workers, k, save_all_probs
+    )["model"]
     if isinstance(result, Exception):
         raise result
     return result

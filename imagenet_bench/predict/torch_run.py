@@ -2,6 +2,7 @@
 torchvision and timm registries (or one --model-spec), grouping them into passes
 that share one decode, the pixel cache, torchrun, and each model's manifest.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import cli, folder_lock, runner
-from ..outputs import manifest, output_folder, predfiles
-from ..models import sources
 from ..base.errors import EXIT_OK, UsageError
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
+from ..models import sources
+from ..outputs import manifest, output_folder, predfiles
+from . import cli, folder_lock, runner
 
 if TYPE_CHECKING:
     from . import torch_distributed, torch_predict
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TorchOptions(cli.RunOptions):
     """What the PyTorch run needs of the command line, below the script (built once from argparse)."""
+
     model_spec: str | None
     name: str | None
     device: str | None
@@ -41,13 +43,14 @@ class TorchOptions(cli.RunOptions):
 class TorchRun:
     """One run's state: the chosen models, their preprocessing and numerics, the torchrun
     process group. Its methods build a group of models and run one pass over the data."""
+
     options: TorchOptions
     dataset: Dataset
     entries: dict[str, object]  # id -> registry entry; empty for --model-spec
     preprocesses: dict[str, Preprocess]
     weights_files: dict[str, Path]
-    numerics: "torch_predict.Numerics"
-    dist: "torch_distributed.ProcessGroup | None"
+    numerics: torch_predict.Numerics
+    dist: torch_distributed.ProcessGroup | None
     spec_model: object = None  # the --model-spec model, built once
     params: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> parameters of the model built
 
@@ -55,7 +58,7 @@ class TorchRun:
     def is_main(self) -> bool:
         return self.dist is None or self.dist.is_main
 
-    def job_numerics(self, model_id: str) -> "torch_predict.Numerics":
+    def job_numerics(self, model_id: str) -> torch_predict.Numerics:
         from . import torch_predict
 
         entry = self.entries.get(model_id)
@@ -70,10 +73,15 @@ class TorchRun:
             **(model if entry is None else entry.request()),
             **request_common,
             "device": self.job_numerics(model_id).device,
-            "amp": options.amp, "channels_last": options.channels_last,
+            "amp": options.amp,
+            "channels_last": options.channels_last,
         }
-        return runner.Job(model_id, predfiles.model_files(options.output_dir, model_id, "pytorch"), request,
-                          cost=None if entry is None else entry.gflops())
+        return runner.Job(
+            model_id,
+            predfiles.model_files(options.output_dir, model_id, "pytorch"),
+            request,
+            cost=None if entry is None else entry.gflops(),
+        )
 
     def pass_key(self, job: runner.Job) -> tuple:
         """Models that share this key share one pass (one decode)."""
@@ -116,7 +124,7 @@ class TorchRun:
                 error = torch_distributed.portable(exc)
         return cache, torch_distributed.broadcast(error, self.dist)
 
-    def predict(self, members: list, numerics: "torch_predict.Numerics", cache: object) -> dict[str, object]:
+    def predict(self, members: list, numerics: torch_predict.Numerics, cache: object) -> dict[str, object]:
         """This rank's rows through the group's models: name -> output or exception."""
         from . import torch_distributed, torch_predict
 
@@ -125,8 +133,17 @@ class TorchRun:
             offset, stop = torch_distributed.block(len(self.dataset), self.dist)
             rows = torch_distributed.rows(self.dataset, offset, stop)
         try:
-            return torch_predict.predict_group(members, rows, numerics, options.batch_size, options.workers,
-                                               options.topk, options.save_all_probs, cache, offset)
+            return torch_predict.predict_group(
+                members,
+                rows,
+                numerics,
+                options.batch_size,
+                options.workers,
+                options.topk,
+                options.save_all_probs,
+                cache,
+                offset,
+            )
         except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
             return {m.name: exc for m in members}
 
@@ -136,12 +153,15 @@ class TorchRun:
 
         if self.dist is None:
             return results
-        parts = torch_distributed.gather({name: torch_distributed.portable(r) if isinstance(r, Exception) else r
-                                          for name, r in results.items()}, self.dist)
+        parts = torch_distributed.gather(
+            {name: torch_distributed.portable(r) if isinstance(r, Exception) else r for name, r in results.items()},
+            self.dist,
+        )
         if not self.is_main:
             return None
-        return {job.model: torch_distributed.merge([part[job.model] for part in parts], len(self.dataset))
-                for job in group}
+        return {
+            job.model: torch_distributed.merge([part[job.model] for part in parts], len(self.dataset)) for job in group
+        }
 
     def run_group(self, group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
         """One pass over the data for the group. Under torchrun every rank reaches the same
@@ -149,7 +169,8 @@ class TorchRun:
         from . import torch_distributed
 
         members, weights_records, results = torch_distributed.local_leaders_first(
-            self.dist, functools.partial(self.build, group))
+            self.dist, functools.partial(self.build, group)
+        )
         pass_numerics = self.job_numerics(group[0].model)
         settings = pass_numerics.apply()
         cache, cache_error = self.pixel_cache(self.preprocesses[group[0].model])
@@ -167,39 +188,68 @@ class TorchRun:
                 outcome[job.model] = out
                 continue
             record = self.manifest(job, out, weights_records[job.model], pass_numerics, settings)
-            print(runner.accuracy_line(job.model, out["preds"], self.dataset.labels, out["throughput"]["images_per_s"],
-                                       self.dataset.class_subset, self.dataset.accepts()), file=sys.stderr)
+            print(
+                runner.accuracy_line(
+                    job.model,
+                    out["preds"],
+                    self.dataset.labels,
+                    out["throughput"]["images_per_s"],
+                    self.dataset.class_subset,
+                    self.dataset.accepts(),
+                ),
+                file=sys.stderr,
+            )
             outcome[job.model] = runner.Result(out["preds"], out["probs"], record, out["all_probs"])
         return outcome
 
-    def manifest(self, job: runner.Job, out: dict, weights_record: dict, numerics: "torch_predict.Numerics",
-                 settings: dict) -> dict:
+    def manifest(
+        self, job: runner.Job, out: dict, weights_record: dict, numerics: torch_predict.Numerics, settings: dict
+    ) -> dict:
         import torch
         import torchvision
 
         entry, options, dist = self.entries.get(job.model), self.options, self.dist
         # the packages each source depends on come from the table of sources (sources.SOURCES)
         library_versions = sources.versions(sources.find(entry.source)) if entry else {}
-        framework = {"name": entry.source if entry else "pytorch", "torch": torch.__version__,
-                     "torchvision": torchvision.__version__}
+        framework = {
+            "name": entry.source if entry else "pytorch",
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+        }
         for name, version in library_versions.items():
             framework.setdefault(name, version)
         model_run = manifest.ModelRun(
-            framework=framework, weights=weights_record, published=entry.published if entry else None,
+            framework=framework,
+            weights=weights_record,
+            published=entry.published if entry else None,
             preprocessing=self.preprocesses[job.model].to_dict(),
-            device={"name": numerics.device, "model": numerics.device_name()}, numerics=settings,
-            batch_size=options.batch_size, workers=options.workers, throughput=out["throughput"],
-            params=self.params.get(job.model), gflops=entry.gflops() if entry else None)
-        return manifest.for_model(job.model, "pytorch", self.dataset, options.protocol, job.request, model_run, {
-            "library_versions": library_versions,
-            "pass": out["pass"],
-            "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
-            "quantized": bool(entry and entry.quantized),
-        })
+            device={"name": numerics.device, "model": numerics.device_name()},
+            numerics=settings,
+            batch_size=options.batch_size,
+            workers=options.workers,
+            throughput=out["throughput"],
+            params=self.params.get(job.model),
+            gflops=entry.gflops() if entry else None,
+        )
+        return manifest.for_model(
+            job.model,
+            "pytorch",
+            self.dataset,
+            options.protocol,
+            job.request,
+            model_run,
+            {
+                "library_versions": library_versions,
+                "pass": out["pass"],
+                "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
+                "quantized": bool(entry and entry.quantized),
+            },
+        )
 
 
-def _plan(state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
-          ) -> tuple[list[runner.Job], list[str]] | UsageError:
+def _plan(
+    state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
+) -> tuple[list[runner.Job], list[str]] | UsageError:
     """Rank 0 locks the output folder and finds the pending models; an error is returned,
     not raised, so that every rank hears of it (or the others wait forever)."""
     try:
@@ -233,8 +283,10 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
         chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
     weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
-    preprocesses = {m: declared.prepare(spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol))
-                    for m in chosen}
+    preprocesses = {
+        m: declared.prepare(spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol))
+        for m in chosen
+    }
     output_folder.validate(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.validate_root(options.cache_dir)
@@ -257,16 +309,21 @@ def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
         torch_distributed.finish(dist)
         raise planned
     pending, skipped = planned
-    groups = runner.group(pending, state.pass_key, options.group_size, state.param_bytes,
-                          int(options.group_memory * 2**30))
+    groups = runner.group(
+        pending, state.pass_key, options.group_size, state.param_bytes, int(options.group_memory * 2**30)
+    )
     try:
         if not state.is_main:
             for group in groups:
                 state.run_group(group)
             return EXIT_OK
-        return runner.run_groups(groups, state.run_group,
-                                 lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
-                                 skipped, verbose_errors=options.verbose)
+        return runner.run_groups(
+            groups,
+            state.run_group,
+            lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+            skipped,
+            verbose_errors=options.verbose,
+        )
     finally:
         lock.close()
         torch_distributed.finish(dist)

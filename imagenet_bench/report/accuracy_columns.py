@@ -1,6 +1,7 @@
 """The column sets of accuracy on the given labels: the model's identity, Acc@1/Acc@5 with
 ranks and exact counts, a selection with custom labels (-i/-j/-l), other test sets with
 effective robustness, and Wilson intervals with McNemar tests (--ci)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,9 @@ import numpy as np
 
 from ..base.errors import UsageError
 from ..scoring import metrics
+from ..scoring.labels import Labels, read_class_file, read_index_file
 from ..scoring.measures import Measure, TopK
 from .column_set import ColumnSet
-from ..scoring.labels import Labels, read_class_file, read_index_file
 from .table import Table, count, pct, rank
 from .table_format import Column, percent, pvalue, signed
 
@@ -49,11 +50,16 @@ class Accuracy(ColumnSet):
             row["acc1"], row["acc5"] = pct(row["correct1"], row["n"]), pct(row["correct5"], row["n"])
         rank(table.rows, "correct1", "rank1")
         rank(table.rows, "correct5", "rank5")
-        return [Column("Acc@1", "acc1", percent), Column("Acc@5", "acc5", percent),
-                Column("Rank@1", "rank1"), Column("Rank@5", "rank5"),
-                # exact counts, in CSV/JSON output so percentages can be re-derived
-                Column("N", "n", detail=True), Column("Correct@1", "correct1", detail=True),
-                Column("Correct@5", "correct5", detail=True)]
+        return [
+            Column("Acc@1", "acc1", percent),
+            Column("Acc@5", "acc5", percent),
+            Column("Rank@1", "rank1"),
+            Column("Rank@5", "rank5"),
+            # exact counts, in CSV/JSON output so percentages can be re-derived
+            Column("N", "n", detail=True),
+            Column("Correct@1", "correct1", detail=True),
+            Column("Correct@5", "correct5", detail=True),
+        ]
 
 
 class Selection(ColumnSet):
@@ -65,13 +71,31 @@ class Selection(ColumnSet):
     sort_key = "cacc1"
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("-i", "--indices_to_omit", "--indices-to-omit", type=Path, metavar="FILE.npy",
-                           help="indices of images to leave out")
-        group.add_argument("-j", "--indices_to_keep", "--indices-to-keep", type=Path, metavar="FILE.npy",
-                           help="indices of the only images to score")
-        group.add_argument("-l", "--custom_labels", "--custom-labels", type=Path, metavar="FILE.npy",
-                           help="replacement labels for the selected images (one per selected image); adds "
-                                "cAcc@k columns and sorts by cAcc@1")
+        group.add_argument(
+            "-i",
+            "--indices_to_omit",
+            "--indices-to-omit",
+            type=Path,
+            metavar="FILE.npy",
+            help="indices of images to leave out",
+        )
+        group.add_argument(
+            "-j",
+            "--indices_to_keep",
+            "--indices-to-keep",
+            type=Path,
+            metavar="FILE.npy",
+            help="indices of the only images to score",
+        )
+        group.add_argument(
+            "-l",
+            "--custom_labels",
+            "--custom-labels",
+            type=Path,
+            metavar="FILE.npy",
+            help="replacement labels for the selected images (one per selected image); adds "
+            "cAcc@k columns and sorts by cAcc@1",
+        )
 
     def option(self, args: argparse.Namespace) -> Any:
         chosen = (args.indices_to_omit, args.indices_to_keep, args.custom_labels)
@@ -111,16 +135,25 @@ class Selection(ColumnSet):
             row["cacc1"], row["cacc5"] = pct(row["ccorrect1"], n), pct(row["ccorrect5"], n)
         rank(table.rows, "ccorrect1", "crank1")
         rank(table.rows, "ccorrect5", "crank5")
-        return [Column("cAcc@1", "cacc1", percent), Column("cAcc@5", "cacc5", percent),
-                Column("cRank@1", "crank1"), Column("cRank@5", "crank5")]
+        return [
+            Column("cAcc@1", "cacc1", percent),
+            Column("cAcc@5", "cacc5", percent),
+            Column("cRank@1", "crank1"),
+            Column("cRank@5", "crank5"),
+        ]
 
 
 def dataset_line(dataset: dict) -> str:
     """What each folder's dataset is, for the text output: test set, images, classes, subset."""
-    restricted = (f", outputs restricted to {dataset['restricted_to']} classes" if dataset["restricted_to"]
-                  else ", all 1000 outputs")
-    return (f"dataset {dataset['name']}: test set {dataset['test_set'] or 'not recorded'}, "
-            f"{dataset['n_images']:,} images, {dataset['n_classes']} classes{restricted}")
+    restricted = (
+        f", outputs restricted to {dataset['restricted_to']} classes"
+        if dataset["restricted_to"]
+        else ", all 1000 outputs"
+    )
+    return (
+        f"dataset {dataset['name']}: test set {dataset['test_set'] or 'not recorded'}, "
+        f"{dataset['n_images']:,} images, {dataset['n_classes']} classes{restricted}"
+    )
 
 
 def _logit(acc_percent: np.ndarray) -> np.ndarray:
@@ -148,9 +181,11 @@ class TestSets(ColumnSet):
     always = True
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("--er-baseline", metavar="GLOB",
-                           help="models (ids, shell-style pattern) the effective-robustness line is fitted on "
-                                "(default: all)")
+        group.add_argument(
+            "--er-baseline",
+            metavar="GLOB",
+            help="models (ids, shell-style pattern) the effective-robustness line is fitted on (default: all)",
+        )
 
     def option(self, args: argparse.Namespace) -> Any:
         return args.er_baseline
@@ -168,19 +203,27 @@ class TestSets(ColumnSet):
                 row[f"er:{name}"] = None
             if name == primary:
                 continue
-            fitted = [r for r in rows if r[f"delta:{name}"] is not None
-                      and (baseline is None or fnmatch.fnmatchcase(r["model"], baseline))]
+            fitted = [
+                r
+                for r in rows
+                if r[f"delta:{name}"] is not None and (baseline is None or fnmatch.fnmatchcase(r["model"], baseline))
+            ]
             line = fit_line([r["acc1"] for r in fitted], [r[f"acc1:{name}"] for r in fitted])
-            table.fits[name] = {"slope": None if line is None else line[0],
-                                "intercept": None if line is None else line[1],
-                                "baseline": [f"{r['platform']} {r['model']}" for r in fitted]}
+            table.fits[name] = {
+                "slope": None if line is None else line[0],
+                "intercept": None if line is None else line[1],
+                "baseline": [f"{r['platform']} {r['model']}" for r in fitted],
+            }
             if line is not None:
                 for row in rows:
                     if row[f"delta:{name}"] is not None:
                         z = line[0] * _logit(np.array([row["acc1"]]))[0] + line[1]
                         row[f"er:{name}"] = row[f"acc1:{name}"] - 100.0 / (1.0 + math.exp(-z))
-            columns += [Column(f"Acc@1 {name}", f"acc1:{name}", percent),
-                        Column(f"Δ {name}", f"delta:{name}", signed), Column(f"ER {name}", f"er:{name}", signed)]
+            columns += [
+                Column(f"Acc@1 {name}", f"acc1:{name}", percent),
+                Column(f"Δ {name}", f"delta:{name}", signed),
+                Column(f"ER {name}", f"er:{name}", signed),
+            ]
         return columns
 
 
@@ -191,8 +234,10 @@ class Intervals(ColumnSet):
 
     name = "intervals"
     flag = "--ci"
-    help = ("Wilson 95%% intervals; '~' marks a row whose Acc@1 is not significantly "
-            "different from the row above (exact McNemar test, p >= 0.05)")
+    help = (
+        "Wilson 95%% intervals; '~' marks a row whose Acc@1 is not significantly "
+        "different from the row above (exact McNemar test, p >= 0.05)"
+    )
     after_sort = True
     alpha = 0.05
 
@@ -212,5 +257,9 @@ class Intervals(ColumnSet):
                 row["p_above"] = p
                 row["tie_mark"] = "~" if p >= self.alpha else ""
             above = right
-        return [Column("Acc@1 95% CI", "ci1"), Column("Acc@5 95% CI", "ci5"),
-                Column("p vs above", "p_above", pvalue), Column("~", "tie_mark", numeric=False)]
+        return [
+            Column("Acc@1 95% CI", "ci1"),
+            Column("Acc@5 95% CI", "ci5"),
+            Column("p vs above", "p_above", pvalue),
+            Column("~", "tie_mark", numeric=False),
+        ]

@@ -18,11 +18,11 @@ row values' computation and of the columns (detail columns follow all shown ones
 Modules a set needs only when enabled are imported inside its methods, so a plain table
 stays fast.
 """
+
 from __future__ import annotations
 
 import argparse
 from typing import Any
-
 
 from ..scoring.labels import Labels
 from ..scoring.measures import Measure

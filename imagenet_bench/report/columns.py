@@ -1,6 +1,7 @@
 """The registry of the table's column sets (``column_set.ColumnSet``), in the order of their
 flags in the table script's help, of the computation of their row values, and of their
 columns. Adding a column is one module with a ColumnSet and one line here."""
+
 from __future__ import annotations
 
 from .accuracy_columns import Accuracy, Identity, Intervals, Selection, TestSets
@@ -9,5 +10,13 @@ from .label_columns import Clean, Real
 from .manifest_columns import Published, Speed
 
 COLUMN_SETS: tuple[ColumnSet, ...] = (
-    Identity(), Accuracy(), Selection(), TestSets(), Published(), Intervals(), Real(), Clean(), Speed(),
+    Identity(),
+    Accuracy(),
+    Selection(),
+    TestSets(),
+    Published(),
+    Intervals(),
+    Real(),
+    Clean(),
+    Speed(),
 )

@@ -19,15 +19,17 @@ Why it is built this way:
 - Cells are the text each Column's formatter gives, as in the text table; sorting and the
   charts use the raw numbers beside them.
 """
+
 from __future__ import annotations
 
 import datetime
 import json
 import math
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..base import atomic
 
@@ -62,7 +64,7 @@ def report_info() -> ReportInfo:
     """This process's: the project version, now, and its command line (as manifests record it)."""
     from ..outputs.manifest import command_line
 
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return ReportInfo(project_version(), created, shlex.join(command_line()))
 
 
@@ -129,8 +131,11 @@ def _run(m: dict) -> list[list[str]]:
     if git.get("commit"):
         pairs.append(["project commit", git["commit"] + (" (uncommitted changes)" if git.get("dirty") else "")])
     throughput = m.get("throughput") or {}
-    pairs += [[key, _text(throughput[key])] for key in ("images_per_s", "wall_time_s", "model_time_s")
-              if throughput.get(key) is not None]
+    pairs += [
+        [key, _text(throughput[key])]
+        for key in ("images_per_s", "wall_time_s", "model_time_s")
+        if throughput.get(key) is not None
+    ]
     command = m.get("command")
     if command:
         pairs.append(["command", command if isinstance(command, str) else shlex.join(map(str, command))])
@@ -219,33 +224,50 @@ def _baseline(baseline: Any) -> str:
     return "" if baseline is None else str(baseline)
 
 
-def payload(table: "Table", info: ReportInfo) -> dict[str, Any]:
+def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-able data."""
     provenance = _Provenance()
     test_sets = list(table.test_sets)
     plot_keys = PLOT_KEYS + tuple(f"acc1:{t}" for t in test_sets)
     shown = [c for c in table.columns if not c.detail]  # the text table's columns (no exact counts)
-    columns = [{"header": c.header, "key": c.key, "numeric": bool(c.numeric),
-                "test_set": _test_set_of(c.key, test_sets)} for c in shown]
+    columns = [
+        {"header": c.header, "key": c.key, "numeric": bool(c.numeric), "test_set": _test_set_of(c.key, test_sets)}
+        for c in shown
+    ]
     rows = []
     for row in table.rows:
         values = [row.get(c.key) for c in shown]
-        manifests = {name: None if record is None else provenance.add(record, row["model"])
-                     for name, record in (row.get("manifests") or {}).items()}
-        rows.append({
-            "platform": row["platform"], "platform_name": row["platform_name"], "model": row["model"],
-            "source": row.get("source") or "", "device": row.get("device"),
-            "text": [c.formatter(v) for c, v in zip(shown, values)],
-            "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values)],
-            "plot": {k: v for k in plot_keys if (v := _number(row.get(k))) is not None},
-            "provenance": manifests,
-        })
+        manifests = {
+            name: None if record is None else provenance.add(record, row["model"])
+            for name, record in (row.get("manifests") or {}).items()
+        }
+        rows.append(
+            {
+                "platform": row["platform"],
+                "platform_name": row["platform_name"],
+                "model": row["model"],
+                "source": row.get("source") or "",
+                "device": row.get("device"),
+                "text": [c.formatter(v) for c, v in zip(shown, values)],
+                "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values)],
+                "plot": {k: v for k in plot_keys if (v := _number(row.get(k))) is not None},
+                "provenance": manifests,
+            }
+        )
     return {
-        "version": info.version, "created": info.created, "command": info.command,
+        "version": info.version,
+        "created": info.created,
+        "command": info.command,
         "datasets": [_finite({**d, "folders": [str(f) for f in d.get("folders") or []]}) for d in table.datasets],
         "test_sets": test_sets,
-        "fits": {name: {"slope": _number(fit.get("slope")), "intercept": _number(fit.get("intercept")),
-                        "baseline": _baseline(fit.get("baseline"))} for name, fit in table.fits.items()},
+        "fits": {
+            name: {
+                "slope": _number(fit.get("slope")),
+                "intercept": _number(fit.get("intercept")),
+                "baseline": _baseline(fit.get("baseline")),
+            }
+            for name, fit in table.fits.items()
+        },
         "notes": list(table.notes),
         "columns": columns,
         "rows": rows,
@@ -282,12 +304,12 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def render(table: "Table", info: ReportInfo) -> str:
+def render(table: Table, info: ReportInfo) -> str:
     style = (ASSETS / "report.css").read_text(encoding="utf-8")
     script = (ASSETS / "report.js").read_text(encoding="utf-8")
     return PAGE.format(style=style, script=script, data=script_json(payload(table, info)))
 
 
-def write(path: Path, table: "Table", info: ReportInfo) -> None:
+def write(path: Path, table: Table, info: ReportInfo) -> None:
     """Write the page atomically (a temporary file beside ``path``, then a rename)."""
     atomic.write_text(path, render(table, info))

@@ -1,6 +1,7 @@
 """The column sets of accuracy on other labels of the val images: ImageNet-ReaL
 (--real-labels) and corrected labels (--clean-labels). Both match rows to val file names,
 on the primary test set only."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import UsageError
+from ..scoring.labels import Labels
 from ..scoring.measures import InSet, Measure
 from .column_set import ColumnSet
-from ..scoring.labels import Labels
 from .table import Table, answer, count, pct, rank
 from .table_format import Column, percent, plain, signed_int
 
@@ -21,8 +22,14 @@ class Real(ColumnSet):
     name = "real"
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("--real-labels", nargs="?", const="default", type=str, metavar="PATH",
-                           help="ImageNet-ReaL Acc@1 (default PATH: the copy timm ships)")
+        group.add_argument(
+            "--real-labels",
+            nargs="?",
+            const="default",
+            type=str,
+            metavar="PATH",
+            help="ImageNet-ReaL Acc@1 (default PATH: the copy timm ships)",
+        )
 
     def option(self, args: argparse.Namespace) -> Path | None:
         if not args.real_labels:
@@ -36,8 +43,10 @@ class Real(ColumnSet):
             return []
         labels.need_imagenet_classes("--real-labels")
         if labels.names is None:
-            raise UsageError("--real-labels needs each row's val file name: pass --val-dir, or "
-                             "--val-ground-truth FILE for the standard 50,000-image order")
+            raise UsageError(
+                "--real-labels needs each row's val file name: pass --val-dir, or "
+                "--val-ground-truth FILE for the standard 50,000-image order"
+            )
         from ..scoring import real_labels
 
         sets = real_labels.label_sets_for(labels.names, real_labels.load(value))
@@ -70,19 +79,25 @@ class Clean(ColumnSet):
     name = "clean"
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("--clean-labels", nargs="?", const="default", type=str, metavar="PATH",
-                           help="Acc@1 on corrected val labels (Northcutt et al. 2021): label errors left out, "
-                                "and relabelled where 3 of 5 workers agreed; with ranks and their change (default "
-                                "PATH: the copy --download label-errors fetches); or a --label-issues CSV, to rank "
-                                "on the labels the models' consensus corrected")
+        group.add_argument(
+            "--clean-labels",
+            nargs="?",
+            const="default",
+            type=str,
+            metavar="PATH",
+            help="Acc@1 on corrected val labels (Northcutt et al. 2021): label errors left out, "
+            "and relabelled where 3 of 5 workers agreed; with ranks and their change (default "
+            "PATH: the copy --download label-errors fetches); or a --label-issues CSV, to rank "
+            "on the labels the models' consensus corrected",
+        )
 
     def option(self, args: argparse.Namespace) -> Path | None:
         if not args.clean_labels:
             return None
         if args.clean_labels != "default":
             return Path(args.clean_labels)
-        from ..scoring import clean_labels
         from ..outputs import download
+        from ..scoring import clean_labels
 
         return download.default_dest(clean_labels.DOWNLOAD) / clean_labels.FILE
 
@@ -91,9 +106,11 @@ class Clean(ColumnSet):
             return []
         labels.need_imagenet_classes("--clean-labels")
         if labels.names is None:
-            raise UsageError("--clean-labels needs each row's val file name (dataset_files.txt beside the "
-                             "predictions, --val-dir, or --val-ground-truth FILE for the standard 50,000-image "
-                             "order); it applies to the ImageNet val set and its subsets only")
+            raise UsageError(
+                "--clean-labels needs each row's val file name (dataset_files.txt beside the "
+                "predictions, --val-dir, or --val-ground-truth FILE for the standard 50,000-image "
+                "order); it applies to the ImageNet val set and its subsets only"
+            )
         from ..scoring import clean_labels
 
         return clean_labels.measures(labels.names, labels.values, corrected_labels(value), value)
@@ -113,7 +130,11 @@ class Clean(ColumnSet):
                 row[f"clean_{suffix}_move"] = None if new is None or old is None else old - new
         if label_issues.is_issues_csv(value):
             table.notes.append(f"note: Clean@1 and Fixed@1 use {value}: {label_issues.CAVEAT}")
-        return [Column("Clean@1", "clean_drop", percent), Column("Clean rank", "clean_drop_rank"),
-                Column("Clean Δrank", "clean_drop_move", signed_int),
-                Column("Fixed@1", "clean_fix", percent), Column("Fixed rank", "clean_fix_rank"),
-                Column("Fixed Δrank", "clean_fix_move", signed_int)]
+        return [
+            Column("Clean@1", "clean_drop", percent),
+            Column("Clean rank", "clean_drop_rank"),
+            Column("Clean Δrank", "clean_drop_move", signed_int),
+            Column("Fixed@1", "clean_fix", percent),
+            Column("Fixed rank", "clean_fix_rank"),
+            Column("Fixed Δrank", "clean_fix_move", signed_int),
+        ]

@@ -30,6 +30,7 @@ The CSV written here is also read back (``read_csv``) by ``--clean-labels``, so 
 models can be ranked on the labels their consensus corrected; the models then judge
 the labels they are scored on, which the output says.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,18 +42,30 @@ from pathlib import Path
 import numpy as np
 
 from ..base import atomic
-from ..scoring import clean_labels
 from ..base.classes import NUM_CLASSES
 from ..base.errors import UsageError
 from ..outputs.predfiles import Predictions
+from ..scoring import clean_labels
 
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # shares of the models, reported in the summary
 MIN_SHARE = LEVELS[0]  # an image is flagged when at least half the models chose one other class
 MIN_K = 5  # confident learning needs at least the top-5 probabilities of a model
-CAVEAT = ("the labels were corrected by the consensus of the same models that are then scored on them: models "
-          "that agree with the others gain; this is not an independent measure of accuracy")
-COLUMNS = ["rank", "row", "file", "given_id", "given_name", "consensus_id", "consensus_name",
-           "consensus_share", "given_share", "score"]
+CAVEAT = (
+    "the labels were corrected by the consensus of the same models that are then scored on them: models "
+    "that agree with the others gain; this is not an independent measure of accuracy"
+)
+COLUMNS = [
+    "rank",
+    "row",
+    "file",
+    "given_id",
+    "given_name",
+    "consensus_id",
+    "consensus_name",
+    "consensus_share",
+    "given_share",
+    "score",
+]
 CL_COLUMNS = ["cleanlab_flagged", "cleanlab_quality"]
 
 
@@ -101,8 +114,10 @@ class MeanProbs:
     def matrix(self) -> np.ndarray:
         """The N x 1000 mean (float32), made in place of the sums (which are then gone)."""
         if self.models == 0:
-            raise UsageError(f"confident learning needs the top-{MIN_K} probabilities of at least one model; "
-                             f"every model here has fewer columns")
+            raise UsageError(
+                f"confident learning needs the top-{MIN_K} probabilities of at least one model; "
+                f"every model here has fewer columns"
+            )
         self.sums += self.spread[:, None].astype(np.float32)
         self.sums /= self.models
         np.clip(self.sums, 0.0, 1.0, out=self.sums)
@@ -170,8 +185,9 @@ def confident_learning(mean: MeanProbs, labels: np.ndarray) -> ConfidentLearning
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
     except ImportError:
-        raise UsageError("--confident-learning needs the cleanlab package: pip install cleanlab "
-                         "(or pip install -r requirements.txt)") from None
+        raise UsageError(
+            "--confident-learning needs the cleanlab package: pip install cleanlab (or pip install -r requirements.txt)"
+        ) from None
 
     probs = mean.matrix()
     labels = np.asarray(labels, dtype=np.int64)
@@ -179,8 +195,7 @@ def confident_learning(mean: MeanProbs, labels: np.ndarray) -> ConfidentLearning
         warnings.simplefilter("ignore", UserWarning)
         flagged = find_label_issues(labels, probs, n_jobs=1)
         quality = get_label_quality_scores(labels, probs)
-    return ConfidentLearning(mean.models, mean.skipped, np.asarray(flagged, dtype=bool), quality,
-                             cleanlab.__version__)
+    return ConfidentLearning(mean.models, mean.skipped, np.asarray(flagged, dtype=bool), quality, cleanlab.__version__)
 
 
 @dataclass
@@ -193,8 +208,10 @@ class Crowd:
     @classmethod
     def of(cls, names: list[str], data: clean_labels.LabelErrors) -> Crowd:
         numbers = clean_labels.val_numbers(names)
-        return cls(np.isin(numbers, np.fromiter(data.checked, np.int64, len(data.checked))),
-                   np.isin(numbers, np.fromiter(data.errors, np.int64, len(data.errors))))
+        return cls(
+            np.isin(numbers, np.fromiter(data.checked, np.int64, len(data.checked))),
+            np.isin(numbers, np.fromiter(data.errors, np.int64, len(data.errors))),
+        )
 
     def confirm(self, flagged: np.ndarray) -> tuple[int, int]:
         """(flagged images the crowd checked, of those confirmed as errors)."""
@@ -240,19 +257,25 @@ class Report:
     def summary(self) -> list[str]:
         """The lines printed after the table."""
         c = self.consensus
-        lines = [f"label issues: top-1 votes of the {c.models} models scored on the {len(c.given):,} images of "
-                 f"{self.test_set}" + (f" ({self.other_models} models of other test sets not counted)"
-                                       if self.other_models else "")]
+        lines = [
+            f"label issues: top-1 votes of the {c.models} models scored on the {len(c.given):,} images of "
+            f"{self.test_set}"
+            + (f" ({self.other_models} models of other test sets not counted)" if self.other_models else "")
+        ]
         if self.cl is not None:
             skipped = f"; {len(self.cl.skipped)} with fewer than {MIN_K} columns left out" if self.cl.skipped else ""
-            lines.append(f"label issues: confident learning (cleanlab {self.cl.version}) on the mean top-k "
-                         f"probabilities of {self.cl.models} models{skipped}")
+            lines.append(
+                f"label issues: confident learning (cleanlab {self.cl.version}) on the mean top-k "
+                f"probabilities of {self.cl.models} models{skipped}"
+            )
         for entry in self.levels():
             line = f"  {entry['method']:<22} {entry['flagged']:>7,} images flagged"
             if entry["checked"] is not None:
                 share = f"{100 * entry['confirmed'] / entry['checked']:.1f}%" if entry["checked"] else "-"
-                line += (f"; the crowd checked {entry['checked']:,} of them and confirmed {entry['confirmed']:,} "
-                         f"as label errors ({share})")
+                line += (
+                    f"; the crowd checked {entry['checked']:,} of them and confirmed {entry['confirmed']:,} "
+                    f"as label errors ({share})"
+                )
             lines.append(line)
         if self.crowd is None:
             lines.append("  (no crowd-checked data: pass --clean-labels imagenet_mturk.json to compare)")
@@ -264,10 +287,12 @@ class Report:
         names = class_names()
         out = io.StringIO()
         c = self.consensus
-        out.write(f"# label issues of {self.test_set}: images where the top-1 consensus of {c.models} models "
-                  f"(share >= {100 * MIN_SHARE:.0f}%) contradicts the given label"
-                  f"{' or confident learning flags the label' if self.cl is not None else ''}; ranked by score "
-                  "(consensus share minus given-label share)\n")
+        out.write(
+            f"# label issues of {self.test_set}: images where the top-1 consensus of {c.models} models "
+            f"(share >= {100 * MIN_SHARE:.0f}%) contradicts the given label"
+            f"{' or confident learning flags the label' if self.cl is not None else ''}; ranked by score "
+            "(consensus share minus given-label share)\n"
+        )
         out.write("# method,flagged,crowd_checked,crowd_confirmed\n")
         for entry in self.levels():
             checked = "" if entry["checked"] is None else entry["checked"]
@@ -278,8 +303,18 @@ class Report:
         writer.writerow(COLUMNS + (CL_COLUMNS if self.cl is not None else []))
         for rank, row in enumerate(self.rows.tolist(), 1):
             given, label = int(c.given[row]), int(c.label[row])
-            line = [rank, row, self.names[row] if self.names else "", given, names[given], label, names[label],
-                    f"{c.share[row]:.4f}", f"{c.given_share[row]:.4f}", f"{c.score[row]:.4f}"]
+            line = [
+                rank,
+                row,
+                self.names[row] if self.names else "",
+                given,
+                names[given],
+                label,
+                names[label],
+                f"{c.share[row]:.4f}",
+                f"{c.given_share[row]:.4f}",
+                f"{c.score[row]:.4f}",
+            ]
             if self.cl is not None:
                 line += [int(self.cl.flagged[row]), f"{self.cl.quality[row]:.6f}"]
             writer.writerow(line)
@@ -289,8 +324,14 @@ class Report:
         atomic.write_text(path, self.csv_text())
 
 
-def report(test_set: str, labels: np.ndarray, names: list[str] | None, tallies: Tallies,
-           crowd_data: clean_labels.LabelErrors | None, other_models: int) -> Report:
+def report(
+    test_set: str,
+    labels: np.ndarray,
+    names: list[str] | None,
+    tallies: Tallies,
+    crowd_data: clean_labels.LabelErrors | None,
+    other_models: int,
+) -> Report:
     """Both methods' findings, compared with the crowd's checks where given. The vote counts
     are let go once counted, so that confident learning has their 100 MB."""
     agreed = consensus(tallies.votes, labels)

@@ -1,5 +1,6 @@
 """The column sets read from the manifests and the registries' data files, with no per-image
 part: published figures (--published) and speed (--speed)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -54,21 +55,32 @@ class Published(ColumnSet):
         if value is None:
             return []
         if test_set != VAL:
-            table.notes.append(f"note: the published figures are for the whole {test_set} test set, from the "
-                               "sources that published it (timm); the others publish none, so they are blank")
+            table.notes.append(
+                f"note: the published figures are for the whole {test_set} test set, from the "
+                "sources that published it (timm); the others publish none, so they are blank"
+            )
         elif not primary["full_val"]:
-            table.notes.append(f"note: the published figures are for the full 50,000-image val set, not "
-                               f"{primary['name']} ({primary['n_images']} images): a difference here is not a "
-                               "discrepancy")
-        columns = [Column("Pub@1", "published_acc1", percent), Column("Pub@5", "published_acc5", percent),
-                   Column("Δ@1", "delta1", signed), Column("Δ@5", "delta5", signed)]
+            table.notes.append(
+                f"note: the published figures are for the full 50,000-image val set, not "
+                f"{primary['name']} ({primary['n_images']} images): a difference here is not a "
+                "discrepancy"
+            )
+        columns = [
+            Column("Pub@1", "published_acc1", percent),
+            Column("Pub@5", "published_acc5", percent),
+            Column("Δ@1", "delta1", signed),
+            Column("Δ@5", "delta5", signed),
+        ]
         for dataset in table.datasets[1:]:
             name = dataset["name"]
             for row in rows:
                 card = row["cards"].get(name)
-                row[f"pub1:{name}"] = (None if card is None else  # beside a measured figure only
-                                       published_figures(card, row["platform"], row["model"],
-                                                         published_sets[name]).get("acc1"))
+                row[f"pub1:{name}"] = (
+                    None
+                    if card is None
+                    # beside a measured figure only
+                    else published_figures(card, row["platform"], row["model"], published_sets[name]).get("acc1")
+                )
             columns.append(Column(f"Pub@1 {name}", f"pub1:{name}", percent))
         return columns
 
@@ -81,8 +93,10 @@ class Speed(ColumnSet):
 
     name = "speed"
     flag = "--speed"
-    help = ("parameters, GFLOPs, images/s, device and batch size from the manifests; '*' marks "
-            "the accuracy/throughput frontier of each device")
+    help = (
+        "parameters, GFLOPs, images/s, device and batch size from the manifests; '*' marks "
+        "the accuracy/throughput frontier of each device"
+    )
 
     def fill(self, table: Table, value: Any) -> list[Column]:
         from ..models import published
@@ -101,10 +115,19 @@ class Speed(ColumnSet):
                 by_device.setdefault(str(row["device"]), []).append(row)
         for group in by_device.values():
             for row in group:
-                beaten = any(o is not row and o["acc1"] >= row["acc1"] and o["images_per_s"] >= row["images_per_s"]
-                             and (o["acc1"] > row["acc1"] or o["images_per_s"] > row["images_per_s"])
-                             for o in group)
+                beaten = any(
+                    o is not row
+                    and o["acc1"] >= row["acc1"]
+                    and o["images_per_s"] >= row["images_per_s"]
+                    and (o["acc1"] > row["acc1"] or o["images_per_s"] > row["images_per_s"])
+                    for o in group
+                )
                 row["frontier"] = "" if beaten else "*"
-        return [Column("Params (M)", "params_m", one_decimal), Column("GFLOPs", "gflops", two_decimals),
-                Column("images/s", "images_per_s", one_decimal), Column("Device", "device", plain, numeric=False),
-                Column("Batch", "batch_size"), Column("Frontier", "frontier", plain, numeric=False)]
+        return [
+            Column("Params (M)", "params_m", one_decimal),
+            Column("GFLOPs", "gflops", two_decimals),
+            Column("images/s", "images_per_s", one_decimal),
+            Column("Device", "device", plain, numeric=False),
+            Column("Batch", "batch_size"),
+            Column("Frontier", "frontier", plain, numeric=False),
+        ]

@@ -3,6 +3,7 @@ set's accuracy against val accuracy with its effective-robustness line.
 
 matplotlib is imported here only, and this module only when --plot is given.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,9 +30,7 @@ def plot(table: Any, path: str | Path) -> None:
     timed = [r for r in rows if r.get("images_per_s")]
     others = list(table.fits)
     n_panels = 1 + bool(timed) + len(others)
-    fig, axes = plt.subplots(
-        1, n_panels, figsize=(8 * n_panels, max(4.0, 0.28 * len(rows) + 1.5)), squeeze=False
-    )
+    fig, axes = plt.subplots(1, n_panels, figsize=(8 * n_panels, max(4.0, 0.28 * len(rows) + 1.5)), squeeze=False)
     for panel, name in enumerate(others, start=1 + bool(timed)):
         _robustness_panel(axes[0][panel], rows, name, table.fits[name])
     ax = axes[0][0]
@@ -39,8 +38,15 @@ def plot(table: Any, path: str | Path) -> None:
     ax.barh(list(y), [r["acc1"] for r in rows], color=[COLOURS[r["platform"]] for r in rows])
     marked = [(i, r["published_acc1"]) for i, r in enumerate(rows) if r.get("published_acc1") is not None]
     if marked:
-        ax.scatter([m[1] for m in marked], [m[0] for m in marked], marker="|", s=120, color="black",
-                   zorder=3, label="published Acc@1")
+        ax.scatter(
+            [m[1] for m in marked],
+            [m[0] for m in marked],
+            marker="|",
+            s=120,
+            color="black",
+            zorder=3,
+            label="published Acc@1",
+        )
         ax.legend(loc="lower right")
     ax.set_yticks(list(y), [f"{r['model']} ({r['platform']})" for r in rows], fontsize=8)
     low = min(r["acc1"] for r in rows)
@@ -76,14 +82,20 @@ def _robustness_panel(ax: Any, rows: list[dict[str, Any]], name: str, fit: dict[
         mine = [r for r in pts if r["platform"] == platform]
         if not mine:
             continue
-        ax.scatter([r["acc1"] / 100 for r in mine], [r[f"acc1:{name}"] / 100 for r in mine], color=colour,
-                   label=platform, s=12)
+        ax.scatter(
+            [r["acc1"] / 100 for r in mine], [r[f"acc1:{name}"] / 100 for r in mine], color=colour, label=platform, s=12
+        )
     if fit.get("slope") is not None and pts:
         lo, hi = min(r["acc1"] for r in pts), max(r["acc1"] for r in pts)
         x = np.linspace(max(lo - 2, 0.5), min(hi + 2, 99.5), 100)
         z = fit["slope"] * np.log(x / (100 - x)) + fit["intercept"]
-        ax.plot(x / 100, 1 / (1 + np.exp(-z)), color="black", lw=1,
-                label=f"fit on {len(fit['baseline'])} models (logit space)")
+        ax.plot(
+            x / 100,
+            1 / (1 + np.exp(-z)),
+            color="black",
+            lw=1,
+            label=f"fit on {len(fit['baseline'])} models (logit space)",
+        )
     ax.set_xscale("logit")
     ax.set_yscale("logit")
     for axis in (ax.xaxis, ax.yaxis):

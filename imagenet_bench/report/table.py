@@ -5,14 +5,15 @@ Rows are built from each model's cards (its answers on each test set); each colu
 caller renders it. Every value comes from the kept answers (counts, bits, small float
 vectors) or the manifests, so the arrays behind them were dropped long ago.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scoring import metrics
-from ..outputs import predfiles
 from ..models import sources
+from ..outputs import predfiles
+from ..scoring import metrics
 from ..scoring.measures import Answer
 from ..scoring.score import Card
 from .table_format import Column
@@ -81,11 +82,20 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
     for name, test_cards in cards.items():
         for card in test_cards:
             key = (card.files.platform, card.files.model)
-            row = rows.setdefault(key, {
-                "platform": key[0], "platform_name": PLATFORM_NAMES[key[0]], "model": key[1],
-                "source": None, "manifests": {t: None for t in cards}, "cards": {},
-                "images_per_s": None, "device": None, "batch_size": None,
-            })
+            row = rows.setdefault(
+                key,
+                {
+                    "platform": key[0],
+                    "platform_name": PLATFORM_NAMES[key[0]],
+                    "model": key[1],
+                    "source": None,
+                    "manifests": {t: None for t in cards},
+                    "cards": {},
+                    "images_per_s": None,
+                    "device": None,
+                    "batch_size": None,
+                },
+            )
             row["manifests"][name] = card.manifest
             row["cards"][name] = card
             manifest = card.manifest or {}

@@ -4,14 +4,16 @@ Renderers take a ``table.Table`` (anything with ``rows``, ``columns`` and ``note
 and format every cell through its Column's formatter, so all formats agree.
 Columns marked ``detail`` (exact counts) appear in CSV and JSON only.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 def percent(value: Any) -> str:
@@ -63,9 +65,7 @@ def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
     widths = [max([len(c.header)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
 
     def line(values: list[str]) -> str:
-        return " | ".join(
-            v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns)
-        ).rstrip()
+        return " | ".join(v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns)).rstrip()
 
     rule = "-+-".join("-" * w for w in widths)
     return "\n".join([line([c.header for c in columns]), rule] + [line(r) for r in cells]) + "\n"

@@ -11,6 +11,7 @@ What only some options need (label issues, corrected labels, a val folder's scan
 the published figures) is imported where it is used: at 34 models most of the
 table's time over a bare numpy script is fixed cost, imports (and compiling them) first.
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..scoring import score as scoring
-from . import table
-from ..scoring import labels as test_labels
-from .column_set import ColumnSet
-from ..scoring.labels import Labels
-from . import columns
-from .label_columns import corrected_labels
 from ..base.errors import UsageError
+from ..scoring import labels as test_labels
+from ..scoring import score as scoring
+from ..scoring.labels import Labels
+from . import columns, table
+from .column_set import ColumnSet
+from .label_columns import corrected_labels
 
 if TYPE_CHECKING:
     from . import label_issues
@@ -71,11 +71,18 @@ def describe(test_set: scoring.PredictionSet, labels: Labels) -> dict:
     info = test_set.info or {}
     classes = int(np.count_nonzero(np.bincount(labels.values, minlength=1)))  # labels are 0..999 (checked)
     subset = info.get("class_subset")  # the classes each model was restricted to (prediction scripts)
-    return {"name": test_set.name, "test_set": info.get("test_set"), "folders": [str(f) for f in test_set.folders],
-            "n_images": test_set.n, "n_classes": classes,
-            "class_subset": subset["n_classes"] if subset else (None if classes == 1000 else classes),
-            "restricted_to": subset["n_classes"] if subset else None,  # outputs restricted before the softmax
-            "labels": labels.source, "full_val": test_set.is_full_val, "fingerprint": info.get("fingerprint")}
+    return {
+        "name": test_set.name,
+        "test_set": info.get("test_set"),
+        "folders": [str(f) for f in test_set.folders],
+        "n_images": test_set.n,
+        "n_classes": classes,
+        "class_subset": subset["n_classes"] if subset else (None if classes == 1000 else classes),
+        "restricted_to": subset["n_classes"] if subset else None,  # outputs restricted before the softmax
+        "labels": labels.source,
+        "full_val": test_set.is_full_val,
+        "fingerprint": info.get("fingerprint"),
+    }
 
 
 def nothing_ranked(failures: list[str]) -> UsageError:
@@ -108,28 +115,39 @@ def build(options: TableOptions) -> Built:
     for test_set in test_sets:
         labels = test_labels.resolve(test_set, given if test_set is primary else None)
         if len(labels.values) != test_set.n:
-            raise UsageError(f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
-                             f"({labels.source}); were these made on another dataset?")
+            raise UsageError(
+                f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
+                f"({labels.source}); were these made on another dataset?"
+            )
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
         counted = tallies is not None and test_set is primary
         if counted:
             labels.need_imagenet_classes("--label-issues")
         measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
-        cards[test_set.name] = scoring.score(test_set, measures, options.cache_root, failures,
-                                             list(tallies) if counted else [])
+        cards[test_set.name] = scoring.score(
+            test_set, measures, options.cache_root, failures, list(tallies) if counted else []
+        )
         datasets.append(describe(test_set, labels))
         if counted:
             primary_labels = labels
     if not any(cards.values()):
         raise nothing_ranked(failures)
-    built = Built(assemble(cards, datasets, sets, options.sort), failures,
-                  [w for test_cards in cards.values() for card in test_cards for w in card.warnings])
+    built = Built(
+        assemble(cards, datasets, sets, options.sort),
+        failures,
+        [w for test_cards in cards.values() for card in test_cards for w in card.warnings],
+    )
     if tallies is not None:
         crowd = options.columns.get("clean")
         others = sum(len(c) for name, c in cards.items() if name != primary.name)
         built.issues = label_issues.report(
-            primary.name, primary_labels.values, primary_labels.names, tallies,
-            None if crowd is None or label_issues.is_issues_csv(crowd) else corrected_labels(crowd), others)
+            primary.name,
+            primary_labels.values,
+            primary_labels.names,
+            tallies,
+            None if crowd is None or label_issues.is_issues_csv(crowd) else corrected_labels(crowd),
+            others,
+        )
     return built
 
 

@@ -11,6 +11,7 @@ file name (ILSVRC2012_val_<id>), so rows are matched by file name, as for ReaL.
 Two measures: "clean_drop" scores the images that are not errors against their labels;
 "clean_fix" adds the 1,428 relabelled images with their new label.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .measures import TopK
 from ..base.errors import UsageError
+from .measures import TopK
 
 AGREE = 3  # of 5 workers
 _NUMBER_RE = re.compile(r"^ILSVRC2012_val_(\d{8})")
@@ -54,8 +55,10 @@ def load(path: Path) -> LabelErrors:
                 errors[number] = int(entry["our_guessed_label"]) if votes["guessed"] >= AGREE else None
                 given[number] = int(entry["given_original_label"])
     except FileNotFoundError:
-        raise UsageError(f"{path}: --clean-labels file not found; fetch it with --download {DOWNLOAD} "
-                         f"(or place cleanlab/label-errors' {FILE} there)") from None
+        raise UsageError(
+            f"{path}: --clean-labels file not found; fetch it with --download {DOWNLOAD} "
+            f"(or place cleanlab/label-errors' {FILE} there)"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not cleanlab's imagenet_mturk.json ({exc!r}); check --clean-labels") from None
     return LabelErrors(errors, given, frozenset(checked))
@@ -81,8 +84,10 @@ def measures(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path
     for row, number in enumerate(numbers.tolist()):
         if number in data.errors:
             if data.given[number] != labels[row]:
-                raise UsageError(f"{path}: {names[row]} has label {data.given[number]} there but {labels[row]} "
-                                 "here; --clean-labels applies to the ImageNet val labels only")
+                raise UsageError(
+                    f"{path}: {names[row]} has label {data.given[number]} there but {labels[row]} "
+                    "here; --clean-labels applies to the ImageNet val labels only"
+                )
             keep_drop[row] = False
             corrected = data.errors[number]
             if corrected is None:

@@ -5,6 +5,7 @@ order of the full val set. A test set with its own classes (ObjectNet, ImageNet-
 its dataset.json which ImageNet classes each of its classes accepts, so its files are scored by
 its authors' rule without the table knowing its declaration.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ class Labels:
         """An option that compares predictions with ImageNet labels is refused on a test set whose
         labels are its own classes (they would be compared with positions in its class list)."""
         if self.accepts is not None:
-            raise UsageError(f"{flag} compares predictions with ImageNet class labels, but {self.source} holds a "
-                             "test set's own classes; rank that test set without it")
+            raise UsageError(
+                f"{flag} compares predictions with ImageNet class labels, but {self.source} holds a "
+                "test set's own classes; rank that test set without it"
+            )
 
     def accuracy_measures(self) -> list[Measure]:
         """Acc@1 and Acc@5 by the test set's rule: the label itself, or one of its accepted classes."""
@@ -66,8 +69,10 @@ def labels_beside(test_set: PredictionSet) -> tuple[np.ndarray, Path] | None:
         if labels is not None:
             path = folder / output_folder.DATASET_LABELS
             if labels.size and (labels.min() < 0 or labels.max() >= 1000):
-                raise UsageError(f"{path}: class index out of range 0..999 (found {labels.min()}..{labels.max()}); "
-                                 "the file is damaged: regenerate it, or pass --labels")
+                raise UsageError(
+                    f"{path}: class index out of range 0..999 (found {labels.min()}..{labels.max()}); "
+                    "the file is damaged: regenerate it, or pass --labels"
+                )
             return labels.astype(np.int64), path
     return None
 
@@ -112,8 +117,10 @@ def resolve(test_set: PredictionSet, given: Given | None = None) -> Labels:
         labels.accepts = _membership(own, test_set, labels.values)
         columns = (test_set.info or {}).get("columns", list(ACCURACIES))
         if not valid_columns(columns):
-            raise UsageError(f"{test_set.folders[0] / output_folder.DATASET_JSON}: columns is {columns!r}, not "
-                             f"{list(ACCURACIES[:1])} or {list(ACCURACIES)}; regenerate the folder")
+            raise UsageError(
+                f"{test_set.folders[0] / output_folder.DATASET_JSON}: columns is {columns!r}, not "
+                f"{list(ACCURACIES[:1])} or {list(ACCURACIES)}; regenerate the folder"
+            )
         labels.columns = tuple(columns)
     return labels
 
@@ -126,11 +133,14 @@ def _membership(own: Any, test_set: PredictionSet, labels: np.ndarray) -> np.nda
         accepts = tuple(tuple(sorted(int(c) for c in accepted)) for accepted in own["accepts"])
         member = OwnClasses(tuple(str(i) for i in range(len(accepts))), accepts).membership()
     except (TypeError, KeyError, ValueError):
-        raise UsageError(f"{where}: own_classes.accepts is not a list of lists of class indices 0..999; "
-                         "regenerate the folder with the prediction scripts") from None
+        raise UsageError(
+            f"{where}: own_classes.accepts is not a list of lists of class indices 0..999; "
+            "regenerate the folder with the prediction scripts"
+        ) from None
     if labels.size and labels.max() >= len(member):
-        raise UsageError(f"{where}: labels up to {labels.max()} but {len(member)} own classes; the folder is "
-                         "damaged: regenerate it")
+        raise UsageError(
+            f"{where}: labels up to {labels.max()} but {len(member)} own classes; the folder is damaged: regenerate it"
+        )
     return member
 
 
@@ -147,8 +157,10 @@ def _values(test_set: PredictionSet, given: Given | None) -> Labels:
         names = names or output_folder.read_files(folder)
     if names is not None and len(names) != test_set.n:
         folder = next(f for f in test_set.folders if output_folder.read_files(f) is not None)
-        raise UsageError(f"{folder / output_folder.DATASET_FILES}: {len(names)} file names but {test_set.n} "
-                         "prediction rows; regenerate it (or remove it: --real-labels and --clean-labels need it)")
+        raise UsageError(
+            f"{folder / output_folder.DATASET_FILES}: {len(names)} file names but {test_set.n} "
+            "prediction rows; regenerate it (or remove it: --real-labels and --clean-labels need it)"
+        )
     if given is not None and given.labels:
         return Labels(read_class_file(given.labels, "--labels"), f"--labels {given.labels}", names)
     beside = labels_beside(test_set)
@@ -157,7 +169,7 @@ def _values(test_set: PredictionSet, given: Given | None) -> Labels:
     if test_set.n == FULL_VAL_SIZE:
         if names is None and given is not None and given.val_ground_truth:
             names = standard_order_names(given.val_ground_truth)
-        return Labels(standard_val_labels(), "standard order of the full val set (50 images per class)",
-                      names)
-    raise UsageError(f"{test_set.models[0].preds_path}: no labels for these {test_set.n} images; "
-                     "pass --val-dir or --labels")
+        return Labels(standard_val_labels(), "standard order of the full val set (50 images per class)", names)
+    raise UsageError(
+        f"{test_set.models[0].preds_path}: no labels for these {test_set.n} images; pass --val-dir or --labels"
+    )

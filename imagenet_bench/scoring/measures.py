@@ -15,11 +15,13 @@ The scorer answers every measure while the arrays are in memory and drops the ar
 measure's ``key`` hashes everything its answer depends on (labels, rows, k, a version), so
 the score cache can tell whether an answer it holds is to the same question.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Union
+from typing import Protocol, Union
 
 import numpy as np
 
@@ -105,8 +107,11 @@ class Accepted:
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", digest("accepted", self.name, self.k, np.ascontiguousarray(self.labels),
-                                               np.packbits(self.accepts)))
+        object.__setattr__(
+            self,
+            "key",
+            digest("accepted", self.name, self.k, np.ascontiguousarray(self.labels), np.packbits(self.accepts)),
+        )
 
     @property
     def size(self) -> int:

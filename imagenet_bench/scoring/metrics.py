@@ -4,6 +4,7 @@ Ranks compare exact counts of correct images, never rounded percentages: a
 model's rank is 1 + the number of models with strictly more correct images, so
 only equal counts share a rank.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,9 @@ import math
 import numpy as np
 
 
-def topk_correct(preds: np.ndarray, top1: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray | None]:
+def topk_correct(
+    preds: np.ndarray, top1: np.ndarray, labels: np.ndarray, k: int = 5
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-image correctness at top-1 and top-k (None when fewer than k columns exist).
 
     Top-k uses the first k columns, which for sorted files are the k most probable

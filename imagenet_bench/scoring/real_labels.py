@@ -5,6 +5,7 @@ whose set is empty (3,163 of 50,000) are left out. ReaL labels are indexed by
 val file name (ILSVRC2012_val_00000001 is entry 0), so each prediction row must
 be matched to its file name.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ def load(path: str | Path) -> list[list[int]]:
         real = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read ReaL labels ({exc}); check --real-labels") from None
-    if (not isinstance(real, list) or len(real) != 50_000
-            or not all(isinstance(s, list) and all(type(c) is int and 0 <= c < 1000 for c in s) for s in real)):
+    if (
+        not isinstance(real, list)
+        or len(real) != 50_000
+        or not all(isinstance(s, list) and all(type(c) is int and 0 <= c < 1000 for c in s) for s in real)
+    ):
         raise UsageError(f"{path}: expected a JSON list of 50,000 lists of class indices 0..999 (ImageNet-ReaL)")
     return real
 

@@ -12,18 +12,19 @@ dropped, so memory grows by a few kB per model, not by its arrays. Two models ar
 read at a time, on two threads (file reads, sha256 and most numpy work release the
 GIL). Answers of unchanged files come from the score cache.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
-
-from ..outputs import output_folder, predfiles
-from .measures import Answer, Measure, answer, measures_key
 from ..base.classes import FULL_VAL_SIZE
 from ..base.errors import UsageError
+from ..outputs import output_folder, predfiles
+from .measures import Answer, Measure, answer, measures_key
 from .score_cache import Entry, ScoreCache, stat_key
 
 FULL_VAL_KEY = "ILSVRC2012 val (50,000 images, standard order)"
@@ -116,8 +117,10 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Pr
             infos[files.folder] = output_folder.read_info(files.folder)
         info = infos[files.folder]
         if info is not None and not files.manifest_path.exists():
-            failures.append(f"{files.manifest_path}: missing, so these outputs are incomplete (a run was "
-                            "stopped while writing them); run the prediction script again")
+            failures.append(
+                f"{files.manifest_path}: missing, so these outputs are incomplete (a run was "
+                "stopped while writing them); run the prediction script again"
+            )
             continue
         try:
             n = predfiles.npy_rows(files.preds_path)
@@ -125,30 +128,43 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Pr
             failures.append(str(exc))
             continue
         key = dataset_key(info, n, files.folder)
-        test_set = sets.setdefault(key, PredictionSet(test_set_name(info, key, files.folder), key,
-                                                n if info is None else int(info["n_images"]), info))
+        test_set = sets.setdefault(
+            key,
+            PredictionSet(
+                test_set_name(info, key, files.folder), key, n if info is None else int(info["n_images"]), info
+            ),
+        )
         twin = taken.setdefault((key, files.platform, files.model), files)
         if twin is not files:
-            print(f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}",
-                  file=sys.stderr)
+            print(
+                f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}", file=sys.stderr
+            )
             continue
         if n != test_set.n:
-            failures.append(f"{files.preds_path}: {n} rows but the dataset has {test_set.n} images; "
-                            "were these made on another dataset?")
+            failures.append(
+                f"{files.preds_path}: {n} rows but the dataset has {test_set.n} images; "
+                "were these made on another dataset?"
+            )
             continue
         test_set.models.append(files)
     found = [s for s in sets.values() if s.models]
     unknown = [s for s in found if s.info is None and not s.is_full_val]
     if len(found) > 1 and unknown:
-        described = "; ".join(f"{s.key}: {', '.join(str(m.preds_path) for m in s.models[:2])}"
-                              f"{' ...' if len(s.models) > 2 else ''}" for s in found)
-        raise UsageError(f"prediction files from different datasets cannot be ranked together, and some have no "
-                         f"dataset.json to tell them apart ({described}); pass their folders separately")
+        described = "; ".join(
+            f"{s.key}: {', '.join(str(m.preds_path) for m in s.models[:2])}{' ...' if len(s.models) > 2 else ''}"
+            for s in found
+        )
+        raise UsageError(
+            f"prediction files from different datasets cannot be ranked together, and some have no "
+            f"dataset.json to tell them apart ({described}); pass their folders separately"
+        )
     names: dict[str, PredictionSet] = {}
     for s in found:
         if s.name in names:
-            raise UsageError(f"{s.folders[0]} and {names[s.name].folders[0]}: two different datasets are both "
-                             f"named {s.name!r}; rank them separately or give their dataset.json a test_set")
+            raise UsageError(
+                f"{s.folders[0]} and {names[s.name].folders[0]}: two different datasets are both "
+                f"named {s.name!r}; rank them separately or give their dataset.json a test_set"
+            )
         names[s.name] = s
         s.models.sort(key=lambda m: (m.platform, m.model))
     return sorted(found, key=lambda s: (s.name != VAL_NAME, s.name))
@@ -172,8 +188,9 @@ class Tally(Protocol):
     def add(self, loaded: predfiles.Predictions) -> None: ...
 
 
-def _read(files: predfiles.ModelFiles, measures: list[Measure],
-          tallies: Sequence[Tally] = ()) -> tuple[Entry, dict[str, Any] | None]:
+def _read(
+    files: predfiles.ModelFiles, measures: list[Measure], tallies: Sequence[Tally] = ()
+) -> tuple[Entry, dict[str, Any] | None]:
     loaded = predfiles.load(files)
     answers = {measure.name: answer(measure, loaded) for measure in measures}
     for tally in tallies:
@@ -184,10 +201,12 @@ def _read(files: predfiles.ModelFiles, measures: list[Measure],
 READ_THREADS = 2  # reading, hashing and most numpy work release the GIL: two files at once
 
 
-def _reads(models: list[predfiles.ModelFiles], measures: list[Measure], tallies: Sequence[Tally]
-           ) -> Iterator[tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile]:
+def _reads(
+    models: list[predfiles.ModelFiles], measures: list[Measure], tallies: Sequence[Tally]
+) -> Iterator[tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile]:
     """``_read`` of each model, in order (a bad file yields its error). Two threads read
     while memory holds at most two models' arrays; one when tallies sum over the models."""
+
     def attempt(files: predfiles.ModelFiles) -> tuple[Entry, dict[str, Any] | None] | predfiles.BadPredictionFile:
         try:
             return _read(files, measures, tallies)
@@ -203,8 +222,13 @@ def _reads(models: list[predfiles.ModelFiles], measures: list[Measure], tallies:
         yield from pool.map(attempt, models)
 
 
-def score(test_set: PredictionSet, measures: list[Measure], cache_root: Path | None, failures: list[str],
-          tallies: Sequence[Tally] = ()) -> list[Card]:
+def score(
+    test_set: PredictionSet,
+    measures: list[Measure],
+    cache_root: Path | None,
+    failures: list[str],
+    tallies: Sequence[Tally] = (),
+) -> list[Card]:
     """Every usable model's card; bad files become failure messages, not errors."""
     key, shapes = measures_key(measures), {m.name: (m.kind, m.size) for m in measures}
     caches = {folder: ScoreCache(cache_root, folder, key, shapes) for folder in test_set.folders}

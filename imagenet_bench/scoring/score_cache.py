@@ -18,6 +18,7 @@ lost, and an fsync took 2 to 10 ms here, a fixed cost of every table that writes
 cache): a file torn by a power cut fails zip's CRC or the index's JSON and reads as
 an empty cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..base import atomic
-from .measures import BITS, Answer, Marks
 from ..outputs.predfiles import ModelFiles
+from .measures import BITS, Answer, Marks
 
 SCHEMA = 3  # 3: answers of two kinds, bits and numbers (2: bits only)
 
@@ -95,7 +96,9 @@ class ScoreCache:
         except Exception:  # an unreadable or inconsistent cache is an empty one (rebuilt by this run)
             self.stored = {}
 
-    def _entries(self, models: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> dict[str, tuple[list[int], Entry]]:
+    def _entries(
+        self, models: list[dict[str, Any]], arrays: dict[str, np.ndarray]
+    ) -> dict[str, tuple[list[int], Entry]]:
         """The index's models with their answers; ValueError where the arrays do not fit the index."""
         for name, (kind, size) in self.shapes.items():
             if arrays[name].shape != (len(models), _width(kind, size)):
@@ -111,8 +114,10 @@ class ScoreCache:
                     answers[name] = Marks(arrays[name][row], size, int(count))
                 else:
                     answers[name] = arrays[name][row]
-            stored[str(model["label"])] = (list(model["stat"]), Entry(answers, list(model["warnings"]),
-                                                                      model.get("manifest")))
+            stored[str(model["label"])] = (
+                list(model["stat"]),
+                Entry(answers, list(model["warnings"]), model.get("manifest")),
+            )
         return stored
 
     def get(self, files: ModelFiles, key: list[int]) -> Entry | None:
@@ -141,10 +146,15 @@ class ScoreCache:
                 else:
                     counts[name] = None if value is None else 0
                     rows[name].append(np.zeros(size) if value is None else value)
-            models.append({"label": label, "stat": key, "counts": counts, "warnings": entry.warnings,
-                           "manifest": entry.manifest})
-        arrays = {_member(name, kind): np.array(rows[name], dtype=np.uint8 if kind == BITS else np.float64)
-                  .reshape(len(models), _width(kind, size)) for name, (kind, size) in self.shapes.items()}
+            models.append(
+                {"label": label, "stat": key, "counts": counts, "warnings": entry.warnings, "manifest": entry.manifest}
+            )
+        arrays = {
+            _member(name, kind): np.array(rows[name], dtype=np.uint8 if kind == BITS else np.float64).reshape(
+                len(models), _width(kind, size)
+            )
+            for name, (kind, size) in self.shapes.items()
+        }
         index = np.frombuffer(json.dumps({"schema": SCHEMA, "models": models}).encode(), dtype=np.uint8)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

