@@ -98,7 +98,7 @@ def _alternating(plain, restricted, rounds: int, calls: int = 200) -> tuple[floa
     """Median seconds per call of each, in alternating rounds."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
-        for target, fn in zip(times, (plain, restricted)):
+        for target, fn in zip(times, (plain, restricted), strict=True):
             start = time.perf_counter()
             for _ in range(calls):
                 fn()

@@ -108,7 +108,7 @@ def val_hours(d: dict[str, np.ndarray], r: dict[str, object], images: int = 50_0
 
     from imagenet_bench.models import timm_registry
 
-    measured = {(m, s): ips for m, s, ips in zip(d["model"], d["size"], d["ips"])}
+    measured = {(m, s): ips for m, s, ips in zip(d["model"], d["size"], d["ips"], strict=True)}
     found = [measured.get((e.architecture, e.reference_preprocess().crop_size)) for e in timm_registry.entries()]
     known = [ips for ips in found if ips]
     median = float(np.median(known))

@@ -7,8 +7,9 @@ shufflenet_v2_x0_5, squeezenet1_1 and mnasnet0_5 (random weights, seeded, passed
 --weights-file; they share resize 256 / crop 224 / bilinear), with --group-size 4
 and with --group-size 1, alternating, REPEATS times each. Prints the wall time of
 each configuration (median of the process's wall time) and of its prediction loops
-alone (from the manifests), their ratios (target >= 1.15x on a 2-core CPU), images decoded per dataset image (from the manifests' ``pass``
-records: target 1 per group) and checks that both give identical prediction files.
+alone (from the manifests), their ratios (target >= 1.15x on a 2-core CPU), images decoded
+per dataset image (from the manifests' ``pass`` records: target 1 per group) and checks that
+both give identical prediction files.
 
 Usage: python bench/bench_grouping.py [--images 200] [--repeats 2] [--workers 2]
 """
@@ -118,11 +119,13 @@ def main() -> None:
             f"-j {args.workers}, -b 50, models: {', '.join(MODELS)}"
         )
         print(
-            f"one model at a time (--group-size 1): {alone:7.2f} s   {decoded_per_image(tmp / 'out1', args.images):.0f} "
+            f"one model at a time (--group-size 1): {alone:7.2f} s   "
+            f"{decoded_per_image(tmp / 'out1', args.images):.0f} "
             f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[1])}"
         )
         print(
-            f"grouped (--group-size 4):             {grouped:7.2f} s   {decoded_per_image(tmp / 'out4', args.images):.0f} "
+            f"grouped (--group-size 4):             {grouped:7.2f} s   "
+            f"{decoded_per_image(tmp / 'out4', args.images):.0f} "
             f"decodes per image   runs {', '.join(f'{t:.1f}' for t in times[4])}"
         )
         loop_alone, loop_grouped = statistics.median(loops[1]), statistics.median(loops[4])

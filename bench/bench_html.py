@@ -4,7 +4,8 @@
 Two measurements, in one run:
   * time: the 68 files of 2019 hard-linked under 1,500 model names (3,000 files, no copies,
     made as bench_table.py makes them, in a temporary folder removed at the end, with the score
-    cache); ``imagenet_benchmarking.py -k KERAS -p PYTORCH`` (the text table) and the same with ``--html FILE`` run as subprocesses,
+    cache); ``imagenet_benchmarking.py -k KERAS -p PYTORCH`` (the text table) and the same with
+    ``--html FILE`` run as subprocesses,
     REPEATS times interleaved after an untimed warm-up of each; the medians and their ratio are
     printed (target: report <= 2x the text table). Three ways: every file read (``--no-cache``),
     a rerun on the score cache, and a rerun with ``--published`` (one more chart).

@@ -36,7 +36,7 @@ import argparse
 import hashlib
 import json
 import os
-import platform
+import platform as host
 import shutil
 import statistics
 import subprocess
@@ -243,7 +243,7 @@ def measure(
         f"; the table's modules {'compiled from source each run' if args.bytecode == 'source' else 'from bytecode'}"
     )
     print(
-        f"python {platform.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
+        f"python {host.python_version()}, numpy {numpy.__version__}, {os.cpu_count()} CPUs, "
         f"{args.repeats} runs each, interleaved, after a warm-up"
     )
     labels = {

@@ -39,6 +39,7 @@ Exit status: 0 when every step ran and found nothing wrong, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -211,10 +212,8 @@ def run_cmd(ctx: Context, cmd: list[str], env: dict[str, str] | None = None) -> 
                 proc.wait()
             raise StepFailed(f"timed out after {time.monotonic() - start:.0f} s: {' '.join(cmd[1:4])} ...") from None
         finally:
-            try:  # a DataLoader worker or torchrun child left behind
+            with contextlib.suppress(ProcessLookupError):  # a DataLoader worker or torchrun child left behind
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if proc.returncode != 0:
             log.seek(0)
             lines = [line.strip() for line in log.read().splitlines() if line.strip()]
@@ -947,7 +946,8 @@ def headline(name: str, r: dict[str, Any]) -> str:
 
 def print_table(summary: dict[str, Any]) -> None:
     print(
-        f"gpu_check ({summary['mode']}): {summary['machine'].get('gpus') or 'no GPU'}, {summary['machine']['cpus']} CPUs, "
+        f"gpu_check ({summary['mode']}): {summary['machine'].get('gpus') or 'no GPU'}, "
+        f"{summary['machine']['cpus']} CPUs, "
         f"{summary['wall_s']:.0f} s of {summary['budget_s']:.0f}"
     )
     for name, r in summary["steps"].items():

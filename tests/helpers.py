@@ -177,7 +177,7 @@ def write_dataset(
     names = names or [f"img_{i:05d}.JPEG" for i in range(len(labels))]
     sizes = [1000 + i + salt for i in range(len(labels))]
     digest = hashlib.sha256()
-    for name, size, label in zip(names, sizes, labels.tolist()):
+    for name, size, label in zip(names, sizes, labels.tolist(), strict=True):
         digest.update(f"{name}\t{size}\t{label}\n".encode())
     present = sorted(set(labels.tolist()))
     info = {

@@ -28,7 +28,7 @@ import numpy as np
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as timm's configs give them
 # What keras_hub/src/utils/timm/preset_loader.py (load_image_converter) writes for a timm config.
-TIMM_CONVERTER = {"scale": [1 / 255.0 / s for s in _STD], "offset": [-m / s for m, s in zip(_MEAN, _STD)]}
+TIMM_CONVERTER = {"scale": [1 / 255.0 / s for s in _STD], "offset": [-m / s for m, s in zip(_MEAN, _STD, strict=True)]}
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def _table(env: dict, *args, reads: Path | None = None) -> str:
 def _text_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
     lines = text.splitlines()
     headers = [h.strip() for h in lines[0].split(" | ")]
-    rows = [dict(zip(headers, (v.strip() for v in line.split(" | ")))) for line in lines[2:]]
+    rows = [dict(zip(headers, (v.strip() for v in line.split(" | ")), strict=True)) for line in lines[2:]]
     return {(r["Platform"], r["Model"]): r for r in rows}
 
 

@@ -118,7 +118,7 @@ def test_dry_run_grouping_cache_and_torchrun(dry_run):
 
 @pytest.mark.slow
 def test_dry_run_keras_and_real_weights(dry_run):
-    done, summary, tmp = dry_run
+    _done, summary, tmp = dry_run
     keras = summary["steps"]["keras"]
     assert keras["weights"].startswith("real")
     for run in keras["runs"].values():

@@ -260,7 +260,7 @@ def _provenance(data: dict, row: dict, dataset: str) -> dict[str, dict[str, str]
 def test_provenance_holds_the_manifest_fields():
     t = _small_table()
     data = html_report.payload(t, html_report.ReportInfo("v", "now"))
-    for row, source in zip(data["rows"][:2], t.rows[:2]):
+    for row, source in zip(data["rows"][:2], t.rows[:2], strict=True):
         manifest = source["manifests"]["val"]
         prov = _provenance(data, row, "val")
         assert prov["Weights"]["sha256"] == manifest["weights"]["sha256"]
@@ -430,7 +430,7 @@ def test_report_in_a_browser(browser, report, tmp_path):
     assert len(models) == len(expected) + 1
     assert browser.find_element("id", "count").text == f"{len(models)} of {len(models)} models shown"
     # Acc@1 cells are the 2019 table's (../shared/reference/seed-2019/seed_table.csv).
-    acc = dict(zip(zip(_column(browser, "Platform"), models), _column(browser, "Acc@1")))
+    acc = dict(zip(zip(_column(browser, "Platform"), models, strict=True), _column(browser, "Acc@1"), strict=True))
     assert {key: acc[key] for key in expected} == {key: row["acc1"] for key, row in expected.items()}
 
     # Markup in a model id and in a manifest field is shown as text and runs nothing.
@@ -443,14 +443,14 @@ def test_report_in_a_browser(browser, report, tmp_path):
     evil_row.click()
 
     # Clicking the Acc@1 header reverses the order (descending to ascending; empty cells stay last).
-    before = [(m, a) for m, a in zip(models, _column(browser, "Acc@1"))]
+    before = [(m, a) for m, a in zip(models, _column(browser, "Acc@1"), strict=True)]
     _click_header(browser, "Acc@1")
-    after = list(zip(_table_models(browser), _column(browser, "Acc@1")))
+    after = list(zip(_table_models(browser), _column(browser, "Acc@1"), strict=True))
     filled = lambda rows: [float(a) for _, a in rows if a]
     assert filled(before) == sorted(filled(before), reverse=True) and filled(after) == sorted(filled(before))
     assert after[0][0] == [m for m, a in before if a][-1] and after[-1] == (EVIL_ID, "")
     _click_header(browser, "Acc@1")
-    assert filled(list(zip(_table_models(browser), _column(browser, "Acc@1")))) == filled(before)
+    assert filled(list(zip(_table_models(browser), _column(browser, "Acc@1"), strict=True))) == filled(before)
 
     # Filtering to Keras leaves exactly the Keras rows, and the charts follow.
     browser.find_element("css selector", "#filter-platform input[value=pytorch]").click()

@@ -491,7 +491,7 @@ def test_gpus_runs_models_in_parallel_processes(tmp_path):
     assert "2 done, 0 skipped" in result.stderr
     slots = {_load(out, m)[2]["device"].get("cuda_visible_devices") for m in ("mobilenet_0.25_128", "mobilenetV2")}
     assert slots == {"0", "1"}
-    preds, probs, _ = _load(out, "mobilenetV2")
+    preds, _probs, _ = _load(out, "mobilenetV2")
     all_probs = np.load(out / "mobilenetV2_keras_imagenet_allprobs.npy", allow_pickle=False)
     assert all_probs.shape == (4, 1000)
     np.testing.assert_allclose(all_probs.sum(axis=1), 1.0, rtol=1e-4)

@@ -315,7 +315,7 @@ def test_confident_learning_on_generated_files_against_cleanlab_here(tmp_path, c
     here densely per model, through cleanlab here: the same flagged images."""
     from cleanlab.filter import find_label_issues
 
-    folder, truth, written, _ = changed_labels
+    folder, _truth, written, _ = changed_labels
     mean = np.zeros((N_IMAGES, 1000))
     for m in range(N_MODELS):
         preds = np.load(folder / f"m{m}_pytorch_imagenet_top5preds.npy")

@@ -107,7 +107,7 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
     info = json.loads((out / "dataset.json").read_text())
     assert info["n_images"] == 500 and info["n_classes_present"] == 10 and info["protocol"] == "reference"
     assert info["fingerprint"] == m["dataset"]["fingerprint"]
-    truth = dict(l.split() for l in shared(VAL_FULL_TXT).read_text().splitlines())
+    truth = dict(ln.split() for ln in shared(VAL_FULL_TXT).read_text().splitlines())
     names = (out / "dataset_files.txt").read_text().split()
     assert np.load(out / "dataset_labels.npy").tolist() == [int(truth[n]) for n in names]
     q = json.loads((out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
@@ -229,9 +229,9 @@ def test_list_models_reads_metadata_only():
     result = run_script(SCRIPT, "--list-models")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert sum(1 for l in lines[1:] if "left out" not in l) == 128
-    assert any(l.startswith("vgg16.IMAGENET1K_FEATURES") and "left out" in l for l in lines)
-    resnet = next(l for l in lines if l.startswith("resnet50 "))
+    assert sum(1 for ln in lines[1:] if "left out" not in ln) == 128
+    assert any(ln.startswith("vgg16.IMAGENET1K_FEATURES") and "left out" in ln for ln in lines)
+    resnet = next(ln for ln in lines if ln.startswith("resnet50 "))
     assert "76.13" in resnet and "25.6" in resnet and "crop 224" in resnet
     shard = run_script(SCRIPT, "--list-models", "--model-shard", "1/4")
     assert len(shard.stdout.splitlines()) - 2 == len(lines[1:-1][1::4])
@@ -360,7 +360,7 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
 
     listing = run_script(SCRIPT, "--list-models", "--source", "timm", env={"HF_HUB_OFFLINE": "1"})
     assert listing.returncode == 0, listing.stderr
-    rows = [l for l in listing.stdout.splitlines()[1:] if l.startswith("timm.")]
+    rows = [ln for ln in listing.stdout.splitlines()[1:] if ln.startswith("timm.")]
     assert len(rows) == len(__import__("imagenet_bench.models.timm_registry", fromlist=["x"]).entries()) >= 1300
     torch.manual_seed(0)
     weights = tmp_path / "test_vit.pth"
@@ -408,7 +408,7 @@ def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
         env={"TORCH_HOME": str(tmp_path / "th")},
     )
     assert result.returncode == 1
-    line = next(l for l in result.stderr.splitlines() if l.startswith("error: squeezenet1_1 failed"))
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error: squeezenet1_1 failed"))
     assert "https://download.pytorch.org/models/squeezenet1_1-" in line
     assert f"put that file in {tmp_path / 'th' / 'hub' / 'checkpoints'} (TORCH_HOME)" in line
     assert not (tmp_path / "out").exists()

@@ -91,7 +91,7 @@ def test_seed_2019_text_table_is_aligned(seed_table):
     bars = [i for i, ch in enumerate(lines[0]) if ch == "|"]
     for line in lines[2:]:
         assert [i for i, ch in enumerate(line) if ch == "|"] == bars, line
-        platform, model, acc1, acc5, rank1, _ = (cell.strip() for cell in line.split("|"))
+        platform, model, acc1, acc5, _rank1, _ = (cell.strip() for cell in line.split("|"))
         assert acc1 == seed_table[(platform, model)]["acc1"] and acc5 == seed_table[(platform, model)]["acc5"]
     assert lines[2].split("|")[1].strip() == "nasnetlarge"
 

@@ -200,7 +200,7 @@ def test_dataset_labels_out_of_range_is_an_error(four_models):
 
 
 def test_nan_probabilities_are_a_warning_naming_the_file(four_models):
-    folder, labels, models = four_models
+    folder, _labels, _models = four_models
     probs = folder / "b_pytorch_imagenet_top5probs.npy"
     array = np.load(probs)
     array[[3, 9]] = np.nan

@@ -78,7 +78,7 @@ def test_plain_table_imports_only_what_it_uses(tmp_path):
 
 def test_never_imports_heavy_modules_with_val_dir_and_selection(tmp_path):
     shared(VAL500)
-    folder, labels, _ = val500_models(tmp_path)
+    folder, _labels, _ = val500_models(tmp_path)
     np.save(tmp_path / "keep.npy", np.arange(100))
     proc = run_light(VAL500, "--dir", folder, "-j", tmp_path / "keep.npy", "--format", "csv")
     assert proc.returncode == 0, proc.stderr

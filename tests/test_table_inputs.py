@@ -5,6 +5,7 @@ which folders and files are read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -44,7 +45,7 @@ def test_counts_and_shared_ranks_only_for_equal_counts(four_models):
     got = {r["Model"]: r for r in rows}
     c1 = [counts[m][0] for m in counts]
     c5 = [counts[m][1] for m in counts]
-    for name, r1, r5 in zip(counts, competition_ranks(c1), competition_ranks(c5)):
+    for name, r1, r5 in zip(counts, competition_ranks(c1), competition_ranks(c5), strict=True):
         row = got[name]
         assert (row["Acc@1"], row["Acc@5"]) == (pct(counts[name][0], N), pct(counts[name][1], N))
         assert (int(row["Rank@1"]), int(row["Rank@5"])) == (r1, r5)
@@ -88,7 +89,7 @@ def test_ci_on_synthetic_models(tmp_path):
     assert "p vs above" in proc.stdout.splitlines()[0]
     rows = ok_csv("--dir", folder, "--ci")
     assert [r["Model"] for r in rows] == ["a", "b", "c", "d"]
-    for above, row in zip(rows, rows[1:]):
+    for above, row in itertools.pairwise(rows):
         ca = models[above["Model"]]["top1"] == labels
         cb = models[row["Model"]]["top1"] == labels
         b, c = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))

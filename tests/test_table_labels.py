@@ -67,7 +67,9 @@ def test_clean_labels_on_the_2019_files(seed_truth):
         counts = [int(np.sum(seed_truth[k]["top1"][keep] == truth_labels[keep])) for k in keys]
         assert [r[column] for r in rows] == [pct(c, int(keep.sum())) for c in counts]
         assert [int(r[rank]) for r in rows] == competition_ranks(counts)
-        assert [int(r[move]) for r in rows] == [int(r["Rank@1"]) - c for r, c in zip(rows, competition_ranks(counts))]
+        assert [int(r[move]) for r in rows] == [
+            int(r["Rank@1"]) - c for r, c in zip(rows, competition_ranks(counts), strict=True)
+        ]
         assert any(int(r[move]) != 0 for r in rows)  # the paper's point: rankings move
 
 

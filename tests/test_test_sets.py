@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_wnid_folders_by_their_classes_or_name(tmp_path):
 
 def test_a_folder_inside_both_200_class_lists_needs_test_set(tmp_path):
     both = sorted(set(test_sets.class_list("imagenet_a")) & set(test_sets.class_list("imagenet_r")))
-    with pytest.raises(UsageError, match="imagenet-a and imagenet-r.*pass --test-set"):
+    with pytest.raises(UsageError, match=r"imagenet-a and imagenet-r.*pass --test-set"):
         test_sets.recognise(tmp_path / "x", "wnid", both[:3], None)
     assert test_sets.recognise(tmp_path / "x", "wnid", both[:3], "imagenet-r") == "imagenet-r"
 
@@ -138,7 +139,7 @@ def test_bad_subset_files_are_named_errors(tmp_path, text, message):
 
 
 def test_missing_subset_file_is_an_error(tmp_path):
-    with pytest.raises(UsageError, match="missing.txt: --class-subset cannot be read"):
+    with pytest.raises(UsageError, match=re.escape("missing.txt: --class-subset cannot be read")):
         class_subset.read(tmp_path / "missing.txt")
 
 
@@ -154,7 +155,7 @@ def test_restriction_equals_the_softmax_of_restricted_logits():
     restricted = class_subset.restrict_probs(probs, subset)
     np.testing.assert_allclose(restricted, softmax(logits[:, s], axis=1), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(restricted, softmax(np.log(probs[:, s].astype(np.float64)), axis=1), rtol=1e-5)
-    preds, top = class_subset.topk_in_subset(restricted, subset, 5)
+    preds, _top = class_subset.topk_in_subset(restricted, subset, 5)
     masked = np.where(np.isin(np.arange(1000), s), logits, -np.inf)
     np.testing.assert_array_equal(preds, np.argsort(-masked, axis=1)[:, :5])
     assert set(preds.ravel()) <= set(s)

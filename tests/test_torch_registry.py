@@ -71,7 +71,7 @@ def test_ids_follow_the_documented_rule():
     ids = [e.id for e in torch_registry.entries()]
     assert len(ids) == len(set(ids))
     for entry in torch_registry.entries():
-        first = list(models.get_model_weights(entry.builder))[0]
+        first = next(iter(models.get_model_weights(entry.builder)))
         if entry.weights is first:
             assert entry.id == entry.builder
         else:

@@ -68,7 +68,9 @@ def write_image(path, size=(40, 30), value=0):
 
 
 def fingerprint(dataset) -> str:
-    lines = "".join(f"{p.name}\t{p.stat().st_size}\t{int(label)}\n" for p, label in zip(dataset.paths, dataset.labels))
+    lines = "".join(
+        f"{p.name}\t{p.stat().st_size}\t{int(label)}\n" for p, label in zip(dataset.paths, dataset.labels, strict=True)
+    )
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -211,7 +213,7 @@ def test_scan_imagenetv2_folders_are_class_indices_not_sorted_names(tmp_path):
         write_image(root / folder / name)
     dataset = layout.scan(root)
     assert (dataset.layout, dataset.test_set) == ("indexfolder", "imagenetv2-matched-frequency")
-    assert list(zip(dataset.labels.tolist(), dataset.names)) == [
+    assert list(zip(dataset.labels.tolist(), dataset.names, strict=True)) == [
         (0, "a.jpeg"),
         (0, "b.jpeg"),
         (2, "y.jpeg"),
@@ -250,7 +252,7 @@ def test_scan_own_class_folders_labels_by_position_and_counts_the_left_out(toy_o
         write_image(root / folder / name)
     dataset = layout.scan(root)
     assert (dataset.layout, dataset.test_set) == ("ownfolder", toy_own.name)
-    assert list(zip(dataset.labels.tolist(), dataset.names)) == [
+    assert list(zip(dataset.labels.tolist(), dataset.names, strict=True)) == [
         (0, "c1.png"),
         (0, "c2.png"),
         (1, "d1.png"),

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,8 @@ def fake_dataset(n: int = 6, salt: int = 0) -> Dataset:
 
 def fingerprint(dataset: Dataset) -> str:
     lines = "".join(
-        f"{p.name}\t{s}\t{int(label)}\n" for p, s, label in zip(dataset.paths, dataset.sizes, dataset.labels)
+        f"{p.name}\t{s}\t{int(label)}\n"
+        for p, s, label in zip(dataset.paths, dataset.sizes, dataset.labels, strict=True)
     )
     return hashlib.sha256(lines.encode()).hexdigest()
 
@@ -85,7 +87,7 @@ def test_top1_of_unsorted_files_is_the_most_probable_column(tmp_path):
     np.save(tmp_path / "old_keras_imagenet_top5probs.npy", probs)
     loaded = predfiles.load(predfiles.model_files(tmp_path, "old", "keras"))
     assert loaded.manifest is None
-    assert loaded.top1.tolist() == [int(row[np.argmax(p)]) for row, p in zip(preds, probs)]
+    assert loaded.top1.tolist() == [int(row[np.argmax(p)]) for row, p in zip(preds, probs, strict=True)]
 
 
 def test_outputs_complete_only_while_the_files_match_the_manifest(tmp_path):
@@ -316,7 +318,7 @@ def test_unreadable_dataset_files_name_the_file(tmp_path):
     assert output_folder.read_info(tmp_path) is None and output_folder.read_labels(tmp_path) is None
     assert output_folder.read_files(tmp_path) is None
     (tmp_path / "dataset.json").write_text(json.dumps({"n_images": 3}))  # no fingerprint
-    with pytest.raises(UsageError, match="dataset.json"):
+    with pytest.raises(UsageError, match=re.escape("dataset.json")):
         output_folder.read_info(tmp_path)
     np.save(tmp_path / "dataset_labels.npy", np.zeros((3, 2), dtype=np.int64))
     with pytest.raises(UsageError, match="1-D integer"):
