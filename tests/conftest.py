@@ -28,6 +28,10 @@ VAL_FULL_TXT = SHARED / "data" / "ilsvrc2012-val-labels" / "val_full.txt"
 WEIGHTS = SHARED / "weights"
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
 def shared(path: Path) -> Path:
     """Return a ../shared path, or fail (CI) / skip (elsewhere) when it is missing."""
     if not path.exists():
@@ -38,13 +42,34 @@ def shared(path: Path) -> Path:
     return path
 
 
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` without root's power to write anywhere: as root (CI runs as root) it runs in a
+    user namespace of its own as uid 1000, where a folder's missing write bit holds (no capability
+    reaches outside it); as any other user, unchanged."""
+    if os.geteuid() != 0:
+        return command
+    probe = subprocess.run(["unshare", "--user", "--map-user=1000", "--map-group=1000", "true"], capture_output=True)
+    if probe.returncode != 0:
+        message = f"no user namespace for an unprivileged run (unshare: {probe.stderr.decode().strip()})"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
+
+
 def run_script(
-    script: str, *args: str, cwd: Path | None = None, env: dict | None = None
+    script: str,
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    as_user: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run one of the top-level scripts as a user would, capturing its output."""
+    """Run one of the top-level scripts as a user would, capturing its output (``as_user``: an
+    unprivileged one, see ``unprivileged``)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    command = [sys.executable, str(ROOT / script), *map(str, args)]
     return subprocess.run(
-        [sys.executable, str(ROOT / script), *map(str, args)],
+        unprivileged(command) if as_user else command,
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,
@@ -68,6 +93,32 @@ def score_cache_home(tmp_path_factory):
 
 def sweep_enabled() -> bool:
     return os.environ.get("IMAGENET_BENCH_SWEEP") == "1"
+
+
+def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """In CI (CI=true) a skip is a failure, but for the opt-in sweeps (marked ``sweep``): a
+    broken install or a missing browser must not show as a green run."""
+    report: pytest.TestReport = yield
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("sweep") is None:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where only the opt-in sweeps may skip: {_skip_reason(report)}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+    """The same for a whole module skipped at import (``pytest.importorskip`` at its top)."""
+    report: pytest.CollectReport = yield
+    if in_ci() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid} skipped in CI: {_skip_reason(report)}"
+    return report
 
 
 @pytest.fixture

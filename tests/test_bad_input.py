@@ -429,3 +429,22 @@ def test_a_library_warning_that_matters_is_shown_without_verbose(capsys):
             assert ("TypedStorage" in err) == verbose
     finally:
         errors.show_library_messages(False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", [TORCH, KERAS])
+def test_read_only_output_and_cache_folders_are_refused(tmp_path, script):
+    """The README's promise: an -o or --cache-dir that cannot be written is one error line naming
+    the flag, exit 2, before anything runs; checked as an unprivileged user (root writes anywhere)."""
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o555)
+    base = [shared(VAL500), *ONE_MODEL[script], *_weights(script), "--limit", "2"]
+    for flags, named in (
+        (["-o", read_only], f"-o/--output-dir {read_only}: read-only"),
+        (["--cache-dir", read_only / "cache", "-o", tmp_path / "out"], f"--cache-dir {read_only / 'cache'}: read-only"),
+    ):
+        result = run_script(script, *base, *flags, as_user=True)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2 and len(errors) == 1, result.stderr
+        assert errors[0].startswith(f"error: {named}"), errors
+        assert list(read_only.iterdir()) == [] and not (tmp_path / "out").exists()

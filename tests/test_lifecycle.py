@@ -22,7 +22,7 @@ from imagenet_bench.base.errors import UsageError
 from imagenet_bench.outputs import output_folder
 from imagenet_bench.predict import child_process, folder_lock, pixel_cache
 
-from conftest import ROOT, tiny_dataset
+from conftest import ROOT, tiny_dataset, unprivileged
 
 
 def _holder(code: str) -> subprocess.Popen:
@@ -167,11 +167,20 @@ def test_unwritable_folders_are_refused_by_name(tmp_path):
         atomic.validate_folder(a_file / "g" / "h", "-o/--output-dir")
     atomic.validate_folder(tmp_path / "new" / "folder", "--cache-dir")  # creatable
     assert not (tmp_path / "new").exists()  # the check writes nothing that stays
-    if os.geteuid() != 0:  # root writes anywhere
-        read_only = tmp_path / "ro"
-        read_only.mkdir(mode=0o555)
-        with pytest.raises(UsageError, match="read-only"):
-            atomic.validate_folder(read_only, "--cache-dir")
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o555)
+    # root writes anywhere: the check runs as an unprivileged user (as root, in a user namespace)
+    check = (
+        "import pathlib, sys\n"
+        "from imagenet_bench.base import atomic\n"
+        "atomic.validate_folder(pathlib.Path(sys.argv[1]), '--cache-dir')"
+    )
+    result = subprocess.run(
+        unprivileged([sys.executable, "-c", check, str(read_only)]), capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"UsageError: --cache-dir {read_only}: read-only" in result.stderr
+    assert list(read_only.iterdir()) == []
 
 
 def test_child_ends_when_its_parent_is_killed(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import N, bench, by_model, by_model_rows, csv_rows, expected, ok_csv, pct, write_model
+from conftest import run_script
+from helpers import SCRIPT, N, bench, by_model, by_model_rows, csv_rows, expected, ok_csv, pct, write_model
 from helpers import promise as _promise
 
 
@@ -115,14 +116,23 @@ def test_torn_score_cache_reads_as_empty(tmp_path, four_models):
 
 
 def test_read_only_download_folder_ranks(tmp_path, four_models):
+    """A folder of prediction files the user cannot write (a shared download) still ranks, with the
+    score cache where it goes by default, and nothing is written into the folder; run as an
+    unprivileged user, since root writes anywhere."""
     folder, _, _ = four_models
+    want = ok_csv("--dir", folder, "--no-cache")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
     for path in folder.iterdir():
         path.chmod(0o444)
     folder.chmod(0o555)
     try:
-        assert len(ok_csv("--dir", folder, "--cache-dir", tmp_path / "c")) == 4
+        for _ in range(2):  # the cache written, then read
+            proc = run_script(SCRIPT, "--dir", folder, "--format", "csv", as_user=True)
+            assert proc.returncode == 0, proc.stderr
+            assert csv_rows(proc.stdout) == want
     finally:
         folder.chmod(0o755)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
 
 
 @pytest.mark.slow
