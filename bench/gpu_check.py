@@ -304,8 +304,9 @@ def throughput(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def save_random_weights(folder: Path, builders: tuple[str, ...]) -> dict[str, Path]:
-    """Seeded random weights for torchvision builders (so no download), as --weights-file."""
+def save_random_weights(folder: Path, builders: tuple[str, ...], images: list[Path]) -> dict[str, Path]:
+    """Seeded random weights for torchvision builders (so no download), as --weights-file, with
+    the head calibrated on ``images`` so that the top-1 varies (``calibrate_head``)."""
     import torch
     from torchvision import models
 
@@ -315,9 +316,48 @@ def save_random_weights(folder: Path, builders: tuple[str, ...]) -> dict[str, Pa
         path = folder / f"{builder}.pth"
         if not path.exists():
             torch.manual_seed(0)
-            torch.save(models.get_model(builder).state_dict(), path)
+            model = models.get_model(builder)
+            calibrate_head(model, images[:64])
+            torch.save(model.state_dict(), path)
         paths[builder] = path
     return paths
+
+
+def calibrate_head(model: Any, images: list[Path]) -> None:
+    """Random weights predict nearly one class for every image, and then any two runs agree
+    whatever they compute: the last linear layer is set so that its logits are the features'
+    deviation from their mean over ``images`` (bias = -W mean), scaled to unit spread, so the
+    top-1 varies from image to image."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    prep = transforms.Compose(
+        [
+            transforms.Resize(256),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    features: list[Any] = []
+    hook = last.register_forward_hook(lambda module, inputs, output: features.append(inputs[0]))
+    model.eval()
+    with torch.no_grad():
+        model(torch.stack([prep(Image.open(p).convert("RGB")) for p in images]))
+        hook.remove()
+        mean = features[0].mean(0)
+        spread = ((features[0] - mean) @ last.weight.T).std().clamp_min(1e-12)
+        last.weight /= spread
+        last.bias.copy_(-(last.weight @ mean))
+
+
+def val_images(ctx: Context) -> list[Path]:
+    """The generated val images (the data step's), for the random weights' calibration."""
+    if "val" not in ctx.files:
+        raise StepFailed("no val images: the data step comes first")
+    return sorted(ctx.files["val"].rglob("*.JPEG"))
 
 
 def weights_flags(paths: dict[str, Path]) -> list[str]:
@@ -395,7 +435,7 @@ def all_failed(runs: dict[str, Any]) -> None:
 
 def step_torch_numerics(ctx: Context) -> dict[str, Any]:
     model = ctx.sizes.numerics_model
-    weights = save_random_weights(ctx.work / "weights", (model,))
+    weights = save_random_weights(ctx.work / "weights", (model,), val_images(ctx))
     ctx.files["numerics_weights"] = weights
     gflops = gflops_of((model,))[model]
     runs: dict[str, Any] = {}
@@ -475,7 +515,7 @@ def step_torch_grouping(ctx: Context) -> dict[str, Any]:
     geometries = {torch_registry.by_id()[m].preprocess("reference").geometry for m in group}
     if len(geometries) != 1:
         raise StepFailed(f"the group's models do not share one preprocessing: {geometries}")
-    weights = save_random_weights(ctx.work / "weights", group)
+    weights = save_random_weights(ctx.work / "weights", group, val_images(ctx))
     ctx.files["group"] = weights
     result: dict[str, Any] = {"models": list(group)}
     for label, size in (("grouped", len(group)), ("alone", 1)):
@@ -500,13 +540,15 @@ def step_torch_grouping(ctx: Context) -> dict[str, Any]:
     result["speedup_process"] = round(result["alone"]["process_s"] / result["grouped"]["process_s"], 2)
     result["speedup_loops"] = round(result["alone"]["loops_s"] / result["grouped"]["loops_s"], 2)
     result["identical_files"] = same_files(ctx.work / "group-grouped", ctx.work / "group-alone", group)
+    # identical files mean something only where each model tells the images apart
+    result["distinct_top1"] = {m: len(np.unique(outputs(ctx.work / "group-grouped", m)["preds"][:, 0])) for m in group}
     result["findings"] = [] if result["identical_files"] else ["grouped and one-at-a-time prediction files differ"]
     return result
 
 
 def step_torch_cache(ctx: Context) -> dict[str, Any]:
     group = ctx.sizes.group
-    weights = ctx.files.get("group") or save_random_weights(ctx.work / "weights", group)
+    weights = ctx.files.get("group") or save_random_weights(ctx.work / "weights", group, val_images(ctx))
     cache = ctx.work / "pixel-cache"
     result: dict[str, Any] = {"models": list(group)}
     for label in ("fill", "read"):
@@ -558,7 +600,7 @@ def gpu_count() -> int:
 def step_torchrun(ctx: Context) -> dict[str, Any]:
     """torchrun against one process; nccl needs a GPU per process, so 2 processes only with 2 GPUs."""
     model = ctx.sizes.numerics_model
-    weights = ctx.files.get("numerics_weights") or save_random_weights(ctx.work / "weights", (model,))
+    weights = ctx.files.get("numerics_weights") or save_random_weights(ctx.work / "weights", (model,), val_images(ctx))
     reference_dir = ctx.files.get("numerics_float32")
     if reference_dir is None:
         reference_dir = ctx.work / "torchrun-reference"

@@ -109,15 +109,38 @@ def test_manifest_records_the_preset_and_its_converter_and_a_rerun_resumes(prese
 
 
 @pytest.mark.slow
+def _common_pixels(image: np.ndarray, size: int) -> np.ndarray:
+    """The common protocol's crop, written here with PIL: shorter side to round(size / 0.875)
+    (bilinear; the longer side truncated, as torchvision's Resize), centre crop ``size``."""
+    from PIL import Image
+
+    pil, side = Image.fromarray(image), round(size / 0.875)
+    width, height = pil.size
+    shape = (side, int(side * height / width)) if width <= height else (int(side * width / height), side)
+    pil = pil.resize(shape, Image.Resampling.BILINEAR)
+    left, top = round((shape[0] - size) / 2), round((shape[1] - size) / 2)
+    return np.asarray(pil.crop((left, top, left + size, top + size)))
+
+
+@pytest.mark.slow
 def test_common_protocol_runs_the_shared_pixels_with_the_converters_scale(preset, tmp_path):
-    folder, _, _, _ = preset
+    from imagenet_bench.datasets import images
+
+    folder, dataset, _, _ = preset
     out = tmp_path / "common"
     result = _run(folder, out, "--protocol", "common", "-b", "8")
     assert result.returncode == 0, result.stderr[-3000:]
-    preds, _, manifest = _files(out)
+    preds, probs, manifest = _files(out)
     assert manifest["preprocessing"]["resize_mode"] == "shorter"
     assert manifest["preprocessing"]["resize_size"] == round(48 / 0.875)
-    assert len(set(preds[:, 0])) > 1
+    # KerasHub's own classifier on those pixels: its converter resizes 48 x 48 to itself and scales
+    classifier = keras_hub.models.ImageClassifier.from_preset(str(folder), activation="softmax")
+    crops = np.stack([_common_pixels(np.asarray(images.load_rgb(path)), 48) for path in dataset.paths])
+    theirs = classifier.predict(crops, verbose=0)
+    top5 = np.argsort(-theirs, axis=1, kind="stable")[:, :5]
+    assert len(set(top5[:, 0])) >= 5  # the calibrated head tells these images apart
+    np.testing.assert_array_equal(preds[:, 0], top5[:, 0])
+    np.testing.assert_allclose(probs, np.take_along_axis(theirs, top5, axis=1), rtol=0, atol=1e-5)
 
 
 def test_list_models_keras_hub_offline_with_the_left_out_ones():

@@ -90,10 +90,15 @@ def test_a_source_added_by_one_module_and_one_table_line_lists_and_runs(platform
     manifest = json.loads((out / f"{model}_{platform}_imagenet_manifest.json").read_text())
     assert manifest["request"]["source"] == source and manifest["params"] == 0
     assert set(manifest["library_versions"]) == DISTRIBUTIONS[platform]  # from the table line
+    written = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     again = run_script(
         SCRIPTS[platform], shared(VAL500), "--source", source, "-m", model, "--limit", N, "-o", out, env=env
     )
-    assert again.returncode == 0 and "skipped" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0, again.stderr[-2000:]
+    # resumed: the model skipped by name, the summary's exact counts, every file as it was
+    assert f"{model}: complete outputs exist in {out}, skipped" in again.stderr
+    assert "0 done, 1 skipped (already complete), 0 failed" in again.stderr
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == written
 
 
 def test_the_scripts_refuse_the_test_sources_without_their_lines():
