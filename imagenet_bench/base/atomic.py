@@ -64,7 +64,7 @@ def orphaned(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def temp_beside(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
+def temp_beside(path: str | os.PathLike[str], suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
     """A new, empty temporary file beside ``path``, named for its owner and flock'ed
     until the block ends; deleted if the block raises (the caller renames it on success)."""
     path = Path(path)
@@ -81,14 +81,18 @@ def temp_beside(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[
         os.close(fd)
 
 
-def remove_orphans(folder: str | os.PathLike) -> list[Path]:
+def remove_orphans(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files in ``folder`` that this host's dead processes left; return them."""
-    removed = []
+    removed: list[Path] = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in os.scandir(folder):
-            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and orphaned(entry.name):
-                if _unlink_unlocked(Path(entry.path)):
-                    removed.append(Path(entry.path))
+            if (
+                entry.name.startswith(".")
+                and entry.name.endswith(TEMP_SUFFIX)
+                and orphaned(entry.name)
+                and _unlink_unlocked(Path(entry.path))
+            ):
+                removed.append(Path(entry.path))
     return removed
 
 
@@ -113,7 +117,7 @@ def _unlink_unlocked(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", durable: bool = True) -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", durable: bool = True) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` on success.
 
     ``durable`` fsyncs the file before the rename, so a power cut cannot leave a torn
@@ -129,21 +133,21 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", durable: bool = True)
         os.replace(tmp, path)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_open(path, "wb") as handle:
         handle.write(data)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_open(path, "wb") as handle:
         handle.write(text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def create_json(path: str | os.PathLike, obj: Any) -> bool:
+def create_json(path: str | os.PathLike[str], obj: Any) -> bool:
     """Write ``path`` only if it does not exist, atomically and exclusively: a hard link
     of the complete temporary file (atomic on NFS too). False if another process made it first."""
     path = Path(path)
@@ -166,12 +170,12 @@ def create_json(path: str | os.PathLike, obj: Any) -> bool:
     return True
 
 
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     with atomic_open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
 
 
-def validate_folder(folder: str | os.PathLike, flag: str) -> None:
+def validate_folder(folder: str | os.PathLike[str], flag: str) -> None:
     """Refuse, before anything runs, a folder given by ``flag`` that cannot be written:
     a file, a read-only folder, or a path that cannot be created. Writes nothing that stays."""
     folder = Path(folder)

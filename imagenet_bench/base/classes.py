@@ -26,7 +26,7 @@ def timm_info_dir() -> Path:
             "timm is not installed (its data files hold the ImageNet class list and ReaL "
             "labels): pip install -r requirements.txt"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "_info"
 
 
 @functools.cache

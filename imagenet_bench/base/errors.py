@@ -22,14 +22,14 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 EXIT_OK = 0
 EXIT_PARTIAL_FAILURE = 1
 EXIT_USAGE = 2
 
 
-def shown(path: str | os.PathLike) -> str:
+def shown(path: str | os.PathLike[str]) -> str:
     """A path as one printable line, losslessly: bytes that are not UTF-8 as ``\\xNN``,
     control characters (a newline in a file name) as escapes."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -45,13 +45,14 @@ class ImageError(UsageError):
     the run (reported once, with no model's name: the file is at fault) instead of
     failing each model."""
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path, self.reason = str(path), reason
         super().__init__(
             f"{shown(path)}: cannot decode image ({reason}); replace the file or remove it from the val set"
         )
 
-    def __reduce__(self):  # pickled by its fields (DataLoader workers, torchrun ranks)
+    # pickled by its fields (DataLoader workers, torchrun ranks)
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
         return type(self), (self.path, self.reason)
 
 
@@ -62,7 +63,7 @@ _RECORD_KINDS: tuple[tuple[str, type[Exception]], ...] = (("image", ImageError),
 def to_record(exc: BaseException) -> dict[str, Any]:
     """A JSON-able record of an error: its kind and what rebuilds it."""
     kind = next((kind for kind, cls in _RECORD_KINDS if isinstance(exc, cls)), "error")
-    if kind == "image":
+    if isinstance(exc, ImageError):  # kind "image"
         return {"kind": kind, "path": exc.path, "reason": exc.reason}
     return {"kind": kind, "message": " ".join(str(exc).split()) or type(exc).__name__}
 
@@ -95,7 +96,14 @@ def show_library_messages(verbose: bool) -> None:
     _verbose = verbose
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """Our own warnings as one ``warning:`` line; the libraries' only with -v or when they matter."""
     if str(filename).startswith(_PROJECT):
         print(f"warning: {message}", file=sys.stderr)
@@ -116,8 +124,8 @@ def run_main(main: Callable[[], int]) -> NoReturn:
         die(str(exc))
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
-        raise SystemExit(0)
+        raise SystemExit(0) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     raise SystemExit(status)

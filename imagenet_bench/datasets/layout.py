@@ -69,7 +69,7 @@ class Dataset:
 
     def _images_digest(self) -> hashlib._Hash:
         digest = hashlib.sha256()
-        for name, size, label in zip(self.names, self.sizes, self.labels.tolist()):
+        for name, size, label in zip(self.names, self.sizes, self.labels.tolist(), strict=True):
             digest.update(f"{name}\t{size}\t{label}\n".encode())
         return digest
 
@@ -175,7 +175,7 @@ def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: s
 
 def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
     index = wnid_to_index()
-    items = []
+    items: list[tuple[int, Path]] = []
     for folder in class_dirs:
         if folder.name not in index:
             raise UsageError(
@@ -189,7 +189,7 @@ def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
 def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
     """ImageNetV2's layout: folders ``0``..``999``, the folder name IS the class index
     (never the rank of the name among the folders: ``10`` sorts before ``2``)."""
-    items = []
+    items: list[tuple[int, Path]] = []
     for folder in class_dirs:
         if str(int(folder.name)) != folder.name or int(folder.name) >= NUM_CLASSES:
             raise UsageError(
@@ -203,9 +203,12 @@ def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
 def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: TestSet) -> Dataset:
     """A test set's own class folders: a folder's label is its position in the declaration;
     folders it does not score are left out and counted."""
+    if test_set.own_classes is None:  # by_folder_names finds only test sets of their own classes
+        raise ValueError(f"test set {test_set.name!r} has no own class folders")
     own = test_set.own_classes()
     index = {name: label for label, name in enumerate(own.folders)}
-    items, left_out = [], {"folders": 0, "images": 0}
+    items: list[tuple[int, Path]] = []
+    left_out = {"folders": 0, "images": 0}
     for folder in class_dirs:
         images = [p for p in folder.iterdir() if p.is_file() and _is_image_name(p)]
         if folder.name in index:
@@ -219,7 +222,7 @@ def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: TestSet) -> Da
 
 def _scan_flat(root: Path, files: list[Path], truth_path: Path) -> Dataset:
     truth = ground_truth.read(truth_path)
-    items = []
+    items: list[tuple[int, Path]] = []
     for path in files:
         if path.stem not in truth:
             raise UsageError(f"{shown(path)}: no line for this image in {truth_path}; is it the right ground truth?")
@@ -276,7 +279,8 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
         folders = {"imagefolder": "wnid", "indexfolder": "index"}.get(dataset.layout, dataset.layout)
         dataset = replace(dataset, test_set=test_sets.recognise(root, folders, dataset.classes_present, test_set))
     n_classes = len(dataset.classes_present)
-    expected = len(declared.own_classes().folders) if declared else len(test_sets.TEST_SETS[dataset.test_set].classes())
+    own_classes = declared.own_classes if declared else None
+    expected = len(own_classes().folders) if own_classes else len(test_sets.TEST_SETS[dataset.test_set].classes())
     of_set = "" if dataset.test_set == test_sets.VAL else f" of {dataset.test_set}"
     if n_classes < expected:
         kept = "labels are its own classes" if declared else "labels stay global class indices"

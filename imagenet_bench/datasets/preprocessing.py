@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import PIL
 from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -72,7 +73,7 @@ class Preprocess:
         recorded = asdict(self)
         if not self.border:  # as recorded before test sets had image steps
             del recorded["border"]
-        return {**recorded, "antialias": True, "library": f"PIL {Image.__version__}"}
+        return {**recorded, "antialias": True, "library": f"PIL {PIL.__version__}"}
 
     def to_record(self) -> dict[str, Any]:
         """Its fields, as JSON keeps them (the Keras model process's job): ``from_record`` reads them back."""
@@ -123,8 +124,8 @@ def _center_crop(image: Image.Image, size: int) -> Image.Image:
         image, (width, height) = padded, padded.size
         if (width, height) == (size, size):
             return image
-    top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
+    top = round((height - size) / 2.0)
+    left = round((width - size) / 2.0)
     return image.crop((left, top, left + size, top + size))
 
 
@@ -140,8 +141,8 @@ def _crop_fraction(image: Image.Image, size: int) -> Image.Image:
 def common(
     crop_size: int,
     normalization: str = "mean_std",
-    mean: tuple | None = IMAGENET_MEAN,
-    std: tuple | None = IMAGENET_STD,
+    mean: tuple[float, float, float] | None = IMAGENET_MEAN,
+    std: tuple[float, float, float] | None = IMAGENET_STD,
 ) -> Preprocess:
     """The ``common`` protocol: one rule for every model on both platforms.
 

@@ -151,11 +151,11 @@ def by_folder_names(root: Path, names: Collection[str], requested: str | None) -
             if names <= set(own.folders) | own.ignored and names & set(own.folders):
                 found.append(test_set)
     if requested is not None:
-        validate_name(requested)
+        declared = validate_name(requested)
         if found and requested not in {t.name for t in found}:
             raise UsageError(f"{shown(root)}: its class folders are {found[0].name}'s, not --test-set {requested}'s")
-        if not found and TEST_SETS[requested].own_classes is not None:
-            own = TEST_SETS[requested].own_classes()
+        if not found and declared.own_classes is not None:
+            own = declared.own_classes()
             unknown = sorted(names - set(own.folders) - own.ignored)
             raise UsageError(
                 f"{shown(root)}: --test-set {requested} has its own class folders, and "
@@ -184,7 +184,7 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     present = set(classes)
     if requested is not None:
         test_set = validate_name(requested)
-        if test_set.folders == "own":
+        if test_set.own_classes is not None:  # folders "own" (register checks that they go together)
             raise UsageError(
                 f"{shown(root)}: --test-set {requested} has its own class folders "
                 f"({', '.join(test_set.own_classes().folders[:3])}, ...); this folder's are not those"

@@ -28,10 +28,17 @@ from ..outputs.predfiles import sha256_file
 class Application(Protocol):
     """What building needs of a ``keras_registry.KerasEntry`` (the registry imports this module)."""
 
-    id: str
-    application: str
-    family: str
-    input_size: int
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def application(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def input_size(self) -> int: ...
 
     @property
     def kwargs(self) -> dict[str, Any]: ...
@@ -40,7 +47,7 @@ class Application(Protocol):
     def extra_rescaling(self) -> bool: ...
 
 
-def _keras():
+def _keras() -> Any:
     import keras
 
     return keras
@@ -74,7 +81,7 @@ def _recording_downloads() -> Iterator[list[dict[str, Any]]]:
     original = file_utils.get_file
 
     @functools.wraps(original)
-    def spy(fname=None, origin=None, *args, **kwargs):
+    def spy(fname: str | None = None, origin: str | None = None, *args: Any, **kwargs: Any) -> Any:
         call: dict[str, Any] = {"file": fname, "url": origin}
         calls.append(call)
         try:
@@ -109,7 +116,7 @@ def _with_imagenet_rescaling(model: Any) -> Any:
     if len(normalizations) != 1:
         raise RuntimeError(f"{model.name}: expected one Normalization layer, found {len(normalizations)}")
 
-    def call(layer, *args, **kwargs):  # ``layer`` is the clone: match by name
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:  # ``layer`` is the clone: match by name
         out = layer(*args, **kwargs)
         if isinstance(layer, keras.layers.Normalization) and layer.name == normalizations[0].name:
             out = keras.layers.Rescaling([1.0 / math.sqrt(s) for s in stddev])(out)
@@ -185,4 +192,7 @@ def build(
 
 def preprocess_input_function(entry: Application) -> Callable[[np.ndarray], np.ndarray]:
     """The family module's own preprocess_input (keras.applications.<family>)."""
-    return importlib.import_module(f"keras.applications.{entry.family}").preprocess_input
+    function: Callable[[np.ndarray], np.ndarray] = importlib.import_module(
+        f"keras.applications.{entry.family}"
+    ).preprocess_input
+    return function

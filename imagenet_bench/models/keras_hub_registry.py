@@ -74,7 +74,7 @@ def package_dir() -> Path:
     spec = importlib.util.find_spec("keras_hub")
     if spec is None or not spec.submodule_search_locations:
         raise UsageError("KerasHub is not installed: pip install keras-hub (see requirements.txt)")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _defines_image_classifier(folder: Path) -> bool:
@@ -91,15 +91,15 @@ def _registered_dicts(init: Path) -> list[tuple[str, str]]:
             for alias in node.names:
                 imported[alias.asname or alias.name] = (node.module, alias.name)
     found = []
-    for node in ast.walk(tree):
+    for call in ast.walk(tree):
         if (
-            isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) == "register_presets"
-            and node.args
-            and isinstance(node.args[0], ast.Name)
-            and node.args[0].id in imported
+            isinstance(call, ast.Call)
+            and getattr(call.func, "id", None) == "register_presets"
+            and call.args
+            and isinstance(call.args[0], ast.Name)
+            and call.args[0].id in imported
         ):
-            found.append(imported[node.args[0].id])
+            found.append(imported[call.args[0].id])
     return found
 
 
@@ -117,7 +117,7 @@ def _module_dict(root: Path, module: str, name: str) -> dict[str, Any]:
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Dict):
             out: dict[str, Any] = {}
-            for key, item in zip(node.keys, node.values):
+            for key, item in zip(node.keys, node.values, strict=True):  # a key None per **other
                 if key is None:  # {**other}
                     out.update(value(assigned[item.id]) if isinstance(item, ast.Name) else {})
                 else:
@@ -127,7 +127,8 @@ def _module_dict(root: Path, module: str, name: str) -> dict[str, Any]:
 
     if name not in assigned:
         raise UsageError(f"{path}: no {name} found; is keras-hub 0.32 installed?")
-    return value(assigned[name])
+    found: dict[str, Any] = value(assigned[name])
+    return found
 
 
 @functools.cache
@@ -231,7 +232,8 @@ class PresetFiles:
 
     @property
     def num_classes(self) -> int | None:
-        return self.task.get("config", {}).get("num_classes")
+        num_classes: int | None = self.task.get("config", {}).get("num_classes")
+        return num_classes
 
     @property
     def converter_config(self) -> dict[str, Any]:
@@ -370,8 +372,9 @@ class KerasHubEntry:
     def reference_preprocess(self) -> ConverterPreprocess:
         files = self._needs_files()
         config = files.converter_config
-        size = tuple(int(v) for v in config["image_size"])
-        if size[0] != size[1]:
+        height, width = (int(v) for v in config["image_size"])
+        size = (height, width)
+        if height != width:
             raise UsageError(f"{self.id}: non-square image size {size} (the protocols crop squares only)")
         frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in config.items()))
         return ConverterPreprocess(str(files.folder), size, frozen)
@@ -427,7 +430,7 @@ class KerasHubEntry:
             "preset_folder_sha256": folder_digest(files.folder),
         }
 
-    def with_weights(self, folder: str | Path | None) -> KerasHubEntry:
+    def with_weights(self, folder: str | Path | None = None) -> KerasHubEntry:
         """This entry with its preset folder read: ``folder`` (--weights-file ID=DIR), else the download."""
         if self.files is not None:
             return self
@@ -509,7 +512,7 @@ def by_id() -> dict[str, KerasHubEntry]:
 def download(entry: KerasHubEntry) -> Path:
     """The preset's folder from Kaggle (kagglehub's cache), or UsageError naming the handle."""
     try:
-        import kagglehub
+        import kagglehub  # type: ignore[import-untyped]  # kagglehub ships no py.typed marker
 
         return Path(kagglehub.model_download(kaggle_handle(entry.handle)))
     except Exception as exc:  # kagglehub raises its own, requests' and OS errors

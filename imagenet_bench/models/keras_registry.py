@@ -282,7 +282,8 @@ class KerasEntry:
 
     def preprocess(self, protocol: str) -> Preprocess:
         """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
-        return sources.preprocess_for(self, protocol)
+        found: Preprocess = sources.preprocess_for(self, protocol)
+        return found
 
     def protocol_source(self, protocol: str) -> str:
         if protocol == "reference":
@@ -318,7 +319,7 @@ def constructors() -> tuple[tuple[str, str], ...]:
         raise UsageError("Keras is not installed: pip install keras tensorflow (see requirements.txt)")
     found = []
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras.src.applications."):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras.src.applications."):
             module = node.module.rsplit(".", 1)[1]
             for alias in node.names:
                 name = alias.asname or alias.name

@@ -53,11 +53,17 @@ class ModelEntry(Protocol):
     """What every registry entry provides (torchvision, timm, keras.applications, KerasHub).
 
     The listing, grouping, resume, manifests and the runner use only these members and those
-    of the entry's platform (``PytorchEntry``, ``KerasEntryForScript``)."""
+    of the entry's platform (``PytorchEntry``, ``KerasEntryForScript``). Its data members are
+    read-only (properties): entries are frozen dataclasses, some members computed."""
 
-    id: str  # unique across sources; the model's file names use it
-    source: str  # its line of SOURCES
-    note: str  # a caveat --list-models shows beside the entry, or ""
+    @property
+    def id(self) -> str: ...  # unique across sources; the model's file names use it
+
+    @property
+    def source(self) -> str: ...  # its line of SOURCES
+
+    @property
+    def note(self) -> str: ...  # a caveat --list-models shows beside the entry, or ""
 
     @property
     def published(self) -> dict[str, Any] | None:
@@ -93,20 +99,30 @@ class ModelEntry(Protocol):
 class PytorchEntry(ModelEntry, Protocol):
     """What the PyTorch script needs besides ``ModelEntry``."""
 
-    quantized: bool  # runs on the CPU only, with ``backend``'s kernels
-    backend: str | None
+    @property
+    def quantized(self) -> bool: ...  # runs on the CPU only, with ``backend``'s kernels
+
+    @property
+    def backend(self) -> str | None: ...
 
 
 class KerasEntryForScript(ModelEntry, Protocol):
     """What the Keras script needs besides ``ModelEntry``: the parent never builds the model, so
     it asks the entry what to read first, and the child asks it for the step before the model."""
 
-    input_size: int | None  # None until a folder that says it is read
-    weights_in_folder: bool  # --weights-file ID=DIR (a folder) rather than ID=FILE
-    weights_folder: str | None  # the folder read, if any
-    preprocess_input: str  # what the manifest calls the step between pixels and model
+    @property
+    def input_size(self) -> int | None: ...  # None until a folder that says it is read
 
-    def with_weights(self, weights_file: Any = None) -> KerasEntryForScript:
+    @property
+    def weights_in_folder(self) -> bool: ...  # --weights-file ID=DIR (a folder) rather than ID=FILE
+
+    @property
+    def weights_folder(self) -> str | None: ...  # the folder read, if any
+
+    @property
+    def preprocess_input(self) -> str: ...  # what the manifest calls the step between pixels and model
+
+    def with_weights(self, weights_file: Any = None, /) -> KerasEntryForScript:
         """This entry with what it must read before it is built (a KerasHub preset folder)."""
 
     def preprocess_input_function(self, preprocess: Any) -> Any:

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import timm
-from timm.data import create_transform, resolve_data_config
+from timm.data.config import resolve_data_config
+from timm.data.transforms_factory import create_transform
 from timm.models import get_pretrained_cfg
 
 from ..base.errors import UsageError
@@ -53,12 +54,19 @@ HF_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 
 @functools.cache
 def _cfg(name: str) -> dict[str, Any]:
-    return get_pretrained_cfg(name).to_dict()
+    pretrained = get_pretrained_cfg(name)
+    if pretrained is None:  # an architecture timm does not know (names come from timm.list_pretrained())
+        raise RuntimeError(f"timm has no pretrained config {name!r}")
+    cfg: dict[str, Any] = pretrained.to_dict()  # type: ignore[no-untyped-call]  # timm leaves it unannotated
+    return cfg
 
 
 def data_config(cfg: dict[str, Any], use_test_size: bool = False) -> dict[str, Any]:
     """timm's data config of a pretrained config (input_size, interpolation, mean, std, crop_pct, crop_mode)."""
-    return resolve_data_config(pretrained_cfg=cfg, use_test_size=use_test_size)
+    config: dict[str, Any] = resolve_data_config(  # type: ignore[no-untyped-call]  # timm leaves it unannotated
+        pretrained_cfg=cfg, use_test_size=use_test_size
+    )
+    return config
 
 
 def preprocess_from_cfg(cfg: dict[str, Any], use_test_size: bool = False) -> Preprocess:
@@ -98,9 +106,15 @@ def preprocess_from_cfg(cfg: dict[str, Any], use_test_size: bool = False) -> Pre
         resize_mode=mode,
         interpolation=config["interpolation"],
         normalization="mean_std",
-        mean=tuple(float(v) for v in config["mean"]),
-        std=tuple(float(v) for v in config["std"]),
+        mean=_rgb(config["mean"]),
+        std=_rgb(config["std"]),
     )
+
+
+def _rgb(values: Any) -> tuple[float, float, float]:
+    """A data config's per-channel mean or std (every 1000-class config has three), as floats."""
+    red, green, blue = (float(v) for v in values)
+    return red, green, blue
 
 
 @dataclass(frozen=True)
@@ -111,11 +125,13 @@ class TimmEntry:
 
     @property
     def architecture(self) -> str:
-        return self.pretrained_cfg["architecture"]
+        architecture: str = self.pretrained_cfg["architecture"]
+        return architecture
 
     @property
     def tag(self) -> str:
-        return self.pretrained_cfg["tag"]
+        tag: str = self.pretrained_cfg["tag"]
+        return tag
 
     @property
     def weights_name(self) -> str:
@@ -145,6 +161,7 @@ class TimmEntry:
 
     source = "timm"
     note = ""
+    backend = None  # no quantized engine (``sources.PytorchEntry``): timm's classifiers are float models
 
     def gflops(self) -> float | None:
         """timm's GMACs at the reference input size, from data/timm_costs.csv (never built)."""
@@ -182,7 +199,8 @@ class TimmEntry:
 
     def preprocess(self, protocol: str) -> Preprocess:
         """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
-        return sources.preprocess_for(self, protocol)
+        found: Preprocess = sources.preprocess_for(self, protocol)
+        return found
 
     def build(self, weights_file: Path | None = None) -> tuple[Any, dict[str, Any]]:
         """The model with its pre-trained weights, and the manifest's ``weights`` record.

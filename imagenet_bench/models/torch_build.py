@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def load_state_dict_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: --weights-file does not exist")
     refuse_foreign_weights(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch's text runs to several lines: keep the first
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"{path}: --weights-file is not {WEIGHTS_WANTED} ({type(exc).__name__}: {first})") from None
@@ -55,7 +56,7 @@ def model_from_spec(spec: str) -> tuple[torch.nn.Module, Preprocess]:
     try:
         if target.endswith(".py"):
             module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
-            if module_spec is None or not Path(target).exists():
+            if module_spec is None or module_spec.loader is None or not Path(target).exists():
                 raise FileNotFoundError(target)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_spec.name] = module
@@ -95,7 +96,7 @@ def _key_mismatch(exc: RuntimeError, shown: int = 3) -> str:
 
 
 @contextlib.contextmanager
-def _local_state_dict(weights: Any, state: dict[str, Any]):
+def _local_state_dict(weights: Any, state: dict[str, Any]) -> Iterator[None]:
     """Make ``weights.get_state_dict()`` return ``state`` instead of downloading.
 
     The builder is then called with the weights object itself, so everything it
@@ -117,7 +118,7 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
 
     Returns the model and the manifest's ``weights`` record (id, source, sha256).
     """
-    from torchvision import models
+    from torchvision import models  # type: ignore[import-untyped]  # torchvision ships no py.typed marker
 
     from ..outputs.predfiles import sha256_file
 

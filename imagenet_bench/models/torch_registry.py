@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from torchvision import models
-from torchvision.models import quantization
+from torchvision import models  # type: ignore[import-untyped]  # torchvision ships no py.typed marker
+from torchvision.models import quantization  # type: ignore[import-untyped]  # (no py.typed marker)
 
 from ..base.errors import UsageError
 from ..datasets.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocess
@@ -65,7 +65,8 @@ class TorchEntry:
 
     @property
     def meta(self) -> dict[str, Any]:
-        return self.weights.meta
+        meta: dict[str, Any] = self.weights.meta
+        return meta
 
     @property
     def published(self) -> dict[str, Any]:
@@ -122,7 +123,8 @@ class TorchEntry:
 
     def preprocess(self, protocol: str) -> Preprocess:
         """This model's preprocessing under a protocol (decided in sources.preprocess_for)."""
-        return sources.preprocess_for(self, protocol)
+        found: Preprocess = sources.preprocess_for(self, protocol)
+        return found
 
 
 def _has_metrics(weights: Any) -> bool:

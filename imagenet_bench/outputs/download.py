@@ -260,6 +260,6 @@ def fetch(
             say(f"{rel}: {final.stat().st_size / 1e6:.1f} MB, sha256 ok")
     finally:
         with contextlib.suppress(AttributeError):
-            items.close()  # type: ignore[union-attr]
+            items.close()  # type: ignore[attr-defined]  # tqdm (untyped) closes its bar; a plain list has no close
     say(f"{name}: {len(files)} files verified in {dest} ({skipped} already present)")
     return dest

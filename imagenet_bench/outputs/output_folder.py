@@ -33,7 +33,7 @@ def read_info(folder: str | Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        info = json.loads(path.read_text())
+        info: dict[str, Any] = json.loads(path.read_text())
         info["fingerprint"], info["n_images"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable dataset.json ({exc}); remove it or pick another -o") from None
@@ -45,7 +45,7 @@ def read_labels(folder: str | Path) -> np.ndarray | None:
     if not path.exists():
         return None
     try:
-        labels = np.load(path, allow_pickle=False)
+        labels: np.ndarray = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise UsageError(f"{path}: not a readable .npy file ({exc})") from None
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):

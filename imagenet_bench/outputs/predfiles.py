@@ -101,7 +101,8 @@ class Predictions:
 
     @property
     def k(self) -> int:
-        return self.preds.shape[1]
+        k: int = self.preds.shape[1]
+        return k
 
 
 def model_files(folder: str | Path, model: str, platform: str) -> ModelFiles:
@@ -143,7 +144,8 @@ def _parse_npy(data: bytes) -> np.ndarray:
     """The array in .npy bytes, as a view of them (no copy)."""
     header = _header(data)
     if header is None:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        array: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+        return array
     shape, fortran, dtype, offset = header
     if dtype.hasobject:
         raise ValueError("object arrays are not prediction files")

@@ -143,7 +143,7 @@ class Selection(ColumnSet):
         ]
 
 
-def dataset_line(dataset: dict) -> str:
+def dataset_line(dataset: dict[str, Any]) -> str:
     """What each folder's dataset is, for the text output: test set, images, classes, subset."""
     restricted = (
         f", outputs restricted to {dataset['restricted_to']} classes"

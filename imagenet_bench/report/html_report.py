@@ -96,7 +96,7 @@ def _pairs(obj: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> list[list[
     return pairs
 
 
-def _weights(m: dict) -> list[list[str]]:
+def _weights(m: dict[str, Any]) -> list[list[str]]:
     request = m.get("request") or {}
     # timm's whole pretrained config is in the manifest; the page keeps what identifies the weights.
     pairs = _pairs(m.get("weights"), skip=("pretrained_cfg",))
@@ -107,11 +107,11 @@ def _weights(m: dict) -> list[list[str]]:
     return pairs
 
 
-def _libraries(m: dict) -> list[list[str]]:
+def _libraries(m: dict[str, Any]) -> list[list[str]]:
     return _pairs(m.get("framework")) + _pairs(m.get("environment"), skip=("hostname",))
 
 
-def _device(m: dict) -> list[list[str]]:
+def _device(m: dict[str, Any]) -> list[list[str]]:
     pairs = _pairs(m.get("device"), "device.") + _pairs(m.get("numerics"))
     request = m.get("request") or {}
     pairs += [[key, _text(m[key])] for key in ("batch_size", "workers", "isolation") if m.get(key) is not None]
@@ -119,13 +119,13 @@ def _device(m: dict) -> list[list[str]]:
     return pairs
 
 
-def _dataset(m: dict) -> list[list[str]]:
+def _dataset(m: dict[str, Any]) -> list[list[str]]:
     pairs = _pairs(m.get("dataset"))
     pairs += [[key, _text(m[key])] for key in ("labels_source", "protocol") if m.get(key) is not None]
     return pairs
 
 
-def _run(m: dict) -> list[list[str]]:
+def _run(m: dict[str, Any]) -> list[list[str]]:
     git = m.get("git") or {}
     pairs = [["created", _text(m["created"])]] if m.get("created") else []
     if git.get("commit"):
@@ -143,7 +143,7 @@ def _run(m: dict) -> list[list[str]]:
 
 
 # The provenance sections of a manifest, in the order the page shows them.
-SECTIONS: tuple[tuple[str, Callable[[dict], list[list[str]]]], ...] = (
+SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[list[str]]]], ...] = (
     ("Weights", _weights),
     ("Preprocessing", lambda m: _pairs(m.get("preprocessing"))),
     ("Libraries", _libraries),
@@ -158,9 +158,9 @@ class _Interned:
 
     def __init__(self) -> None:
         self.values: list[Any] = []
-        self._index: dict[tuple, int] = {}
+        self._index: dict[tuple[Any, ...], int] = {}
 
-    def add(self, value: tuple) -> int:
+    def add(self, value: tuple[Any, ...]) -> int:
         index = self._index.get(value)
         if index is None:
             index = self._index[value] = len(self.values)
@@ -248,8 +248,8 @@ def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
                 "model": row["model"],
                 "source": row.get("source") or "",
                 "device": row.get("device"),
-                "text": [c.formatter(v) for c, v in zip(shown, values)],
-                "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values)],
+                "text": [c.formatter(v) for c, v in zip(shown, values, strict=True)],
+                "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values, strict=True)],
                 "plot": {k: v for k in plot_keys if (v := _number(row.get(k))) is not None},
                 "provenance": manifests,
             }

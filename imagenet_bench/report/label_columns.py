@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base.errors import UsageError
 from ..scoring.labels import Labels
-from ..scoring.measures import InSet, Measure
+from ..scoring.measures import InSet, Measure, as_marks
 from .column_set import ColumnSet
 from .table import Table, answer, count, pct, rank
 from .table_format import Column, percent, plain, signed_int
+
+if TYPE_CHECKING:  # imported where used
+    from ..scoring.clean_labels import LabelErrors
 
 
 class Real(ColumnSet):
@@ -54,13 +57,13 @@ class Real(ColumnSet):
 
     def fill(self, table: Table, value: Any) -> list[Column]:
         for row in table.rows:
-            marks = answer(row["card"], "real1")
+            marks = as_marks(answer(row["card"], "real1"))
             row["real1"] = None if marks is None else pct(marks.count, marks.n)
             row["real_n"] = None if marks is None else marks.n
         return [Column("ReaL@1", "real1", percent), Column("ReaL N", "real_n", plain)]
 
 
-def corrected_labels(path: Path):
+def corrected_labels(path: Path) -> LabelErrors:
     """--clean-labels: the crowd's imagenet_mturk.json, or a --label-issues CSV (the models' consensus)."""
     from . import label_issues
 
@@ -122,7 +125,7 @@ class Clean(ColumnSet):
         for suffix in ("drop", "fix"):
             for row in rows:
                 row[f"clean_{suffix}_correct"] = count(row["card"], f"clean_{suffix}")
-                marks = answer(row["card"], f"clean_{suffix}")
+                marks = as_marks(answer(row["card"], f"clean_{suffix}"))
                 row[f"clean_{suffix}"] = None if marks is None else pct(marks.count, marks.n)
             rank(rows, f"clean_{suffix}_correct", f"clean_{suffix}_rank")
             for row in rows:

@@ -36,8 +36,10 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +138,7 @@ class Tallies:
     def for_images(cls, n_images: int, confident_learning: bool) -> Tallies:
         return cls(Votes(n_images), MeanProbs(n_images) if confident_learning else None)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Votes | MeanProbs]:
         return iter([t for t in (self.votes, self.mean) if t is not None])
 
 
@@ -156,7 +158,8 @@ class Consensus:
         self.score = self.share - self.given_share
 
     def flagged(self, level: float) -> np.ndarray:
-        return (self.label != self.given) & (self.share >= level - 1e-12)
+        flagged: np.ndarray = (self.label != self.given) & (self.share >= level - 1e-12)
+        return flagged
 
 
 def consensus(votes: Votes, labels: np.ndarray) -> Consensus:
@@ -239,7 +242,7 @@ class Report:
         quality = self.cl.quality[rows] if self.cl is not None else np.zeros(len(rows))
         self.rows = rows[np.lexsort((rows, quality, -self.consensus.score[rows]))]
 
-    def levels(self) -> list[dict]:
+    def levels(self) -> list[dict[str, Any]]:
         """Per agreement level (and confident learning): flagged, crowd-checked, confirmed."""
         found = []
         for level in LEVELS:
@@ -248,7 +251,7 @@ class Report:
             found.append(self._confirmed("confident learning", self.cl.flagged))
         return found
 
-    def _confirmed(self, method: str, flagged: np.ndarray) -> dict:
+    def _confirmed(self, method: str, flagged: np.ndarray) -> dict[str, Any]:
         entry = {"method": method, "flagged": int(np.count_nonzero(flagged)), "checked": None, "confirmed": None}
         if self.crowd is not None:
             entry["checked"], entry["confirmed"] = self.crowd.confirm(flagged)

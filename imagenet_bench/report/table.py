@@ -14,7 +14,7 @@ from typing import Any
 from ..models import sources
 from ..outputs import predfiles
 from ..scoring import metrics
-from ..scoring.measures import Answer
+from ..scoring.measures import Answer, as_marks
 from ..scoring.score import Card
 from .table_format import Column
 
@@ -48,7 +48,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def pct(count: int | None, n: int) -> float | None:
+def pct(count: int | None, n: int | None) -> float | None:
     if count is None:
         return None
     return 100.0 * count / n if n else float("nan")
@@ -62,7 +62,7 @@ def answer(card: Card | None, name: str) -> Answer:
 
 def count(card: Card | None, name: str) -> int | None:
     """How many images a bits measure marks right on ``card``."""
-    found = answer(card, name)
+    found = as_marks(answer(card, name))
     return None if found is None else found.count
 
 
@@ -113,7 +113,7 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
 
 def rank(rows: list[dict[str, Any]], count_key: str, rank_key: str) -> None:
     have = [r for r in rows if r.get(count_key) is not None]
-    for row, value in zip(have, metrics.ranks([r[count_key] for r in have])):
+    for row, value in zip(have, metrics.ranks([r[count_key] for r in have]), strict=True):
         row[rank_key] = value
     for row in rows:
         row.setdefault(rank_key, None)

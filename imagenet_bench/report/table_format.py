@@ -65,7 +65,9 @@ def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
     widths = [max([len(c.header)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
 
     def line(values: list[str]) -> str:
-        return " | ".join(v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns)).rstrip()
+        return " | ".join(
+            v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns, strict=True)
+        ).rstrip()
 
     rule = "-+-".join("-" * w for w in widths)
     return "\n".join([line([c.header for c in columns]), rule] + [line(r) for r in cells]) + "\n"

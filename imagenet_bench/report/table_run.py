@@ -28,6 +28,7 @@ from ..scoring.labels import Labels
 from . import columns, table
 from .column_set import ColumnSet
 from .label_columns import corrected_labels
+from .table_format import Column
 
 if TYPE_CHECKING:
     from . import label_issues
@@ -67,7 +68,7 @@ def enabled_sets(options: TableOptions) -> list[tuple[ColumnSet, Any]]:
     return found
 
 
-def describe(test_set: scoring.PredictionSet, labels: Labels) -> dict:
+def describe(test_set: scoring.PredictionSet, labels: Labels) -> dict[str, Any]:
     info = test_set.info or {}
     classes = int(np.count_nonzero(np.bincount(labels.values, minlength=1)))  # labels are 0..999 (checked)
     subset = info.get("class_subset")  # the classes each model was restricted to (prediction scripts)
@@ -120,15 +121,15 @@ def build(options: TableOptions) -> Built:
                 f"({labels.source}); were these made on another dataset?"
             )
         print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
-        counted = tallies is not None and test_set is primary
-        if counted:
+        counted = tallies if test_set is primary else None  # --label-issues counts the primary's models
+        if counted is not None:
             labels.need_imagenet_classes("--label-issues")
         measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
         cards[test_set.name] = scoring.score(
-            test_set, measures, options.cache_root, failures, list(tallies) if counted else []
+            test_set, measures, options.cache_root, failures, list(counted) if counted is not None else []
         )
         datasets.append(describe(test_set, labels))
-        if counted:
+        if counted is not None:
             primary_labels = labels
     if not any(cards.values()):
         raise nothing_ranked(failures)
@@ -151,12 +152,17 @@ def build(options: TableOptions) -> Built:
     return built
 
 
-def assemble(cards: dict, datasets: list[dict], sets: list[tuple[ColumnSet, Any]], sort: str | None) -> table.Table:
+def assemble(
+    cards: dict[str, list[scoring.Card]],
+    datasets: list[dict[str, Any]],
+    sets: list[tuple[ColumnSet, Any]],
+    sort: str | None,
+) -> table.Table:
     """The table: each column set fills its row values (in registry order; those that depend
     on the display order after sorting) and gives its columns, which keep registry order,
     detail columns after all shown ones."""
     result = table.Table(table.base_rows(cards, datasets[0]["name"]), [], datasets, [d["name"] for d in datasets])
-    parts: dict[str, list] = {}
+    parts: dict[str, list[Column]] = {}
     for column_set, value in sets:
         if not column_set.after_sort:
             parts[column_set.name] = column_set.fill(result, value)
@@ -171,13 +177,13 @@ def assemble(cards: dict, datasets: list[dict], sets: list[tuple[ColumnSet, Any]
     return result
 
 
-def ordered(parts: dict[str, list], sets: list[tuple[ColumnSet, Any]]) -> list:
+def ordered(parts: dict[str, list[Column]], sets: list[tuple[ColumnSet, Any]]) -> list[Column]:
     """The columns of ``parts`` in registry order, the detail ones (CSV and JSON only) last."""
     found = [c for column_set, _ in sets for c in parts.get(column_set.name, [])]
     return [c for c in found if not c.detail] + [c for c in found if c.detail]
 
 
-def sort_column(name: str, candidates: list) -> str:
+def sort_column(name: str, candidates: list[Column]) -> str:
     """--sort accepts a column's header (as printed) or its key."""
     for column in candidates:
         if name in (column.header, column.key) and column.numeric:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import UsageError
-from .measures import TopK
+from .measures import Measure, TopK
 
 AGREE = 3  # of 5 workers
 _NUMBER_RE = re.compile(r"^ILSVRC2012_val_(\d{8})")
@@ -75,7 +75,7 @@ def val_numbers(names: list[str]) -> np.ndarray:
     return numbers
 
 
-def measures(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[TopK]:
+def measures(names: list[str], labels: np.ndarray, data: LabelErrors, path: Path) -> list[Measure]:
     """The two measures for rows named ``names`` (val file names) with ``labels``."""
     numbers = val_numbers(names)
     fixed = np.asarray(labels, dtype=np.int64).copy()

@@ -79,7 +79,7 @@ def labels_beside(test_set: PredictionSet) -> tuple[np.ndarray, Path] | None:
 
 def read_index_file(path: Path, flag: str) -> np.ndarray:
     try:
-        values = np.load(path, allow_pickle=False)
+        values: np.ndarray = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"{path}: file given to {flag} does not exist") from None
     except Exception as exc:

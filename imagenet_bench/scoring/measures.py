@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 
@@ -31,8 +31,12 @@ BITS, NUMBERS = "bits", "numbers"
 
 
 class Measure(Protocol):
-    name: str
-    kind: str  # BITS or NUMBERS
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str:
+        """BITS or NUMBERS."""
 
     @property
     def key(self) -> str: ...
@@ -87,8 +91,9 @@ class TopK:
         if self.rows is not None:
             preds, top1 = preds[self.rows], top1[self.rows]
         if self.k == 1:
-            return top1 == self.labels
-        right = preds[:, 0] == self.labels
+            top1_right: np.ndarray = top1 == self.labels
+            return top1_right
+        right: np.ndarray = preds[:, 0] == self.labels
         for j in range(1, self.k):  # faster than (preds[:, :k] == labels[:, None]).any(axis=1)
             right |= preds[:, j] == self.labels
         return right
@@ -122,8 +127,9 @@ class Accepted:
         if self.k > 1 and preds.shape[1] < self.k:
             return None
         if self.k == 1:
-            return self.accepts[self.labels, loaded.top1]
-        right = self.accepts[self.labels, preds[:, 0]]
+            top1_right: np.ndarray = self.accepts[self.labels, loaded.top1]
+            return top1_right
+        right: np.ndarray = self.accepts[self.labels, preds[:, 0]]
         for j in range(1, self.k):
             right |= self.accepts[self.labels, preds[:, j]]
         return right
@@ -149,7 +155,8 @@ class InSet:
 
     def measure(self, loaded: Predictions) -> np.ndarray | None:
         top1 = loaded.top1
-        return self.member[np.arange(len(top1)), top1][self.valid]
+        right: np.ndarray = self.member[np.arange(len(top1)), top1][self.valid]
+        return right
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +169,7 @@ class Numbers:
     name: str
     size: int
     compute: Callable[[Predictions], np.ndarray | None]
-    depends_on: tuple = ()
+    depends_on: tuple[object, ...] = ()
     kind: str = field(default=NUMBERS, init=False)
     key: str = field(init=False)
 
@@ -194,7 +201,21 @@ class Marks:
 
 
 # One model's answer to one measure: Marks (BITS), a float64 vector (NUMBERS), None (cannot answer).
-Answer = Union[Marks, np.ndarray, None]
+Answer = Marks | np.ndarray | None
+
+
+def as_marks(found: Answer) -> Marks | None:
+    """A BITS measure's answer (Marks, or None where the files could not answer it)."""
+    if found is None or isinstance(found, Marks):
+        return found
+    raise TypeError("a NUMBERS measure's answer (a float vector) is not Marks")
+
+
+def as_numbers(found: Answer) -> np.ndarray | None:
+    """A NUMBERS measure's answer (a float vector, or None where the files could not answer it)."""
+    if isinstance(found, Marks):
+        raise TypeError("a BITS measure's answer (Marks) is not a float vector")
+    return found
 
 
 def answer(measure: Measure, loaded: Predictions) -> Answer:

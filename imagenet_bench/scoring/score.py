@@ -235,19 +235,19 @@ def score(
     stats = {files: stat_key(files) for files in test_set.models}
     found = {files: None if tallies else caches[files.folder].get(files, stats[files]) for files in test_set.models}
     missing = [files for files, entry in found.items() if entry is None]
-    read = dict(zip(missing, _reads(missing, measures, tallies)))
+    read = dict(zip(missing, _reads(missing, measures, tallies), strict=True))
     cards = []
     for files in test_set.models:
+        cached = found[files]  # None: read (the keys of ``read``)
         try:
-            if files in read:
+            if cached is None:
                 outcome = read[files]
                 if isinstance(outcome, predfiles.BadPredictionFile):
                     raise outcome
                 entry, manifest = outcome
                 caches[files.folder].put(files, stats[files], entry)
             else:
-                entry = found[files]
-                manifest = entry.manifest
+                entry, manifest = cached, cached.manifest
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..base import atomic
 from ..outputs.predfiles import ModelFiles
-from .measures import BITS, Answer, Marks
+from .measures import BITS, Answer, Marks, as_marks, as_numbers
 
 SCHEMA = 3  # 3: answers of two kinds, bits and numbers (2: bits only)
 
@@ -135,17 +135,20 @@ class ScoreCache:
         """Write what this run used, if anything changed; a cache that cannot be written is skipped."""
         if self.path is None or not (self.changed or len(self.fresh) != len(self.stored)):
             return
-        models, rows = [], {name: [] for name in self.shapes}
+        models: list[dict[str, Any]] = []
+        rows: dict[str, list[np.ndarray]] = {name: [] for name in self.shapes}
         for label, (key, entry) in self.fresh.items():
-            counts = {}
+            counts: dict[str, int | None] = {}
             for name, (kind, size) in self.shapes.items():
                 value = entry.answers.get(name)
                 if kind == BITS:
-                    counts[name] = None if value is None else value.count
-                    rows[name].append(np.zeros(_width(kind, size), np.uint8) if value is None else value.packed)
+                    marks = as_marks(value)
+                    counts[name] = None if marks is None else marks.count
+                    rows[name].append(np.zeros(_width(kind, size), np.uint8) if marks is None else marks.packed)
                 else:
-                    counts[name] = None if value is None else 0
-                    rows[name].append(np.zeros(size) if value is None else value)
+                    numbers = as_numbers(value)
+                    counts[name] = None if numbers is None else 0
+                    rows[name].append(np.zeros(size) if numbers is None else numbers)
             models.append(
                 {"label": label, "stat": key, "counts": counts, "warnings": entry.warnings, "manifest": entry.manifest}
             )
@@ -159,7 +162,8 @@ class ScoreCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic.atomic_open(self.path, "wb", durable=False) as handle:  # a torn file reads as empty
-                np.savez(handle, index=index, **arrays)
+                # allow_pickle: numpy's default, named so that mypy does not match **arrays to it
+                np.savez(handle, allow_pickle=True, index=index, **arrays)
         except OSError:
             pass  # never required: the next run computes from the files again
 
