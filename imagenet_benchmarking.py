@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from imagenet_bench.base import atomic
@@ -215,7 +216,7 @@ def options(args: argparse.Namespace) -> table_run.TableOptions:
     )
 
 
-def write_output(path: Path, write) -> None:
+def write_output(path: Path, write: Callable[[], object]) -> None:
     """Run ``write``; an OSError (no such folder, no permission) becomes one line naming ``path``."""
     try:
         write()
@@ -249,11 +250,12 @@ def main() -> int:
         from imagenet_bench.report import html_report
 
         write_output(args.html, lambda: html_report.write(args.html, result, html_report.report_info()))
-    if built.issues is not None:
-        write_output(args.label_issues, lambda: built.issues.write(args.label_issues))
-        for line in built.issues.summary():
+    issues = built.issues
+    if issues is not None:
+        write_output(args.label_issues, lambda: issues.write(args.label_issues))
+        for line in issues.summary():
             print(line, file=sys.stderr)
-        print(f"label issues: {len(built.issues.rows):,} images written to {args.label_issues}", file=sys.stderr)
+        print(f"label issues: {len(issues.rows):,} images written to {args.label_issues}", file=sys.stderr)
     for warning in built.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for failure in built.failures:

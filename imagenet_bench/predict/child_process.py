@@ -30,15 +30,19 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..base import atomic
 from ..base.errors import UsageError
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 PARENT_ENV = "IMAGENET_BENCH_PARENT_PID"
 POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
-_children: set[subprocess.Popen] = set()
+_children: set[subprocess.Popen[bytes]] = set()
 _children_lock = threading.RLock()  # re-entrant: the signal handler takes it in the thread that may hold it
 
 
@@ -62,7 +66,8 @@ def _request_parent_death_signal() -> bool:
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        status: int = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        return status == 0
     except (OSError, AttributeError):
         return False
 
@@ -101,7 +106,7 @@ def kill_children() -> None:
                 process.kill()
 
 
-def _interrupted(signum: int, frame) -> None:
+def _interrupted(signum: int, frame: FrameType | None) -> None:
     kill_children()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt

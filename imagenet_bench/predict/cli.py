@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from ..base.classes import NUM_CLASSES
 from ..base.errors import EXIT_USAGE, UsageError
@@ -59,7 +59,7 @@ class RunOptions:
     verbose: bool
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace):
+    def from_args(cls, args: argparse.Namespace) -> Self:
         return cls(**{field.name: getattr(args, field.name) for field in dataclasses.fields(cls)})
 
 

@@ -136,7 +136,7 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
                 "this folder; wait for it to end, or pick another -o/--output-dir"
             )
         held.append(main)
-        if shard is not None:
+        if shard is not None and part is not None:  # there is a shard lock exactly when part is given
             if not shard.take(fcntl.LOCK_EX):
                 raise UsageError(
                     f"-o/--output-dir {folder}: another job ({_holder(shard.path)}) is running "

@@ -37,13 +37,13 @@ from ..datasets.preprocessing import Preprocess
 from . import runner
 
 
-def _tf():
+def _tf() -> Any:
     import tensorflow as tf
 
     return tf
 
 
-def _keras():
+def _keras() -> Any:
     import keras
 
     return keras
@@ -105,7 +105,8 @@ def model_input(pixels: np.ndarray, preprocess_input: Callable[[np.ndarray], np.
 
 
 def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
-    """The model's 1000 softmax outputs for a batch (built with a softmax output: keras.applications by default, KerasHub with activation="softmax")."""
+    """The model's 1000 softmax outputs for a batch (built with a softmax output: keras.applications
+    by default, KerasHub with activation="softmax")."""
     return np.asarray(model.predict_on_batch(x), dtype=np.float32)
 
 

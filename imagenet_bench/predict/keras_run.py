@@ -8,8 +8,10 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..base.errors import UsageError
 from ..datasets import test_sets
@@ -23,7 +25,7 @@ KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".kera
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
 
 
-def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
+def parse_gpus(gpu: int | None, gpus: str | None) -> Sequence[str | None]:
     """The CUDA_VISIBLE_DEVICES value of each parallel slot ([None]: inherit, one slot)."""
     if gpu is not None and gpus is not None:
         raise UsageError("-g/--gpu and --gpus: use one of them")
@@ -35,7 +37,7 @@ def parse_gpus(gpu: int | None, gpus: str | None) -> list[str | None]:
     return [str(gpu)] if gpu is not None else [None]
 
 
-def validate_gpus(slots: list[str | None], flag: str) -> None:
+def validate_gpus(slots: Sequence[str | None], flag: str) -> None:
     """Refuse GPU indices this machine lacks, before any model runs (without it, TensorFlow
     would quietly run on the CPU)."""
     wanted = [int(slot) for slot in slots if slot is not None]
@@ -66,27 +68,27 @@ class KerasRun:
         self,
         options: KerasOptions,
         dataset: Dataset,
-        entries: dict,
-        preprocesses: dict,
+        entries: dict[str, sources.KerasEntryForScript],
+        preprocesses: dict[str, Any],  # a Preprocess, or KerasHub's converter (float pixels)
         weights_files: dict[str, Path],
-        slots: list[str | None],
-    ):
+        slots: Sequence[str | None],
+    ) -> None:
         self.options, self.dataset, self.entries = options, dataset, entries
         self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
         self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
         self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
         self.paths = [str(p.resolve()) for p in dataset.paths]
-        self.free: queue.Queue = queue.Queue()
+        self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
         for position, gpu in enumerate(slots):
             self.free.put((position, gpu))
         self.cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
 
-    def has_check(self, record: dict) -> bool:
+    def has_check(self, record: dict[str, Any]) -> bool:
         """--check-batching K: complete outputs are reused only if they record that check."""
         check = record.get("check_batching") or {}
         return check.get("images", 0) >= self.check_images and check.get("batch_size") == self.check_batch
 
-    def job(self, model_id: str, request_common: dict) -> runner.Job:
+    def job(self, model_id: str, request_common: dict[str, Any]) -> runner.Job:
         entry, options = self.entries[model_id], self.options
         request = {
             **entry.request(),
@@ -103,7 +105,7 @@ class KerasRun:
             cost=entry.gflops(),
         )
 
-    def cached_pixels(self, preprocess) -> str | None:
+    def cached_pixels(self, preprocess: object) -> str | None:
         if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
             return None
         with self.cache_lock:
@@ -112,7 +114,7 @@ class KerasRun:
             )
         return str(cache.pixels_path)
 
-    def worker_request(self, job: runner.Job, cache_path: str | None, position: int) -> dict:
+    def worker_request(self, job: runner.Job, cache_path: str | None, position: int) -> dict[str, Any]:
         """What the child process needs to run one model."""
         entry, options, weights_file = self.entries[job.model], self.options, self.weights_files.get(job.model)
         return {
@@ -175,7 +177,7 @@ class KerasRun:
         )
         return runner.Result(out["preds"], out["probs"], record, out["all_probs"])
 
-    def manifest(self, job: runner.Job, out: dict, cache_path: str | None) -> dict:
+    def manifest(self, job: runner.Job, out: dict[str, Any], cache_path: str | None) -> dict[str, Any]:
         entry, options, preprocess = self.entries[job.model], self.options, self.preprocesses[job.model]
         model_run = manifest.ModelRun(
             framework=out["framework"],
@@ -204,7 +206,9 @@ class KerasRun:
         return manifest.for_model(job.model, "keras", self.dataset, options.protocol, job.request, model_run, extra)
 
 
-def _read_first(entries: dict, chosen: list[str], weights_files: dict[str, Path]) -> tuple[dict, dict[str, UsageError]]:
+def _read_first(
+    entries: dict[str, sources.KerasEntryForScript], chosen: list[str], weights_files: dict[str, Path]
+) -> tuple[dict[str, sources.KerasEntryForScript], dict[str, UsageError]]:
     """Each chosen entry with what it reads before it runs (a KerasHub preset's converter and size
     are in its folder: read it, or download it, now). A download that fails makes that model fail
     alone when it is one of several; a folder named by --weights-file that cannot be read is bad

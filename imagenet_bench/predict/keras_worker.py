@@ -6,7 +6,9 @@ process: nothing leaks from one model into the next, and a crash (out of memory,
 segfault) costs one model only. The parent, which must not import TensorFlow, writes
 the job as JSON into a temporary folder and starts::
 
-    python -m imagenet_bench.keras_worker FOLDER/job.json  (the shim beside the package, so the command line stays as it was)
+    python -m imagenet_bench.keras_worker FOLDER/job.json
+
+(``imagenet_bench.keras_worker`` is a shim beside this subpackage, so the command line stays as it was).
 
 The child writes its results into the same folder: preds.npy, probs.npy (and
 all_probs.npy), result.json (what the manifest records about the run), or
@@ -71,7 +73,7 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
                 f"worker process for {job['model']} exited with status {returncode} "
                 "without a result (killed, out of memory, or crashed)"
             )
-        result = json.loads(result_path.read_text())
+        result: dict[str, Any] = json.loads(result_path.read_text())
         result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
         result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
         all_probs = folder / "all_probs.npy"

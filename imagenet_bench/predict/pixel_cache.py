@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+import PIL.Image  # loaded here as before; the key records PIL.__version__ (PIL.Image does not export it)
 
 from ..base import atomic
 from ..datasets.layout import Dataset
@@ -58,7 +58,7 @@ class PixelCache:
         self.key: dict[str, Any] = {
             "dataset": dataset.images_fingerprint,  # for the val set, its fingerprint (layout.Dataset)
             "geometry": list(preprocess.geometry),
-            "pil": Image.__version__,
+            "pil": PIL.__version__,
             "files": hashlib.sha256("\n".join(dataset.names).encode()).hexdigest(),
         }
         digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:24]
@@ -78,7 +78,7 @@ class PixelCache:
         try:
             if json.loads(self.key_path.read_text()) != json.loads(json.dumps(self.key)):
                 return False
-            pixels = np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)
+            pixels: np.memmap[Any, np.dtype[Any]] = np.load(self.pixels_path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):
             return False
         expected_bytes = int(np.prod(self.shape))

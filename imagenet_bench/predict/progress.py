@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 def duration(seconds: float) -> str:
     """12s, 4m05s, 3h07m."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -98,7 +98,9 @@ class Progress:
         ``models`` names it when several run at once, else it is the one running."""
         with self._lock:
             key = tuple(models) if models is not None else next(iter(self._running), None)
-            began = self._running.pop(key, None) if key is not None else None
+            if key is None:
+                return
+            began = self._running.pop(key, None)
             if began is None:
                 return
             if ran:

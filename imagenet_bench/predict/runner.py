@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ def select_models(available: Sequence[str], patterns: Sequence[str], exclude: Se
     return [m for m in available if m in chosen]
 
 
-def parse_shard(spec: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+def parse_shard(spec: str | None, environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
     """``I/N`` from --model-shard, else from a Slurm job array, else None."""
     environ = os.environ if environ is None else environ
     if spec is None:
@@ -239,7 +239,7 @@ def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
         changes = None if manifest is None else request_changes(manifest, job.request)
         if changes:
             conflicts.append(f"{job.model} ({', '.join(changes)})")
-        elif changes == [] and (job.also_needs is None or job.also_needs(manifest)):
+        elif changes == [] and manifest is not None and (job.also_needs is None or job.also_needs(manifest)):
             print(
                 f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
                 file=sys.stderr,

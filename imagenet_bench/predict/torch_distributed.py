@@ -121,25 +121,27 @@ def portable(exc: Exception) -> Exception:
 
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:
     """One model's outputs from every rank, concatenated in row order."""
+    outputs: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Exception):
             return part
-    wall = max(p["throughput"]["wall_time_s"] for p in parts)
-    model_time = max(p["throughput"]["model_time_s"] for p in parts)
+        outputs.append(part)
+    wall = max(p["throughput"]["wall_time_s"] for p in outputs)
+    model_time = max(p["throughput"]["model_time_s"] for p in outputs)
     return {
-        "preds": np.concatenate([p["preds"] for p in parts]),
-        "probs": np.concatenate([p["probs"] for p in parts]),
-        "all_probs": None if parts[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in parts]),
+        "preds": np.concatenate([p["preds"] for p in outputs]),
+        "probs": np.concatenate([p["probs"] for p in outputs]),
+        "all_probs": None if outputs[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in outputs]),
         "throughput": {
             "wall_time_s": wall,
             "images_per_s": round(n / wall, 2) if wall else None,
             "model_time_s": model_time,
             "model_images_per_s": round(n / model_time, 2) if model_time else None,
-            "per_rank": [p["throughput"] for p in parts],
+            "per_rank": [p["throughput"] for p in outputs],
         },
         "pass": {
-            **parts[0]["pass"],
-            "images_decoded": sum(p["pass"]["images_decoded"] for p in parts),
-            "ranks": len(parts),
+            **outputs[0]["pass"],
+            "images_decoded": sum(p["pass"]["images_decoded"] for p in outputs),
+            "ranks": len(outputs),
         },
     }

@@ -29,7 +29,7 @@ from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
 
-class PixelDataset(TorchDataset):
+class PixelDataset(TorchDataset[torch.Tensor | ImageError]):
     """The dataset's images as uint8 C x H x W tensors, in row order."""
 
     def __init__(self, paths: tuple[Path, ...], preprocess: Preprocess) -> None:
@@ -50,7 +50,10 @@ class PixelDataset(TorchDataset):
 
 def _collate(items: list[torch.Tensor | ImageError]) -> torch.Tensor | ImageError:
     """One batch, or the first image error in it (pickled back by its fields)."""
-    return next((item for item in items if isinstance(item, ImageError)), None) or torch.stack(items)
+    error = next((item for item in items if isinstance(item, ImageError)), None)
+    if error is not None:
+        return error
+    return torch.stack([item for item in items if isinstance(item, torch.Tensor)])  # all of them, here
 
 
 @dataclass
@@ -165,7 +168,7 @@ def predict_group(
                 torch.tensor(m.preprocess.std, device=device).view(1, 3, 1, 1),
             )
         state[m.name] = {
-            "model": m.model.eval().to(device, memory_format=memory_format),
+            "model": m.model.eval().to(device, memory_format=memory_format),  # type: ignore[call-overload]  # Module.to takes a device and memory_format together; torch's stubs list them apart
             "norm": norm,
             "preds": [],
             "probs": [],

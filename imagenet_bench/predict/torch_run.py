@@ -11,7 +11,7 @@ import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base.errors import EXIT_OK, UsageError
 from ..datasets import test_sets
@@ -22,7 +22,16 @@ from ..outputs import manifest, output_folder, predfiles
 from . import cli, folder_lock, runner
 
 if TYPE_CHECKING:
+    import torch
+
     from . import torch_distributed, torch_predict
+    from .pixel_cache import PixelCache
+
+
+class TorchEntry(sources.PytorchEntry, Protocol):
+    """A PyTorch registry entry (torchvision, timm): both registries know every model's parameters."""
+
+    def num_params(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,12 @@ class TorchRun:
 
     options: TorchOptions
     dataset: Dataset
-    entries: dict[str, object]  # id -> registry entry; empty for --model-spec
+    entries: dict[str, TorchEntry]  # id -> registry entry; empty for --model-spec
     preprocesses: dict[str, Preprocess]
     weights_files: dict[str, Path]
     numerics: torch_predict.Numerics
     dist: torch_distributed.ProcessGroup | None
-    spec_model: object = None  # the --model-spec model, built once
+    spec_model: torch.nn.Module | None = None  # the --model-spec model, built once
     params: dict[str, int] = dataclasses.field(default_factory=dict)  # id -> parameters of the model built
 
     @property
@@ -66,7 +75,13 @@ class TorchRun:
             return torch_predict.Numerics("cpu")  # quantized kernels run on the CPU only
         return self.numerics
 
-    def job(self, model_id: str, request_common: dict) -> runner.Job:
+    def model_spec_model(self) -> torch.nn.Module:
+        """The --model-spec model; a run of registry models has none."""
+        if self.spec_model is None:
+            raise RuntimeError("no --model-spec model: this run's models come from the registries")
+        return self.spec_model
+
+    def job(self, model_id: str, request_common: dict[str, Any]) -> runner.Job:
         entry, options = self.entries.get(model_id), self.options
         model = {"source": "model-spec", "model_spec": options.model_spec, "weights": None}
         request = {
@@ -83,23 +98,29 @@ class TorchRun:
             cost=None if entry is None else entry.gflops(),
         )
 
-    def pass_key(self, job: runner.Job) -> tuple:
+    def pass_key(self, job: runner.Job) -> tuple[tuple[Any, ...], str]:
         """Models that share this key share one pass (one decode)."""
         return self.preprocesses[job.model].geometry, self.job_numerics(job.model).device
 
     def param_bytes(self, job: runner.Job) -> int:
         entry = self.entries.get(job.model)
-        return 4 * (entry.num_params() if entry is not None else sum(p.numel() for p in self.spec_model.parameters()))
+        return 4 * (
+            entry.num_params() if entry is not None else sum(p.numel() for p in self.model_spec_model().parameters())
+        )
 
-    def build(self, group: list[runner.Job]) -> tuple[list, dict, dict[str, Exception]]:
+    def build(
+        self, group: list[runner.Job]
+    ) -> tuple[list[torch_predict.Member], dict[str, dict[str, Any]], dict[str, Exception]]:
         """The group's models; one that fails to build fails alone."""
         from . import torch_predict
 
-        members, records, failures = [], {}, {}
+        members: list[torch_predict.Member] = []
+        records: dict[str, dict[str, Any]] = {}
+        failures: dict[str, Exception] = {}
         for job in group:
             try:
                 if self.options.model_spec:
-                    model = self.spec_model
+                    model = self.model_spec_model()
                     records[job.model] = {"id": self.options.name, "source": f"--model-spec {self.options.model_spec}"}
                 else:
                     model, records[job.model] = self.entries[job.model].build(self.weights_files.get(job.model))
@@ -110,7 +131,7 @@ class TorchRun:
                 failures[job.model] = exc
         return members, records, failures
 
-    def pixel_cache(self, geometry: Preprocess) -> tuple[object, Exception | None]:
+    def pixel_cache(self, geometry: Preprocess) -> tuple[PixelCache | None, Exception | None]:
         """The pass's pixel cache (rank 0 fills it) and the error that stops the pass, if any."""
         from . import pixel_cache, torch_distributed
 
@@ -124,7 +145,9 @@ class TorchRun:
                 error = torch_distributed.portable(exc)
         return cache, torch_distributed.broadcast(error, self.dist)
 
-    def predict(self, members: list, numerics: torch_predict.Numerics, cache: object) -> dict[str, object]:
+    def predict(
+        self, members: list[torch_predict.Member], numerics: torch_predict.Numerics, cache: PixelCache | None
+    ) -> dict[str, dict[str, Any] | Exception]:
         """This rank's rows through the group's models: name -> output or exception."""
         from . import torch_distributed, torch_predict
 
@@ -147,7 +170,9 @@ class TorchRun:
         except Exception as exc:  # e.g. a corrupt image: every model of the pass stops
             return {m.name: exc for m in members}
 
-    def gathered(self, group: list[runner.Job], results: dict) -> dict | None:
+    def gathered(
+        self, group: list[runner.Job], results: dict[str, dict[str, Any] | Exception]
+    ) -> dict[str, dict[str, Any] | Exception] | None:
         """Every rank's results merged in row order on rank 0 (None on the others)."""
         from . import torch_distributed
 
@@ -157,7 +182,7 @@ class TorchRun:
             {name: torch_distributed.portable(r) if isinstance(r, Exception) else r for name, r in results.items()},
             self.dist,
         )
-        if not self.is_main:
+        if parts is None:  # not rank 0 (gather returns the parts on rank 0 alone)
             return None
         return {
             job.model: torch_distributed.merge([part[job.model] for part in parts], len(self.dataset)) for job in group
@@ -168,9 +193,10 @@ class TorchRun:
         collectives (broadcast, gather) whatever fails locally, so none waits forever."""
         from . import torch_distributed
 
-        members, weights_records, results = torch_distributed.local_leaders_first(
+        members, weights_records, failures = torch_distributed.local_leaders_first(
             self.dist, functools.partial(self.build, group)
         )
+        results: dict[str, dict[str, Any] | Exception] = dict(failures)
         pass_numerics = self.job_numerics(group[0].model)
         settings = pass_numerics.apply()
         cache, cache_error = self.pixel_cache(self.preprocesses[group[0].model])
@@ -178,12 +204,12 @@ class TorchRun:
             results.update({m.name: cache_error for m in members})
         elif members:
             results.update(self.predict(members, pass_numerics, cache))
-        results = self.gathered(group, results)
-        if results is None:
+        merged = self.gathered(group, results)
+        if merged is None:
             return {}
         outcome: dict[str, runner.Result | Exception] = {}
         for job in group:
-            out = results[job.model]
+            out = merged[job.model]
             if isinstance(out, Exception):
                 outcome[job.model] = out
                 continue
@@ -203,10 +229,15 @@ class TorchRun:
         return outcome
 
     def manifest(
-        self, job: runner.Job, out: dict, weights_record: dict, numerics: torch_predict.Numerics, settings: dict
-    ) -> dict:
+        self,
+        job: runner.Job,
+        out: dict[str, Any],
+        weights_record: dict[str, Any],
+        numerics: torch_predict.Numerics,
+        settings: dict[str, Any],
+    ) -> dict[str, Any]:
         import torch
-        import torchvision
+        import torchvision  # type: ignore[import-untyped]  # torchvision ships no py.typed marker
 
         entry, options, dist = self.entries.get(job.model), self.options, self.dist
         # the packages each source depends on come from the table of sources (sources.SOURCES)
@@ -276,7 +307,9 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
         from ..models import torch_build
 
         spec_model, spec_preprocess = torch_build.model_from_spec(options.model_spec)
-        chosen, elsewhere, entries = [options.name], [], {}
+        assert options.name is not None, "parse_args refuses --model-spec without --name"
+        chosen, entries = [options.name], {}
+        elsewhere: list[str] = []
     else:
         chosen_sources = sources.chosen("pytorch", options.source)
         entries = sources.entries(chosen_sources)
