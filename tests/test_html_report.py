@@ -238,10 +238,17 @@ def test_values_json_cannot_hold_become_empty():
 def test_cells_are_the_column_formatters_text():
     t = _small_table()
     data = html_report.payload(t, html_report.ReportInfo("v", "now"))
-    # Every column the text table shows (not the CSV-only exact counts), in its order.
-    text_header = render(t, "text").splitlines()[0]
-    assert [c["header"] for c in data["columns"]] == [h.strip() for h in text_header.split("|")]
-    assert data["rows"][0]["text"][2:4] == ["76.13", "92.86"]
+    # Every column the text table shows, in its order; not the detail column N (CSV only).
+    headers = ["Platform", "Model", "Acc@1", "Acc@5", "Rank@1", "Rank@5", "Pub@1", "Δ@1"]
+    assert [c["header"] for c in data["columns"]] == headers
+    # The cells as the text table prints them: two decimals, a signed delta, blanks for no value.
+    assert [row["text"] for row in data["rows"]] == [
+        ["PyTorch", "resnet50", "76.13", "92.86", "1", "", "76.13", "+0.00"],
+        ["Keras", EVIL_ID, "70.00", "", "2", "", "", ""],
+        ["Keras", "vgg16", "", "86.20", "3", "", "71.30", ""],
+    ]
+    text_rows = [[cell.strip() for cell in line.split("|")] for line in render(t, "text").splitlines()]
+    assert text_rows[0] == headers and text_rows[2:] == [row["text"] for row in data["rows"]]
     # A missing value is an empty cell, and sorts as nothing (never as 0); NaN is not a number.
     assert data["rows"][1]["text"][3] == "" and data["rows"][1]["sort"][3] is None
     assert data["rows"][2]["text"][2] == "" and data["rows"][2]["sort"][2] is None
