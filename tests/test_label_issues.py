@@ -352,6 +352,181 @@ def test_confident_learning_on_generated_files_against_cleanlab_here(tmp_path, c
     assert methods["confident learning"][0] == str(len(expected))
 
 
+def _cleanlab_here(folder: Path, models: list[str], labels: np.ndarray) -> np.ndarray:
+    """cleanlab's flags on the mean of the models' rows, built here densely: each model's k
+    probabilities at their classes, the rest of its mass spread over the other 1000 - k."""
+    from cleanlab.filter import find_label_issues
+
+    mean = np.zeros((len(labels), 1000))
+    for model in models:
+        preds = np.load(folder / f"{model}_pytorch_imagenet_top5preds.npy")
+        probs = np.load(folder / f"{model}_pytorch_imagenet_top5probs.npy").astype(np.float64)
+        k = preds.shape[1]
+        dense = np.repeat(((1 - probs.sum(axis=1)) / (1000 - k))[:, None], 1000, axis=1)
+        for j in range(k):
+            dense[np.arange(len(labels)), preds[:, j]] = probs[:, j]
+        mean += dense / len(models)
+    return find_label_issues(labels, mean.astype(np.float32), n_jobs=1)
+
+
+def _as_test_set(folder: Path, name: str) -> None:
+    info = json.loads((folder / "dataset.json").read_text())
+    (folder / "dataset.json").write_text(json.dumps({**info, "test_set": name}))
+
+
+def test_models_of_other_test_sets_do_not_vote(tmp_path, changed_labels):
+    """A second test set of as many images, whose 12 models all vote for the written labels:
+    counted, they would outvote the 9 models on the changed images. The CSV is the one the
+    primary test set's models alone give, and the line says how many were not counted."""
+    folder, _truth, written, _ = changed_labels
+    _as_test_set(folder, "imagenet-val")
+    other = tmp_path / "sketch"
+    write_dataset(other, written, [f"ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(N_IMAGES)], salt=1)
+    _as_test_set(other, "imagenet-sketch")
+    rng = np.random.default_rng(8)
+    for m in range(12):
+        write_sorted_model(other, f"s{m}", written, rng)
+
+    alone = run("--dir", folder, "--label-issues", tmp_path / "alone.csv")
+    assert alone.returncode == 0, alone.stderr
+    both = run("--dir", folder, "--dir", other, "--label-issues", tmp_path / "both.csv", "--format", "csv")
+    assert both.returncode == 0, both.stderr
+    assert "Acc@1 imagenet-sketch" in both.stdout.splitlines()[0]  # the other test set was read and ranked
+    line = f"top-1 votes of the {N_MODELS} models scored on the {N_IMAGES:,} images of imagenet-val"
+    assert f"{line} (12 models of other test sets not counted)" in both.stderr
+    assert line in alone.stderr and "not counted" not in alone.stderr
+    assert (tmp_path / "both.csv").read_text() == (tmp_path / "alone.csv").read_text()
+    assert read_issues(tmp_path / "both.csv")[0]["consensus >= 100%"][0] == str(len(CHANGED))
+
+
+def test_a_given_label_that_ties_for_most_votes_is_the_consensus(tmp_path):
+    """8 models on 60 images: where 4 vote the given label and 4 another class, the given
+    label is the consensus and nothing is flagged, even at 50%; 5 against 3 is flagged, and so
+    is a 4-4 tie of two other classes."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 20, 60) * 50
+    other, third = (labels + 7) % 1000, (labels + 11) % 1000
+    top1s = np.repeat(labels[None, :], 8, axis=0)
+    top1s[4:, 0:10] = other[0:10]  # 4 given, 4 other: a tie with the given label
+    top1s[3:, 10:20] = other[10:20]  # 3 given, 5 other
+    top1s[:4, 20:30], top1s[4:, 20:30] = other[20:30], third[20:30]  # 4 and 4, neither the label
+    folder = tmp_path / "val"
+    write_dataset(folder, labels, [f"ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(60)])
+    for m, top1 in enumerate(top1s):
+        write_sorted_model(folder, f"m{m}", top1, rng)
+    consensus, share, given_share = numpy_consensus(top1s, labels)
+    assert np.array_equal(consensus[:10], labels[:10]) and np.all(share[:10] == given_share[:10])  # the rule, here
+
+    out = tmp_path / "issues.csv"
+    proc = run("--dir", folder, "--label-issues", out)
+    assert proc.returncode == 0, proc.stderr
+    methods, rows = read_issues(out)
+    assert sorted(int(r["row"]) for r in rows) == list(range(10, 30))
+    assert [methods[f"consensus >= {level}%"][0] for level in LEVELS] == ["20", "10", "0", "0", "0", "0"]
+    for r in rows:
+        row = int(r["row"])
+        shares = (0.625, 0.375) if row < 20 else (0.5, 0.0)
+        assert (float(r["consensus_share"]), float(r["given_share"])) == shares, r
+        assert int(r["given_id"]) == labels[row] and int(r["consensus_id"]) in {other[row], third[row]}
+        assert row >= 20 or int(r["consensus_id"]) == other[row]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")  # cleanlab: classes with few images
+def test_models_with_fewer_than_five_columns_vote_but_are_left_out_of_confident_learning(tmp_path, changed_labels):
+    """Two of the models, and a third with top-3 files that is sure of every written label: it
+    votes in the consensus, and confident learning runs on the other two (cleanlab here on
+    their mean, which counting it would change), the line counting it."""
+    folder, _truth, written, top1s = changed_labels
+    for m in range(2, N_MODELS):
+        for path in folder.glob(f"m{m}_pytorch_imagenet_*"):
+            path.unlink()
+    write_sorted_model(folder, "short", written, np.random.default_rng(9), k=3)
+    for model in ("m0", "m1", "short"):  # top-k probabilities that sum to at most 1, as a softmax's do
+        path = folder / f"{model}_pytorch_imagenet_top5probs.npy"
+        probs = np.load(path)
+        if model == "short":
+            probs[:, 0] = 0.99  # sure
+        np.save(path, (probs / np.maximum(probs.sum(axis=1, keepdims=True), 1.0)).astype(np.float32))
+    expected = _cleanlab_here(folder, ["m0", "m1"], written)
+    assert not np.array_equal(expected, _cleanlab_here(folder, ["m0", "m1", "short"], written))  # counting it shows
+    out = tmp_path / "issues.csv"
+    proc = run("--dir", folder, "--label-issues", out, "--confident-learning")
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 votes of the 3 models" in proc.stderr
+    assert "probabilities of 2 models; 1 with fewer than 5 columns left out" in proc.stderr
+    methods, rows = read_issues(out)
+    assert sorted(int(r["row"]) for r in rows if r["cleanlab_flagged"] == "1") == np.flatnonzero(expected).tolist()
+    assert methods["confident learning"][0] == str(int(expected.sum()))
+    consensus, share, _ = numpy_consensus(np.stack([top1s[0], top1s[1], written]), written)
+    by_votes = (consensus != written) & (share >= 0.5)  # the short model's vote for the written label counts
+    assert (
+        sorted(int(r["row"]) for r in rows if r["consensus_id"] != r["given_id"]) == np.flatnonzero(by_votes).tolist()
+    )
+
+
+def _write_top5(folder: Path, model: str, preds: np.ndarray, probs: np.ndarray) -> None:
+    np.save(folder / f"{model}_pytorch_imagenet_top5preds.npy", preds.astype(np.int64))
+    np.save(folder / f"{model}_pytorch_imagenet_top5probs.npy", probs.astype(np.float32))
+    (folder / f"{model}_pytorch_imagenet_manifest.json").write_text("{}")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")  # cleanlab: classes with few images
+def test_fixed_at_1_leaves_out_the_rows_only_confident_learning_flagged(tmp_path):
+    """Fed back, a CSV with confident learning's rows: Clean@1 leaves out every row; Fixed@1
+    relabels a row to its consensus class and leaves out those whose consensus is the given
+    label. 9 models on 400 images of 20 classes: 10 images voted another class by all; on 10
+    more, 5 models put the label first (0.35) and another class second (0.34), 4 are sure of
+    that other class (0.95), so the votes keep the label and the mean probability does not.
+    Expected from numpy's votes and cleanlab run here."""
+    rng = np.random.default_rng(11)
+    n = 400
+    labels = rng.integers(0, 20, n) * 50
+    relabelled, split = np.arange(10, 20), np.arange(30, 40)
+    other = (labels + 50) % 1000  # another of the 20 classes
+    folder = tmp_path / "val"
+    write_dataset(folder, labels, [f"ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(n)])
+    top1s = []
+    for m in range(9):
+        preds = (labels[:, None] + 1 + 101 * np.arange(5)) % 1000  # columns 1-4: classes outside the 20
+        preds[:, 0] = np.where(rng.random(n) < 0.8, labels, other)  # each model 80% right elsewhere
+        probs = np.tile([0.5, 0.1, 0.1, 0.1, 0.1], (n, 1))
+        preds[relabelled, 0] = other[relabelled]
+        if m < 5:
+            preds[split, 0], preds[split, 1] = labels[split], other[split]
+            probs[split] = [0.35, 0.34, 0.1, 0.1, 0.1]
+        else:
+            preds[split, 0] = other[split]
+            probs[split] = [0.95, 0.01, 0.01, 0.01, 0.01]
+        _write_top5(folder, f"m{m}", preds, probs)
+        top1s.append(preds[:, 0])
+    top1s = np.stack(top1s)
+    consensus, share, _ = numpy_consensus(top1s, labels)
+    by_votes = (consensus != labels) & (share >= 0.5)
+    by_cleanlab = _cleanlab_here(folder, [f"m{m}" for m in range(9)], labels)
+    written_rows = by_votes | by_cleanlab
+    kept_label = written_rows & (consensus == labels)  # flagged by confident learning only, given label kept
+    assert set(relabelled) <= set(np.flatnonzero(by_votes)) and not by_votes[split].any()
+    assert np.flatnonzero(kept_label).tolist() == split.tolist(), "confident learning should flag the split images"
+
+    out = tmp_path / "issues.csv"
+    proc = run("--dir", folder, "--label-issues", out, "--confident-learning")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(int(r["row"]) for r in read_issues(out)[1]) == np.flatnonzero(written_rows).tolist()
+    proc = run("--dir", folder, "--clean-labels", out, "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    fixed = np.where(written_rows, consensus, labels)
+    table = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(table) == 9
+    for row in table:
+        top1 = top1s[int(row["Model"][1:])]
+        assert row["Clean@1"] == f"{100 * np.mean(top1[~written_rows] == labels[~written_rows]):.2f}"
+        assert row["Fixed@1"] == f"{100 * np.mean(top1[~kept_label] == fixed[~kept_label]):.2f}"
+    # scoring the kept rows on their given label instead would show in Fixed@1
+    assert any(f"{100 * np.mean(top1s[int(row['Model'][1:])] == fixed):.2f}" != row["Fixed@1"] for row in table)
+
+
 # --- imports, errors -----------------------------------------------------------------------
 
 _IMPORTS = r"""
