@@ -134,3 +134,26 @@ def test_plot_draws_a_panel_per_test_set(tmp_path, test_sets):
     assert proc.returncode == 0, proc.stderr
     with Image.open(tmp_path / "two.png") as image:
         assert image.size == (2 * 960, 480)
+
+
+def test_two_datasets_with_one_test_set_name_are_refused(tmp_path, test_sets):
+    """Two different datasets (other fingerprints) both recording test_set imagenet-sketch, or
+    both named by a folder called "val": one error line naming both folders and the name,
+    whether found by -r or named by --dir twice; nothing on stdout."""
+    runs, _ = test_sets
+    second = tmp_path / "more" / "sketch-2"
+    _test_set_folder(second, "imagenet-sketch", 100, 9, {"e": 50})
+    assert (
+        json.loads((second / "dataset.json").read_text())["fingerprint"]
+        != json.loads((runs / "sketch" / "dataset.json").read_text())["fingerprint"]
+    )
+    for args in (["-r", tmp_path], ["--dir", runs / "sketch", "--dir", second]):
+        error = assert_one_error(bench(*args), runs / "sketch", second, "'imagenet-sketch'")
+        assert "two different datasets are both named" in error
+    # no test_set recorded: each is named after its folder
+    for part, salt in (("x", 0), ("y", 1)):
+        labels = synthetic_labels(4, 60)
+        write_dataset(tmp_path / part / "val", labels, salt=salt)
+        write_model(tmp_path / part / "val", f"m{part}", labels, range(30))
+    error = assert_one_error(bench("--dir", tmp_path / "x" / "val", "--dir", tmp_path / "y" / "val"), "'val'")
+    assert str(tmp_path / "x" / "val") in error and str(tmp_path / "y" / "val") in error
