@@ -355,6 +355,57 @@ def test_alpha_palette_and_cmyk_images_convert_as_expected(tmp_path):
     np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "cmyk.tiff")), expected)
 
 
+def test_16_bit_greyscale_tiffs_keep_their_high_byte(tmp_path):
+    """PIL's I;16 (little-endian, as PIL writes a uint16 array) and I;16B TIFFs."""
+    from imagenet_bench.datasets.images import load_rgb
+
+    grey = np.random.default_rng(5).integers(0, 65536, (24, 32), dtype=np.uint16)
+    grey[0, :4] = [0, 255, 256, 65535]
+    Image.fromarray(grey).save(tmp_path / "little.tiff")
+    Image.frombytes("I;16B", (32, 24), grey.astype(">u2").tobytes()).save(tmp_path / "big.tiff")
+    expected = np.stack([(grey // 256).astype(np.uint8)] * 3, axis=-1)
+    for name, mode in (("little.tiff", "I;16"), ("big.tiff", "I;16B")):
+        with Image.open(tmp_path / name) as image:
+            assert image.mode == mode  # what the test means to give the loader
+        got = np.asarray(load_rgb(tmp_path / name))
+        np.testing.assert_array_equal(got, expected)
+        assert got[0, :4, 0].tolist() == [0, 0, 1, 255], name  # the high byte, not PIL's clip to white
+
+
+def test_palette_with_alpha_drops_the_alpha(tmp_path):
+    """A PA image (palette index plus alpha, here a TIFF) becomes its palette colours."""
+    from imagenet_bench.datasets.images import load_rgb
+
+    rng = np.random.default_rng(6)
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    index = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(palette.tobytes())
+    image = image.convert("PA")
+    image.putalpha(Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)))
+    image.save(tmp_path / "pa.tiff")
+    with Image.open(tmp_path / "pa.tiff") as reread:
+        assert reread.mode == "PA"
+    np.testing.assert_array_equal(np.asarray(load_rgb(tmp_path / "pa.tiff")), palette[index])
+
+
+@pytest.mark.slow
+def test_32_bit_integer_pixels_end_the_run_naming_the_file(tmp_path):
+    """PIL mode I (a TIFF of int32 pixels) in a val folder: the PyTorch script ends with one
+    line naming the file and the mode, exit 2, nothing written."""
+    folder = _class_folder(tmp_path / "val")
+    path = folder / "ILSVRC2012_val_00000003.tiff"
+    Image.fromarray(np.arange(48 * 64, dtype=np.int32).reshape(48, 64) * 1000).save(path)
+    with Image.open(path) as image:
+        assert image.mode == "I"
+    line, out = bad_run(TORCH, tmp_path / "out", tmp_path / "val", *ONE_MODEL[TORCH], *_weights(TORCH))
+    assert line == (
+        f"error: {path}: cannot decode image (32-bit integer pixels (PIL mode I) have no standard 8-bit "
+        "range; convert the file to 8-bit); replace the file or remove it from the val set"
+    ), line
+    assert not out.exists() or not list(out.glob("*_manifest.json"))
+
+
 # --- 12: a GPU that does not exist ----------------------------------------------------------------
 
 
