@@ -464,6 +464,34 @@ def test_keras_noise_only_with_verbose(tmp_path):
     assert loud.returncode == 0 and KERAS_NOISE.search(loud.stderr), loud.stderr
 
 
+NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
+TRACEBACK = re.compile(
+    r"^Traceback \(most recent call last\):\n(?:  .*\n)+RuntimeError: cannot download https://", re.M
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, model", [(TORCH, "squeezenet1_1"), (KERAS, "mobilenet_0.25_160")])
+def test_verbose_shows_the_traceback_of_a_model_that_failed(tmp_path, script, model):
+    """A model whose weights cannot be downloaded (no weights file; the download goes to a closed
+    port whatever the network) fails with one line; -v adds the traceback down to the raise
+    (for Keras, in the model process). Bad input stays one line with -v."""
+    env = {**NO_NETWORK, "TORCH_HOME": str(tmp_path / "th"), "KERAS_HOME": str(tmp_path / "kh")}
+    args = [shared(VAL500), "-m", model, "--limit", "2", *(["-j", "0"] if script == TORCH else [])]
+    quiet = run_script(script, *args, "-o", tmp_path / "quiet", env=env)
+    loud = run_script(script, *args, "-o", tmp_path / "loud", "-v", env=env)
+    for result in (quiet, loud):
+        assert result.returncode == 1, result.stderr
+        assert f"error: {model} failed: cannot download https://" in result.stderr
+    assert "Traceback" not in quiet.stderr, quiet.stderr
+    assert TRACEBACK.search(loud.stderr), loud.stderr
+    if script == TORCH:  # a weights file that does not fit the model is bad input: no traceback, even with -v
+        weights = ["--weights-file", shared(WEIGHTS / MNV2)]
+        bad = run_script(TORCH, shared(VAL500), "-m", "resnet18", "-j", "0", *weights, "-o", tmp_path / "bad", "-v")
+        assert bad.returncode == 2 and "does not fit resnet18" in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr, bad.stderr
+
+
 def test_a_library_warning_that_matters_is_shown_without_verbose(capsys):
     from imagenet_bench.base import errors
 
