@@ -418,6 +418,20 @@ def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, su
         "-o",
         tmp_path / "cached",
     )
+    # The entry depends on the images only: an unrestricted run reads it (nothing decoded,
+    # nothing rebuilt) and writes the unrestricted files byte for byte.
+    entries = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    assert len(entries) == 1
+    stamp = (entries[0] / "pixels.npy").stat().st_mtime_ns
+    _ok(TORCH, VAL500, *_torch_args(), "--cache-dir", tmp_path / "cache", "-o", tmp_path / "cached-full")
+    assert [p for p in (tmp_path / "cache").iterdir() if p.is_dir()] == entries
+    assert (entries[0] / "pixels.npy").stat().st_mtime_ns == stamp
+    pass_record = json.loads((tmp_path / "cached-full" / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+    assert pass_record["pass"]["images_decoded"] == 0 and pass_record["pass"]["pixel_cache"] == str(entries[0])
+    for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
+        for kind in ("top5preds", "top5probs", "allprobs"):
+            name = f"{model}_pytorch_imagenet_{kind}.npy"
+            assert (tmp_path / "cached-full" / name).read_bytes() == (unrestricted / name).read_bytes(), name
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [
         sys.executable,
