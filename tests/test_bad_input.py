@@ -15,6 +15,8 @@ import os
 import pickle
 import re
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import VAL500, WEIGHTS, bad_run, run_script, shared
+from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared
 
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -527,3 +529,39 @@ def test_read_only_output_and_cache_folders_are_refused(tmp_path, script):
         assert result.returncode == 2 and len(errors) == 1, result.stderr
         assert errors[0].startswith(f"error: {named}"), errors
         assert list(read_only.iterdir()) == [] and not (tmp_path / "out").exists()
+
+
+# --- the Keras script's temporary folder -----------------------------------------------------------
+
+_NO_TEMP_FOLDER = (
+    'set -e; mount -t tmpfs none /var/tmp; mkdir /var/tmp/out; mount --bind "$0" /var/tmp/out; '
+    'mount -o remount,ro /var/tmp; mount -t tmpfs -o ro none /tmp; cd /tmp; exec "$@"'
+)
+
+
+@pytest.mark.slow
+def test_keras_without_any_usable_temporary_folder_is_one_error_line(tmp_path):
+    """TMPDIR a missing folder, /tmp, /var/tmp and the current folder read-only (in a mount
+    namespace of its own, where /var/tmp/out is this test's folder): one error line, exit 2,
+    nothing written but the output folder's checked existence."""
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        message = f"no user and mount namespace (unshare: {probe.stderr.decode().strip()})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    args = [str(shared(VAL500)), *ONE_MODEL[KERAS], *map(str, _weights(KERAS)), "--limit", "2", "-o", "/var/tmp/out/o"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TEMP", "TMP")}
+    env.update(TMPDIR=str(tmp_path / "missing"), PYTHONUNBUFFERED="1")
+    command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", _NO_TEMP_FOLDER, str(tmp_path)]
+    result = subprocess.run(
+        [*command, sys.executable, str(ROOT / KERAS), *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr
+    assert errors[0] == (
+        "error: no writable temporary folder for the model processes' job folders: set TMPDIR to a folder you can write"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "missing").exists()
+    assert not list(tmp_path.glob("o/*.npy"))

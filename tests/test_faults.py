@@ -321,3 +321,150 @@ def test_model_shards_write_into_one_folder_side_by_side(references, tmp_path):
     assert all(status == 0 for status, _ in results), results
     assert _prediction_files(out) == _prediction_files(references[TORCH])
     assert _leftovers(out) == []
+
+
+# --- signals: Ctrl-C for both scripts, SIGTERM for the PyTorch one ------------------------------
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (its children, theirs, ...), from /proc."""
+    found, queue = [], [pid]
+    while queue:
+        for tasks in glob.glob(f"/proc/{queue.pop()}/task/*/children"):
+            try:
+                children = [int(child) for child in Path(tasks).read_text().split()]
+            except OSError:
+                continue
+            found += children
+            queue += children
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _complete(out: Path, model: str, platform: str) -> None:
+    """The model's arrays are the ones its manifest records (sha256 computed here)."""
+    import hashlib
+    import json
+
+    outputs = json.loads((out / f"{model}_{platform}_imagenet_manifest.json").read_text())["outputs"]
+    arrays = {name: digest for name, digest in outputs.items() if name.endswith(".npy")}
+    assert sorted(arrays) == [f"{model}_{platform}_imagenet_top5{kind}.npy" for kind in ("preds", "probs")]
+    for name, digest in arrays.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+
+
+# (id, script, models in the order they run (the second is interrupted), the signal, sent to the whole
+# process group as a terminal's Ctrl-C does, the status expected)
+SIGNALS = [
+    ("torch-ctrl-c", TORCH, list(TORCH_MODELS), signal.SIGINT, True, 130),
+    ("keras-ctrl-c", KERAS, list(KERAS_MODELS), signal.SIGINT, True, 130),
+    # no handler: SIGTERM's default action ends the process (a shell shows 143), like a SIGKILL
+    ("torch-sigterm", TORCH, list(TORCH_MODELS), signal.SIGTERM, False, -signal.SIGTERM),
+]
+
+
+@pytest.mark.parametrize("script, models, signum, group, status", [s[1:] for s in SIGNALS], ids=[s[0] for s in SIGNALS])
+def test_a_signal_during_the_second_model_keeps_the_first_and_leaves_nothing_half_written(
+    tmp_path, script, models, signum, group, status
+):
+    """The first model saved, the second's progress bar up: the signal ends the run with its
+    status, the first model's files are whole (their manifest's sha256), the second has none,
+    no process is left (the PyTorch run has two data-loading workers) and a rerun carries on
+    with the second model, leaving no temporary file, job folder or lock behind."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    platform = PLATFORM[script]
+    args = [*_args(script, models), "--limit", "96" if script == TORCH else "64", "-o", str(out)]
+    args += ["-j", "2", "--group-size", "1"] if script == TORCH else []
+    env = _env(tmp)
+    run = Background(script, args, env)
+    children = 2 if script == TORCH else 1  # its data-loading workers; the model's process
+    run.wait_for(
+        lambda: (
+            _manifest_of(out, script, models[0])()
+            and run.shows_bar(f"{models[1]}:")
+            and len(_descendants(run.process.pid)) >= children
+        ),
+        "the second model's bar, and its worker processes",
+    )
+    below = _descendants(run.process.pid)
+    if group:
+        import contextlib
+
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+    assert run.kill(signum) == status, run.stderr.decode(errors="replace")
+    if signum == signal.SIGINT:
+        assert run.stderr.decode().rstrip().endswith("interrupted")
+    deadline = time.time() + 15
+    while any(map(_running, below)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in below if _running(pid)], "processes left running"
+    _complete(out, models[0], platform)
+    assert not list(out.glob(f"{models[1]}_*")) and not [p for p in _leftovers(out) if p.endswith(".tmp")]
+    if signum == signal.SIGINT:  # the script cleaned up on its way out
+        assert _leftovers(out) == [] and list(tmp.iterdir()) == []
+    first = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob(f"{models[0]}_*")}
+
+    again = _rerun(script, args, env)
+    assert again.returncode == 0, again.stderr
+    assert "1 done, 1 skipped" in again.stderr
+    _complete(out, models[1], platform)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob(f"{models[0]}_*")} == first
+    assert _leftovers(out) == [] and list(tmp.iterdir()) == []
+
+
+# --- the Keras script's job folders: where they go, and who removes them ------------------------
+
+JOB_PREFIX = "imagenet-bench-keras"
+
+
+def _host() -> str:
+    host = os.uname().nodename
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", host), f"{host!r}: the test expects a host name safe in a file name"
+    return host
+
+
+def test_keras_job_folders_go_to_tmpdir_and_a_run_removes_dead_owners_folders_only(tmp_path):
+    """In TMPDIR, named imagenet-bench-keras~HOST~PID~RANDOM: the folder of a dead process of
+    this host goes when a run starts; a live process's and another machine's stay; the run's
+    own folder goes when it ends."""
+    host, tmp, out = _host(), tmp_path / "tmp", tmp_path / "out"
+    env = _env(tmp)
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    dead = tmp / f"{JOB_PREFIX}~{host}~{dead_pid}~abcd1234"
+    live = tmp / f"{JOB_PREFIX}~{host}~{os.getpid()}~abcd1234"  # this test's own process
+    foreign = tmp / f"{JOB_PREFIX}~not-{host}~{dead_pid}~abcd1234"
+    for folder in (dead, live, foreign):
+        folder.mkdir()
+        (folder / "job.json").write_text("{}")
+    run = Background(KERAS, [*_args(KERAS, ["mobilenet_0.25_128"]), "-o", str(out)], env)
+    own = lambda: list(tmp.glob(f"{JOB_PREFIX}~{host}~{run.process.pid}~*"))
+    run.wait_for(lambda: bool(own()), "the run's job folder in TMPDIR")
+    assert not dead.exists() and own()[0].is_dir()
+    assert run.process.wait(timeout=600) == 0, run.stderr.decode(errors="replace")
+    assert sorted(tmp.iterdir()) == sorted([live, foreign])
+    _complete(out, "mobilenet_0.25_128", "keras")
+
+
+def test_keras_passes_over_an_unusable_tmpdir_silently(tmp_path):
+    """TMPDIR names a missing folder: the job folder goes to /tmp, Python's next candidate,
+    and the run says nothing of it."""
+    host, out = _host(), tmp_path / "out"
+    env = {k: v for k, v in _env(tmp_path / "tmp").items() if k not in ("TEMP", "TMP")}
+    env["TMPDIR"] = str(tmp_path / "missing")
+    run = Background(KERAS, [*_args(KERAS, ["mobilenet_0.25_128"]), "-o", str(out)], env)
+    own = lambda: glob.glob(f"/tmp/{JOB_PREFIX}~{host}~{run.process.pid}~*")
+    run.wait_for(lambda: bool(own()), "the run's job folder in /tmp")
+    assert run.process.wait(timeout=600) == 0
+    run.reader.join(timeout=5)
+    stderr = run.stderr.decode(errors="replace")
+    assert "error:" not in stderr and "missing" not in stderr and "TMPDIR" not in stderr, stderr
+    assert own() == [] and not (tmp_path / "missing").exists()
+    _complete(out, "mobilenet_0.25_128", "keras")

@@ -527,3 +527,172 @@ def test_report_in_a_browser(browser, report, tmp_path):
     assert browser.execute_script("return window.__alerts") == 0
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+
+
+# ---- the page with --ci, --real-labels and --clean-labels; sources and throughput ---------------
+
+REAL_JSON = ROOT.parent / "shared" / "data" / "imagenet-real" / "real.json"
+LABEL_ERRORS = ROOT.parent / "shared" / "data" / "label-errors"
+# Copies of 2019 files under other ids, with a manifest recording images/s: two of timm (the
+# source filter then differs from the platform filter) and one of Keras.
+TIMED = {
+    ("pytorch", "timm.resnet50.a1_in1k"): ("resnet50", "timm", 250.0),
+    ("pytorch", "timm.resnet18.a1_in1k"): ("resnet18", "timm", 900.0),
+    ("keras", "mobilenet_0.25_128"): ("mobilenet", "keras", 1800.0),
+}
+OPTION_HEADERS = [
+    "Platform",
+    "Model",
+    "Acc@1",
+    "Acc@5",
+    "Rank@1",
+    "Rank@5",
+    "Acc@1 95% CI",
+    "Acc@5 95% CI",
+    "p vs above",
+    "~",
+    "ReaL@1",
+    "ReaL N",
+    "Clean@1",
+    "Clean rank",
+    "Clean Δrank",
+    "Fixed@1",
+    "Fixed rank",
+    "Fixed Δrank",
+]
+
+
+@pytest.fixture(scope="module")
+def options_report(tmp_path_factory):
+    """The report of the 2019 files plus TIMED, with --ci, --real-labels and --clean-labels."""
+    from conftest import VAL_FULL_TXT
+
+    seed = shared(SEED)
+    root = tmp_path_factory.mktemp("options")
+    more = root / "more"
+    more.mkdir()
+    for (platform, model), (copied, source, speed) in TIMED.items():
+        for kind in ("top5preds", "top5probs"):
+            original = seed / f"{platform}_imagenet" / f"{copied}_{platform}_imagenet_{kind}.npy"
+            (more / f"{model}_{platform}_imagenet_{kind}.npy").write_bytes(original.read_bytes())
+        record = {
+            **_manifest(model, "val"),
+            "platform": platform,
+            "request": {"source": source},
+            "throughput": {"images_per_s": speed},
+        }
+        (more / f"{model}_{platform}_imagenet_manifest.json").write_text(json.dumps(record))
+    page = root / "report.html"
+    result = run_script(
+        "imagenet_benchmarking.py",
+        "-k",
+        seed / "keras_imagenet",
+        "-p",
+        seed / "pytorch_imagenet",
+        "--dir",
+        more,
+        "--ci",
+        "--real-labels",
+        shared(REAL_JSON),
+        "--clean-labels",
+        shared(LABEL_ERRORS / "imagenet_mturk.json"),
+        "--val-ground-truth",
+        shared(VAL_FULL_TXT),
+        "--no-cache",
+        "--html",
+        page,
+    )
+    assert result.returncode == 0, result.stderr
+    # the text table printed beside the page has the same columns
+    assert [cell.strip() for cell in result.stdout.splitlines()[0].split("|")] == OPTION_HEADERS
+    return page
+
+
+def _wilson(right: int, n: int) -> str:
+    """The 95% Wilson score interval in percent, as the table prints it."""
+    z, p = 1.959963984540054, right / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return f"{100 * (centre - half) / (1 + z * z / n):.2f}-{100 * (centre + half) / (1 + z * z / n):.2f}"
+
+
+@pytest.mark.slow
+def test_report_with_intervals_real_and_clean_labels_sources_and_throughput(browser, options_report, seed_truth):
+    """Every column those options add, in the text table's order; each row's interval, ReaL@1,
+    Clean@1 and McNemar mark computed here (numpy, scipy, the ReaL and crowd files); the source
+    filter; the images/s chart with its points."""
+    from scipy.stats import binomtest
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(options_report.as_uri())
+    headers = [
+        th.text.replace("▲", "").replace("▼", "").strip()
+        for th in browser.find_elements("css selector", "#models thead th")
+    ]
+    assert headers == OPTION_HEADERS
+    models, platforms = _table_models(browser), _column(browser, "Platform")
+    assert len(models) == 34 + len(TIMED)
+
+    # Expected, per row, from the files and ../shared: rows in the standard order are cleanlab's
+    # ImageFolder order; ReaL's list and the crowd's ids are by val image number.
+    order = json.loads((LABEL_ERRORS / "imagenet_val_set_index_to_filepath.json").read_text())
+    number = np.array([int(path.rsplit("_", 1)[1].split(".")[0]) for path in order])
+    real = json.loads(REAL_JSON.read_text())
+    real_sets = [real[i - 1] for i in number]
+    has_real = np.array([bool(s) for s in real_sets])
+    errors = {
+        e["id"] for e in json.loads((LABEL_ERRORS / "imagenet_mturk.json").read_text()) if e["mturk"]["given"] < 3
+    }
+    clean = ~np.isin(number, list(errors))
+    assert has_real.sum() == 46_837 and clean.sum() == 47_084
+    width = max(len(s) for s in real_sets)
+    padded = np.array([s + [-1] * (width - len(s)) for s in real_sets])
+
+    def truth(platform: str, model: str) -> dict:
+        copied = TIMED.get((platform.lower(), model), (model,))[0]
+        return seed_truth[(platform, copied)]
+
+    cells = {h: _column(browser, h) for h in ("Acc@1 95% CI", "ReaL@1", "ReaL N", "Clean@1", "~")}
+    previous = None
+    for i, (platform, model) in enumerate(zip(platforms, models, strict=True)):
+        t = truth(platform, model)
+        assert cells["Acc@1 95% CI"][i] == _wilson(int(t["c1"].sum()), 50_000), model
+        real_right = int(((padded == t["top1"][:, None]).any(axis=1) & has_real).sum())
+        assert cells["ReaL@1"][i] == f"{100 * real_right / has_real.sum():.2f}", model
+        assert cells["ReaL N"][i] == "46837"
+        assert cells["Clean@1"][i] == f"{100 * t['c1'][clean].mean():.2f}", model
+        if previous is not None:  # exact McNemar against the row above: "~" where p >= 0.05
+            b, c = int((previous & ~t["c1"]).sum()), int((~previous & t["c1"]).sum())
+            same = b + c == 0 or binomtest(min(b, c), b + c, 0.5).pvalue >= 0.05
+            assert cells["~"][i] == ("~" if same else ""), (model, b, c)
+        previous = t["c1"]
+    assert "~" in cells["~"] and "" in cells["~"][1:]  # both kinds of neighbour occur
+
+    # The images/s chart: one point per model whose manifest gives images/s.
+    def points(chart: str) -> set[str]:
+        return {
+            p.get_attribute("data-model")
+            for p in browser.find_elements("css selector", f"svg[data-chart={chart}] circle.point")
+        }
+
+    assert points("throughput") == {model for _, model in TIMED}
+    point = browser.find_element(
+        "css selector", "svg[data-chart=throughput] circle[data-model='timm.resnet18.a1_in1k']"
+    )
+    ActionChains(browser).move_to_element(point).perform()
+    tooltip = browser.find_element("id", "tooltip").text
+    assert "timm.resnet18.a1_in1k" in tooltip and "images/s: 900.0" in tooltip and "timm" in tooltip
+
+    # The source filter: timm off leaves every other row and the Keras point; Keras off too, no point.
+    sources = [box.get_attribute("value") for box in browser.find_elements("css selector", "#filter-source input")]
+    assert sorted(sources) == ["keras", "timm", "torchvision"]
+    browser.find_element("css selector", "#filter-source input[value=timm]").click()
+    assert sorted(_table_models(browser)) == sorted(m for m in models if not m.startswith("timm."))
+    assert browser.find_element("id", "count").text == f"{len(models) - 2} of {len(models)} models shown"
+    assert points("throughput") == {"mobilenet_0.25_128"}
+    browser.find_element("css selector", "#filter-source input[value=keras]").click()
+    assert set(_column(browser, "Platform")) == {"PyTorch"} and len(_table_models(browser)) == 21
+    assert points("throughput") == set()
+    for source in ("timm", "keras"):
+        browser.find_element("css selector", f"#filter-source input[value={source}]").click()
+    assert len(_table_models(browser)) == len(models) and len(points("throughput")) == 3
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
