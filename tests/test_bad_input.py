@@ -543,7 +543,7 @@ _NO_TEMP_FOLDER = (
 def test_keras_without_any_usable_temporary_folder_is_one_error_line(tmp_path):
     """TMPDIR a missing folder, /tmp, /var/tmp and the current folder read-only (in a mount
     namespace of its own, where /var/tmp/out is this test's folder): one error line, exit 2,
-    nothing written but the output folder's checked existence."""
+    no prediction file."""
     probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
     if probe.returncode != 0:
         message = f"no user and mount namespace (unshare: {probe.stderr.decode().strip()})"

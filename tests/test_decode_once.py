@@ -179,3 +179,54 @@ def test_both_scripts_share_one_cache_entry(tmp_path):
     m = json.loads((tmp_path / "kc" / "mobilenetV2_keras_imagenet_manifest.json").read_text())
     assert m["pixel_cache"] == str(entry / "pixels.npy")
     assert len(np.unique(np.load(tmp_path / "kc" / "mobilenetV2_keras_imagenet_top5preds.npy")[:, 0])) > 10
+
+
+def test_torchrun_splits_an_uneven_count_exactly_without_padding(tmp_path):
+    """61 images over 2 ranks (31 + 30): the files are byte for byte one process's, with one
+    image per batch and one thread in both (so every image's arithmetic is the same), and every
+    image is decoded once: a sampler that pads to an even split would decode 62."""
+    args = [
+        shared(VAL500),
+        "-m",
+        "mobilenet_v2",
+        "--weights-file",
+        shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth"),
+        "--limit",
+        "61",
+        "-j",
+        "0",
+        "-b",
+        "1",
+    ]
+    env = {"OMP_NUM_THREADS": "1"}
+    one = run_script(SCRIPT, *args, "-o", tmp_path / "one", env=env)
+    assert one.returncode == 0, one.stderr
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "--log-dir",
+        str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
+        str(ROOT / SCRIPT),
+        *map(str, args),
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path / "two"),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    preds = np.load(tmp_path / "one" / "mobilenet_v2_pytorch_imagenet_top5preds.npy")
+    assert preds.shape == (61, 5) and len(np.unique(preds[:, 0])) > 3  # real weights: predictions vary
+    for name in (
+        "mobilenet_v2_pytorch_imagenet_top5preds.npy",
+        "mobilenet_v2_pytorch_imagenet_top5probs.npy",
+        "dataset_labels.npy",
+        "dataset_files.txt",
+    ):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "two" / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text())
+    assert manifest["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert manifest["pass"]["images_decoded"] == 61 and len(manifest["throughput"]["per_rank"]) == 2
