@@ -201,9 +201,26 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
     return found
 
 
+OUTPUT_FLAGS = {"csv": "-o", "plot": "--plot", "html": "--html", "label_issues": "--label-issues"}
+
+
+def validate_outputs(args: argparse.Namespace, found: list[scoring.PredictionFolder]) -> None:
+    """No output over an input: every file another option names, and the prediction folders."""
+    from imagenet_bench.report import output_paths
+
+    outputs = {OUTPUT_FLAGS[key]: getattr(args, key) for key in OUTPUT_FLAGS if getattr(args, key) is not None}
+    if not outputs:
+        return
+    named = [value for key, value in vars(args).items() if key not in OUTPUT_FLAGS and isinstance(value, Path)]
+    named += [value for value in (c.option(args) for c in columns.COLUMN_SETS) if isinstance(value, Path)]
+    output_paths.validate(outputs, named, [f.folder for f in found])
+
+
 def options(args: argparse.Namespace) -> table_run.TableOptions:
+    found = folders(args)
+    validate_outputs(args, found)
     return table_run.TableOptions(
-        folders=folders(args),
+        folders=found,
         val_dir=args.val_dir,
         val_ground_truth=args.val_ground_truth,
         labels=args.labels,

@@ -248,6 +248,8 @@ def score(
                 caches[files.folder].put(files, stats[files], entry)
             else:
                 entry, manifest = cached, cached.manifest
+                if manifest is not None:  # a cache is input too
+                    predfiles.validate_manifest(files.manifest_path, manifest)
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue
