@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imagenet_bench.base import atomic
-from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
+from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, one_line, run_main, shown
 from imagenet_bench.report import columns, table_run
 from imagenet_bench.report.column_set import EXTRA_COLUMNS, ColumnSet
 from imagenet_bench.report.table_format import RENDERERS, render
@@ -255,7 +255,7 @@ def main() -> int:
     built = table_run.build(options(args))
     result = built.table
     for note in result.notes:
-        print(note, file=sys.stderr)
+        print(one_line(note), file=sys.stderr)
     sys.stdout.write(render(result, args.format))
     if args.csv:
         write_output(args.csv, lambda: atomic.write_text(args.csv, render(result, "csv")))
@@ -271,12 +271,12 @@ def main() -> int:
     if issues is not None:
         write_output(args.label_issues, lambda: issues.write(args.label_issues))
         for line in issues.summary():
-            print(line, file=sys.stderr)
-        print(f"label issues: {len(issues.rows):,} images written to {args.label_issues}", file=sys.stderr)
+            print(one_line(line), file=sys.stderr)
+        print(f"label issues: {len(issues.rows):,} images written to {shown(args.label_issues)}", file=sys.stderr)
     for warning in built.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {one_line(warning)}", file=sys.stderr)
     for failure in built.failures:
-        print(f"warning: {failure}", file=sys.stderr)
+        print(f"warning: {one_line(failure)}", file=sys.stderr)
     return EXIT_PARTIAL_FAILURE if built.failures else EXIT_OK
 
 

@@ -291,3 +291,64 @@ def test_nan_probabilities_are_a_warning_naming_the_file(four_models):
         warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
         assert len(warnings) == 1 and str(probs) in warnings[0] and "NaN" in warnings[0], proc.stderr
         assert sorted(by_model(proc.stdout)) == ["a", "b", "c", "d"]
+
+
+# Issue 20, item 2: model ids come from file names, which may hold control characters
+HOSTILE = {
+    "esc": "evil\x1b]0;owned\x07\x1b[2J",  # a terminal title change and a screen clear
+    "row": "a\nPyTorch  | resnet_best | 99.99",  # a newline forging a row
+    "mark": "b\x01c",  # the HTML report's id mark
+}
+
+
+def _escaped(text: str) -> str:
+    """Control characters as Python writes them in a string literal (\\n, \\x1b), here by hand."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@pytest.mark.slow
+def test_ids_with_control_characters_are_escaped_in_every_table_and_the_report(tmp_path):
+    from html.parser import HTMLParser
+
+    labels = synthetic_labels()
+    folder = tmp_path / "runs"
+    write_dataset(folder, labels)
+    for i, model in enumerate(HOSTILE.values()):
+        write_model(folder, model, labels, range(100 - 10 * i), seed=i, manifest={"command": ["python", "-m", model]})
+    for fmt in ("text", "markdown", "csv"):
+        proc = bench("--dir", folder, "--format", fmt)
+        assert proc.returncode == 0, proc.stderr
+        assert not any(c in proc.stdout for c in "\x1b\x07\x01"), fmt
+        assert len(proc.stdout.splitlines()) == (4 if fmt == "csv" else 5), proc.stdout  # header (+ rule), 3 rows
+        for model in HOSTILE.values():
+            assert _escaped(model).replace("|", "\\|" if fmt == "markdown" else "|") in proc.stdout, (fmt, model)
+    # Markdown: a | in an id is escaped, so every row has the header's number of cells
+    markdown = bench("--dir", folder, "--format", "markdown").stdout.splitlines()
+    assert {line.replace("\\|", "").count("|") for line in markdown} == {markdown[0].count("|")}
+    # the HTML report: ids escaped, and the command line (with the id mark) comes back whole
+    report = tmp_path / "r.html"
+    assert bench("--dir", folder, "--html", report).returncode == 0
+
+    class Data(HTMLParser):
+        text = ""
+        inside = False
+
+        def handle_starttag(self, tag, attrs):
+            self.inside = tag == "script" and dict(attrs).get("id") == "report-data"
+
+        def handle_data(self, data):
+            self.text += data if self.inside else ""
+
+    parser = Data()
+    parser.feed(report.read_text(encoding="utf-8"))
+    data = json.loads(parser.text)
+    assert sorted(row["model"] for row in data["rows"]) == sorted(_escaped(m) for m in HOSTILE.values())
+    for row in data["rows"]:
+        texts = [
+            data["pairs"][p][1]
+            for _, section in data["manifests"][row["provenance"]["runs"]]
+            for p in data["sections"][section]
+        ]
+        shown = [t.replace(data["model_mark"], row["model"]) for t in texts]  # as the page puts the id back
+        [command] = [t for t in shown if t.startswith("python -m ")]
+        assert command.removeprefix("python -m ").strip("'") == row["model"], (row["model"], command)
