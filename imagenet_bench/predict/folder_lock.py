@@ -50,8 +50,10 @@ SHARD_LOCK = ".imagenet-bench.shard-{index}-of-{count}.lock"
 def _holder(path: Path) -> str:
     """``pid N`` (``on HOST`` when another machine's) as the lock file records it."""
     try:
-        pid, _, where = path.read_text().strip().partition(" ")
-    except OSError:
+        fd = atomic.open_regular(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as handle:
+            pid, _, where = handle.read(256).decode(errors="replace").strip().partition(" ")
+    except (OSError, UsageError):
         pid, where = "", ""
     if not pid.isdigit():
         return "pid unknown"
@@ -79,7 +81,7 @@ class _LockFile:
     def take(self, mode: int) -> bool:
         """flock without waiting; re-opens if the file was replaced meanwhile (a holder removing it)."""
         while True:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self.fd = atomic.open_regular(self.path, os.O_RDWR | os.O_CREAT)  # a planted link or FIFO: refused
             try:
                 fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -1,0 +1,73 @@
+"""Files another user may plant where a run writes (issue 20, item 1): a symbolic link or a
+FIFO in place of the output folder's lock or a shard's, or of a temporary file. Each is
+refused with one error line naming it, and what a link points at is left as it was."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from imagenet_bench.base import atomic
+from imagenet_bench.base.errors import UsageError
+
+from conftest import VAL500, WEIGHTS, bad_run, shared
+
+TORCH = "imagenet_pytorch_get_predictions.py"
+
+
+def _args() -> list:
+    weights = shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth")
+    return [shared(VAL500), "-m", "mobilenet_v2", "--weights-file", weights, "--limit", "2", "-j", "0"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lock", [".imagenet-bench.lock", ".imagenet-bench.shard-0-of-2.lock"])
+@pytest.mark.parametrize("planted", ["link", "fifo"])
+def test_a_planted_lock_file_is_refused_and_its_target_untouched(tmp_path, lock, planted):
+    out = tmp_path / "shared-out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("a user's own file\n")
+    if planted == "link":
+        (out / lock).symlink_to(victim)
+    else:
+        os.mkfifo(out / lock)
+    shard = ["--model-shard", "0/2"] if "shard" in lock else []
+    line, _ = bad_run(TORCH, out, *_args(), *shard)
+    assert line.startswith(f"error: {out / lock}: is a "), line
+    assert ("symbolic link" if planted == "link" else "FIFO") in line, line
+    assert victim.read_text() == "a user's own file\n"
+    assert (out / lock).is_symlink() if planted == "link" else (out / lock).exists()  # not ours to remove
+
+
+def test_a_temporary_file_swapped_for_a_link_is_not_written_through(tmp_path, monkeypatch):
+    """Between mkstemp and the write, the temporary name turned into a link: the write refuses."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    made = tempfile.mkstemp
+
+    def swapped(*args, **kwargs):
+        fd, name = made(*args, **kwargs)
+        os.unlink(name)
+        os.symlink(victim, name)
+        return fd, name
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", swapped)
+    with pytest.raises(UsageError, match="is a symbolic link"):
+        atomic.write_text(tmp_path / "out.json", "{}")
+    assert victim.read_text() == "keep\n" and not (tmp_path / "out.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["victim.txt"]  # the planted name went with the failure
+
+
+def test_open_regular_refuses_a_fifo_for_writing_without_hanging(tmp_path):
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="is a FIFO, not a file"):
+        atomic.open_regular(fifo, os.O_WRONLY)  # no reader: refused at once
+    with pytest.raises(UsageError, match="is a FIFO, not a regular file"):
+        atomic.open_regular(fifo, os.O_RDONLY)
+    with pytest.raises(UsageError, match="is a device, not a regular file"):
+        atomic.open_regular(Path("/dev/null"), os.O_WRONLY)
