@@ -71,6 +71,26 @@ def _shard_holders(folder: Path) -> list[str]:
     return found
 
 
+def _other_count_holder(folder: Path, count: int) -> str | None:
+    """``I/N`` of a live --model-shard job into ``folder`` whose N is not ``count`` (two arrays
+    of other sizes side by side would compute the same models), else None."""
+    for path in sorted(folder.glob(SHARD_LOCK.format(index="*", count="*"))):
+        index, _, theirs = path.name.split(".")[2].removeprefix("shard-").partition("-of-")
+        if theirs == str(count) or not (index.isdigit() and theirs.isdigit()):
+            continue
+        try:
+            fd = atomic.open_regular(path, os.O_RDONLY)
+        except (OSError, UsageError):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken: nobody holds it exclusively
+        except BlockingIOError:
+            return f"{index}/{theirs}"
+        finally:
+            os.close(fd)
+    return None
+
+
 class _LockFile:
     """An open lock file: flock'ed, or refused with the reason."""
 
@@ -146,6 +166,13 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
                     "another -o/--output-dir"
                 )
             held.append(shard)
+            other = _other_count_holder(folder, part[1])
+            if other is not None:
+                raise UsageError(
+                    f"-o/--output-dir {folder}: --model-shard {other} is running into this folder; every job "
+                    f"of an array gives the same count (here {other.split('/')[1]}, not {part[1]}), or use "
+                    "another -o/--output-dir"
+                )
         held[-1].record_holder()
         atomic.remove_orphans(folder)
         yield
