@@ -13,7 +13,7 @@ import pytest
 from imagenet_bench.base import atomic
 from imagenet_bench.base.errors import UsageError
 
-from conftest import VAL500, WEIGHTS, bad_run, shared
+from conftest import VAL500, WEIGHTS, bad_run, run_script, shared
 
 TORCH = "imagenet_pytorch_get_predictions.py"
 
@@ -71,3 +71,29 @@ def test_open_regular_refuses_a_fifo_for_writing_without_hanging(tmp_path):
         atomic.open_regular(fifo, os.O_RDONLY)
     with pytest.raises(UsageError, match="is a device, not a regular file"):
         atomic.open_regular(Path("/dev/null"), os.O_WRONLY)
+
+
+@pytest.mark.slow
+def test_names_are_read_as_utf8_whatever_the_locale(tmp_path):
+    """Issue 20, item 10: under a plain C locale (no UTF-8 coercion) a valid UTF-8 name was
+    refused as not UTF-8 (and under ISO-8859-1 read as mojibake): its bytes are decoded as UTF-8."""
+    import shutil
+
+    val = tmp_path / "val" / "n01440764"
+    val.mkdir(parents=True)
+    sources = sorted(shared(VAL500 / "n01440764").iterdir())[:2]
+    names = ["ILSVRC2012_val_00000001.JPEG", "Ünïcødé_日本.JPEG"]
+    for source, name in zip(sources, names, strict=True):
+        shutil.copyfile(source, val / name)
+    c_locale = {"PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "LC_ALL": "C", "LANG": "C"}
+    weights = ["--weights-file", shared(WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth")]
+    args = [val.parent, "-m", "mobilenet_v2", *weights, "-j", "0", "--device", "cpu"]
+    utf8 = run_script(TORCH, *args, "-o", tmp_path / "utf8")
+    plain = run_script(TORCH, *args, "-o", tmp_path / "c", env=c_locale)
+    assert utf8.returncode == 0 and plain.returncode == 0, plain.stderr
+    listed = (tmp_path / "c" / "dataset_files.txt").read_bytes()
+    assert listed == "".join(f"{n}\n" for n in sorted(names)).encode("utf-8")  # as a UTF-8 machine writes it
+    for name in ("dataset_files.txt", "dataset.json", "mobilenet_v2_pytorch_imagenet_top5preds.npy"):
+        assert (tmp_path / "c" / name).read_bytes() == (tmp_path / "utf8" / name).read_bytes(), name
+    resumed = run_script(TORCH, *args, "-o", tmp_path / "utf8", env=c_locale)  # into the UTF-8 machine's folder
+    assert resumed.returncode == 0 and "0 done, 1 skipped" in resumed.stderr, resumed.stderr
