@@ -154,7 +154,8 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         "--cache-dir",
         type=Path,
         metavar="DIR",
-        help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})",
+        help="where scores of unchanged files are kept for reruns "
+        f"(default {score_cache.default_root() or 'none: there is no home folder'})",
     )
     group.add_argument("--no-cache", action="store_true", help="read every file, keep no scores")
 

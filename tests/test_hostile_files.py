@@ -5,6 +5,8 @@ refused with one error line naming it, and what a link points at is left as it w
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from imagenet_bench.base import atomic
 from imagenet_bench.base.errors import UsageError
 
-from conftest import VAL500, WEIGHTS, bad_run, run_script, shared
+from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared
 
 TORCH = "imagenet_pytorch_get_predictions.py"
 
@@ -97,3 +99,69 @@ def test_names_are_read_as_utf8_whatever_the_locale(tmp_path):
         assert (tmp_path / "c" / name).read_bytes() == (tmp_path / "utf8" / name).read_bytes(), name
     resumed = run_script(TORCH, *args, "-o", tmp_path / "utf8", env=c_locale)  # into the UTF-8 machine's folder
     assert resumed.returncode == 0 and "0 done, 1 skipped" in resumed.stderr, resumed.stderr
+
+
+# Issue 20, item 13: noise
+@pytest.mark.slow
+def test_a_malicious_pickle_runs_nothing_and_the_line_says_why_it_was_refused(tmp_path):
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"features.0.0.weight": Payload()}))
+    line, _ = bad_run(TORCH, tmp_path / "out", shared(VAL500), "-m", "mobilenet_v2", "--weights-file", evil, "-j", "0")
+    assert not marker.exists()
+    assert f"{evil}: --weights-file holds more than tensors" in line and "refused" in line, line
+    assert "weights_only" not in line and "will likely succeed" not in line, line  # torch's advice is not ours
+
+
+@pytest.mark.slow
+def test_a_libraries_message_with_terminal_codes_and_line_breaks_is_one_escaped_line(tmp_path):
+    spec = tmp_path / "noisy.py"
+    spec.write_text(
+        "import torch\n"
+        "from imagenet_bench.datasets.preprocessing import Preprocess\n"
+        "class Noisy(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        raise RuntimeError('\\x1b[31mred\\x1b[0m\\nsecond line')\n"
+        "def f():\n"
+        "    return Noisy(), Preprocess(32, 36)\n"
+    )
+    result = run_script(
+        TORCH,
+        shared(VAL500),
+        "--model-spec",
+        f"{spec}:f",
+        "--name",
+        "noisy",
+        "--limit",
+        "2",
+        "-j",
+        "0",
+        "-o",
+        tmp_path / "out",
+    )
+    assert result.returncode == 1, result.stderr
+    assert "\x1b" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line == "error: noisy failed: \\x1b[31mred\\x1b[0m\\nsecond line", line
+
+
+def test_the_table_does_not_create_a_missing_home_folder(tmp_path, seed_dirs):
+    home = tmp_path / "missing" / "home"
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    keras, pytorch = seed_dirs
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "imagenet_benchmarking.py"), "-k", keras, "-p", pytorch],
+        env={**env, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "missing").exists()  # no cache where there is no home: the table is the same
