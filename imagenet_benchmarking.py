@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imagenet_bench.base import atomic
-from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, run_main
+from imagenet_bench.base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, UsageError, one_line, run_main, shown
 from imagenet_bench.report import columns, table_run
 from imagenet_bench.report.column_set import EXTRA_COLUMNS, ColumnSet
 from imagenet_bench.report.table_format import RENDERERS, render
@@ -154,7 +154,8 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         "--cache-dir",
         type=Path,
         metavar="DIR",
-        help=f"where scores of unchanged files are kept for reruns (default {score_cache.default_root()})",
+        help="where scores of unchanged files are kept for reruns "
+        f"(default {score_cache.default_root() or 'none: there is no home folder'})",
     )
     group.add_argument("--no-cache", action="store_true", help="read every file, keep no scores")
 
@@ -201,9 +202,26 @@ def folders(args: argparse.Namespace) -> list[scoring.PredictionFolder]:
     return found
 
 
+OUTPUT_FLAGS = {"csv": "-o", "plot": "--plot", "html": "--html", "label_issues": "--label-issues"}
+
+
+def validate_outputs(args: argparse.Namespace, found: list[scoring.PredictionFolder]) -> None:
+    """No output over an input: every file another option names, and the prediction folders."""
+    from imagenet_bench.report import output_paths
+
+    outputs = {OUTPUT_FLAGS[key]: getattr(args, key) for key in OUTPUT_FLAGS if getattr(args, key) is not None}
+    if not outputs:
+        return
+    named = [value for key, value in vars(args).items() if key not in OUTPUT_FLAGS and isinstance(value, Path)]
+    named += [value for value in (c.option(args) for c in columns.COLUMN_SETS) if isinstance(value, Path)]
+    output_paths.validate(outputs, named, [f.folder for f in found])
+
+
 def options(args: argparse.Namespace) -> table_run.TableOptions:
+    found = folders(args)
+    validate_outputs(args, found)
     return table_run.TableOptions(
-        folders=folders(args),
+        folders=found,
         val_dir=args.val_dir,
         val_ground_truth=args.val_ground_truth,
         labels=args.labels,
@@ -238,7 +256,7 @@ def main() -> int:
     built = table_run.build(options(args))
     result = built.table
     for note in result.notes:
-        print(note, file=sys.stderr)
+        print(one_line(note), file=sys.stderr)
     sys.stdout.write(render(result, args.format))
     if args.csv:
         write_output(args.csv, lambda: atomic.write_text(args.csv, render(result, "csv")))
@@ -254,12 +272,12 @@ def main() -> int:
     if issues is not None:
         write_output(args.label_issues, lambda: issues.write(args.label_issues))
         for line in issues.summary():
-            print(line, file=sys.stderr)
-        print(f"label issues: {len(issues.rows):,} images written to {args.label_issues}", file=sys.stderr)
+            print(one_line(line), file=sys.stderr)
+        print(f"label issues: {len(issues.rows):,} images written to {shown(args.label_issues)}", file=sys.stderr)
     for warning in built.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {one_line(warning)}", file=sys.stderr)
     for failure in built.failures:
-        print(f"warning: {failure}", file=sys.stderr)
+        print(f"warning: {one_line(failure)}", file=sys.stderr)
     return EXIT_PARTIAL_FAILURE if built.failures else EXIT_OK
 
 

@@ -117,9 +117,18 @@ def test_model_shards_share_a_folder_but_not_a_shard(tmp_path):
         with pytest.raises(UsageError) as whole, folder_lock.hold(out):
             pass
         assert f"--model-shard jobs are writing into this folder (0/2 (pid {holder.pid}))" in str(whole.value)
+        # issue 20, item 11: an array of another size beside it would compute the same models
+        for other in ((0, 3), (2, 3)):
+            with pytest.raises(UsageError) as count, folder_lock.hold(out, other):
+                pass
+            assert "--model-shard 0/2 is running into this folder" in str(count.value), count.value
+            assert f"(here 2, not {other[1]})" in str(count.value)
+        assert not (out / ".imagenet-bench.shard-0-of-3.lock").exists()  # the refused job left nothing
     finally:
         _end(holder)
     with folder_lock.hold(out):
+        pass
+    with folder_lock.hold(out, (0, 3)):  # once the array of 2 has ended, another count may follow
         pass
 
 

@@ -314,6 +314,23 @@ def test_indices_to_keep_with_custom_labels(tmp_path, crossing):
     _check_selection(plain, models, labels, mask, labels[keep])
 
 
+def test_unsorted_indices_to_keep_match_custom_labels_by_position(tmp_path, crossing):
+    """-l's labels follow -j's order as given (issue 20, item 12: an unsorted -j scrambled them)."""
+    folder, labels, models = crossing
+    keep = np.random.default_rng(3).permutation(np.arange(100, 200))
+    custom = models["a"]["top1"][keep]  # a is right on every kept image, in -j's order
+    np.save(tmp_path / "keep.npy", keep)
+    np.save(tmp_path / "custom.npy", custom)
+    rows = ok_csv("--dir", folder, "-j", tmp_path / "keep.npy", "-l", tmp_path / "custom.npy")
+    for row in rows:
+        right = int(np.sum(models[row["Model"]]["top1"][keep] == custom))
+        assert row["cAcc@1"] == pct(right, len(keep)), row["Model"]
+    assert next(r for r in rows if r["Model"] == "a")["cAcc@1"] == "100.00"
+    np.save(tmp_path / "twice.npy", np.array([5, 7, 5]))
+    np.save(tmp_path / "three.npy", labels[[5, 7, 5]])
+    assert_one_error(bench("--dir", folder, "-j", tmp_path / "twice.npy", "-l", tmp_path / "three.npy"), "twice.npy")
+
+
 def test_custom_labels_alone_relabel_every_image(tmp_path, crossing):
     """-l alone: N custom labels for all images, not indices of images to leave out."""
     folder, labels, models = crossing

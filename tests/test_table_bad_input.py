@@ -46,10 +46,32 @@ def _corrupt(folder: Path, how: str) -> Path:
     if how == "float":
         np.save(preds, np.load(preds).astype(np.float32))
         return preds
+    if how == "int8":  # class ids wrapped into int8: negatives, which a view as uint8 hides (255 < 1000)
+        array = np.load(preds).astype(np.int8)
+        assert array.min() < 0
+        np.save(preds, array)
+        return preds
+    if how in ("above one", "infinite", "negative probability"):
+        array = np.load(probs)
+        array[3, 1] = {"above one": 1.5, "infinite": np.inf, "negative probability": -0.2}[how]
+        np.save(probs, array)
+        return probs
     raise AssertionError(how)
 
 
-BAD = ["truncated", "corrupt", "shape", "rows", "class", "negative", "float"]
+BAD = [
+    "truncated",
+    "corrupt",
+    "shape",
+    "rows",
+    "class",
+    "negative",
+    "float",
+    "int8",
+    "above one",
+    "infinite",
+    "negative probability",
+]
 
 
 @pytest.mark.parametrize("how", BAD)
@@ -84,6 +106,64 @@ def test_bad_manifest_among_many_is_a_warning(four_models):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "a_pytorch_imagenet_manifest.json" in proc.stderr
     assert sorted(by_model(proc.stdout)) == ["b", "c", "d"]
+
+
+# Issue 20, item 5: each a manifest field the table reads, with a value of the wrong type
+WRONG_FIELDS = [
+    ("outputs", "oops"),
+    ("throughput", "fast"),
+    ("published", "yes"),
+    ("params", "many"),
+    ("gflops", [1]),
+    ("command", 5),
+    ("device", 7),
+    ("batch_size", "64"),
+    ("git", {"commit": 5}),
+    ("throughput", {"images_per_s": "fast"}),
+    ("published", {"acc1": "71.9"}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field, value", WRONG_FIELDS, ids=[f"{f}={v!r}" for f, v in WRONG_FIELDS])
+def test_a_wrongly_typed_manifest_field_leaves_its_model_out_by_name(tmp_path, promised, field, value):
+    folder, labels, models = promised
+    path = folder / "a_pytorch_imagenet_manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, field: value}))
+    proc = bench("--dir", folder, "--format", "csv", "--published", "--speed", "--ci", "--html", tmp_path / "r.html")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    name = field if isinstance(value, str | int | list) else f"{field}.{next(iter(value))}"
+    assert len(warnings) == 1 and str(path) in warnings[0] and f"'{name}'" in warnings[0], proc.stderr
+    rows = by_model(proc.stdout)
+    assert sorted(rows) == ["b", "c", "d"] and (tmp_path / "r.html").exists()
+    assert rows["c"]["Acc@1"] == pct(expected(models["c"], labels)[0], N)
+
+
+# Issue 20, item 3: no output over an input
+@pytest.mark.parametrize("flag", ["-o", "--html", "--plot", "--label-issues"])
+def test_an_output_over_an_input_is_refused_before_anything_is_written(tmp_path, four_models, flag):
+    folder, _, _ = four_models
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.load(folder / "dataset_labels.npy"))
+    link = tmp_path / "link.csv"
+    link.symlink_to(folder / "a_pytorch_imagenet_top5preds.npy")
+    for target, args, says in (
+        (folder / "a_pytorch_imagenet_top5preds.npy", (), "inside the prediction folder"),
+        (folder / "dataset_labels.npy", (), "inside the prediction folder"),
+        (folder / "new.out", (), "inside the prediction folder"),
+        (link, (), "inside the prediction folder"),  # a link to an input is that input
+        (labels, ("--labels", labels), "one of this run's input files"),
+    ):
+        line = assert_one_error(bench("--dir", folder, *args, flag, target), flag, str(target))
+        assert says in line, line
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert np.array_equal(np.load(labels), np.load(folder / "dataset_labels.npy"))
+    other = "--html" if flag != "--html" else "-o"
+    line = assert_one_error(bench("--dir", folder, flag, tmp_path / "x", other, tmp_path / "x"), str(tmp_path / "x"))
+    assert "also the path of" in line and not (tmp_path / "x").exists()
 
 
 def test_unreadable_dataset_json_is_an_error(four_models):
@@ -211,3 +291,64 @@ def test_nan_probabilities_are_a_warning_naming_the_file(four_models):
         warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
         assert len(warnings) == 1 and str(probs) in warnings[0] and "NaN" in warnings[0], proc.stderr
         assert sorted(by_model(proc.stdout)) == ["a", "b", "c", "d"]
+
+
+# Issue 20, item 2: model ids come from file names, which may hold control characters
+HOSTILE = {
+    "esc": "evil\x1b]0;owned\x07\x1b[2J",  # a terminal title change and a screen clear
+    "row": "a\nPyTorch  | resnet_best | 99.99",  # a newline forging a row
+    "mark": "b\x01c",  # the HTML report's id mark
+}
+
+
+def _escaped(text: str) -> str:
+    """Control characters as Python writes them in a string literal (\\n, \\x1b), here by hand."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@pytest.mark.slow
+def test_ids_with_control_characters_are_escaped_in_every_table_and_the_report(tmp_path):
+    from html.parser import HTMLParser
+
+    labels = synthetic_labels()
+    folder = tmp_path / "runs"
+    write_dataset(folder, labels)
+    for i, model in enumerate(HOSTILE.values()):
+        write_model(folder, model, labels, range(100 - 10 * i), seed=i, manifest={"command": ["python", "-m", model]})
+    for fmt in ("text", "markdown", "csv"):
+        proc = bench("--dir", folder, "--format", fmt)
+        assert proc.returncode == 0, proc.stderr
+        assert not any(c in proc.stdout for c in "\x1b\x07\x01"), fmt
+        assert len(proc.stdout.splitlines()) == (4 if fmt == "csv" else 5), proc.stdout  # header (+ rule), 3 rows
+        for model in HOSTILE.values():
+            assert _escaped(model).replace("|", "\\|" if fmt == "markdown" else "|") in proc.stdout, (fmt, model)
+    # Markdown: a | in an id is escaped, so every row has the header's number of cells
+    markdown = bench("--dir", folder, "--format", "markdown").stdout.splitlines()
+    assert {line.replace("\\|", "").count("|") for line in markdown} == {markdown[0].count("|")}
+    # the HTML report: ids escaped, and the command line (with the id mark) comes back whole
+    report = tmp_path / "r.html"
+    assert bench("--dir", folder, "--html", report).returncode == 0
+
+    class Data(HTMLParser):
+        text = ""
+        inside = False
+
+        def handle_starttag(self, tag, attrs):
+            self.inside = tag == "script" and dict(attrs).get("id") == "report-data"
+
+        def handle_data(self, data):
+            self.text += data if self.inside else ""
+
+    parser = Data()
+    parser.feed(report.read_text(encoding="utf-8"))
+    data = json.loads(parser.text)
+    assert sorted(row["model"] for row in data["rows"]) == sorted(_escaped(m) for m in HOSTILE.values())
+    for row in data["rows"]:
+        texts = [
+            data["pairs"][p][1]
+            for _, section in data["manifests"][row["provenance"]["runs"]]
+            for p in data["sections"][section]
+        ]
+        shown = [t.replace(data["model_mark"], row["model"]) for t in texts]  # as the page puts the id back
+        [command] = [t for t in shown if t.startswith("python -m ")]
+        assert command.removeprefix("python -m ").strip("'") == row["model"], (row["model"], command)

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +28,42 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, shown
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 TEMP_SUFFIX = ".tmp"
+
+
+def open_regular(path: str | os.PathLike[str], flags: int, mode: int = 0o666) -> int:
+    """``os.open`` that refuses what another user may have planted where we write: a symbolic
+    link (O_NOFOLLOW: a link to someone's file would be truncated through), a FIFO (O_NONBLOCK:
+    it would hang the run) or a device. One UsageError naming the path."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{shown(path)}: is a symbolic link this project did not make; remove it") from None
+        if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+            raise UsageError(f"{shown(path)}: is a FIFO, not a file; remove it") from None
+        raise
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        what = (
+            "a FIFO"
+            if stat.S_ISFIFO(kind)
+            else "a device"
+            if stat.S_ISCHR(kind) or stat.S_ISBLK(kind)
+            else "not a file"
+        )
+        raise UsageError(f"{shown(path)}: is {what}, not a regular file; remove it")
+    return fd
+
+
+def regular_opener(path: str, flags: int) -> int:
+    """``open(path, mode, opener=regular_opener)``: ``open_regular`` for the built-in open."""
+    return open_regular(path, flags)
 
 
 def host() -> str:
@@ -125,7 +157,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", durable: bool = 
     took 2 to 10 ms on this project's machine)."""
     path = Path(path)
     with temp_beside(path) as tmp:
-        with open(tmp, mode) as handle:
+        with open(tmp, mode, opener=regular_opener) as handle:  # still the file mkstemp made
             yield handle
             handle.flush()
             if durable:
@@ -152,7 +184,7 @@ def create_json(path: str | os.PathLike[str], obj: Any) -> bool:
     of the complete temporary file (atomic on NFS too). False if another process made it first."""
     path = Path(path)
     with temp_beside(path) as tmp:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "wb", opener=regular_opener) as handle:
             handle.write((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())  # complete on disk before the link publishes it

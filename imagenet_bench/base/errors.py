@@ -36,6 +36,12 @@ def shown(path: str | os.PathLike[str]) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def one_line(text: str) -> str:
+    """A message as one printable line: control characters that a file name or id brought in (a
+    newline forging a line, an escape sequence reaching the terminal) escaped as ``shown`` does."""
+    return text if text.isprintable() else shown(text)
+
+
 class UsageError(Exception):
     """Bad input (a file, folder or flag): printed as one line, exit status 2."""
 
@@ -79,7 +85,7 @@ def from_record(record: dict[str, Any], other: Callable[[str], Exception] = Runt
 
 def die(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit with status 2."""
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -106,7 +112,7 @@ def _show_warning(
 ) -> None:
     """Our own warnings as one ``warning:`` line; the libraries' only with -v or when they matter."""
     if str(filename).startswith(_PROJECT):
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {one_line(str(message))}", file=sys.stderr)
     elif _verbose or _MATTERS.search(str(message)):
         (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -65,7 +66,7 @@ class Dataset:
 
     @property
     def names(self) -> list[str]:
-        return [p.name for p in self.paths]
+        return [utf8_name(p) for p in self.paths]
 
     def _images_digest(self) -> hashlib._Hash:
         digest = hashlib.sha256()
@@ -149,15 +150,22 @@ class Dataset:
         }
 
 
+def utf8_name(path: Path) -> str:
+    """The file name as its bytes say in UTF-8, whatever the locale: under ISO-8859-1 Python
+    decodes ``Ünïcødé_日本.JPEG`` as mojibake, under a plain C locale as escapes, and the
+    fingerprint and ``dataset_files.txt`` would differ from a UTF-8 machine's."""
+    return os.fsencode(path.name).decode("utf-8")
+
+
 def _validate_name(path: Path) -> None:
     """UsageError for an image name that cannot be recorded as one line of UTF-8 text."""
     try:
-        path.name.encode("utf-8")
-    except UnicodeEncodeError:
+        name = utf8_name(path)
+    except UnicodeDecodeError:
         raise UsageError(
             f"{shown(path)}: file name is not valid UTF-8; rename the file or move it out of the val folder"
         ) from None
-    if len(f"{path.name}x".splitlines()) != 1:
+    if len(f"{name}x".splitlines()) != 1:
         raise UsageError(
             f"{shown(path)}: file name holds a line break; rename the file or move it out of the val folder"
         )
@@ -166,7 +174,7 @@ def _validate_name(path: Path) -> None:
 def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: str) -> Dataset:
     for _, path in items:
         _validate_name(path)
-    items.sort(key=lambda item: (item[0], item[1].name))
+    items.sort(key=lambda item: (item[0], utf8_name(item[1])))  # the order a UTF-8 machine gives
     paths = tuple(path for _, path in items)
     labels = np.array([label for label, _ in items], dtype=np.int64)
     sizes = tuple(path.stat().st_size for path in paths)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import pickle
 import re
 import sys
 from collections.abc import Iterator
@@ -40,6 +41,13 @@ def load_state_dict_file(path: Path) -> dict[str, Any]:
     refuse_foreign_weights(path)
     try:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's text advises weights_only=False: the one thing not to do
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        what = next((lines[i + 1] for i, line in enumerate(lines[:-1]) if line.endswith("error:")), "")
+        raise UsageError(
+            f"{path}: --weights-file holds more than tensors ({what or 'a pickled object'}), which loading could run "
+            "as code, so it is refused; if you trust it, load it yourself and save its state_dict() with torch.save"
+        ) from None
     except Exception as exc:  # torch's text runs to several lines: keep the first
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(f"{path}: --weights-file is not {WEIGHTS_WANTED} ({type(exc).__name__}: {first})") from None

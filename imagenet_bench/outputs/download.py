@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base import atomic
 from ..base.errors import UsageError
 from .predfiles import sha256_file
 
@@ -149,7 +150,7 @@ def _attempt(url: str, part: Path) -> bool:
             mode = "ab"
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
-        with open(part, mode) as handle:  # an OSError here is the disk's: not retried
+        with open(part, mode, opener=atomic.regular_opener) as handle:  # an OSError here is the disk's
             while True:
                 try:
                     block = response.read(CHUNK)

@@ -201,7 +201,30 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         raise BadPredictionFile(f"{path}: not a readable JSON manifest ({exc})") from None
     if not isinstance(manifest, dict):
         raise BadPredictionFile(f"{path}: manifest is not a JSON object")
+    validate_manifest(path, manifest)
     return manifest
+
+
+def validate_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """BadPredictionFile naming ``path`` and the field when a field readers use has the wrong type."""
+    from .manifest_fields import wrong_field
+
+    wrong = wrong_field(manifest)
+    if wrong is not None:
+        raise BadPredictionFile(f"{path}: {wrong}; regenerate the outputs (or fix the manifest)")
+
+
+PROB_TOLERANCE = 1e-3  # float16 rounding of a probability near 1 (or 0) stays inside
+
+
+def _class_ids_in_range(preds: np.ndarray) -> bool:
+    """Every id in 0..NUM_CLASSES-1, read as signed whatever the dtype. One pass where the
+    dtype is wide enough that a negative viewed as unsigned is >= NUM_CLASSES (int16 and
+    wider); int8's -1 is 255 unsigned, so there it takes the min."""
+    if preds.dtype.kind == "i" and np.iinfo(preds.dtype).max < NUM_CLASSES:
+        return bool(preds.min() >= 0)  # an int8 cannot reach NUM_CLASSES
+    unsigned = preds.view(np.dtype(f"u{preds.dtype.itemsize}")) if preds.dtype.kind == "i" else preds
+    return bool(unsigned.max() < NUM_CLASSES)
 
 
 def load(files: ModelFiles) -> Predictions:
@@ -223,13 +246,19 @@ def load(files: ModelFiles) -> Predictions:
         raise BadPredictionFile(
             f"{files.probs_path}: shape {probs.shape} does not match {files.preds_path.name} {preds.shape}"
         )
-    unsigned = preds.view(np.dtype(f"u{preds.dtype.itemsize}")) if preds.dtype.kind == "i" else preds
-    if preds.size and unsigned.max() >= NUM_CLASSES:  # one pass: negatives are huge when unsigned
+    if preds.size and not _class_ids_in_range(preds):
         raise BadPredictionFile(
             f"{files.preds_path}: class index out of range 0..{NUM_CLASSES - 1} (found {preds.min()}..{preds.max()})"
         )
+    has_nan = bool(probs.size) and bool(np.isnan(probs.max()))  # max is NaN when any is: one fast pass
+    numbers = probs[~np.isnan(probs)] if has_nan else probs
+    if numbers.size and not (numbers.min() >= -PROB_TOLERANCE and numbers.max() <= 1 + PROB_TOLERANCE):
+        raise BadPredictionFile(
+            f"{files.probs_path}: probabilities must be finite and in [0, 1], found {numbers.min()}..{numbers.max()} "
+            "(logits or scores?); regenerate the file"
+        )
     loaded = Predictions(files, preds, probs, manifest)
-    if probs.size and np.isnan(probs.max()):  # max is NaN when any is: one fast pass; rows counted only then
+    if has_nan:  # rows counted only then
         nan_rows = int(np.count_nonzero(np.isnan(probs).any(axis=1)))
         loaded.warnings.append(
             f"{files.probs_path}: {nan_rows} rows hold NaN probabilities (their top-1 "

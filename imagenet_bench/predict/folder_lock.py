@@ -50,8 +50,10 @@ SHARD_LOCK = ".imagenet-bench.shard-{index}-of-{count}.lock"
 def _holder(path: Path) -> str:
     """``pid N`` (``on HOST`` when another machine's) as the lock file records it."""
     try:
-        pid, _, where = path.read_text().strip().partition(" ")
-    except OSError:
+        fd = atomic.open_regular(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as handle:
+            pid, _, where = handle.read(256).decode(errors="replace").strip().partition(" ")
+    except (OSError, UsageError):
         pid, where = "", ""
     if not pid.isdigit():
         return "pid unknown"
@@ -69,6 +71,26 @@ def _shard_holders(folder: Path) -> list[str]:
     return found
 
 
+def _other_count_holder(folder: Path, count: int) -> str | None:
+    """``I/N`` of a live --model-shard job into ``folder`` whose N is not ``count`` (two arrays
+    of other sizes side by side would compute the same models), else None."""
+    for path in sorted(folder.glob(SHARD_LOCK.format(index="*", count="*"))):
+        index, _, theirs = path.name.split(".")[2].removeprefix("shard-").partition("-of-")
+        if theirs == str(count) or not (index.isdigit() and theirs.isdigit()):
+            continue
+        try:
+            fd = atomic.open_regular(path, os.O_RDONLY)
+        except (OSError, UsageError):
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken: nobody holds it exclusively
+        except BlockingIOError:
+            return f"{index}/{theirs}"
+        finally:
+            os.close(fd)
+    return None
+
+
 class _LockFile:
     """An open lock file: flock'ed, or refused with the reason."""
 
@@ -79,7 +101,7 @@ class _LockFile:
     def take(self, mode: int) -> bool:
         """flock without waiting; re-opens if the file was replaced meanwhile (a holder removing it)."""
         while True:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self.fd = atomic.open_regular(self.path, os.O_RDWR | os.O_CREAT)  # a planted link or FIFO: refused
             try:
                 fcntl.flock(self.fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -144,6 +166,13 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
                     "another -o/--output-dir"
                 )
             held.append(shard)
+            other = _other_count_holder(folder, part[1])
+            if other is not None:
+                raise UsageError(
+                    f"-o/--output-dir {folder}: --model-shard {other} is running into this folder; every job "
+                    f"of an array gives the same count (here {other.split('/')[1]}, not {part[1]}), or use "
+                    "another -o/--output-dir"
+                )
         held[-1].record_holder()
         atomic.remove_orphans(folder)
         yield

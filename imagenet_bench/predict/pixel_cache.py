@@ -93,6 +93,7 @@ class PixelCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.key_path.unlink(missing_ok=True)  # the entry is incomplete until key.json is back
         with atomic.temp_beside(self.pixels_path) as tmp:
+            os.close(atomic.open_regular(tmp, os.O_RDWR))  # still the file mkstemp made, not a planted link
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
             filled = 0
             for start, batch in batches:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError
+from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError, one_line
 from ..outputs import predfiles
 from .progress import Progress
 
@@ -167,10 +167,8 @@ class _Ledger:
                 return  # the image that stopped the run is reported already
             self.stopped |= isinstance(outcome, ImageError)
             # An image error names the file, the same line in both scripts: the file is at fault, not the model.
-            print(
-                f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}",
-                file=sys.stderr,
-            )
+            line = f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}"
+            print(one_line(line), file=sys.stderr)  # a library's message may carry ANSI codes or line breaks
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
             return

@@ -108,6 +108,7 @@ class Selection(ColumnSet):
         omit, keep, custom = value
         n = len(labels.values)
         mask = np.ones(n, dtype=bool)
+        rows: np.ndarray | None = None  # -j's images in its order: -l's labels follow it, as in 2019
         for path, flag, keep_listed in ((omit, "-i/--indices_to_omit", False), (keep, "-j/--indices_to_keep", True)):
             if path is None:
                 continue
@@ -117,14 +118,17 @@ class Selection(ColumnSet):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise UsageError(f"{path}: index out of range 0..{n - 1} (found {idx.min()}..{idx.max()})")
             if keep_listed:
-                mask[:] = False
+                if len(np.unique(idx)) != len(idx):
+                    raise UsageError(f"{path}: {flag} lists an image twice; list each once")
+                rows = idx.astype(np.int64)
             mask[idx] = keep_listed
-        selected = labels.values[mask]
+        if rows is None:  # all images, or those -i leaves, in order
+            rows = np.flatnonzero(mask)
+        selected = labels.values[rows]
         if custom is not None:
             selected = read_class_file(custom, "-l/--custom_labels")
-            if len(selected) != int(mask.sum()):
-                raise UsageError(f"{custom}: {len(selected)} custom labels but {int(mask.sum())} images selected")
-        rows = np.flatnonzero(mask)
+            if len(selected) != len(rows):
+                raise UsageError(f"{custom}: {len(selected)} custom labels but {len(rows)} images selected")
         return [TopK("custom1", selected, 1, rows), TopK("custom5", selected, 5, rows)]
 
     def fill(self, table: Table, value: Any) -> list[Column]:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base import atomic
+from ..base.errors import one_line
 
 if TYPE_CHECKING:
     from .table import Table
@@ -170,7 +171,8 @@ class _Interned:
 
 # Stands for the row's model id inside provenance text, so that text which differs between
 # models only by the id (a command line, a weights name) is stored once. The page puts the id
-# back; text that holds this character itself is stored as it is.
+# back. Ids and texts have their control characters escaped first (``one_line``), so no text
+# holds this character but as the mark.
 MODEL_MARK = "\u0001"
 
 
@@ -184,7 +186,9 @@ class _Provenance:
     def add(self, record: dict[str, Any], model: str) -> int:
         parts = []
         for i, (_, extract) in enumerate(SECTIONS):
-            pairs = tuple(self.pairs.add((key, self._marked(text, model))) for key, text in extract(record))
+            pairs = tuple(
+                self.pairs.add((one_line(key), self._marked(one_line(text), model))) for key, text in extract(record)
+            )
             if pairs:
                 parts.append((i, self.sections.add(pairs)))
         return self.manifests.add(tuple(parts))
@@ -231,24 +235,30 @@ def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
     plot_keys = PLOT_KEYS + tuple(f"acc1:{t}" for t in test_sets)
     shown = [c for c in table.columns if not c.detail]  # the text table's columns (no exact counts)
     columns = [
-        {"header": c.header, "key": c.key, "numeric": bool(c.numeric), "test_set": _test_set_of(c.key, test_sets)}
+        {
+            "header": one_line(c.header),
+            "key": c.key,
+            "numeric": bool(c.numeric),
+            "test_set": _test_set_of(c.key, test_sets),
+        }
         for c in shown
     ]
     rows = []
     for row in table.rows:
         values = [row.get(c.key) for c in shown]
+        model = one_line(row["model"])  # as the text table shows it: no control character (nor the mark)
         manifests = {
-            name: None if record is None else provenance.add(record, row["model"])
+            name: None if record is None else provenance.add(record, model)
             for name, record in (row.get("manifests") or {}).items()
         }
         rows.append(
             {
                 "platform": row["platform"],
                 "platform_name": row["platform_name"],
-                "model": row["model"],
+                "model": model,
                 "source": row.get("source") or "",
                 "device": row.get("device"),
-                "text": [c.formatter(v) for c, v in zip(shown, values, strict=True)],
+                "text": [one_line(c.formatter(v)) for c, v in zip(shown, values, strict=True)],
                 "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values, strict=True)],
                 "plot": {k: v for k in plot_keys if (v := _number(row.get(k))) is not None},
                 "provenance": manifests,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..base.errors import one_line
+
 
 def percent(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
@@ -57,12 +59,19 @@ class Column:
 
 
 def _cells(rows: list[dict[str, Any]], columns: list[Column]) -> list[list[str]]:
-    return [[col.formatter(row.get(col.key)) for col in columns] for row in rows]
+    """The shown cells; ids and paths from file names with their control characters escaped
+    (a newline would forge a row, an escape sequence reach the terminal)."""
+    return [[one_line(col.formatter(row.get(col.key))) for col in columns] for row in rows]
+
+
+def _headers(columns: list[Column]) -> list[str]:
+    return [one_line(c.header) for c in columns]  # test-set names come from dataset.json
 
 
 def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
     cells = _cells(rows, columns)
-    widths = [max([len(c.header)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    headers = _headers(columns)
+    widths = [max([len(headers[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
 
     def line(values: list[str]) -> str:
         return " | ".join(
@@ -70,20 +79,20 @@ def render_text(rows: list[dict[str, Any]], columns: list[Column]) -> str:
         ).rstrip()
 
     rule = "-+-".join("-" * w for w in widths)
-    return "\n".join([line([c.header for c in columns]), rule] + [line(r) for r in cells]) + "\n"
+    return "\n".join([line(headers), rule] + [line(r) for r in cells]) + "\n"
 
 
 def render_markdown(rows: list[dict[str, Any]], columns: list[Column]) -> str:
-    head = "| " + " | ".join(c.header for c in columns) + " |"
+    head = "| " + " | ".join(_headers(columns)) + " |"
     align = "|" + "|".join("---:" if c.numeric else ":---" for c in columns) + "|"
-    body = ["| " + " | ".join(r) + " |" for r in _cells(rows, columns)]
+    body = ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in _cells(rows, columns)]
     return "\n".join([head, align] + body) + "\n"
 
 
 def render_csv(rows: list[dict[str, Any]], columns: list[Column]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.header for c in columns])
+    writer.writerow(_headers(columns))
     writer.writerows(_cells(rows, columns))
     return out.getvalue()
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..base.errors import UsageError
+from ..base.errors import UsageError, one_line
 from ..scoring import labels as test_labels
 from ..scoring import score as scoring
 from ..scoring.labels import Labels
@@ -90,7 +90,7 @@ def nothing_ranked(failures: list[str]) -> UsageError:
     """No model is left to rank: every file that failed is named (all but the first as
     warnings), then the one error line."""
     for failure in failures[1:]:
-        print(f"warning: {failure}", file=sys.stderr)
+        print(f"warning: {one_line(failure)}", file=sys.stderr)
     more = f" (and {len(failures) - 1} more files, named above)" if len(failures) > 1 else ""
     return UsageError(f"no model left to rank: {failures[0]}{more}")
 
@@ -120,7 +120,9 @@ def build(options: TableOptions) -> Built:
                 f"{test_set.models[0].preds_path}: {test_set.n} rows but {len(labels.values)} labels "
                 f"({labels.source}); were these made on another dataset?"
             )
-        print(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}", file=sys.stderr)
+        print(
+            one_line(f"labels: {'' if len(test_sets) == 1 else test_set.name + ': '}{labels.source}"), file=sys.stderr
+        )
         counted = tallies if test_set is primary else None  # --label-issues counts the primary's models
         if counted is not None:
             labels.need_imagenet_classes("--label-issues")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..base.classes import FULL_VAL_SIZE
-from ..base.errors import UsageError
+from ..base.errors import UsageError, one_line
 from ..outputs import output_folder, predfiles
 from .measures import Answer, Measure, answer, measures_key
 from .score_cache import Entry, ScoreCache, stat_key
@@ -137,7 +137,8 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Pr
         twin = taken.setdefault((key, files.platform, files.model), files)
         if twin is not files:
             print(
-                f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}", file=sys.stderr
+                one_line(f"warning: {files.preds_path} ignored: {files.label} already read from {twin.folder}"),
+                file=sys.stderr,
             )
             continue
         if n != test_set.n:
@@ -248,6 +249,8 @@ def score(
                 caches[files.folder].put(files, stats[files], entry)
             else:
                 entry, manifest = cached, cached.manifest
+                if manifest is not None:  # a cache is input too
+                    predfiles.validate_manifest(files.manifest_path, manifest)
         except predfiles.BadPredictionFile as exc:
             failures.append(str(exc))
             continue

@@ -37,9 +37,12 @@ from .measures import BITS, Answer, Marks, as_marks, as_numbers
 SCHEMA = 3  # 3: answers of two kinds, bits and numbers (2: bits only)
 
 
-def default_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imagenet-bench" / "scores"
+def default_root() -> Path | None:
+    """$XDG_CACHE_HOME (else ~/.cache)/imagenet-bench/scores; None (no cache) where
+    $XDG_CACHE_HOME or the home folder does not exist: neither is ours to create."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "imagenet-bench" / "scores" if (base if xdg else base.parent).is_dir() else None
 
 
 def stat_key(files: ModelFiles) -> list[int]:
