@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from helpers import NO_NETWORK, flat_copy
 from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
 MNV2 = "keras_mobilenetv2_alpha1.0_224.weights.h5"
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
 
 
 def _weights(model: str, name: str) -> list[str]:
@@ -533,10 +533,7 @@ def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
     from conftest import VAL_FULL_TXT
 
     full, _ = one_at_a_time
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
-        (flat / path.name).symlink_to(path)
+    flat = flat_copy(tmp_path / "flat", shared(VAL500))
     out = tmp_path / "out"
     result = run_script(
         SCRIPT,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from helpers import flat_copy
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -125,10 +126,7 @@ def test_rerun_skips_complete_models(real_run):
 
 @pytest.mark.slow
 def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
-        (flat / path.name).symlink_to(path)
+    flat = flat_copy(tmp_path / "flat", shared(VAL500))
     common = ["-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--per-class", "8", "-j", "0"]
     a = run_script(SCRIPT, VAL500, *common, "-o", tmp_path / "a")
     b = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), *common, "-o", tmp_path / "b")
