@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -423,45 +422,6 @@ def test_one_failing_model_does_not_stop_the_others(tmp_path):
     assert "1 done, 0 skipped (already complete), 1 failed: mobilenet_0.25_160" in result.stderr
     assert (tmp_path / "out" / "mobilenet_0.25_128_keras_imagenet_manifest.json").exists()
     assert not (tmp_path / "out" / "mobilenet_0.25_160_keras_imagenet_top5preds.npy").exists()
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
-    """Killed (parent and worker) while the second model runs; the rerun skips the first and
-    redoes the second. One image at a time is deterministic: the rows equal the full run's."""
-    full, _ = one_at_a_time
-    args = [
-        str(ROOT / SCRIPT),
-        str(shared(VAL500)),
-        "-m",
-        "mobilenet_0.25_128",
-        "mobilenetV2",
-        "--protocol",
-        "common",
-        *_weights("mobilenet_0.25_128", MN025),
-        *_weights("mobilenetV2", MNV2),
-        "--per-class",
-        "3",
-    ]
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
-    first = out / "mobilenet_0.25_128_keras_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the script and its worker
-    proc.wait()
-    assert first.exists()
-    assert not (out / "mobilenetV2_keras_imagenet_manifest.json").exists()
-    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
-    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
-    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr, again.stderr
-    rows = np.concatenate([np.arange(c * 50, c * 50 + 3) for c in range(10)])
-    for model in ("mobilenet_0.25_128", "mobilenetV2"):
-        preds, probs, _ = _load(out, model)
-        full_preds, full_probs, _ = _load(full, model)
-        np.testing.assert_array_equal(preds, full_preds[rows])
-        np.testing.assert_array_equal(probs, full_probs[rows])
 
 
 @pytest.mark.slow

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -143,47 +139,6 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
     ma, mb = (json.loads((tmp_path / d / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text()) for d in "ab")
     assert mb["dataset"]["layout"] == "flat" and ma["dataset"]["subset"] == {"per_class": 8}
     assert _comparable(ma) == _comparable(mb)
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_files(tmp_path):
-    args = [
-        str(ROOT / SCRIPT),
-        str(shared(VAL500)),
-        "-m",
-        "mobilenet_v2",
-        "quantized_mobilenet_v2",
-        "--weights-file",
-        f"mobilenet_v2={WEIGHTS / MNV2}",
-        "--weights-file",
-        f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
-        "--per-class",
-        "6",
-        "-j",
-        "0",
-        "-b",
-        "8",
-        "--group-size",
-        "1",
-    ]
-    ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
-    assert ref.returncode == 0, ref.stderr
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
-    first = out / "mobilenet_v2_pytorch_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # killed while the second model runs
-    proc.wait()
-    assert not (out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").exists()
-    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
-    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
-    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr
-    for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
-        for kind in ("top5preds", "top5probs"):
-            name = f"{model}_pytorch_imagenet_{kind}.npy"
-            assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
 
 
 @pytest.mark.slow
