@@ -37,29 +37,6 @@ def _table(folder) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def one_at_a_time(tmp_path_factory):
-    """Both real weight sets, --protocol common, the default mode (one image at a time)."""
-    out = tmp_path_factory.mktemp("one") / "out"
-    result = run_script(
-        SCRIPT,
-        shared(VAL500),
-        "-m",
-        "mobilenet_0.25_128",
-        "mobilenetV2",
-        "--protocol",
-        "common",
-        *_weights("mobilenet_0.25_128", MN025),
-        *_weights("mobilenetV2", MNV2),
-        "--check-batching",
-        "20",
-        "-o",
-        out,
-    )
-    assert result.returncode == 0, result.stderr
-    return out, result
-
-
-@pytest.fixture(scope="module")
 def batched(tmp_path_factory):
     out = tmp_path_factory.mktemp("batched") / "out"
     result = run_script(
@@ -81,8 +58,8 @@ def batched(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
-    out, result = one_at_a_time
+def test_real_weights_reach_the_documented_accuracy(keras_real_run, batched):
+    out, result = keras_real_run
     rows = _table(out)
     assert rows["mobilenet_0.25_128"]["Acc@1"] == pytest.approx(40.4, abs=1.0)
     assert rows["mobilenet_0.25_128"]["Acc@5"] == pytest.approx(66.2, abs=1.0)
@@ -96,8 +73,8 @@ def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
 
 
 @pytest.mark.slow
-def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
-    out, _ = one_at_a_time
+def test_batched_and_one_at_a_time_agree_on_every_image(keras_real_run, batched):
+    out, _ = keras_real_run
     p1, q1, m1 = _load(out, "mobilenetV2")
     pb, qb, mb = _load(batched, "mobilenetV2")
     assert m1["batch_size"] == 1 and mb["batch_size"] == 50
@@ -114,7 +91,7 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
 
 
 @pytest.mark.slow
-def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(one_at_a_time):
+def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(keras_real_run):
     """The default mode calls the compiled predict function on a batch of 1, not
     model.predict(x) per image as the 2019 loop did; the numbers must be the same.
     Computed here independently: torchvision's Resize(256) + CenterCrop(224) for the
@@ -123,7 +100,7 @@ def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop
     from PIL import Image
     from torchvision import transforms
 
-    out, _ = one_at_a_time
+    out, _ = keras_real_run
     preds, probs, _ = _load(out, "mobilenetV2")
     by_name = {p.name: p for p in shared(VAL500).glob("*/*")}
     names = (out / "dataset_files.txt").read_text().split()
@@ -145,8 +122,8 @@ def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop
 
 
 @pytest.mark.slow
-def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
-    out, _ = one_at_a_time
+def test_outputs_are_sorted_topk_with_a_complete_manifest(keras_real_run):
+    out, _ = keras_real_run
     preds, probs, m = _load(out, "mobilenetV2")
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
     assert (np.diff(probs, axis=1) <= 0).all()
@@ -199,8 +176,8 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
 
 
 @pytest.mark.slow
-def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
-    out, _ = one_at_a_time
+def test_seed2019_gives_different_top1_on_some_images(keras_real_run, tmp_path):
+    out, _ = keras_real_run
     seed = tmp_path / "seed"
     result = run_script(
         SCRIPT,
@@ -231,8 +208,8 @@ def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
-    out, _ = one_at_a_time
+def test_rerun_skips_complete_models_without_starting_a_worker(keras_real_run):
+    out, _ = keras_real_run
     before = (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns
     result = run_script(
         SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common", "--weights-file", WEIGHTS / MN025, "-o", out
@@ -242,10 +219,10 @@ def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
 
 
 @pytest.mark.slow
-def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a_time, tmp_path):
+def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(keras_real_run, tmp_path):
     """--check-batching does not change the predictions, so it is not in the request; but
     outputs that do not record the check asked for are not reused silently."""
-    out, _ = one_at_a_time
+    out, _ = keras_real_run
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     args = [
@@ -269,8 +246,8 @@ def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a
 
 
 @pytest.mark.slow
-def test_output_folder_of_another_protocol_is_refused(one_at_a_time):
-    out, _ = one_at_a_time
+def test_output_folder_of_another_protocol_is_refused(keras_real_run):
+    out, _ = keras_real_run
     before = sorted(os.listdir(out))
     result = run_script(SCRIPT, VAL500, "-m", "mobilenetV2", "--weights-file", WEIGHTS / MNV2, "-o", out)
     assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr
@@ -487,12 +464,12 @@ def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
 
 
 @pytest.mark.slow
-def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
+def test_flat_layout_gives_the_imagefolder_rows(keras_real_run, tmp_path):
     """Same canonical row order whatever the layout: a flat copy labelled by val_full.txt gives
     the ImageFolder run's rows (one image at a time is deterministic)."""
     from conftest import VAL_FULL_TXT
 
-    full, _ = one_at_a_time
+    full, _ = keras_real_run
     flat = flat_copy(tmp_path / "flat", shared(VAL500))
     out = tmp_path / "out"
     result = run_script(

@@ -34,33 +34,9 @@ def _comparable(manifest: dict) -> dict:
     return manifest
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("real") / "out"
-    result = run_script(
-        SCRIPT,
-        shared(VAL500),
-        "-m",
-        "mobilenet_v2",
-        "quantized_mobilenet_v2",
-        "--weights-file",
-        f"mobilenet_v2={shared(WEIGHTS / MNV2)}",
-        "--weights-file",
-        f"quantized_mobilenet_v2={shared(WEIGHTS / QMNV2)}",
-        "-o",
-        out,
-        "-b",
-        "50",
-        "-j",
-        "0",
-    )
-    assert result.returncode == 0, result.stderr
-    return out, result
-
-
 @pytest.mark.slow
-def test_real_weights_reach_the_documented_accuracy(real_run):
-    out, result = real_run
+def test_real_weights_reach_the_documented_accuracy(torch_real_run):
+    out, result = torch_real_run
     rows = _table(out)
     assert rows["mobilenet_v2"]["Acc@1"] == pytest.approx(67.0, abs=0.01)
     assert rows["mobilenet_v2"]["Acc@5"] == pytest.approx(89.6, abs=0.01)
@@ -71,8 +47,8 @@ def test_real_weights_reach_the_documented_accuracy(real_run):
 
 
 @pytest.mark.slow
-def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
-    out, _ = real_run
+def test_outputs_are_sorted_topk_with_a_complete_manifest(torch_real_run):
+    out, _ = torch_real_run
     preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy", allow_pickle=False)
     probs = np.load(out / "mobilenet_v2_pytorch_imagenet_top5probs.npy", allow_pickle=False)
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
@@ -112,8 +88,8 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
 
 
 @pytest.mark.slow
-def test_rerun_skips_complete_models(real_run):
-    out, _ = real_run
+def test_rerun_skips_complete_models(torch_real_run):
+    out, _ = torch_real_run
     before = (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns
     result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--weights-file", WEIGHTS / MNV2, "-o", out)
     assert result.returncode == 0 and "skipped" in result.stderr
@@ -287,8 +263,8 @@ def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_output_folder_of_another_dataset_is_refused(real_run, tmp_path):
-    out, _ = real_run
+def test_output_folder_of_another_dataset_is_refused(torch_real_run, tmp_path):
+    out, _ = torch_real_run
     before = sorted(os.listdir(out))
     result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--per-class", "2", "-o", out)
     assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr
