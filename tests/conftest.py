@@ -132,6 +132,66 @@ def standard_labels() -> np.ndarray:
     return np.repeat(np.arange(1000), 50)
 
 
+# The real weights of ../shared (weights/SOURCE.md), by the model ids that load them.
+TORCH_WEIGHTS = {
+    "mobilenet_v2": WEIGHTS / "torchvision_mobilenet_v2_dequantized.pth",
+    "quantized_mobilenet_v2": WEIGHTS / "torchvision_quantized_mobilenet_v2_qnnpack.pth",
+}
+KERAS_WEIGHTS = {
+    "mobilenet_0.25_128": WEIGHTS / "keras_mobilenet_alpha0.25_128.weights.h5",
+    "mobilenetV2": WEIGHTS / "keras_mobilenetv2_alpha1.0_224.weights.h5",
+}
+
+
+def weights_flags(weights: dict[str, Path]) -> list[str]:
+    """``--weights-file ID=PATH`` for each (each path checked: a missing one fails in CI)."""
+    return [flag for model, path in weights.items() for flag in ("--weights-file", f"{model}={shared(path)}")]
+
+
+@pytest.fixture(scope="session")
+def torch_real_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The PyTorch script's run of both real weight sets on the 500 images (-b 50), once a
+    session, for the tests that only read its outputs: (folder, the run)."""
+    out = tmp_path_factory.mktemp("torch-real") / "out"
+    result = run_script(
+        "imagenet_pytorch_get_predictions.py",
+        shared(VAL500),
+        "-m",
+        *TORCH_WEIGHTS,
+        *weights_flags(TORCH_WEIGHTS),
+        "-o",
+        out,
+        "-b",
+        "50",
+        "-j",
+        "0",
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def keras_real_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The Keras script's run of both real weight sets on the 500 images, --protocol common,
+    one image at a time (the default) with --check-batching 20, once a session: (folder, the run)."""
+    out = tmp_path_factory.mktemp("keras-real") / "out"
+    result = run_script(
+        "imagenet_keras_get_predictions.py",
+        shared(VAL500),
+        "-m",
+        *KERAS_WEIGHTS,
+        "--protocol",
+        "common",
+        *weights_flags(KERAS_WEIGHTS),
+        "--check-batching",
+        "20",
+        "-o",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
 def bad_run(script: str, out: Path, *args, env: dict | None = None) -> tuple[str, Path]:
     """Run a prediction script on bad input: exit status 2, exactly one ``error:`` line, and
     no prediction file written. Returns the first error line and the output folder."""

@@ -10,8 +10,14 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +259,41 @@ def keras_outputs(folder, model: str) -> tuple[np.ndarray, np.ndarray, dict]:
     probs = np.load(folder / f"{model}_keras_imagenet_top5probs.npy", allow_pickle=False)
     manifest = json.loads((folder / f"{model}_keras_imagenet_manifest.json").read_text())
     return preds, probs, manifest
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler] | partial) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (a free port) for the block, with ``handler``; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def serving(folder: Path) -> Iterator[str]:
+    """``local_server`` serving ``folder``'s files as they are, quietly."""
+    quiet = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    return local_server(partial(quiet, directory=str(folder)))
+
+
+def closed_port_url() -> str:
+    """A local URL nobody listens on: a download from it fails at once, with or without a network."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+# Downloads through a proxy nobody runs fail fast, whether or not the machine has a network.
+NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+
+
+def flat_copy(folder: Path, source: Path) -> Path:
+    """``folder``: a flat folder of links to ``source``'s ImageFolder images (same bytes, same names)."""
+    folder.mkdir()
+    for path in sorted(source.glob("n*/*.JPEG")):
+        (folder / path.name).symlink_to(path)
+    return folder

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared
+from helpers import NO_NETWORK
 
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -466,7 +467,6 @@ def test_keras_noise_only_with_verbose(tmp_path):
     assert loud.returncode == 0 and KERAS_NOISE.search(loud.stderr), loud.stderr
 
 
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
 TRACEBACK = re.compile(
     r"^Traceback \(most recent call last\):\n(?:  .*\n)+RuntimeError: cannot download https://", re.M
 )

@@ -9,12 +9,11 @@ and the error messages.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +21,8 @@ import pytest
 
 from imagenet_bench.base.errors import UsageError
 from imagenet_bench.outputs import download
+
+from helpers import closed_port_url, local_server
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "seed-2019"
 NAME = "seed-2019"
@@ -89,20 +90,16 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def serve(seed_dir):
     """serve(**handler_attributes) -> (base URL, request log)."""
-    servers = []
+    with contextlib.ExitStack() as servers:
 
-    def start(**attrs) -> tuple[str, list]:
-        log: list = []
-        handler = type("Handler", (_Handler,), {"root": seed_dir.resolve(), "requests": log, "seen": set(), **attrs})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}/", log
+        def start(**attrs) -> tuple[str, list]:
+            log: list = []
+            handler = type(
+                "Handler", (_Handler,), {"root": seed_dir.resolve(), "requests": log, "seen": set(), **attrs}
+            )
+            return servers.enter_context(local_server(handler)), log
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 @pytest.fixture(autouse=True)
@@ -191,10 +188,7 @@ def test_http_404_is_not_retried(serve, tmp_path):
 
 
 def test_unreachable_server_says_how_to_place_files_by_hand(tmp_path):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}/"
+    base = closed_port_url()
     dest = tmp_path / "seed"
     with pytest.raises(UsageError) as info:
         download.fetch(NAME, dest=dest, base_url=base, progress=False, only=[KERAS_FILE])

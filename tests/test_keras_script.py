@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,12 +16,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from helpers import NO_NETWORK, flat_copy
 from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
 MNV2 = "keras_mobilenetv2_alpha1.0_224.weights.h5"
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
 
 
 def _weights(model: str, name: str) -> list[str]:
@@ -35,29 +34,6 @@ def _table(folder) -> dict[str, dict]:
     result = run_script("imagenet_benchmarking.py", "-k", folder, "-p", empty, "--format", "json")
     assert result.returncode == 0, result.stderr
     return {row["Model"]: row for row in json.loads(result.stdout)}
-
-
-@pytest.fixture(scope="module")
-def one_at_a_time(tmp_path_factory):
-    """Both real weight sets, --protocol common, the default mode (one image at a time)."""
-    out = tmp_path_factory.mktemp("one") / "out"
-    result = run_script(
-        SCRIPT,
-        shared(VAL500),
-        "-m",
-        "mobilenet_0.25_128",
-        "mobilenetV2",
-        "--protocol",
-        "common",
-        *_weights("mobilenet_0.25_128", MN025),
-        *_weights("mobilenetV2", MNV2),
-        "--check-batching",
-        "20",
-        "-o",
-        out,
-    )
-    assert result.returncode == 0, result.stderr
-    return out, result
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +58,8 @@ def batched(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
-    out, result = one_at_a_time
+def test_real_weights_reach_the_documented_accuracy(keras_real_run, batched):
+    out, result = keras_real_run
     rows = _table(out)
     assert rows["mobilenet_0.25_128"]["Acc@1"] == pytest.approx(40.4, abs=1.0)
     assert rows["mobilenet_0.25_128"]["Acc@5"] == pytest.approx(66.2, abs=1.0)
@@ -97,8 +73,8 @@ def test_real_weights_reach_the_documented_accuracy(one_at_a_time, batched):
 
 
 @pytest.mark.slow
-def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
-    out, _ = one_at_a_time
+def test_batched_and_one_at_a_time_agree_on_every_image(keras_real_run, batched):
+    out, _ = keras_real_run
     p1, q1, m1 = _load(out, "mobilenetV2")
     pb, qb, mb = _load(batched, "mobilenetV2")
     assert m1["batch_size"] == 1 and mb["batch_size"] == 50
@@ -115,7 +91,7 @@ def test_batched_and_one_at_a_time_agree_on_every_image(one_at_a_time, batched):
 
 
 @pytest.mark.slow
-def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(one_at_a_time):
+def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop(keras_real_run):
     """The default mode calls the compiled predict function on a batch of 1, not
     model.predict(x) per image as the 2019 loop did; the numbers must be the same.
     Computed here independently: torchvision's Resize(256) + CenterCrop(224) for the
@@ -124,7 +100,7 @@ def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop
     from PIL import Image
     from torchvision import transforms
 
-    out, _ = one_at_a_time
+    out, _ = keras_real_run
     preds, probs, _ = _load(out, "mobilenetV2")
     by_name = {p.name: p for p in shared(VAL500).glob("*/*")}
     names = (out / "dataset_files.txt").read_text().split()
@@ -146,8 +122,8 @@ def test_one_at_a_time_gives_the_probabilities_of_a_per_image_model_predict_loop
 
 
 @pytest.mark.slow
-def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
-    out, _ = one_at_a_time
+def test_outputs_are_sorted_topk_with_a_complete_manifest(keras_real_run):
+    out, _ = keras_real_run
     preds, probs, m = _load(out, "mobilenetV2")
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
     assert (np.diff(probs, axis=1) <= 0).all()
@@ -200,8 +176,8 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(one_at_a_time):
 
 
 @pytest.mark.slow
-def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
-    out, _ = one_at_a_time
+def test_seed2019_gives_different_top1_on_some_images(keras_real_run, tmp_path):
+    out, _ = keras_real_run
     seed = tmp_path / "seed"
     result = run_script(
         SCRIPT,
@@ -232,8 +208,8 @@ def test_seed2019_gives_different_top1_on_some_images(one_at_a_time, tmp_path):
 
 
 @pytest.mark.slow
-def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
-    out, _ = one_at_a_time
+def test_rerun_skips_complete_models_without_starting_a_worker(keras_real_run):
+    out, _ = keras_real_run
     before = (out / "mobilenet_0.25_128_keras_imagenet_top5preds.npy").stat().st_mtime_ns
     result = run_script(
         SCRIPT, VAL500, "-m", "mobilenet_0.25_128", "--protocol", "common", "--weights-file", WEIGHTS / MN025, "-o", out
@@ -243,10 +219,10 @@ def test_rerun_skips_complete_models_without_starting_a_worker(one_at_a_time):
 
 
 @pytest.mark.slow
-def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a_time, tmp_path):
+def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(keras_real_run, tmp_path):
     """--check-batching does not change the predictions, so it is not in the request; but
     outputs that do not record the check asked for are not reused silently."""
-    out, _ = one_at_a_time
+    out, _ = keras_real_run
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     args = [
@@ -270,8 +246,8 @@ def test_rerun_asking_for_a_check_the_outputs_lack_runs_the_model_again(one_at_a
 
 
 @pytest.mark.slow
-def test_output_folder_of_another_protocol_is_refused(one_at_a_time):
-    out, _ = one_at_a_time
+def test_output_folder_of_another_protocol_is_refused(keras_real_run):
+    out, _ = keras_real_run
     before = sorted(os.listdir(out))
     result = run_script(SCRIPT, VAL500, "-m", "mobilenetV2", "--weights-file", WEIGHTS / MNV2, "-o", out)
     assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr
@@ -426,45 +402,6 @@ def test_one_failing_model_does_not_stop_the_others(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
-    """Killed (parent and worker) while the second model runs; the rerun skips the first and
-    redoes the second. One image at a time is deterministic: the rows equal the full run's."""
-    full, _ = one_at_a_time
-    args = [
-        str(ROOT / SCRIPT),
-        str(shared(VAL500)),
-        "-m",
-        "mobilenet_0.25_128",
-        "mobilenetV2",
-        "--protocol",
-        "common",
-        *_weights("mobilenet_0.25_128", MN025),
-        *_weights("mobilenetV2", MNV2),
-        "--per-class",
-        "3",
-    ]
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
-    first = out / "mobilenet_0.25_128_keras_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the script and its worker
-    proc.wait()
-    assert first.exists()
-    assert not (out / "mobilenetV2_keras_imagenet_manifest.json").exists()
-    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
-    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
-    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr, again.stderr
-    rows = np.concatenate([np.arange(c * 50, c * 50 + 3) for c in range(10)])
-    for model in ("mobilenet_0.25_128", "mobilenetV2"):
-        preds, probs, _ = _load(out, model)
-        full_preds, full_probs, _ = _load(full, model)
-        np.testing.assert_array_equal(preds, full_preds[rows])
-        np.testing.assert_array_equal(probs, full_probs[rows])
-
-
-@pytest.mark.slow
 def test_gpus_runs_models_in_parallel_processes(tmp_path):
     """--gpus 0,1: one worker per slot, each with its own CUDA_VISIBLE_DEVICES (CPU here)."""
     out = tmp_path / "out"
@@ -527,16 +464,13 @@ def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
 
 
 @pytest.mark.slow
-def test_flat_layout_gives_the_imagefolder_rows(one_at_a_time, tmp_path):
+def test_flat_layout_gives_the_imagefolder_rows(keras_real_run, tmp_path):
     """Same canonical row order whatever the layout: a flat copy labelled by val_full.txt gives
     the ImageFolder run's rows (one image at a time is deterministic)."""
     from conftest import VAL_FULL_TXT
 
-    full, _ = one_at_a_time
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
-        (flat / path.name).symlink_to(path)
+    full, _ = keras_real_run
+    flat = flat_copy(tmp_path / "flat", shared(VAL500))
     out = tmp_path / "out"
     result = run_script(
         SCRIPT,

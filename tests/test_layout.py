@@ -14,15 +14,11 @@ from imagenet_bench.base.errors import ImageError, UsageError
 from imagenet_bench.datasets import ground_truth, images, layout
 
 from conftest import VAL500, VAL_FULL_TXT, shared
+from helpers import flat_copy
 
 
 def _flat_copy(tmp_path, source):
-    """A flat folder of links to the ImageFolder images (same bytes, same names)."""
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for path in sorted(source.glob("n*/*.JPEG")):
-        (flat / path.name).symlink_to(path)
-    return flat
+    return flat_copy(tmp_path / "flat", source)
 
 
 def _val_full():

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from helpers import flat_copy
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -37,33 +34,9 @@ def _comparable(manifest: dict) -> dict:
     return manifest
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("real") / "out"
-    result = run_script(
-        SCRIPT,
-        shared(VAL500),
-        "-m",
-        "mobilenet_v2",
-        "quantized_mobilenet_v2",
-        "--weights-file",
-        f"mobilenet_v2={shared(WEIGHTS / MNV2)}",
-        "--weights-file",
-        f"quantized_mobilenet_v2={shared(WEIGHTS / QMNV2)}",
-        "-o",
-        out,
-        "-b",
-        "50",
-        "-j",
-        "0",
-    )
-    assert result.returncode == 0, result.stderr
-    return out, result
-
-
 @pytest.mark.slow
-def test_real_weights_reach_the_documented_accuracy(real_run):
-    out, result = real_run
+def test_real_weights_reach_the_documented_accuracy(torch_real_run):
+    out, result = torch_real_run
     rows = _table(out)
     assert rows["mobilenet_v2"]["Acc@1"] == pytest.approx(67.0, abs=0.01)
     assert rows["mobilenet_v2"]["Acc@5"] == pytest.approx(89.6, abs=0.01)
@@ -74,8 +47,8 @@ def test_real_weights_reach_the_documented_accuracy(real_run):
 
 
 @pytest.mark.slow
-def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
-    out, _ = real_run
+def test_outputs_are_sorted_topk_with_a_complete_manifest(torch_real_run):
+    out, _ = torch_real_run
     preds = np.load(out / "mobilenet_v2_pytorch_imagenet_top5preds.npy", allow_pickle=False)
     probs = np.load(out / "mobilenet_v2_pytorch_imagenet_top5probs.npy", allow_pickle=False)
     assert preds.shape == probs.shape == (500, 5) and preds.dtype == np.int64 and probs.dtype == np.float32
@@ -115,8 +88,8 @@ def test_outputs_are_sorted_topk_with_a_complete_manifest(real_run):
 
 
 @pytest.mark.slow
-def test_rerun_skips_complete_models(real_run):
-    out, _ = real_run
+def test_rerun_skips_complete_models(torch_real_run):
+    out, _ = torch_real_run
     before = (out / "mobilenet_v2_pytorch_imagenet_top5preds.npy").stat().st_mtime_ns
     result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--weights-file", WEIGHTS / MNV2, "-o", out)
     assert result.returncode == 0 and "skipped" in result.stderr
@@ -125,10 +98,7 @@ def test_rerun_skips_complete_models(real_run):
 
 @pytest.mark.slow
 def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for path in sorted(shared(VAL500).glob("n*/*.JPEG")):
-        (flat / path.name).symlink_to(path)
+    flat = flat_copy(tmp_path / "flat", shared(VAL500))
     common = ["-m", "mobilenet_v2", "--weights-file", shared(WEIGHTS / MNV2), "--per-class", "8", "-j", "0"]
     a = run_script(SCRIPT, VAL500, *common, "-o", tmp_path / "a")
     b = run_script(SCRIPT, flat, "--val-ground-truth", shared(VAL_FULL_TXT), *common, "-o", tmp_path / "b")
@@ -145,47 +115,6 @@ def test_imagefolder_and_flat_layouts_give_identical_files(tmp_path):
     ma, mb = (json.loads((tmp_path / d / "mobilenet_v2_pytorch_imagenet_manifest.json").read_text()) for d in "ab")
     assert mb["dataset"]["layout"] == "flat" and ma["dataset"]["subset"] == {"per_class": 8}
     assert _comparable(ma) == _comparable(mb)
-
-
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_files(tmp_path):
-    args = [
-        str(ROOT / SCRIPT),
-        str(shared(VAL500)),
-        "-m",
-        "mobilenet_v2",
-        "quantized_mobilenet_v2",
-        "--weights-file",
-        f"mobilenet_v2={WEIGHTS / MNV2}",
-        "--weights-file",
-        f"quantized_mobilenet_v2={WEIGHTS / QMNV2}",
-        "--per-class",
-        "6",
-        "-j",
-        "0",
-        "-b",
-        "8",
-        "--group-size",
-        "1",
-    ]
-    ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
-    assert ref.returncode == 0, ref.stderr
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
-    first = out / "mobilenet_v2_pytorch_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # killed while the second model runs
-    proc.wait()
-    assert not (out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").exists()
-    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
-    again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
-    assert again.returncode == 0 and "1 done, 1 skipped" in again.stderr
-    for model in ("mobilenet_v2", "quantized_mobilenet_v2"):
-        for kind in ("top5preds", "top5probs"):
-            name = f"{model}_pytorch_imagenet_{kind}.npy"
-            assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
 
 
 @pytest.mark.slow
@@ -334,8 +263,8 @@ def test_corrupt_image_stops_the_model_naming_the_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_output_folder_of_another_dataset_is_refused(real_run, tmp_path):
-    out, _ = real_run
+def test_output_folder_of_another_dataset_is_refused(torch_real_run, tmp_path):
+    out, _ = torch_real_run
     before = sorted(os.listdir(out))
     result = run_script(SCRIPT, VAL500, "-m", "mobilenet_v2", "--per-class", "2", "-o", out)
     assert result.returncode == 2 and "holds outputs of another dataset or protocol" in result.stderr

@@ -4,16 +4,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
 
 from conftest import SEED, SHARED, VAL500, VAL_FULL_TXT, shared
-from helpers import HEAVY, bench, csv_rows, run_light, val500_models
+from helpers import HEAVY, bench, closed_port_url, csv_rows, run_light, serving, val500_models
 
 
 @pytest.mark.slow
@@ -87,13 +82,8 @@ def test_never_imports_heavy_modules_with_val_dir_and_selection(tmp_path):
 
 @pytest.fixture
 def seed_server():
-    shared(SEED)
-    handler = partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(SEED))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
+    with serving(shared(SEED)) as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -120,14 +110,10 @@ def test_download_then_rank(tmp_path, seed_server, seed_table):
 
 @pytest.mark.slow
 def test_download_offline_is_one_error_line(tmp_path):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = bench(
-        "--download", "seed-2019", "--download-dir", tmp_path / "dl", "--download-url", f"http://127.0.0.1:{port}/"
-    )
+    url = closed_port_url()
+    proc = bench("--download", "seed-2019", "--download-dir", tmp_path / "dl", "--download-url", url)
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
-    assert f"http://127.0.0.1:{port}/" in errors[0] and "offline?" in errors[0]
+    assert url in errors[0] and "offline?" in errors[0]
     assert str(tmp_path / "dl" / "keras_imagenet") in errors[0]

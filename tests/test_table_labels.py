@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, SEED, SHARED, VAL_FULL_TXT, shared
-from helpers import assert_one_error, bench, competition_ranks, ok_csv, pct, write_dataset, write_model
+from helpers import (
+    assert_one_error,
+    bench,
+    closed_port_url,
+    competition_ranks,
+    ok_csv,
+    pct,
+    serving,
+    write_dataset,
+    write_model,
+)
 
 LABEL_ERRORS = SHARED / "data" / "label-errors"
 MTURK_JSON = LABEL_ERRORS / "imagenet_mturk.json"
@@ -113,34 +119,14 @@ def test_label_errors_download_is_pinned_to_the_shared_copy(tmp_path):
     mirror = tmp_path / "mirror"
     (mirror / "mturk").mkdir(parents=True)
     (mirror / "mturk" / "imagenet_mturk.json").write_bytes(data)
-    handler = partial(
-        type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(mirror)
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        proc = bench(
-            "--download",
-            "label-errors",
-            "--download-url",
-            f"http://127.0.0.1:{server.server_port}/",
-            "--download-dir",
-            tmp_path / "dl",
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(mirror) as url:
+        proc = bench("--download", "label-errors", "--download-url", url, "--download-dir", tmp_path / "dl")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "dl" / "mturk" / "imagenet_mturk.json").read_bytes() == data
 
 
 @pytest.mark.slow
 def test_label_errors_download_offline_says_where_to_put_the_file(tmp_path):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = bench(
-        "--download", "label-errors", "--download-dir", tmp_path / "dl", "--download-url", f"http://127.0.0.1:{port}/"
-    )
+    proc = bench("--download", "label-errors", "--download-dir", tmp_path / "dl", "--download-url", closed_port_url())
     error = assert_one_error(proc, "offline?", "cleanlab/label-errors", tmp_path / "dl" / "mturk")
     assert "5457895eee26e49187de5c4d6617b9de6f172221" in error
