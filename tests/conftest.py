@@ -78,6 +78,36 @@ def run_script(
     )
 
 
+def pausing(env: dict[str, str], moment: str, fifo: Path) -> dict[str, str]:
+    """``env`` for a run that waits at ``moment`` (``imagenet_bench.base.test_pause``) on the FIFO
+    ``fifo``, made here; ``wait_until_paused`` then says when it is there."""
+    from imagenet_bench.base import test_pause
+
+    assert moment in test_pause.MOMENTS, moment
+    os.mkfifo(fifo)
+    return {**env, test_pause.VARIABLE: f"{moment}:{fifo}"}
+
+
+def wait_until_paused(process: subprocess.Popen, fifo: Path, timeout: float = 600) -> int:
+    """Wait until the run ``process`` (or a process of it) waits at its moment: it has opened the
+    FIFO, so opening the other end succeeds (ENXIO until then). Returns that end, open: the run
+    stays where it is until it is killed or the end is closed. Fails if the run ends first, or
+    after ``timeout`` seconds (a bound, not a guess at the run's speed)."""
+    import errno
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        assert process.poll() is None, f"the run ended ({process.returncode}) before reaching its pause point"
+        assert time.monotonic() < deadline, f"the run did not reach its pause point within {timeout} s"
+        time.sleep(0.01)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def score_cache_home(tmp_path_factory):
     """The table script's score cache, in every run of the tests, goes to a folder of the

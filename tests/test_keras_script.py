@@ -16,7 +16,17 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from conftest import (
+    ROOT,
+    VAL500,
+    WEIGHTS,
+    bad_run,
+    pausing,
+    run_script,
+    shared,
+    val_with_truncated_image,
+    wait_until_paused,
+)
 from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
@@ -444,13 +454,18 @@ def test_killed_run_resumes_to_the_same_files(one_at_a_time, tmp_path):
         "3",
     ]
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.DEVNULL, start_new_session=True)
+    env = pausing(dict(os.environ), "saved", tmp_path / "pause")  # it waits once the first model is saved
+    proc = subprocess.Popen(
+        [sys.executable, *args, "-o", str(out)], env=env, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     first = out / "mobilenet_0.25_128_keras_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the script and its worker
-    proc.wait()
+    try:
+        held = wait_until_paused(proc, tmp_path / "pause")
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and any process of it
+        proc.wait()
+        os.close(held)
+    finally:
+        proc.kill()
     assert first.exists()
     assert not (out / "mobilenetV2_keras_imagenet_manifest.json").exists()
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]

@@ -9,12 +9,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from conftest import (
+    ROOT,
+    VAL500,
+    VAL_FULL_TXT,
+    WEIGHTS,
+    bad_run,
+    pausing,
+    run_script,
+    shared,
+    val_with_truncated_image,
+    wait_until_paused,
+)
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"
@@ -171,13 +181,16 @@ def test_killed_run_resumes_to_the_same_files(tmp_path):
     ref = subprocess.run([sys.executable, *args, "-o", str(tmp_path / "ref")], capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
-    first = out / "mobilenet_v2_pytorch_imagenet_manifest.json"
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # killed while the second model runs
-    proc.wait()
+    env = pausing(dict(os.environ), "saved", tmp_path / "pause")  # it waits once the first model is saved
+    proc = subprocess.Popen([sys.executable, *args, "-o", str(out)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        held = wait_until_paused(proc, tmp_path / "pause")
+        proc.send_signal(signal.SIGKILL)  # killed between the two models
+        proc.wait()
+        os.close(held)
+    finally:
+        proc.kill()
+    assert (out / "mobilenet_v2_pytorch_imagenet_manifest.json").exists()
     assert not (out / "quantized_mobilenet_v2_pytorch_imagenet_manifest.json").exists()
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
     again = subprocess.run([sys.executable, *args, "-o", str(out)], capture_output=True, text=True)
