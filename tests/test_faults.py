@@ -4,11 +4,12 @@ The rerun's prediction files must be byte-identical to those of an uninterrupted
 no temporary file, job folder, lock file or process may be left behind.
 
 Real weights from ../shared on a subset of the 500 real val images, so the predictions
-vary from image to image. Each kill happens at its moment, however loaded the machine: the
-run waits there on a FIFO the test made (``imagenet_bench.base.test_pause``: a prediction
-pass's first batch done, a model's outputs saved, a pixel-cache build under way), and the test
-kills it once it has opened the FIFO. Only the script's own process is killed: its children
-(Keras model processes) must end by themselves.
+vary from image to image, on the CPU (``--device cpu``; conftest hides the GPUs from the
+Keras model processes). Each kill happens at its moment, however loaded the machine: the run
+waits there on a FIFO the test made (``imagenet_bench.base.test_pause``: a prediction pass's
+first batch done, a model's outputs saved, a pixel-cache build under way), and the test kills
+it once it has opened the FIFO. Only the script's own process is killed: its children (Keras
+model processes) must end by themselves.
 
 Also the script-level checks of issue 9's lifecycle defects: a Keras model process ends
 with its parent (SIGKILL or SIGTERM), an unusable --cache-dir or -o is one error line,
@@ -51,7 +52,7 @@ def _args(script: str, models: list[str]) -> list[str]:
     args = [str(shared(VAL500)), "-m", *models, "--limit", str(LIMIT)]
     for model in models:
         args += ["--weights-file", f"{model}={shared(WEIGHTS / files[model])}"]
-    return args + (["-j", "0", "-b", "8"] if script == TORCH else [])
+    return args + (["-j", "0", "-b", "8", "--device", "cpu"] if script == TORCH else [])
 
 
 def _env(tmp: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import NO_NETWORK as OFFLINE
 from conftest import VAL500, run_script, shared, sweep_enabled
 from helpers import keras_outputs as _load
 from keras_hub_presets import save_preset
@@ -25,11 +26,7 @@ keras_hub = pytest.importorskip("keras_hub")
 SCRIPT = "imagenet_keras_get_predictions.py"
 MODEL = "keras_hub.resnet_18_imagenet"
 N = 40
-NO_NETWORK = {
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "https_proxy": "http://127.0.0.1:9",
-    "KAGGLEHUB_CACHE": "/nonexistent",
-}
+NO_NETWORK = {**OFFLINE, "KAGGLEHUB_CACHE": "/nonexistent"}  # downloads fail fast, nothing cached
 
 
 def _files(folder, model=MODEL):

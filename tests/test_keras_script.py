@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import (
+    NO_NETWORK,
     ROOT,
     VAL500,
     WEIGHTS,
@@ -31,7 +32,6 @@ from helpers import keras_outputs as _load
 SCRIPT = "imagenet_keras_get_predictions.py"
 MN025 = "keras_mobilenet_alpha0.25_128.weights.h5"
 MNV2 = "keras_mobilenetv2_alpha1.0_224.weights.h5"
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # downloads fail fast
 
 
 def _weights(model: str, name: str) -> list[str]:
