@@ -15,6 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The tests assume no CUDA and no network, on any machine. Their expected values are the CPU's
+# (accuracies to the hundredth, probabilities equal to ones computed in this process, "cpu" in
+# manifests, a quantized and a float model in one pass), so the GPUs are hidden from this process
+# and from every run it starts, before torch or TensorFlow look; a test of -g/--gpus sets
+# CUDA_VISIBLE_DEVICES itself, as the script does for its model processes (and the GPU check is
+# bench/gpu_check.py). Downloads are either served on 127.0.0.1 by the test or meant to fail
+# (NO_NETWORK): the local servers are reached without any proxy the machine sets.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
 # This test session loads both frameworks (the Keras tests build models in-process): torch's
 # compiler stack (torch._dynamo, which loads triton; torchvision imports it) must come before
 # TensorFlow, or triton's native import segfaults. The scripts themselves never load both.
@@ -26,6 +36,11 @@ SEED = SHARED / "reference" / "seed-2019"
 VAL500 = SHARED / "data" / "imagenet-val-500"
 VAL_FULL_TXT = SHARED / "data" / "ilsvrc2012-val-labels" / "val_full.txt"
 WEIGHTS = SHARED / "weights"
+
+
+# A run that must find no network, on a machine that has one: HTTP(S) through a proxy on a closed
+# local port (the discard port, 9), so a download fails at once, as it does offline.
+NO_NETWORK = {name: "http://127.0.0.1:9" for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")}
 
 
 def in_ci() -> bool:
@@ -76,6 +91,36 @@ def run_script(
         env=full_env,
         timeout=1800,
     )
+
+
+def pausing(env: dict[str, str], moment: str, fifo: Path) -> dict[str, str]:
+    """``env`` for a run that waits at ``moment`` (``imagenet_bench.base.test_pause``) on the FIFO
+    ``fifo``, made here; ``wait_until_paused`` then says when it is there."""
+    from imagenet_bench.base import test_pause
+
+    assert moment in test_pause.MOMENTS, moment
+    os.mkfifo(fifo)
+    return {**env, test_pause.VARIABLE: f"{moment}:{fifo}"}
+
+
+def wait_until_paused(process: subprocess.Popen, fifo: Path, timeout: float = 600) -> int:
+    """Wait until the run ``process`` (or a process of it) waits at its moment: it has opened the
+    FIFO, so opening the other end succeeds (ENXIO until then). Returns that end, open: the run
+    stays where it is until it is killed or the end is closed. Fails if the run ends first, or
+    after ``timeout`` seconds (a bound, not a guess at the run's speed)."""
+    import errno
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+        assert process.poll() is None, f"the run ended ({process.returncode}) before reaching its pause point"
+        assert time.monotonic() < deadline, f"the run did not reach its pause point within {timeout} s"
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -287,10 +287,6 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-# Downloads through a proxy nobody runs fail fast, whether or not the machine has a network.
-NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
-
-
 def flat_copy(folder: Path, source: Path) -> Path:
     """``folder``: a flat folder of links to ``source``'s ImageFolder images (same bytes, same names)."""
     folder.mkdir()

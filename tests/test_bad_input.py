@@ -25,8 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared
-from helpers import NO_NETWORK
+from conftest import NO_NETWORK, ROOT, VAL500, WEIGHTS, bad_run, run_script, shared
 
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
 MNV2 = "torchvision_mobilenet_v2_dequantized.pth"

@@ -4,10 +4,12 @@ The rerun's prediction files must be byte-identical to those of an uninterrupted
 no temporary file, job folder, lock file or process may be left behind.
 
 Real weights from ../shared on a subset of the 500 real val images, so the predictions
-vary from image to image. Kills are timed by what the run shows: its progress bar on
-stderr (the first batch is running), a model's manifest (the first model is saved), the
-pixel cache's temporary file (the build is running). Only the script's own process is
-killed: its children (Keras model processes) must end by themselves.
+vary from image to image, on the CPU (``--device cpu``; conftest hides the GPUs from the
+Keras model processes). Each kill happens at its moment, however loaded the machine: the run
+waits there on a FIFO the test made (``imagenet_bench.base.test_pause``: a prediction pass's
+first batch done, a model's outputs saved, a pixel-cache build under way), and the test kills
+it once it has opened the FIFO. Only the script's own process is killed: its children (Keras
+model processes) must end by themselves.
 
 Also the script-level checks of issue 9's lifecycle defects: a Keras model process ends
 with its parent (SIGKILL or SIGTERM), an unusable --cache-dir or -o is one error line,
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, bad_run, shared
+from conftest import ROOT, VAL500, WEIGHTS, bad_run, pausing, shared, wait_until_paused
 
 pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
 
@@ -51,7 +53,7 @@ def _args(script: str, models: list[str]) -> list[str]:
     args = [str(shared(VAL500)), "-m", *models, "--limit", str(LIMIT)]
     for model in models:
         args += ["--weights-file", f"{model}={shared(WEIGHTS / files[model])}"]
-    return args + (["-j", "0", "-b", "8"] if script == TORCH else [])
+    return args + (["-j", "0", "-b", "8", "--device", "cpu"] if script == TORCH else [])
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -61,13 +63,15 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 class Background:
-    """A script started in the background; its stderr is collected as it comes."""
+    """A script started in the background, to wait at ``moment`` (``test_pause``: the FIFO
+    ``pause`` is made here); its stderr is collected as it comes."""
 
-    def __init__(self, script: str, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, script: str, args: list[str], env: dict[str, str], moment: str, pause: Path) -> None:
+        self.pause, self.held = pause, None
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / script), *args],
             cwd=ROOT,
-            env=env,
+            env=pausing(env, moment, pause),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -79,21 +83,12 @@ class Background:
         while chunk := os.read(self.process.stderr.fileno(), 4096):
             self.stderr += chunk
 
-    def wait_for(self, ready, what: str, timeout: float = 300) -> None:
-        """Poll ``ready()`` until true; fail naming ``what`` if the run ends or time runs out first."""
-        deadline = time.time() + timeout
-        while not ready():
-            assert self.process.poll() is None, f"ended before {what}:\n{self.stderr.decode(errors='replace')}"
-            assert time.time() < deadline, f"no {what} within {timeout} s"
-            time.sleep(0.005)
-
-    def shows(self, text: str) -> bool:
-        return text.encode() in self.stderr
-
-    def shows_bar(self, label: str) -> bool:
-        """The progress bar of ``label`` (tqdm's ``label:  12%|``), not the run's own
-        ``[k/N done] label: ...`` line, which comes before the model starts."""
-        return re.search(re.escape(label).encode() + rb"\s+\d+%\|", self.stderr) is not None
+    def wait_until_paused(self) -> None:
+        """Return once the run (or its model process) waits at its moment; it stays there."""
+        try:
+            self.held = wait_until_paused(self.process, self.pause)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.stderr.decode(errors='replace')}") from None
 
     def kill(self, signum: int = signal.SIGKILL) -> int:
         """Signal the script's own process (not its children) and wait for it to end."""
@@ -101,6 +96,15 @@ class Background:
         status = self.process.wait(timeout=60)
         self.reader.join(timeout=2)  # not until EOF: a child left running would hold the pipe open
         return status
+
+    def close(self) -> None:
+        """End the run if it still runs, and let go of the FIFO (a process still waiting on it
+        would go on: call this after checking that none is left)."""
+        if self.process.poll() is None:
+            self.kill()
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
 
 
 def _rerun(script: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -159,51 +163,49 @@ def references(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-def _manifest_of(out: Path, script: str, model: str):
-    return lambda: (out / f"{model}_{PLATFORM[script]}_imagenet_manifest.json").exists()
+def _manifest(out: Path, script: str, model: str) -> Path:
+    return out / f"{model}_{PLATFORM[script]}_imagenet_manifest.json"
 
 
-def _cache_temp(cache: Path):
-    return lambda: bool(glob.glob(str(cache / "*" / ".pixels*.tmp")))
+def _cache_temps(cache: Path) -> list[str]:
+    return glob.glob(str(cache / "*" / ".pixels*.tmp"))
 
 
-# (id, script, models, extra flags, the moment of the kill: "bar" = the progress bar of the
-# first pass is up, "saved" = the first model's manifest exists, "cache" = the build of the
-# --cache-dir entry runs)
+# (id, script, models, extra flags, the moment of the kill (test_pause): "first-batch" = the
+# first pass's first batch has gone through its models, "saved" = the first model's outputs and
+# manifest are written, "cache-build" = the --cache-dir entry is being written)
 MATRIX = [
-    ("torch-one-model-first-batch", TORCH, ["mobilenet_v2"], [], "bar"),
-    ("torch-grouped-first-batch", TORCH, list(TORCH_MODELS), [], "bar"),
+    ("torch-one-model-first-batch", TORCH, ["mobilenet_v2"], [], "first-batch"),
+    ("torch-grouped-first-batch", TORCH, list(TORCH_MODELS), [], "first-batch"),
     ("torch-between-two-models", TORCH, list(TORCH_MODELS), ["--group-size", "1"], "saved"),
-    ("torch-cache-build", TORCH, list(TORCH_MODELS), [], "cache"),
-    ("keras-first-batch", KERAS, ["mobilenet_0.25_128"], [], "bar"),
+    ("torch-cache-build", TORCH, list(TORCH_MODELS), [], "cache-build"),
+    ("keras-first-batch", KERAS, ["mobilenet_0.25_128"], [], "first-batch"),
     ("keras-between-two-models", KERAS, list(KERAS_MODELS), [], "saved"),
-    ("keras-cache-build", KERAS, list(KERAS_MODELS), [], "cache"),
+    ("keras-cache-build", KERAS, list(KERAS_MODELS), [], "cache-build"),
 ]
 
 
 @pytest.mark.parametrize("script, models, flags, moment", [m[1:] for m in MATRIX], ids=[m[0] for m in MATRIX])
 def test_killed_run_resumes_to_the_uninterrupted_files(references, tmp_path, script, models, flags, moment):
     out, cache, tmp = tmp_path / "out", tmp_path / "cache", tmp_path / "tmp"
-    args = [*_args(script, models), "-o", str(out), *flags] + (["--cache-dir", str(cache)] if moment == "cache" else [])
+    cached = ["--cache-dir", str(cache)] if moment == "cache-build" else []
+    args = [*_args(script, models), "-o", str(out), *flags, *cached]
     env = _env(tmp)
-    run = Background(script, args, env)
-    bar = (
-        f"{models[0]}:" if script == KERAS or len(models) == 1 or "--group-size" in flags else f"{len(models)} models:"
-    )
-    ready = {
-        "bar": lambda: run.shows_bar(bar),
-        "saved": _manifest_of(out, script, models[0]),
-        "cache": _cache_temp(cache),
-    }[moment]
-    run.wait_for(ready, moment)
-    assert run.kill() == -signal.SIGKILL
-    _no_process_left(str(tmp))  # a Keras model process ends with its parent
-    if moment == "cache":
-        assert _cache_temp(cache)(), "the kill should have hit the cache build"
-    if moment != "saved":
+    run = Background(script, args, env, moment, tmp_path / "pause")
+    try:
+        run.wait_until_paused()
+        assert run.kill() == -signal.SIGKILL
+        _no_process_left(str(tmp))  # a Keras model process ends with its parent
+    finally:
+        run.close()
+    if moment == "cache-build":
+        assert _cache_temps(cache), "the kill should have hit the cache build"
+    if moment == "saved":
+        assert _manifest(out, script, models[0]).exists() and not _manifest(out, script, models[1]).exists()
+    else:
         assert not out.exists() or not list(out.glob("*_manifest.json"))
 
-    again = _rerun(script, args, env)
+    again = _rerun(script, args, env)  # without the pause
     assert again.returncode == 0, again.stderr
     expected = f"{len(models) - 1} done, 1 skipped" if moment == "saved" else f"{len(models)} done, 0 skipped"
     assert expected in again.stderr
@@ -221,18 +223,21 @@ def test_killed_run_resumes_to_the_uninterrupted_files(references, tmp_path, scr
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_keras_model_process_ends_with_its_parent(tmp_path, signum):
-    """Before the fix the model process ran on to the end of its model (here 500 images: it
-    would outlive the checks), its job folder left behind."""
+    """Before the fix the model process ran on to the end of its model (here it would wait at
+    its first batch for ever), its job folder left behind."""
     tmp, out = tmp_path / "tmp", tmp_path / "out"
     env = _env(tmp)
-    args = [*_args(KERAS, ["mobilenet_0.25_128"]), "--limit", "500", "-o", str(out)]
-    run = Background(KERAS, args, env)
-    run.wait_for(lambda: run.shows_bar("mobilenet_0.25_128:"), "the model's progress bar")
-    assert _processes_naming(str(tmp)), "the model process should be running"
-    status = run.kill(signum)
-    # SIGKILL: the kernel's (negative signal number); SIGTERM: the script's own exit, 128 + 15
-    assert status == (-signal.SIGKILL if signum == signal.SIGKILL else 128 + signal.SIGTERM), status
-    _no_process_left(str(tmp), timeout=5)
+    args = [*_args(KERAS, ["mobilenet_0.25_128"]), "-o", str(out)]
+    run = Background(KERAS, args, env, "first-batch", tmp_path / "pause")  # the model process waits there
+    try:
+        run.wait_until_paused()
+        assert _processes_naming(str(tmp)), "the model process should be running"
+        status = run.kill(signum)
+        # SIGKILL: the kernel's (negative signal number); SIGTERM: the script's own exit, 128 + 15
+        assert status == (-signal.SIGKILL if signum == signal.SIGKILL else 128 + signal.SIGTERM), status
+        _no_process_left(str(tmp), timeout=5)  # a model process left would wait on the FIFO for ever
+    finally:
+        run.close()
     left = list(tmp.glob("imagenet-bench-keras*"))
     if signum == signal.SIGTERM:
         assert left == []  # the parent cleaned up on its way out
@@ -278,16 +283,16 @@ def test_second_run_into_a_folder_in_use_is_refused_naming_the_holder(tmp_path):
     """Before the fix both runs went on and the last writer won."""
     out, env = tmp_path / "out", _env(tmp_path / "tmp")
     args = _args(TORCH, ["mobilenet_v2"])
-    first = Background(TORCH, [*args, "--limit", "500", "-o", str(out)], env)
+    first = Background(TORCH, [*args, "-o", str(out)], env, "first-batch", tmp_path / "pause")
     try:
-        first.wait_for(lambda: first.shows_bar("mobilenet_v2:"), "the first run's progress bar")
+        first.wait_until_paused()  # it holds the folder, mid-pass
         second = _rerun(TORCH, [*args, "-o", str(out)], env)
         errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
         assert second.returncode == 2 and len(errors) == 1, second.stderr
         assert str(out) in errors[0] and f"pid {first.process.pid}" in errors[0], errors[0]
         assert first.process.poll() is None  # the first run goes on
     finally:
-        first.kill()
+        first.close()
     assert not list(out.glob("*_top5preds.npy"))
     # the kernel released the killed run's lock (the next run proceeding: tests/test_lifecycle.py)
 
@@ -296,6 +301,7 @@ def test_model_shards_write_into_one_folder_side_by_side(references, tmp_path):
     """A Slurm array's jobs (--model-shard I/N) run at once into one folder."""
     out, env = tmp_path / "out", _env(tmp_path / "tmp")
     models = list(TORCH_MODELS)
+    logs = [(tmp_path / f"shard-{i}.stderr").open("w+") for i in range(2)]  # files, not pipes: nothing can fill
     jobs = [
         subprocess.Popen(
             [
@@ -312,12 +318,16 @@ def test_model_shards_write_into_one_folder_side_by_side(references, tmp_path):
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=logs[i],
         )
         for i in range(2)
     ]
-    results = [(job.wait(timeout=900), job.stderr.read()) for job in jobs]
+    results = []
+    for job, log in zip(jobs, logs, strict=True):
+        status = job.wait(timeout=900)
+        log.seek(0)
+        results.append((status, log.read()))
+        log.close()
     assert all(status == 0 for status, _ in results), results
     assert _prediction_files(out) == _prediction_files(references[TORCH])
     assert _leftovers(out) == []
@@ -367,6 +377,10 @@ SIGNALS = [
     # no handler: SIGTERM's default action ends the process (a shell shows 143), like a SIGKILL
     ("torch-sigterm", TORCH, list(TORCH_MODELS), signal.SIGTERM, False, -signal.SIGTERM),
 ]
+
+
+def _manifest_of(out: Path, script: str, model: str):
+    return lambda: (out / f"{model}_{PLATFORM[script]}_imagenet_manifest.json").exists()
 
 
 @pytest.mark.parametrize("script, models, signum, group, status", [s[1:] for s in SIGNALS], ids=[s[0] for s in SIGNALS])

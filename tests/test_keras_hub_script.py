@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import NO_NETWORK as OFFLINE
 from conftest import VAL500, run_script, shared, sweep_enabled
-from helpers import NO_NETWORK as OFFLINE
 from helpers import keras_outputs as _load
 from keras_hub_presets import save_preset
 
@@ -26,7 +26,7 @@ keras_hub = pytest.importorskip("keras_hub")
 SCRIPT = "imagenet_keras_get_predictions.py"
 MODEL = "keras_hub.resnet_18_imagenet"
 N = 40
-NO_NETWORK = {**OFFLINE, "KAGGLEHUB_CACHE": "/nonexistent"}  # and no preset cached
+NO_NETWORK = {**OFFLINE, "KAGGLEHUB_CACHE": "/nonexistent"}  # downloads fail fast, nothing cached
 
 
 def _files(folder, model=MODEL):

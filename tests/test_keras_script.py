@@ -10,13 +10,21 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
-from helpers import NO_NETWORK, flat_copy
+from conftest import (
+    NO_NETWORK,
+    ROOT,
+    VAL500,
+    WEIGHTS,
+    bad_run,
+    run_script,
+    shared,
+    val_with_truncated_image,
+)
+from helpers import flat_copy
 from helpers import keras_outputs as _load
 
 SCRIPT = "imagenet_keras_get_predictions.py"
@@ -508,12 +516,15 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
     from imagenet_bench.predict import runner
 
     running, peak, lock = [0], [0], threading.Lock()
+    both = threading.Event()  # set when two jobs run at once: no job ends before that
 
     def run_one(job):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.3)
+            if running[0] == 2:
+                both.set()
+        both.wait(timeout=30)  # in sequence, the first job would wait here alone, then go on
         with lock:
             running[0] -= 1
         if job.model == "bad":
@@ -525,7 +536,7 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
     claimed = []
     status = runner.run_jobs(jobs, run_one, lambda: claimed.append(1), parallel=2)
     err = capsys.readouterr().err
-    assert status == 1 and peak[0] == 2
+    assert both.is_set() and status == 1 and peak[0] == 2
     assert "error: bad failed: boom" in err and "2 done, 0 skipped (already complete), 1 failed: bad" in err
     assert (tmp_path / "a_keras_imagenet_manifest.json").exists() and (
         tmp_path / "c_keras_imagenet_manifest.json"

@@ -10,7 +10,17 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, VAL_FULL_TXT, WEIGHTS, bad_run, run_script, shared, val_with_truncated_image
+from conftest import (
+    NO_NETWORK,
+    ROOT,
+    VAL500,
+    VAL_FULL_TXT,
+    WEIGHTS,
+    bad_run,
+    run_script,
+    shared,
+    val_with_truncated_image,
+)
 from helpers import flat_copy
 
 SCRIPT = "imagenet_pytorch_get_predictions.py"
@@ -201,7 +211,7 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
     line, _ = _bad(tmp_path, VAL500, "-m", "resnet50.IMAGENET1K_V2", "--protocol", "seed2019")
     assert "21 models of 2019" in line
     line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_v2", "--device", "cuda")
-    assert "CUDA is not available" in line
+    assert "CUDA is not available" in line  # no CUDA, on any machine: conftest hides the GPUs
     line, _ = _bad(tmp_path, VAL500, "-m", "mobilenet_v2", "--device", "cuda:abc")
     assert "expected cpu, cuda or cuda:N" in line
     result = run_script(SCRIPT, VAL500, "--model-spec", "x.py:f", "--name", "x", "--weights-file", WEIGHTS / MNV2)
@@ -322,7 +332,8 @@ def test_timm_source_lists_offline_and_runs_with_a_weights_file(tmp_path):
 
 @pytest.mark.slow
 def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
-    """No network here: torchvision's download fails, and says so in one line."""
+    """No network (NO_NETWORK, whether the machine has one or not): torchvision's download fails,
+    and says so in one line."""
     result = run_script(
         SCRIPT,
         shared(VAL500),
@@ -334,7 +345,7 @@ def test_failed_download_names_the_url_and_where_to_put_the_file(tmp_path):
         "0",
         "-o",
         tmp_path / "out",
-        env={"TORCH_HOME": str(tmp_path / "th")},
+        env={**NO_NETWORK, "TORCH_HOME": str(tmp_path / "th")},
     )
     assert result.returncode == 1
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error: squeezenet1_1 failed"))

@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 import numpy as np
 
+from ..base import test_pause
 from ..base.errors import UsageError
 from ..datasets import class_subset, images
 from ..datasets.class_subset import ClassSubset
@@ -174,6 +175,8 @@ def predict(
             if save_all_probs:
                 all_probs.append(p)
             bar.update(len(pixels))
+            if len(preds) == 1:
+                test_pause.wait_at("first-batch")
     finally:
         bar.close()
     wall = time.perf_counter() - start

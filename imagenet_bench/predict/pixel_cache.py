@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import PIL.Image  # loaded here as before; the key records PIL.__version__ (PIL.Image does not export it)
 
-from ..base import atomic
+from ..base import atomic, test_pause
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 
@@ -101,6 +101,8 @@ class PixelCache:
                 filled += len(batch)
                 if progress:
                     progress(len(batch))
+                if filled == len(batch):
+                    test_pause.wait_at("cache-build")
             if filled != self.shape[0]:
                 raise RuntimeError(f"pixel cache: {filled} of {self.shape[0]} rows written")
             array.flush()

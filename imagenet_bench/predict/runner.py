@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base import test_pause
 from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError, one_line
 from ..outputs import predfiles
 from .progress import Progress
@@ -182,6 +183,7 @@ class _Ledger:
         predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
         self.done.append(job.model)
         print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
+        test_pause.wait_at("saved")
 
     def status(self) -> int:
         """Print the summary; exit status 0 all done, 1 some model failed to load or

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
+from ..base import test_pause
 from ..base.classes import NUM_CLASSES
 from ..base.errors import ImageError, UsageError
 from ..datasets import images
@@ -179,6 +180,7 @@ def predict_group(
     # and top-k, the top-k mapped back to global class indices.
     subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
     decoded = 0
+    first = True
     start = time.perf_counter()
     desc = members[0].name if len(members) == 1 else f"{len(members)} models"
     with (
@@ -220,6 +222,9 @@ def predict_group(
                     failed[name] = exc
                 s["seconds"] += time.perf_counter() - t0  # .cpu() above synchronises
             bar.update(len(batch))
+            if first:
+                first = False
+                test_pause.wait_at("first-batch")
     wall = time.perf_counter() - start
     n = len(dataset)
     results: dict[str, dict[str, Any] | Exception] = dict(failed)
