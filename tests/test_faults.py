@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +67,14 @@ class Background:
     """A script started in the background, to wait at ``moment`` (``test_pause``: the FIFO
     ``pause`` is made here); its stderr is collected as it comes."""
 
-    def __init__(self, script: str, args: list[str], env: dict[str, str], moment: str, pause: Path) -> None:
+    def __init__(
+        self, script: str, args: list[str], env: dict[str, str], moment: str | None = None, pause: Path | None = None
+    ) -> None:
         self.pause, self.held = pause, None
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / script), *args],
             cwd=ROOT,
-            env=pausing(env, moment, pause),
+            env=env if moment is None or pause is None else pausing(env, moment, pause),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -82,6 +85,19 @@ class Background:
     def _read(self) -> None:
         while chunk := os.read(self.process.stderr.fileno(), 4096):
             self.stderr += chunk
+
+    def wait_for(self, ready: Callable[[], bool], what: str, timeout: float = 300) -> None:
+        """Poll ``ready()`` until true (for a moment no pause point marks: a signal while the
+        second model runs); fail naming ``what`` if the run ends or time runs out first."""
+        deadline = time.time() + timeout
+        while not ready():
+            assert self.process.poll() is None, f"ended before {what}:\n{self.stderr.decode(errors='replace')}"
+            assert time.time() < deadline, f"no {what} within {timeout} s"
+            time.sleep(0.005)
+
+    def shows_bar(self, label: str) -> bool:
+        """The progress bar of ``label`` (tqdm's ``label:  12%|``), not the run's ``[k/N done]`` line."""
+        return re.search(re.escape(label).encode() + rb"\s+\d+%\|", self.stderr) is not None
 
     def wait_until_paused(self) -> None:
         """Return once the run (or its model process) waits at its moment; it stays there."""
