@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base import atomic
-from ..base.errors import UsageError
+from ..base.errors import NoSpaceError, UsageError, full_disk
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -137,10 +137,32 @@ def supervise() -> Iterator[None]:
 FOLDER_PREFIX = "imagenet-bench-keras"
 
 
+def temporary_folder_full(exc: NoSpaceError, writing: str, model: str) -> NoSpaceError:
+    """A full disk met in a model's job folder, as the user knows it: the temporary folder (TMPDIR
+    where it is set and used), what was being written there, and that the model wrote nothing."""
+    root = tempfile.gettempdir()
+    named = os.environ.get("TMPDIR") and Path(os.environ["TMPDIR"]).absolute() == Path(root).absolute()
+    return NoSpaceError(
+        root,
+        writing,
+        exc.needed,
+        exc.quota,
+        "TMPDIR" if named else "the temporary folder",
+        f"nothing of {model} was written to the output folder",
+        exc.free,
+    )
+
+
 @contextlib.contextmanager
-def job_folder() -> Iterator[Path]:
-    """A new temporary folder for one child's job, removed when the block ends."""
-    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}~{atomic.owner_tag()}~")
+def job_folder(model: str = "") -> Iterator[Path]:
+    """A new temporary folder for one child's job (for ``model``), removed when the block ends."""
+    try:
+        folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}~{atomic.owner_tag()}~")
+    except OSError as exc:
+        if not full_disk(exc):
+            raise
+        full = NoSpaceError.of(exc, tempfile.gettempdir(), "a job folder")
+        raise temporary_folder_full(full, f"a job folder for {model}", model) from None
     try:
         yield Path(folder)
     finally:
