@@ -1,4 +1,4 @@
-"""Full disks (issue 20, items 7 and 8).
+"""Full disks and killed launchers (issue 20, items 7 to 9).
 
 A full disk is made by the test: a tmpfs of a few pages, mounted (as root; CI runs as root)
 under the test's folder and unmounted at its end. Where it cannot be mounted the test is
@@ -7,6 +7,10 @@ skipped with the reason, except in CI, where that fails it. On it: the pixel cac
 (TMPDIR). Each must end the run with one ``error:`` line naming the folder as the user gave
 it, what was being written and its bytes, exit status 2, no traceback, and leave no
 temporary file, lock file, job folder or process; what was complete is still ranked.
+
+A torchrun launcher killed with SIGKILL (its whole process group) must take its ranks with
+it within seconds, so that the same command, run again at once, is not refused by the
+folder's lock and writes what an uninterrupted run writes.
 
 The last tests take the pieces one at a time without a mount: the entry's bytes, a file
 system without posix_fallocate, the error's record across processes, a model process with
@@ -21,6 +25,7 @@ import glob
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -317,6 +322,61 @@ def test_full_temporary_folder_of_the_keras_model_process_names_the_cause(tmp_pa
         assert list(tmp.iterdir()) == []  # the job folder is gone
         assert not out.exists() or not list(out.glob("*_top5*.npy"))
     assert _running(str(tmp_path)) == []
+
+
+# --- item 9: a killed torchrun takes its ranks with it -------------------------------------------
+
+
+def _torchrun(tmp_path: Path, out: Path, logs: str) -> list[str]:
+    args = [str(shared(VAL500)), "-m", "mobilenet_v2", "--limit", "200", "-b", "1", "-j", "0", "-o", str(out)]
+    args += ["--weights-file", str(shared(WEIGHTS / TORCH_WEIGHTS["mobilenet_v2"]))]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    return [*launch, "--log-dir", str(tmp_path / logs), str(ROOT / TORCH), *args]
+
+
+@pytest.mark.slow
+def test_killed_torchrun_launcher_takes_its_ranks_with_it(tmp_path):
+    """torchrun starts each rank in a session of its own, so SIGKILL of the launcher's process
+    group left both ranks computing (here: for seconds more, 100 images each at one a call),
+    and a rerun was refused: "another run (pid N) is writing into this folder"."""
+    out, env = tmp_path / "out", _env(tmp_path)
+    reference = _run(_torchrun(tmp_path, tmp_path / "reference", "logs-reference"), env)
+    assert reference.returncode == 0, reference.stderr
+
+    stderr = tmp_path / "killed.stderr"
+    with open(stderr, "wb") as sink:
+        launcher = subprocess.Popen(
+            _torchrun(tmp_path, out, "logs-killed"),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            start_new_session=True,  # its own process group, killed whole below
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not re.search(rb"mobilenet_v2:\s+\d+%\|", stderr.read_bytes()):  # rank 0 is computing
+            assert launcher.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "no progress bar within 300 s"
+            time.sleep(0.02)
+        ranks = [pid for pid in _running(str(out)) if pid != launcher.pid]
+        assert len(ranks) == 2, ranks
+        assert all(os.getsid(pid) == pid for pid in ranks)  # sessions of their own: the kill below misses them
+    finally:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+    took = _none_running(str(out), within=3)
+    assert not list(out.glob("*_manifest.json"))  # killed before the model was written
+
+    again = _run(_torchrun(tmp_path, out, "logs-again"), env)  # at once: the lock is free
+    assert again.returncode == 0, again.stderr
+    assert "1 done, 0 skipped" in again.stderr
+    names = ["mobilenet_v2_pytorch_imagenet_top5preds.npy", "mobilenet_v2_pytorch_imagenet_top5probs.npy"]
+    names += ["dataset_labels.npy", "dataset_files.txt"]
+    for name in names:
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+    assert _leftovers(out) == []
+    assert _running(str(tmp_path)) == [], f"ranks ended {took:.2f} s after the kill"
 
 
 # --- the pieces, without a mount ------------------------------------------------------------------
