@@ -379,6 +379,54 @@ def test_killed_torchrun_launcher_takes_its_ranks_with_it(tmp_path):
     assert _running(str(tmp_path)) == [], f"ranks ended {took:.2f} s after the kill"
 
 
+RANK = """
+import sys, time
+from imagenet_bench.predict import child_process
+child_process.end_with_launcher()
+print("ready", flush=True)
+time.sleep(60)
+"""
+LAUNCHER = """
+import subprocess, sys, time
+rank = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, start_new_session=True, text=True)
+assert rank.stdout.readline() == "ready\\n"
+print(rank.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("torchrun", [True, False], ids=["under-torchrun", "started-by-hand"])
+def test_a_rank_ends_with_its_launcher_only_under_torchrun(torchrun):
+    """A process started in a session of its own, as torchrun starts ranks, its launcher then
+    killed: under torchrun (TORCHELASTIC_RUN_ID) it ends at once; started otherwise (a shell
+    that puts ranks in the background may rightly end first) it lives on."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RUN_ID"}
+    if torchrun:
+        env["TORCHELASTIC_RUN_ID"] = "test"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, RANK], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    rank = int(launcher.stdout.readline())
+    launcher.kill()
+    launcher.wait()
+    try:
+        deadline = time.monotonic() + (3 if torchrun else 1)
+        while _alive(rank) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _alive(rank) is not torchrun
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rank, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 # --- the pieces, without a mount ------------------------------------------------------------------
 
 
