@@ -19,7 +19,7 @@ from pathlib import Path
 
 from imagenet_bench.base.errors import EXIT_OK, run_main, show_library_messages
 from imagenet_bench.models import sources
-from imagenet_bench.predict import cli, listing, runner, torch_run
+from imagenet_bench.predict import child_process, cli, listing, runner, torch_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -97,4 +97,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    child_process.end_with_launcher()  # a torchrun rank ends with its launcher (no-op otherwise)
     run_main(main)

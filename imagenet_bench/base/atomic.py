@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import stat
@@ -28,7 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import UsageError, shown
+from .errors import NoSpaceError, UsageError, full_disk, shown
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -149,14 +150,32 @@ def _unlink_unlocked(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb", durable: bool = True) -> Iterator[IO[Any]]:
+def full_disk_reported(path: str | os.PathLike[str], needed: int | None = None) -> Iterator[None]:
+    """A full file system (ENOSPC, EDQUOT) met in the block, which writes ``path``, as one
+    NoSpaceError naming ``path``'s folder, its name and the ``needed`` bytes where known,
+    instead of an OSError's traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if not full_disk(exc):
+            raise
+        path = Path(path)
+        raise NoSpaceError.of(exc, path.parent, path.name, needed) from None
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", durable: bool = True, size: int | None = None
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` on success.
 
     ``durable`` fsyncs the file before the rename, so a power cut cannot leave a torn
     file under ``path``; a cache whose reader rejects a torn file may skip it (an fsync
-    took 2 to 10 ms on this project's machine)."""
+    took 2 to 10 ms on this project's machine). A full disk is a NoSpaceError naming the
+    file and its ``size`` where the caller knows it; the temporary file is removed and
+    ``path`` is left as it was."""
     path = Path(path)
-    with temp_beside(path) as tmp:
+    with full_disk_reported(path, size), temp_beside(path) as tmp:
         with open(tmp, mode, opener=regular_opener) as handle:  # still the file mkstemp made
             yield handle
             handle.flush()
@@ -166,13 +185,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", durable: bool = 
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_open(path, "wb") as handle:
+    with atomic_open(path, "wb", size=len(data)) as handle:
         handle.write(data)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    with atomic_open(path, "wb") as handle:
-        handle.write(text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -183,9 +201,10 @@ def create_json(path: str | os.PathLike[str], obj: Any) -> bool:
     """Write ``path`` only if it does not exist, atomically and exclusively: a hard link
     of the complete temporary file (atomic on NFS too). False if another process made it first."""
     path = Path(path)
-    with temp_beside(path) as tmp:
+    data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+    with full_disk_reported(path, len(data)), temp_beside(path) as tmp:
         with open(tmp, "wb", opener=regular_opener) as handle:
-            handle.write((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())  # complete on disk before the link publishes it
         try:
@@ -202,9 +221,31 @@ def create_json(path: str | os.PathLike[str], obj: Any) -> bool:
     return True
 
 
+def npy_bytes(array: np.ndarray) -> int:
+    """The size of ``array`` saved as a .npy file (the header numpy writes, then the data)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.tell() + array.nbytes
+
+
+class _Writes:
+    """A file as numpy sees any object with a ``write``: ``np.save`` then writes through
+    ``write``, whose full disk is an OSError with its errno (ENOSPC), not through
+    ``ndarray.tofile``, whose is an OSError without one ("40000 requested and 13280 written").
+    The bytes are the same."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.write = handle.write
+
+
+def write_npy(handle: IO[bytes], array: np.ndarray) -> None:
+    """``np.save(handle, array)``, a full disk an OSError with its errno."""
+    np.save(_Writes(handle), array, allow_pickle=False)
+
+
 def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    with atomic_open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+    with atomic_open(path, "wb", size=npy_bytes(array)) as handle:
+        write_npy(handle, array)
 
 
 def validate_folder(folder: str | os.PathLike[str], flag: str) -> None:

@@ -16,6 +16,7 @@ unexpected keys) are always shown.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -46,7 +47,12 @@ class UsageError(Exception):
     """Bad input (a file, folder or flag): printed as one line, exit status 2."""
 
 
-class ImageError(UsageError):
+class StopsTheRun(UsageError):
+    """Bad input that every model would meet: it ends the run (reported once, with no model's
+    name), instead of failing each model in turn. The models not yet started are not run."""
+
+
+class ImageError(StopsTheRun):
     """An image that cannot be decoded. Every model would meet the same file, so it ends
     the run (reported once, with no model's name: the file is at fault) instead of
     failing each model."""
@@ -62,8 +68,100 @@ class ImageError(UsageError):
         return type(self), (self.path, self.reason)
 
 
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+def full_disk(exc: BaseException) -> bool:
+    """An OSError that says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in FULL_DISK
+
+
+def free_bytes(folder: str | os.PathLike[str]) -> int | None:
+    """The bytes an unprivileged user may still write in ``folder``'s file system (statvfs; it
+    knows nothing of quotas), None where it cannot tell."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+# How a message names the temporary folder (where the Keras script's model processes write):
+# TMPDIR when it is set and used, else what Python chose.
+TEMPORARY_FOLDER_FLAGS = ("TMPDIR", "the temporary folder")
+
+
+class NoSpaceError(StopsTheRun):
+    """A folder whose file system is full (ENOSPC, or EDQUOT: the quota), met while writing
+    ``writing`` (a file's name, or what it is) of ``needed`` bytes where known. ``flag`` names
+    the folder as the user gave it (``-o/--output-dir``, ``--cache-dir``, ``TMPDIR``) and
+    ``state`` says what the failure left (``mobilenet_v2 is left incomplete ...``), added by
+    the caller that knows them (``named``). Every later model would meet the same full disk,
+    so it ends the run."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        writing: str,
+        needed: int | None = None,
+        quota: bool = False,
+        flag: str | None = None,
+        state: str = "",
+        free: int | None = None,
+    ) -> None:
+        self.folder, self.writing, self.needed, self.quota = str(folder), writing, needed, quota
+        self.flag, self.state, self.free = flag, state, free
+        where = f"{flag} {shown(folder)}" if flag else shown(folder)
+        reason = "disk quota exceeded" if quota else "no space left on its device"
+        sizes = ([] if needed is None else [f"{needed:,} bytes"]) + ([] if free is None else [f"{free:,} free"])
+        size = f" ({', '.join(sizes)})" if sizes else ""
+        elsewhere = (
+            "set TMPDIR to another folder"
+            if flag in TEMPORARY_FOLDER_FLAGS
+            else f"give another {flag}"
+            if flag
+            else "write elsewhere"
+        )
+        super().__init__(
+            f"{where}: {reason} while writing {writing}{size}{'; ' + state if state else ''}; "
+            f"free space there or {elsewhere}, then run the same command again"
+        )
+
+    @classmethod
+    def of(
+        cls,
+        exc: OSError,
+        folder: str | os.PathLike[str],
+        writing: str,
+        needed: int | None = None,
+        flag: str | None = None,
+    ) -> NoSpaceError:
+        """The error for ``exc`` (ENOSPC or EDQUOT), with the space now free in ``folder``
+        (after the caller removed what it had begun: what another write could still use)."""
+        quota = exc.errno == errno.EDQUOT
+        return cls(folder, writing, needed, quota, flag, "", None if quota else free_bytes(folder))
+
+    def named(self, flag: str | None, state: str = "") -> NoSpaceError:
+        """The same error, naming the folder by its flag and saying what the failure left."""
+        return NoSpaceError(
+            self.folder, self.writing, self.needed, self.quota, flag or self.flag, state or self.state, self.free
+        )
+
+    def _fields(self) -> tuple[str, str, int | None, bool, str | None, str, int | None]:
+        return self.folder, self.writing, self.needed, self.quota, self.flag, self.state, self.free
+
+    # pickled by its fields (torchrun ranks)
+    def __reduce__(self) -> tuple[type[NoSpaceError], tuple[str, str, int | None, bool, str | None, str, int | None]]:
+        return type(self), self._fields()
+
+
 # How an error is recorded as JSON (the Keras model process's error.json), most specific first.
-_RECORD_KINDS: tuple[tuple[str, type[Exception]], ...] = (("image", ImageError), ("usage", UsageError))
+_RECORD_KINDS: tuple[tuple[str, type[Exception]], ...] = (
+    ("image", ImageError),
+    ("no space", NoSpaceError),
+    ("usage", UsageError),
+)
+_NO_SPACE_FIELDS = ("folder", "writing", "needed", "quota", "flag", "state", "free")
 
 
 def to_record(exc: BaseException) -> dict[str, Any]:
@@ -71,6 +169,8 @@ def to_record(exc: BaseException) -> dict[str, Any]:
     kind = next((kind for kind, cls in _RECORD_KINDS if isinstance(exc, cls)), "error")
     if isinstance(exc, ImageError):  # kind "image"
         return {"kind": kind, "path": exc.path, "reason": exc.reason}
+    if isinstance(exc, NoSpaceError):
+        return {"kind": kind, **{field: getattr(exc, field) for field in _NO_SPACE_FIELDS}, "message": str(exc)}
     return {"kind": kind, "message": " ".join(str(exc).split()) or type(exc).__name__}
 
 
@@ -78,6 +178,16 @@ def from_record(record: dict[str, Any], other: Callable[[str], Exception] = Runt
     """The error ``to_record`` described (``other`` builds one that is not bad input)."""
     if record.get("kind") == "image":
         return ImageError(record["path"], record["reason"])
+    if record.get("kind") == "no space":
+        return NoSpaceError(
+            record["folder"],
+            record["writing"],
+            record.get("needed"),
+            bool(record.get("quota")),
+            record.get("flag"),
+            record.get("state") or "",
+            record.get("free"),
+        )
     if record.get("kind") == "usage":
         return UsageError(record["message"])
     return other(record["message"])

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the table reads output folders without the dataset scanner
 DATASET_JSON = "dataset.json"
 DATASET_LABELS = "dataset_labels.npy"
 DATASET_FILES = "dataset_files.txt"
+DATASET_FILE_NAMES = (DATASET_JSON, DATASET_LABELS, DATASET_FILES)
 SCHEMA = "imagenet-bench/dataset/1"
 
 

@@ -12,6 +12,10 @@ GPU. If the parent ends, whatever ends it, the child must end too:
   parent after killing every child still running, so the parent's cleanup runs (job
   folders removed) and threads waiting on children return at once.
 
+torchrun's ranks likewise end with their launcher (``end_with_launcher``): torchrun starts
+each rank in a session of its own, where a kill of the launcher or of its process group does
+not reach it.
+
 A parent killed with SIGKILL runs no cleanup, so its job folders stay. They are made
 under the temporary folder with a known prefix and the owner's host and pid in their
 name (``imagenet-bench-keras~HOST~PID~RANDOM``), and every later run removes those
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base import atomic
-from ..base.errors import UsageError
+from ..base.errors import NoSpaceError, UsageError, full_disk
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -52,8 +56,32 @@ _children_lock = threading.RLock()  # re-entrant: the signal handler takes it in
 def end_with_parent() -> None:
     """Make this process end when the parent named by ``PARENT_ENV`` ends (no-op without it)."""
     parent = int(os.environ.get(PARENT_ENV, "0") or 0)
-    if not parent:
+    if parent:
+        _end_with(parent)
+
+
+TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"  # set by torchrun (torch.distributed.run) in every rank it starts
+
+
+def end_with_launcher() -> None:
+    """Under torchrun, make this rank end when its launcher ends, however it ends (no-op otherwise).
+
+    torchrun starts each rank in a session of its own, so a kill of the launcher, or of its
+    process group, does not reach the ranks: they computed on and held the output folder's
+    lock. A rank's parent is torchrun's agent (the launcher itself, which starts the ranks from
+    its main thread), so the parent-death signal ends it within milliseconds of the launcher.
+    Only under torchrun: a rank started by hand (RANK, WORLD_SIZE) may have a parent that
+    rightly ends first, such as a shell that started it in the background. Called first thing
+    in the script; a launcher that died before this rank got here left it to init (pid 1)."""
+    if not os.environ.get(TORCHRUN_ENV):
         return
+    parent = os.getppid()
+    if parent == 1:
+        os._exit(1)
+    _end_with(parent)
+
+
+def _end_with(parent: int) -> None:
     if sys.platform.startswith("linux") and _request_parent_death_signal():
         if os.getppid() != parent:  # the parent died before the request
             os._exit(1)
@@ -137,10 +165,32 @@ def supervise() -> Iterator[None]:
 FOLDER_PREFIX = "imagenet-bench-keras"
 
 
+def temporary_folder_full(exc: NoSpaceError, writing: str, model: str) -> NoSpaceError:
+    """A full disk met in a model's job folder, as the user knows it: the temporary folder (TMPDIR
+    where it is set and used), what was being written there, and that the model wrote nothing."""
+    root = tempfile.gettempdir()
+    named = os.environ.get("TMPDIR") and Path(os.environ["TMPDIR"]).absolute() == Path(root).absolute()
+    return NoSpaceError(
+        root,
+        writing,
+        exc.needed,
+        exc.quota,
+        "TMPDIR" if named else "the temporary folder",
+        f"nothing of {model} was written to the output folder",
+        exc.free,
+    )
+
+
 @contextlib.contextmanager
-def job_folder() -> Iterator[Path]:
-    """A new temporary folder for one child's job, removed when the block ends."""
-    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}~{atomic.owner_tag()}~")
+def job_folder(model: str = "") -> Iterator[Path]:
+    """A new temporary folder for one child's job (for ``model``), removed when the block ends."""
+    try:
+        folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}~{atomic.owner_tag()}~")
+    except OSError as exc:
+        if not full_disk(exc):
+            raise
+        full = NoSpaceError.of(exc, tempfile.gettempdir(), "a job folder")
+        raise temporary_folder_full(full, f"a job folder for {model}", model) from None
     try:
         yield Path(folder)
     finally:

@@ -40,11 +40,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..base import atomic
+from ..base import atomic, errors
 from ..base.errors import UsageError
 
 MAIN_LOCK = ".imagenet-bench.lock"
 SHARD_LOCK = ".imagenet-bench.shard-{index}-of-{count}.lock"
+
+
+def _holder_record() -> bytes:
+    """What a holder writes into its lock file: ``pid host``."""
+    return f"{os.getpid()} {atomic.host()}\n".encode()
 
 
 def _holder(path: Path) -> str:
@@ -117,7 +122,7 @@ class _LockFile:
 
     def record_holder(self) -> None:
         os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()} {atomic.host()}\n".encode(), 0)
+        os.pwrite(self.fd, _holder_record(), 0)
 
     def remove_if_alone(self) -> None:
         """Unlink the file if no other process holds it (we hold it exclusively, then)."""
@@ -135,17 +140,32 @@ class _LockFile:
 
 
 @contextlib.contextmanager
+def _full_disk_named(folder: Path, writing: str, needed: int | None = None) -> Iterator[None]:
+    """A full disk while the lock is taken: one line naming -o/--output-dir and the lock file."""
+    try:
+        yield
+    except OSError as exc:
+        if not errors.full_disk(exc):
+            raise
+        raise errors.NoSpaceError.of(exc, folder, writing, needed, "-o/--output-dir").named(
+            None, "nothing was written"
+        ) from None
+
+
+@contextlib.contextmanager
 def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[None]:
     """Lock ``folder`` (created if missing) for this run, or for part ``(I, N)`` of a
     --model-shard run, until the block ends; UsageError if another run holds it."""
     folder = Path(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     main = _LockFile(folder / MAIN_LOCK)
     shard = _LockFile(folder / SHARD_LOCK.format(index=part[0], count=part[1])) if part else None
     held: list[_LockFile] = []
     try:
-        if not main.take(fcntl.LOCK_SH if shard else fcntl.LOCK_EX):
+        with _full_disk_named(folder, f"the run's lock file {main.path.name}"):
+            folder.mkdir(parents=True, exist_ok=True)
+            taken = main.take(fcntl.LOCK_SH if shard else fcntl.LOCK_EX)
+        if not taken:
             holders = _shard_holders(folder) if shard is None else []
             if holders:
                 raise UsageError(
@@ -159,7 +179,9 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
             )
         held.append(main)
         if shard is not None and part is not None:  # there is a shard lock exactly when part is given
-            if not shard.take(fcntl.LOCK_EX):
+            with _full_disk_named(folder, f"the run's lock file {shard.path.name}"):
+                taken = shard.take(fcntl.LOCK_EX)
+            if not taken:
                 raise UsageError(
                     f"-o/--output-dir {folder}: another job ({_holder(shard.path)}) is running "
                     f"--model-shard {part[0]}/{part[1]} into this folder; wait for it to end, or pick "
@@ -173,7 +195,8 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
                     f"of an array gives the same count (here {other.split('/')[1]}, not {part[1]}), or use "
                     "another -o/--output-dir"
                 )
-        held[-1].record_holder()
+        with _full_disk_named(folder, f"the run's lock file {held[-1].path.name}", len(_holder_record())):
+            held[-1].record_holder()
         atomic.remove_orphans(folder)
         yield
     finally:

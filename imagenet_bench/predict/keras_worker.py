@@ -13,7 +13,10 @@ the job as JSON into a temporary folder and starts::
 The child writes its results into the same folder: preds.npy, probs.npy (and
 all_probs.npy), result.json (what the manifest records about the run), or
 error.json when it fails: the error as a record (``errors.to_record``: kind "image"
-with the file and reason, "usage" or "error" with a message) and the traceback.
+with the file and reason, "no space" with the folder, file and bytes, "usage" or "error"
+with a message) and the traceback. A full disk in the job folder (the temporary folder's)
+is named by the parent as TMPDIR; where even the record cannot be written, the exit status
+``EXIT_NO_SPACE`` says it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from ..base import atomic, errors
 from . import child_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository, on the child's PYTHONPATH
+# The model process's exit status when its job folder's disk is full and even the error record
+# cannot be written (errno ENOSPC's number; a Python process exits 1 on an exception).
+EXIT_NO_SPACE = 28
 
 
 class WorkerError(RuntimeError):
@@ -52,33 +58,52 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
     child is raised here: ImageError for an image that cannot be decoded, UsageError for
     other bad input (a weights file that does not fit), WorkerError otherwise.
     """
-    with child_process.job_folder() as folder:
-        job_path = folder / "job.json"
-        job_path.write_text(json.dumps({**job, "out": str(folder)}))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu
-        returncode = child_process.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env)
-        error_path = folder / "error.json"
-        if error_path.exists():
-            error = json.loads(error_path.read_text())
-            if verbose and error.get("traceback"):
-                print(error["traceback"], file=sys.stderr, end="")
-            raise errors.from_record(error, WorkerError)
-        result_path = folder / "result.json"
-        if returncode != 0 or not result_path.exists():
-            raise WorkerError(
-                f"worker process for {job['model']} exited with status {returncode} "
-                "without a result (killed, out of memory, or crashed)"
-            )
-        result: dict[str, Any] = json.loads(result_path.read_text())
-        result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
-        result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
-        all_probs = folder / "all_probs.npy"
-        result["all_probs"] = np.load(all_probs, allow_pickle=False) if all_probs.exists() else None
-        return result
+    with child_process.job_folder(job["model"]) as folder:
+        return _launched(folder, job, gpu, verbose)
+
+
+def _launched(folder: Path, job: dict[str, Any], gpu: str | None, verbose: bool) -> dict[str, Any]:
+    job_path = folder / "job.json"
+    data = json.dumps({**job, "out": str(folder)}).encode()
+    try:
+        with atomic.full_disk_reported(job_path, len(data)):
+            job_path.write_bytes(data)
+    except errors.NoSpaceError as exc:
+        raise child_process.temporary_folder_full(exc, f"the job file for {job['model']}", job["model"]) from None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    returncode = child_process.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env)
+    error_path = folder / "error.json"
+    if error_path.exists():
+        error = json.loads(error_path.read_text())
+        if verbose and error.get("traceback"):
+            print(error["traceback"], file=sys.stderr, end="")
+        raised = errors.from_record(error, WorkerError)
+        if isinstance(raised, errors.NoSpaceError) and Path(raised.folder) == folder:  # its job folder
+            writing = f"{raised.writing} of the model process for {job['model']}"
+            raise child_process.temporary_folder_full(raised, writing, job["model"])
+        raise raised
+    result_path = folder / "result.json"
+    if returncode == EXIT_NO_SPACE and not result_path.exists():  # no space even for the error record
+        raise child_process.temporary_folder_full(
+            errors.NoSpaceError(folder, "", free=errors.free_bytes(folder)),
+            f"the outputs or the error record of the model process for {job['model']}",
+            job["model"],
+        )
+    if returncode != 0 or not result_path.exists():
+        raise WorkerError(
+            f"worker process for {job['model']} exited with status {returncode} "
+            "without a result (killed, out of memory, or crashed)"
+        )
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    result["preds"] = np.load(folder / "preds.npy", allow_pickle=False)
+    result["probs"] = np.load(folder / "probs.npy", allow_pickle=False)
+    all_probs = folder / "all_probs.npy"
+    result["all_probs"] = np.load(all_probs, allow_pickle=False) if all_probs.exists() else None
+    return result
 
 
 # --- child side ------------------------------------------------------------------------------
@@ -176,6 +201,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+OUTPUT_FILES = ("preds.npy", "probs.npy", "all_probs.npy", "result.json")
+
+
 def main(argv: list[str]) -> int:
     child_process.end_with_parent()
     job_path = Path(argv[0])
@@ -188,17 +216,42 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        atomic.write_text(
-            out / "error.json", json.dumps({**errors.to_record(exc), "traceback": traceback.format_exc()})
-        )
-        return 1
-    np.save(out / "preds.npy", result.pop("preds"), allow_pickle=False)
-    np.save(out / "probs.npy", result.pop("probs"), allow_pickle=False)
-    all_probs = result.pop("all_probs")
-    if all_probs is not None:
-        np.save(out / "all_probs.npy", all_probs, allow_pickle=False)
-    atomic.write_text(out / "result.json", json.dumps(result))
+        return _report(out, exc, traceback.format_exc())
+    try:
+        _save(out, result)
+    except errors.NoSpaceError as exc:  # the job folder's disk is full: the parent names it
+        for name in OUTPUT_FILES:  # what was written frees the space the error record needs
+            (out / name).unlink(missing_ok=True)
+        free = None if exc.quota else errors.free_bytes(out)  # now that the partial outputs are gone
+        return _report(out, errors.NoSpaceError(out, exc.writing, exc.needed, exc.quota, free=free), "")
     return 0
+
+
+def _save(out: Path, result: dict[str, Any]) -> None:
+    """The outputs into the job folder, result.json last (the parent reads them only then)."""
+    for name in ("preds", "probs", "all_probs"):
+        array = result.pop(name)
+        if array is not None:
+            path = out / f"{name}.npy"
+            with atomic.full_disk_reported(path, atomic.npy_bytes(array)), open(path, "wb") as handle:
+                atomic.write_npy(handle, array)
+    atomic.write_text(out / "result.json", json.dumps(result))
+
+
+def _report(out: Path, exc: BaseException, trace: str) -> int:
+    """Write the error record the parent reads (exit status 1); with no space even for that,
+    the exit status says it (EXIT_NO_SPACE), so the parent still names the cause."""
+    if isinstance(exc, OSError) and errors.full_disk(exc) and isinstance(exc.filename, str):
+        exc = errors.NoSpaceError.of(exc, Path(exc.filename).parent, Path(exc.filename).name)  # e.g. a download
+    record = {**errors.to_record(exc), "traceback": trace}
+    try:
+        atomic.write_text(out / "error.json", json.dumps(record))
+    except errors.NoSpaceError:
+        try:  # without the traceback, the record may fit
+            atomic.write_text(out / "error.json", json.dumps(errors.to_record(exc)))
+        except errors.NoSpaceError:
+            return EXIT_NO_SPACE
+    return 1
 
 
 if __name__ == "__main__":

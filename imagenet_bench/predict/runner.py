@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from ..base import test_pause
-from ..base.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, EXIT_USAGE, ImageError, UsageError, one_line
+from ..base.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL_FAILURE,
+    EXIT_USAGE,
+    NoSpaceError,
+    StopsTheRun,
+    UsageError,
+    one_line,
+)
 from ..outputs import predfiles
 from .progress import Progress
 
@@ -139,9 +147,9 @@ class Job:
 class _Ledger:
     """Saves each finished model, reports each failure, and ends with the summary.
 
-    One model's failure does not stop the others, except an image that cannot be
-    decoded: every model would meet it, so the ledger is ``stopped``, the models not
-    yet started are not run, and the image is reported once.
+    One model's failure does not stop the others, except an error that every model would
+    meet (``StopsTheRun``: an image that cannot be decoded, a full disk): then the ledger is
+    ``stopped``, the models not yet started are not run, and the error is reported once.
     """
 
     def __init__(
@@ -158,21 +166,32 @@ class _Ledger:
         self.failed: list[str] = []
         self.not_run: list[str] = []
         self.usage_failure = False
-        self.stopped = False
+        self.stopped_by: list[StopsTheRun] = []
 
     def finish(self, job: Job, outcome: Result | Exception, seconds: float, trace: str = "") -> None:
         if isinstance(outcome, Exception):
             self.usage_failure |= isinstance(outcome, UsageError)
             self.failed.append(job.model)
-            if self.stopped and isinstance(outcome, ImageError):
-                return  # the image that stopped the run is reported already
-            self.stopped |= isinstance(outcome, ImageError)
+            if isinstance(outcome, StopsTheRun):
+                if any(type(outcome) is type(cause) for cause in self.stopped_by):
+                    return  # what stopped the run (that image, the full disk) is reported already
+                self.stopped_by.append(outcome)
             # An image error names the file, the same line in both scripts: the file is at fault, not the model.
-            line = f"error: {outcome}" if isinstance(outcome, ImageError) else f"error: {job.model} failed: {outcome}"
+            line = f"error: {outcome}" if isinstance(outcome, StopsTheRun) else f"error: {job.model} failed: {outcome}"
             print(one_line(line), file=sys.stderr)  # a library's message may carry ANSI codes or line breaks
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
             return
+        try:
+            self.save(job, outcome)
+        except NoSpaceError as exc:  # every later model would meet the same full disk
+            self.finish(job, exc.named("-o/--output-dir", _left_by_full_disk(job.files, exc.writing)), seconds)
+            return
+        self.done.append(job.model)
+        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
+        test_pause.wait_at("saved")
+
+    def save(self, job: Job, outcome: Result) -> None:
         self.before_save()
         if outcome.all_probs is not None:
             from ..base import atomic
@@ -181,9 +200,11 @@ class _Ledger:
             job.files.manifest_path.unlink(missing_ok=True)
             atomic.save_npy(job.files.all_probs_path, outcome.all_probs)
         predfiles.save(job.files, outcome.preds, outcome.probs, outcome.manifest)
-        self.done.append(job.model)
-        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
-        test_pause.wait_at("saved")
+
+    @property
+    def stopped(self) -> bool:
+        """An error that every model would meet ended the run (an image, a full disk)."""
+        return bool(self.stopped_by)
 
     def status(self) -> int:
         """Print the summary; exit status 0 all done, 1 some model failed to load or
@@ -191,11 +212,37 @@ class _Ledger:
         summary = f"{len(self.done)} done, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed"
         summary += f": {', '.join(self.failed)}" if self.failed else ""
         if self.not_run:
-            summary += f"; {len(self.not_run)} not run (an image cannot be decoded: fix it and run again)"
+            why = (
+                "a disk is full: free space"
+                if isinstance(self.stopped_by[0], NoSpaceError)
+                else "an image cannot be decoded: fix it"
+            )
+            summary += f"; {len(self.not_run)} not run ({why} and run again)"
         print(f"{summary}; {self.progress.total_time()} in all", file=sys.stderr)
         if not self.failed:
             return EXIT_OK
         return EXIT_USAGE if self.usage_failure else EXIT_PARTIAL_FAILURE
+
+
+def _left_by_full_disk(files: predfiles.ModelFiles, writing: str) -> str:
+    """What a save that met a full disk left of the model (for its error line): the files are
+    each complete or absent (atomic), but a model may have some without its manifest, which
+    the table then leaves out and a rerun redoes."""
+    from ..outputs import output_folder
+
+    if files.manifest_path.exists():
+        left = f"{files.model}'s earlier complete outputs are kept"
+    else:
+        written = [p.name for p in (files.preds_path, files.probs_path, files.all_probs_path) if p.exists()]
+        left = (
+            f"{files.model} is left incomplete ({', '.join(written)} but no manifest): the table leaves it "
+            "out, and a rerun redoes it"
+            if written
+            else f"nothing of {files.model} was written"
+        )
+    if writing in output_folder.DATASET_FILE_NAMES:
+        left += "; the folder's dataset files are completed by the rerun"
+    return left
 
 
 def request_changes(manifest: dict[str, Any], request: dict[str, Any]) -> list[str]:

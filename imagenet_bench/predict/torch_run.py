@@ -346,17 +346,26 @@ def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
         pending, state.pass_key, options.group_size, state.param_bytes, int(options.group_memory * 2**30)
     )
     try:
+        # Every rank runs the groups that rank 0 runs, as rank 0 announces them: after an error
+        # that stops the run (an image, a full disk) none goes on alone to wait on the others.
         if not state.is_main:
-            for group in groups:
-                state.run_group(group)
+            while (index := torch_distributed.broadcast(None, dist)) is not None:
+                state.run_group(groups[index])
             return EXIT_OK
-        return runner.run_groups(
+
+        def run_group(group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
+            torch_distributed.broadcast(next(i for i, g in enumerate(groups) if g is group), dist)
+            return state.run_group(group)
+
+        status = runner.run_groups(
             groups,
-            state.run_group,
+            run_group,
             lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
             skipped,
             verbose_errors=options.verbose,
         )
+        torch_distributed.broadcast(None, dist)  # no more groups
+        return status
     finally:
         lock.close()
         torch_distributed.finish(dist)
