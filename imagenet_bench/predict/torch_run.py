@@ -8,9 +8,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base.errors import EXIT_OK, UsageError
@@ -328,9 +331,25 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
     return state, jobs
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set in grouped passes (one decode per pass),
-    across torchrun processes when there are several; the exit status."""
+    across torchrun processes when there are several; the exit status. SIGTERM ends it
+    through its cleanup (status 143, as the Keras script): the lock, the data-loading
+    workers and their temporary folder go, where the default action left them behind."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
+    try:
+        return _run(options, part)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(options: TorchOptions, part: tuple[int, int] | None) -> int:
     from . import torch_distributed
 
     state, jobs = _setup(options, part)
