@@ -72,6 +72,22 @@ def unprivileged(command: list[str]) -> list[str]:
     return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
 
 
+def torchrun(program: Path, *args: object, log_dir: Path, ranks: int = 2) -> list[str]:
+    """The command line of ``program`` (a script or test worker) under torchrun with ``ranks``
+    processes, its logs in ``log_dir`` (not a torchelastic_* folder left in /tmp)."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={ranks}",
+        "--log-dir",
+        str(log_dir),
+        str(program),
+        *map(str, args),
+    ]
+
+
 def run_script(
     script: str,
     *args: str,

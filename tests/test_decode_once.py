@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, VAL500, WEIGHTS, run_script, shared
+from conftest import ROOT, VAL500, WEIGHTS, run_script, shared, torchrun
 
 pytestmark = pytest.mark.slow  # every test here runs real models or prediction runs
 
@@ -104,21 +103,9 @@ def test_a_damaged_cache_entry_is_rebuilt_not_used(alone, tmp_path):
 
 def test_torchrun_two_processes_gloo_match_one_process(alone, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "--log-dir",
-        str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
-        str(ROOT / SCRIPT),
-        *map(str, _args()),
-        "--device",
-        "cpu",
-        "-o",
-        str(tmp_path),
-    ]
+    cmd = torchrun(
+        ROOT / SCRIPT, *map(str, _args()), "--device", "cpu", "-o", str(tmp_path), log_dir=tmp_path / "torchrun-logs"
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     got, want = _arrays(tmp_path), _arrays(alone)
@@ -201,21 +188,15 @@ def test_torchrun_splits_an_uneven_count_exactly_without_padding(tmp_path):
     env = {"OMP_NUM_THREADS": "1"}
     one = run_script(SCRIPT, *args, "-o", tmp_path / "one", env=env)
     assert one.returncode == 0, one.stderr
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "--log-dir",
-        str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in /tmp
-        str(ROOT / SCRIPT),
+    cmd = torchrun(
+        ROOT / SCRIPT,
         *map(str, args),
         "--device",
         "cpu",
         "-o",
         str(tmp_path / "two"),
-    ]
+        log_dir=tmp_path / "torchrun-logs",
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **env), cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     preds = np.load(tmp_path / "one" / "mobilenet_v2_pytorch_imagenet_top5preds.npy")

@@ -39,13 +39,9 @@ import pytest
 from imagenet_bench.base import atomic, errors
 from imagenet_bench.predict import keras_worker, pixel_cache
 
-from conftest import ROOT, VAL500, WEIGHTS, in_ci, shared, tiny_dataset
+from conftest import ROOT, TORCH_WEIGHTS, VAL500, WEIGHTS, in_ci, shared, tiny_dataset, torchrun
 
 TORCH, KERAS = "imagenet_pytorch_get_predictions.py", "imagenet_keras_get_predictions.py"
-TORCH_WEIGHTS = {
-    "mobilenet_v2": "torchvision_mobilenet_v2_dequantized.pth",
-    "quantized_mobilenet_v2": "torchvision_quantized_mobilenet_v2_qnnpack.pth",
-}
 KERAS_MODEL, KERAS_WEIGHTS = "mobilenet_0.25_128", "keras_mobilenet_alpha0.25_128.weights.h5"
 NPY_HEADER = 128  # a .npy header of these shapes, as numpy writes it (format 1.0)
 
@@ -97,7 +93,7 @@ def _args(script: str, models: list[str], limit: int = 40) -> list[str]:
     args = [str(shared(VAL500)), "-m", *models, "--limit", str(limit)]
     if script == TORCH:
         for model in models:
-            args += ["--weights-file", f"{model}={shared(WEIGHTS / TORCH_WEIGHTS[model])}"]
+            args += ["--weights-file", f"{model}={shared(TORCH_WEIGHTS[model])}"]
         return args + ["-j", "0", "-b", "8"]
     return args + ["--weights-file", str(shared(WEIGHTS / KERAS_WEIGHTS))]
 
@@ -194,10 +190,7 @@ def test_pixel_cache_on_a_disk_too_small_is_one_error_line(tmp_path, case):
     with small_disk(tmp_path / "cache", "2m") as cache:
         args = [*_args(script, models, images), "-o", str(out), "--cache-dir", str(cache)]
         if case == "torchrun":
-            launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-            result = _run(
-                [*launch, "--log-dir", str(tmp_path / "logs"), str(ROOT / script), *args, "--group-size", "1"], env
-            )
+            result = _run(torchrun(ROOT / script, *args, "--group-size", "1", log_dir=tmp_path / "logs"), env)
             assert "exitcode  : 2" in result.stderr, result.stderr  # torchrun's own report of rank 0's status
             assert "[rank" not in result.stderr, result.stderr  # no rank's traceback (nor any other line)
             status = 1  # torchrun's, for a rank that failed
@@ -329,9 +322,8 @@ def test_full_temporary_folder_of_the_keras_model_process_names_the_cause(tmp_pa
 
 def _torchrun(tmp_path: Path, out: Path, logs: str) -> list[str]:
     args = [str(shared(VAL500)), "-m", "mobilenet_v2", "--limit", "200", "-b", "1", "-j", "0", "-o", str(out)]
-    args += ["--weights-file", str(shared(WEIGHTS / TORCH_WEIGHTS["mobilenet_v2"]))]
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    return [*launch, "--log-dir", str(tmp_path / logs), str(ROOT / TORCH), *args]
+    args += ["--weights-file", str(shared(TORCH_WEIGHTS["mobilenet_v2"]))]
+    return torchrun(ROOT / TORCH, *args, log_dir=tmp_path / logs)
 
 
 @pytest.mark.slow

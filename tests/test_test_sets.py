@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from imagenet_bench.datasets.class_subset import ClassSubset
 from imagenet_bench.models import published, timm_published
 from tools import timm_published as make_timm_published
 
-from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared
+from conftest import ROOT, SHARED, VAL500, WEIGHTS, bad_run, run_script, shared, torchrun
 
 TIMM_RESULTS = SHARED / "reference" / "timm-results"
 
@@ -433,15 +432,8 @@ def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, su
             name = f"{model}_pytorch_imagenet_{kind}.npy"
             assert (tmp_path / "cached-full" / name).read_bytes() == (unrestricted / name).read_bytes(), name
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "--log-dir",
-        str(tmp_path / "torchrun-logs"),
-        str(ROOT / TORCH),  # not a torchelastic_* folder in /tmp
+    cmd = torchrun(
+        ROOT / TORCH,
         str(VAL500),
         *map(str, _torch_args()),
         "--class-subset",
@@ -450,7 +442,8 @@ def test_torch_class_subset_in_grouped_cached_and_torchrun_runs(unrestricted, su
         "cpu",
         "-o",
         str(tmp_path / "torchrun"),
-    ]
+        log_dir=tmp_path / "torchrun-logs",
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     for mode in ("grouped", "cached", "torchrun"):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, torchrun
 
 pytestmark = pytest.mark.slow  # two processes that import torch and wait on each other (~8 s)
 
@@ -72,16 +71,7 @@ def test_first_process_of_a_machine_builds_before_the_others(tmp_path):
     log = tmp_path / "log.txt"
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(root=str(ROOT), log=str(log)))
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "--log-dir",
-        str(tmp_path / "torchrun-logs"),
-        str(script),
-    ]  # not a torchelastic_* folder in /tmp
+    cmd = torchrun(script, log_dir=tmp_path / "torchrun-logs")
     result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert log.read_text().split("\n")[:-1] == ["start 0", "1 waits", "end 0", "start 1", "end 1"]
