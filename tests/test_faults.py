@@ -18,6 +18,7 @@ and a second run into a folder that a live run holds is refused, naming the hold
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -424,8 +425,6 @@ def test_a_signal_during_the_second_model_keeps_the_first_and_leaves_nothing_hal
     )
     below = _descendants(run.process.pid)
     if group:
-        import contextlib
-
         for pid in below:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -448,6 +447,56 @@ def test_a_signal_during_the_second_model_keeps_the_first_and_leaves_nothing_hal
     _complete(out, models[1], platform)
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob(f"{models[0]}_*")} == first
     assert _leftovers(out) == [] and list(tmp.iterdir()) == []
+
+
+def _ctrl_c_at_birth(hold: bool) -> None:  # a worker's life, under torch_predict's hold or not
+    from imagenet_bench.predict import torch_predict
+
+    os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C while the worker starts
+    if hold:
+        torch_predict._ignore_ctrl_c(0)
+    time.sleep(0.2)
+
+
+@pytest.mark.parametrize("hold", [True, False], ids=["held", "not-held"])
+def test_a_ctrl_c_while_the_data_loading_workers_start_is_left_to_the_main_process(hold):
+    """A Ctrl-C reaches the whole process group: a worker forked under the hold takes none, even
+    one sent before its init runs (the CI run caught a worker's KeyboardInterrupt traceback printed
+    after 'interrupted'); the same worker forked without it dies of it (so the test can fail)."""
+    import multiprocessing
+
+    from imagenet_bench.predict import torch_predict
+
+    context = multiprocessing.get_context("fork")
+    with torch_predict._ctrl_c_held() if hold else contextlib.nullcontext():
+        worker = context.Process(target=_ctrl_c_at_birth, args=(hold,))
+        worker.start()
+    worker.join(timeout=30)
+    assert worker.exitcode == (0 if hold else 1)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # the main process let go
+
+
+def test_ctrl_c_sent_to_the_data_loading_workers_alone_does_not_stop_the_run(tmp_path):
+    """The workers leave Ctrl-C to the main process: SIGINT to each of them mid-pass, and the run
+    goes on to the end (without the fix a worker dies and the pass fails)."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    models = list(TORCH_MODELS)[:1]
+    args = [*_args(TORCH, models), "-o", str(out), "-j", "2"]
+    run = Background(TORCH, args, _env(tmp), "first-batch", tmp_path / "pause")
+    try:
+        run.wait_until_paused()
+        workers = _descendants(run.process.pid)
+        assert len(workers) == 2, workers
+        for pid in workers:
+            masks = dict(line.split(":\t") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            assert int(masks["SigIgn"], 16) & (1 << (signal.SIGINT - 1)), f"worker {pid} takes Ctrl-C"
+            os.kill(pid, signal.SIGINT)
+        os.close(run.held)
+        run.held = None
+        assert run.process.wait(timeout=300) == 0, run.stderr.decode(errors="replace")
+    finally:
+        run.close()
+    _complete(out, models[0], PLATFORM[TORCH])
 
 
 # --- the Keras script's job folders: where they go, and who removes them ------------------------

@@ -10,6 +10,7 @@ probabilities are asked for.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -109,6 +110,25 @@ class Member:
     preprocess: Preprocess
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold SIGINT while the workers are forked, so that none is born able to take it: a
+    terminal's Ctrl-C reaches the whole process group, and a worker still starting up would print
+    a KeyboardInterrupt traceback after our one line. A Ctrl-C in the window reaches the main
+    process when it is let go."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """A worker leaves Ctrl-C to the main process, which ends the workers as it stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def pixel_batches(
     dataset: Dataset,
     preprocess: Preprocess,
@@ -132,8 +152,11 @@ def pixel_batches(
         num_workers=workers,
         pin_memory=pin,
         collate_fn=_collate,
+        worker_init_fn=_ignore_ctrl_c if workers else None,
     )
-    for batch in loader:
+    with _ctrl_c_held():
+        batches = iter(loader)  # forks the workers
+    for batch in batches:
         if isinstance(batch, ImageError):
             raise batch
         yield batch
