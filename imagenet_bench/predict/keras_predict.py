@@ -36,6 +36,7 @@ from ..datasets import class_subset, images
 from ..datasets.class_subset import ClassSubset
 from ..datasets.preprocessing import Preprocess
 from . import runner
+from .top_k_rows import TopKRows
 
 
 def _tf() -> Any:
@@ -153,7 +154,7 @@ def predict(
     output is restricted to those classes before the top-k (``scored``)."""
     from tqdm import tqdm
 
-    preds, probs, all_probs = [], [], []
+    rows = TopKRows(len(paths), save_all_probs)
     model_seconds = 0.0
     start = time.perf_counter()
     bar = tqdm(
@@ -169,22 +170,19 @@ def predict(
             t0 = time.perf_counter()
             p = class_probabilities(model, model_input(pixels, preprocess_input))
             model_seconds += time.perf_counter() - t0
-            top_i, top_p, p = scored(p, k, subset)
-            preds.append(top_i)
-            probs.append(top_p)
-            if save_all_probs:
-                all_probs.append(p)
+            rows.add(*scored(p, k, subset))
             bar.update(len(pixels))
-            if len(preds) == 1:
+            if rows.filled == len(pixels):
                 test_pause.wait_at("first-batch")
     finally:
         bar.close()
     wall = time.perf_counter() - start
     n = len(paths)
+    preds, probs, all_probs = rows.arrays()
     return {
-        "preds": np.concatenate(preds).astype(np.int64),
-        "probs": np.concatenate(probs).astype(np.float32),
-        "all_probs": np.concatenate(all_probs) if save_all_probs else None,
+        "preds": preds,
+        "probs": probs,
+        "all_probs": all_probs,
         "throughput": {
             "wall_time_s": round(wall, 3),
             "images_per_s": round(n / wall, 2),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..base import memory
 from ..base.errors import UsageError
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
@@ -268,6 +269,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
 
 def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set, each in its own child process; the exit status."""
+    memory.keep_large_blocks_out_of_the_heap()
     state, jobs = _setup(options, part)
     with folder_lock.hold(options.output_dir, part), child_process.supervise():
         return runner.run_jobs(

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import atomic, errors
+from ..base import atomic, errors, memory
 from . import child_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository, on the child's PYTHONPATH
@@ -206,6 +206,7 @@ OUTPUT_FILES = ("preds.npy", "probs.npy", "all_probs.npy", "result.json")
 
 def main(argv: list[str]) -> int:
     child_process.end_with_parent()
+    memory.keep_large_blocks_out_of_the_heap()
     job_path = Path(argv[0])
     job = json.loads(job_path.read_text())
     errors.install_warning_display()

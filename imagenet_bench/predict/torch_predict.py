@@ -29,6 +29,7 @@ from ..base.errors import ImageError, UsageError
 from ..datasets import images
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
+from .top_k_rows import TopKRows
 
 
 class PixelDataset(TorchDataset[torch.Tensor | ImageError]):
@@ -194,9 +195,7 @@ def predict_group(
         state[m.name] = {
             "model": m.model.eval().to(device, memory_format=memory_format),  # type: ignore[call-overload]  # Module.to takes a device and memory_format together; torch's stubs list them apart
             "norm": norm,
-            "preds": [],
-            "probs": [],
-            "all": [],
+            "rows": TopKRows(len(dataset), save_all_probs),
             "seconds": 0.0,
         }
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
@@ -237,10 +236,7 @@ def predict_group(
                     if subset is not None:
                         top_i = subset[top_i]
                         p = torch.zeros(len(p), NUM_CLASSES, device=device).index_copy_(1, subset, p)
-                    s["preds"].append(top_i.cpu().numpy())
-                    s["probs"].append(top_p.cpu().numpy())
-                    if save_all_probs:
-                        s["all"].append(p.cpu().numpy())
+                    s["rows"].add(top_i.cpu().numpy(), top_p.cpu().numpy(), p.cpu().numpy() if save_all_probs else None)
                 except Exception as exc:  # this model stops; the rest of the group goes on
                     failed[name] = exc
                 s["seconds"] += time.perf_counter() - t0  # .cpu() above synchronises
@@ -254,10 +250,11 @@ def predict_group(
     for name, s in state.items():
         if name in failed:
             continue
+        preds, probs, all_probs = s["rows"].arrays()
         results[name] = {
-            "preds": np.concatenate(s["preds"]).astype(np.int64),
-            "probs": np.concatenate(s["probs"]).astype(np.float32),
-            "all_probs": np.concatenate(s["all"]) if save_all_probs else None,
+            "preds": preds,
+            "probs": probs,
+            "all_probs": all_probs,
             "throughput": {
                 "wall_time_s": round(wall, 3),
                 "images_per_s": round(n / wall, 2),

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..base import memory
 from ..base.errors import EXIT_OK, UsageError
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
@@ -196,6 +197,7 @@ class TorchRun:
         collectives (broadcast, gather) whatever fails locally, so none waits forever."""
         from . import torch_distributed
 
+        memory.give_back_freed_memory()  # what the pass before left
         members, weights_records, failures = torch_distributed.local_leaders_first(
             self.dist, functools.partial(self.build, group)
         )
@@ -340,6 +342,7 @@ def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
     across torchrun processes when there are several; the exit status. SIGTERM ends it
     through its cleanup (status 143, as the Keras script): the lock, the data-loading
     workers and their temporary folder go, where the default action left them behind."""
+    memory.keep_large_blocks_out_of_the_heap()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:

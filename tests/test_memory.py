@@ -1,0 +1,73 @@
+"""Issue 27: what a pass keeps of each image (``predict.top_k_rows``), the allocator's policy
+(``base.memory``) and bench/bench_memory.py at a tiny size. The memory figures themselves are
+the bench's (BENCHMARKS.md), never a threshold here."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from imagenet_bench.base import memory
+from imagenet_bench.predict.top_k_rows import TopKRows
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_rows_written_in_place_equal_the_batches_concatenated(batch):
+    rng = np.random.default_rng(batch)
+    n, k = 20, 5
+    batches = []
+    for start in range(0, n, batch):
+        rows = min(batch, n - start)
+        probs = rng.random((rows, 1000), dtype=np.float32)
+        batches.append((rng.integers(0, 1000, (rows, k)), rng.random((rows, k), dtype=np.float32), probs))
+    kept = TopKRows(n, all_probs=True)
+    for top_i, top_p, probs in batches:
+        kept.add(top_i, top_p, probs)
+    preds, probs, all_probs = kept.arrays()
+    assert preds.dtype == np.int64 and probs.dtype == np.float32 and preds.shape == (n, k)
+    for got, column in zip((preds, probs, all_probs), range(3), strict=True):
+        assert np.array_equal(got, np.concatenate([b[column] for b in batches]))
+
+
+def test_rows_take_k_from_the_first_batch_and_refuse_to_end_short():
+    kept = TopKRows(4)
+    kept.add(np.arange(6).reshape(2, 3), np.ones((2, 3), np.float32))
+    assert kept.preds is not None and kept.preds.shape == (4, 3) and kept.all_probs is None
+    with pytest.raises(AssertionError):
+        kept.arrays()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the policy is glibc's; elsewhere it is a no-op")
+def test_glibc_takes_the_fixed_mmap_threshold():
+    """In a fresh process (the setting is the process's): mallopt says it took it."""
+    code = "from imagenet_bench.base import memory; print(memory.keep_large_blocks_out_of_the_heap())"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
+    memory.give_back_freed_memory()  # callable at any time
+
+
+@pytest.mark.slow
+def test_the_memory_bench_runs_at_a_tiny_size(tmp_path):
+    """This tree, two sizes, one repeat, the PyTorch runs (the Keras ones take the same path
+    through the bench, at twice the start-up time): every figure is there and plausible."""
+    figures = tmp_path / "figures.json"
+    command = [sys.executable, str(ROOT / "bench" / "bench_memory.py"), "--sizes", "10", "20", "--classes", "10"]
+    command += ["--repeats", "1", "--passes", "2", "--work", str(tmp_path / "work"), "--json", str(figures)]
+    command += ["--configurations", "pytorch -j 0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(figures.read_text())
+    runs = {(r["configuration"], r["images"]): r for r in result["runs"]}
+    assert set(runs) == {("pytorch -j 0", 10), ("pytorch -j 0", 20)}
+    for run in runs.values():
+        assert len(run["peaks_mb"]) == 1 and 100 < run["peaks_mb"][0] < 20_000  # a whole framework's process
+    assert "growth_kb_per_image" in runs["pytorch -j 0", 20]
+    assert [len(levels) for levels in result["levels_before_passes"]["this"]] == [2]
+    assert "KB/image" in done.stdout and "before each of 2 passes" in done.stdout
