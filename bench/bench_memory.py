@@ -6,8 +6,8 @@ images at every size: a size is the first N per class), ``--device cpu``; its pe
 maximum resident set size of the run and its processes (``wait4``'s ``ru_maxrss``: what
 ``/usr/bin/time -f %M`` prints, the largest single process). Runs alternate between the trees so
 that the machine's load falls on both alike. Printed per script, configuration, tree and size:
-the minimum, median and maximum peak over the repeats, their spread, and the growth per image
-between the smallest and largest size (medians).
+the minimum, median and maximum peak over the repeats, their spread, the median wall time, and the
+growth per image between the smallest and largest size (medians).
 
 PyTorch runs a one-layer model (``--model-spec``: decoding and the pipeline are all that run);
 Keras runs keras.applications' MobileNet 0.25 at 128 with the real weights of ../shared.
@@ -118,8 +118,10 @@ def levels_before_passes(
     return [float(line) for line in done.stdout.split()]
 
 
-def peak_mb(cmd: list[str], env: dict[str, str]) -> float:
-    """The run's peak resident set (its largest process), in MB; fails if the run fails."""
+def peak_mb(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """The run's peak resident set (its largest process) in MB, and its wall time in seconds;
+    fails if the run fails."""
+    started = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert process.stderr is not None
     stderr = process.stderr.read()
@@ -129,7 +131,7 @@ def peak_mb(cmd: list[str], env: dict[str, str]) -> float:
         raise SystemExit(
             f"error: {' '.join(cmd)} exited {process.returncode}:\n{stderr.decode(errors='replace')[-2000:]}"
         )
-    return usage.ru_maxrss / 1024
+    return usage.ru_maxrss / 1024, time.perf_counter() - started
 
 
 def main() -> None:
@@ -139,7 +141,9 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=1000, help="class folders (default 1000)")
     parser.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS), choices=list(CONFIGURATIONS))
     parser.add_argument("--baseline", type=Path, help="another checkout of the project, run beside this one")
-    parser.add_argument("--passes", type=int, default=4, help="passes in one process, at the smallest size (default 4)")
+    parser.add_argument(
+        "--passes", type=int, default=4, help="passes in one process, at the smallest size (default 4; 0: none)"
+    )
     parser.add_argument("--work", type=Path, help="keep the images here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -154,20 +158,26 @@ def main() -> None:
         env = dict(os.environ, PYTHONPATH=str(work), TF_CPP_MIN_LOG_LEVEL="3")
         peaks: dict[tuple[str, str, int], list[float]] = {}
         passes: dict[str, list[list[float]]] = {}
+        walls: dict[tuple[str, str, int], list[float]] = {}
         started = time.time()
         for repeat in range(args.repeats):
             for configuration in args.configurations:
                 for size in args.sizes:
                     for name, tree in trees.items() if repeat % 2 == 0 else reversed(trees.items()):
                         cmd = command(tree, work, configuration, size, args.classes)
-                        peaks.setdefault((configuration, name, size), []).append(peak_mb(cmd, env))
-            for name, tree in trees.items():
+                        peak, seconds = peak_mb(cmd, env)
+                        peaks.setdefault((configuration, name, size), []).append(peak)
+                        walls.setdefault((configuration, name, size), []).append(seconds)
+            for name, tree in trees.items() if args.passes else ():
                 levels = levels_before_passes(tree, work, min(args.sizes), args.classes, args.passes, env)
                 passes.setdefault(name, []).append(levels)
             print(f"repeat {repeat + 1}/{args.repeats} done ({time.time() - started:.0f} s)", file=sys.stderr)
 
     rows = []
-    print(f"{'configuration':22} {'tree':9} {'images':>7} {'min':>7} {'median':>7} {'max':>7} {'spread':>7}  KB/image")
+    print(
+        f"{'configuration':22} {'tree':9} {'images':>7} {'min':>7} {'median':>7} {'max':>7} {'spread':>7} "
+        f"{'wall s':>7}  KB/image"
+    )
     for configuration in args.configurations:
         for name in trees:
             medians = {size: statistics.median(peaks[configuration, name, size]) for size in args.sizes}
@@ -176,24 +186,30 @@ def main() -> None:
             for size in args.sizes:
                 values = peaks[configuration, name, size]
                 spread = max(values) - min(values)
+                wall = statistics.median(walls[configuration, name, size])
                 last = f"{growth:8.2f}" if size == large else ""
                 print(
                     f"{configuration:22} {name:9} {size:7} {min(values):7.0f} {medians[size]:7.0f} "
-                    f"{max(values):7.0f} {spread:7.0f}  {last}"
+                    f"{max(values):7.0f} {spread:7.0f} {wall:7.1f}  {last}"
                 )
-                rows.append({"configuration": configuration, "tree": name, "images": size, "peaks_mb": values})
+                rows.append(
+                    {
+                        "configuration": configuration,
+                        "tree": name,
+                        "images": size,
+                        "peaks_mb": values,
+                        "wall_s": walls[configuration, name, size],
+                    }
+                )
             rows[-1]["growth_kb_per_image"] = round(growth, 3)
-    print(
-        f"\nRssAnon (MB) before each of {args.passes} passes of {min(args.sizes)} images in one process (PyTorch, -j 0)"
-    )
     for name, runs in passes.items():
+        print(
+            f"\nRssAnon (MB) of {name} before each of {args.passes} passes of {min(args.sizes)} images (PyTorch -j 0):"
+        )
         for levels in runs:
             rise = max(levels[1:]) - levels[1] if len(levels) > 2 else 0.0
-            print(
-                f"{name:9} "
-                + " ".join(f"{v:7.0f}" for v in levels)
-                + f"   after the first pass: +{rise:.0f} MB at most"
-            )
+            shown = " ".join(f"{v:7.0f}" for v in levels)
+            print(f"  {shown}   after the first pass: +{rise:.0f} MB at most")
     if args.json:
         figures = {"trees": {k: str(v) for k, v in trees.items()}, "runs": rows, "levels_before_passes": passes}
         args.json.write_text(json.dumps(figures, indent=1))
