@@ -83,10 +83,11 @@ def command(tree: Path, work: Path, configuration: str, size: int, classes: int)
     return [sys.executable, str(tree / "imagenet_keras_get_predictions.py"), *common, *model]
 
 
-# Passes one after another in one process, as a run of several groups does: the resident memory
-# (RssAnon, the process's own) just before each pass, after what the tree does between passes.
+# Grouped passes (two models each) one after another in one process, as a run of several groups
+# does: the resident memory (RssAnon, the process's own) just before each pass, after what the
+# tree does between passes.
 PASSES = """
-import gc, sys
+import copy, gc, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from imagenet_bench.datasets import layout
@@ -104,7 +105,8 @@ for _ in range(int(sys.argv[5])):
     memory.give_back_freed_memory() if memory is not None else gc.collect()
     rss = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("RssAnon")]
     print(int(rss[0].split()[1]) / 1024, flush=True)
-    torch_predict.predict(model, dataset, preprocess, torch_predict.Numerics(), 32, 0, 5)
+    members = [torch_predict.Member(name, copy.deepcopy(model), preprocess) for name in "ab"]  # a grouped pass
+    torch_predict.predict_group(members, dataset, torch_predict.Numerics(), 32, 0, 5)
 """
 
 
@@ -139,7 +141,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000], help="images per run (default 1000 4000)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--classes", type=int, default=1000, help="class folders (default 1000)")
-    parser.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS), choices=list(CONFIGURATIONS))
+    parser.add_argument("--configurations", nargs="*", default=list(CONFIGURATIONS), choices=list(CONFIGURATIONS))
     parser.add_argument("--baseline", type=Path, help="another checkout of the project, run beside this one")
     parser.add_argument(
         "--passes", type=int, default=4, help="passes in one process, at the smallest size (default 4; 0: none)"
