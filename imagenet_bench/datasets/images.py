@@ -12,6 +12,7 @@ not padded (PIL's LOAD_TRUNCATED_IMAGES stays off), so a damaged file is never s
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,7 +106,29 @@ def _take(iterator: Iterator[Path], n: int) -> list[Path]:
 
 
 def cached_batches(pixels_path: str | Path, n: int, batch_size: int, offset: int = 0) -> Iterator[np.ndarray]:
-    """uint8 batches of rows [offset, offset + n) of a pixel cache entry's pixels.npy."""
-    pixels = np.load(pixels_path, mmap_mode="r", allow_pickle=False)
-    for start in range(offset, offset + n, batch_size):
-        yield np.ascontiguousarray(pixels[start : min(start + batch_size, offset + n)])
+    """uint8 batches of rows [offset, offset + n) of a pixel cache entry's pixels.npy, read
+    with ``pread``: a mapping of the file would keep every row read in the process's resident
+    memory (150 KB an image at 224), where a read leaves it to the page cache."""
+    fd = os.open(pixels_path, os.O_RDONLY)
+    try:
+        with open(fd, "rb", closefd=False) as file:
+            version = np.lib.format.read_magic(file)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(file)
+            start_of_rows = file.tell()
+        if fortran or dtype != np.uint8 or offset + n > shape[0]:
+            raise ValueError(f"{pixels_path}: not rows {offset}..{offset + n} of uint8 pixels")
+        row_bytes = int(np.prod(shape[1:]))
+        for start in range(offset, offset + n, batch_size):
+            batch = np.empty((min(batch_size, offset + n - start), *shape[1:]), np.uint8)
+            view, position = batch.data.cast("B"), start_of_rows + start * row_bytes
+            while view:
+                got = os.preadv(fd, [view], position)
+                if got == 0:
+                    raise ValueError(f"{pixels_path}: ends before row {start + len(batch)}")
+                view, position = view[got:], position + got
+            yield batch
+    finally:
+        os.close(fd)
