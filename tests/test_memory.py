@@ -5,6 +5,7 @@ the bench's (BENCHMARKS.md), never a threshold here."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -90,3 +91,23 @@ def test_pixel_cache_rows_are_read_not_mapped(tmp_path):
         assert np.array_equal(np.concatenate([first, *batches]), np.load(path)[offset : offset + n])
     with pytest.raises(ValueError, match="not rows"):
         next(images.cached_batches(path, 5, 4, 8))
+
+
+def test_path_list_gives_back_the_paths_it_was_given(tmp_path):
+    """Indexing, negative indices, slices, take, iteration and equality, against the list of
+    Paths itself; names that are not UTF-8 come back as the same bytes."""
+    from pathlib import Path
+
+    from imagenet_bench.datasets.path_list import PathList
+
+    paths = [tmp_path / "n01440764" / f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(7)]
+    paths.append(tmp_path / "x" / Path(os.fsdecode(b"caf\xe9 \xe6\x97\xa5.JPEG")))
+    kept = PathList(paths)
+    assert len(kept) == len(paths) and list(kept) == paths and kept == paths
+    assert [kept[i] for i in range(-len(paths), len(paths))] == paths + paths
+    assert list(kept[2:6]) == paths[2:6] and list(kept[::-3]) == paths[::-3]
+    assert list(kept.take(np.array([5, 0, 5]))) == [paths[5], paths[0], paths[5]]
+    assert os.fsencode(kept[-1]) == os.fsencode(paths[-1])
+    with pytest.raises(IndexError):
+        kept[len(paths)]
+    assert kept != paths[:-1] and PathList([]) == []

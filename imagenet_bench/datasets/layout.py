@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ..base.classes import FULL_VAL_SIZE, NUM_CLASSES, wnid_to_index
 from ..base.errors import UsageError, shown
 from . import ground_truth, test_sets
 from .class_subset import ClassSubset
+from .path_list import PathList
 from .test_set import TestSet
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
@@ -52,7 +54,7 @@ class Dataset:
 
     root: Path
     layout: str  # "imagefolder", "indexfolder", "ownfolder" (a test set's own class folders) or "flat"
-    paths: tuple[Path, ...]
+    paths: Sequence[Path]  # a PathList when scanned: compact, as a run keeps it to its end
     labels: np.ndarray
     sizes: tuple[int, ...]
     label_source: str
@@ -175,10 +177,9 @@ def _canonical(root: Path, layout: str, items: list[tuple[int, Path]], source: s
     for _, path in items:
         _validate_name(path)
     items.sort(key=lambda item: (item[0], utf8_name(item[1])))  # the order a UTF-8 machine gives
-    paths = tuple(path for _, path in items)
     labels = np.array([label for label, _ in items], dtype=np.int64)
-    sizes = tuple(path.stat().st_size for path in paths)
-    return Dataset(root, layout, paths, labels, sizes, source)
+    sizes = tuple(path.stat().st_size for _, path in items)
+    return Dataset(root, layout, PathList(path for _, path in items), labels, sizes, source)
 
 
 def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
@@ -320,7 +321,7 @@ def select(dataset: Dataset, limit: int | None = None, per_class: int | None = N
         return replace(dataset, subset=subset)
     return replace(
         dataset,
-        paths=tuple(dataset.paths[i] for i in keep),
+        paths=PathList(dataset.paths[i] for i in keep.tolist()),
         labels=dataset.labels[keep],
         sizes=tuple(dataset.sizes[i] for i in keep),
         subset=subset,

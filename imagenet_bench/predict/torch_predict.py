@@ -13,7 +13,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from .top_k_rows import TopKRows
 class PixelDataset(TorchDataset[torch.Tensor | ImageError]):
     """The dataset's images as uint8 C x H x W tensors, in row order."""
 
-    def __init__(self, paths: tuple[Path, ...], preprocess: Preprocess) -> None:
+    def __init__(self, paths: Sequence[Path], preprocess: Preprocess) -> None:
         self.paths, self.preprocess = paths, preprocess
 
     def __len__(self) -> int:
