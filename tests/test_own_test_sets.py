@@ -66,11 +66,13 @@ def _superclass() -> np.ndarray:
     return np.array([mapped[str(c)] for c in range(1000)])
 
 
-def _run(platform: str, folder: Path, out: Path, *extra: object, models: list[str] | None = None) -> None:
+def _run(platform: str, folder: Path, out: Path, *extra: object, models: list[str] | None = None) -> str:
+    """Run a script on the real weights; its stderr."""
     script, weights = RUNS[platform]
     chosen = {m: weights[m] for m in models or weights}
     result = run_script(script, folder, "-m", *chosen, *weights_flags(chosen), "-j", "0", *extra, "-o", out)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
 
 
 def _outputs(folder: Path, model: str, platform: str) -> tuple[list[str], np.ndarray]:
@@ -131,9 +133,12 @@ def built(tmp_path_factory) -> dict:
             _pasted(jpeg, same).save(variations["mixed_same"] / into / f"{jpeg.stem}.png")
             _pasted(jpeg, images[nowhere[n]][i]).save(variations["mixed_rand"] / into / f"{jpeg.stem}.png")
 
+    said = {}  # the runs' closing lines
     for platform in RUNS:
-        _run(platform, objectnet, runs / platform / "objectnet", "--save-all-probs")
-        _run(platform, variations["original"], runs / platform / "original", "--save-all-probs")
+        said[platform, "objectnet"] = _run(platform, objectnet, runs / platform / "objectnet", "--save-all-probs")
+        said[platform, "original"] = _run(
+            platform, variations["original"], runs / platform / "original", "--save-all-probs"
+        )
     for variation in ("mixed_same", "mixed_rand"):
         _run("pytorch", variations[variation], runs / "pytorch" / variation)
     authors = root / "authors"
@@ -149,6 +154,7 @@ def built(tmp_path_factory) -> dict:
         "unscored": unscored,
         "superclass": superclass,
         "wnids": wnids,
+        "said": said,
     }
 
 
@@ -280,6 +286,14 @@ def test_imagenet_9_is_the_val_run_mapped_to_superclasses_and_records_its_rule(b
         np.testing.assert_allclose(probs, val_probs[[val_stems.index(s) for s in stems]], atol=1e-5)
         manifest = json.loads((folder / f"{model}_{platform}_imagenet_manifest.json").read_text())
         assert manifest["preprocessing"]["rule"] == "model"
+        closing = [
+            line for line in built["said"][platform, "original"].splitlines() if line.startswith(f"{model}: Acc@1")
+        ]
+        assert len(closing) == 1 and "Acc@5" not in closing[0]  # ImageNet-9 is scored by Acc@1 alone
+    assert (
+        f"{_models(platform)[0]}: Acc@1" in built["said"][platform, "objectnet"]
+        and "Acc@5" in built["said"][platform, "objectnet"]
+    )
 
 
 def test_the_authors_rule_feeds_the_images_unresized(built):

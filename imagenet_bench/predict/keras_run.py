@@ -172,6 +172,7 @@ class KerasRun:
                 out["throughput"]["images_per_s"],
                 self.dataset.class_subset,
                 self.dataset.accepts(),
+                test_sets.TEST_SETS[self.dataset.test_set].columns,
             ),
             file=sys.stderr,
         )

@@ -225,6 +225,7 @@ class TorchRun:
                     out["throughput"]["images_per_s"],
                     self.dataset.class_subset,
                     self.dataset.accepts(),
+                    test_sets.TEST_SETS[self.dataset.test_set].columns,
                 ),
                 file=sys.stderr,
             )
