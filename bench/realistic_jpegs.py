@@ -15,7 +15,7 @@ from PIL import Image
 from imagenet_bench.base.classes import wnids
 
 
-def _image(rng: np.random.Generator, width: int = 500, height: int = 375) -> Image.Image:
+def image(rng: np.random.Generator, width: int = 500, height: int = 375) -> Image.Image:
     field = np.zeros((height, width, 3))
     for scale, weight in ((8, 90.0), (32, 50.0), (125, 25.0)):
         coarse = rng.normal(size=(max(2, height * scale // width), scale, 3))
@@ -39,7 +39,7 @@ def make_val_set(root: Path, n_images: int, n_classes: int = 10, seed: int = 0) 
     for i in range(n_images):
         folder = root / wnids()[i % n_classes]
         folder.mkdir(parents=True, exist_ok=True)
-        _image(rng).save(folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=90)
+        image(rng).save(folder / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=90)
     marker.touch()
     return root
 

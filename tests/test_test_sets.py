@@ -578,13 +578,13 @@ def test_own_class_folders_shared_by_several_test_sets_are_told_apart_by_the_fol
     parent's, for ``mixed_same/val``) says which; otherwise --test-set is asked for."""
     from imagenet_bench.datasets.test_set import OwnClasses, TestSet
 
-    own = OwnClasses(("00_dog", "01_bird"), ((151, 152), (7, 8)), source="test")
+    own = OwnClasses(("00_cat", "01_owl"), ((281, 282), (24, 25)), source="test")  # not ImageNet-9's names
     for variation in ("original", "mixed_same"):
         declared = TestSet(
             f"nine-{variation}", 10, variation, "test", folders="own", own_classes=lambda: own, named_by=(variation,)
         )
         monkeypatch.setitem(test_sets.TEST_SETS, declared.name, declared)
-    names = ["00_dog", "01_bird"]
+    names = ["00_cat", "01_owl"]
     assert test_sets.by_folder_names(tmp_path / "mixed_same" / "val", names, None).name == "nine-mixed_same"
     assert test_sets.by_folder_names(tmp_path / "original", names, None).name == "nine-original"
     with pytest.raises(UsageError, match="fit nine-original, nine-mixed_same; pass --test-set"):

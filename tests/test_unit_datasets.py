@@ -169,7 +169,8 @@ def test_a_framed_image_gives_the_pixels_of_the_unframed_one(preprocess):
 def test_by_folder_names_recognises_a_registered_own_class_set(toy_own, tmp_path):
     assert test_sets.by_folder_names(tmp_path, ["cats", "dogs"], None) is toy_own
     assert test_sets.by_folder_names(tmp_path, ["boats", "unscored"], None) is toy_own
-    assert test_sets.by_folder_names(tmp_path, ["unscored"], None) is None  # nothing scored
+    with pytest.raises(UsageError, match="nearly toy-own-unit's, but none of its 3 scored class folders is here"):
+        test_sets.by_folder_names(tmp_path, ["unscored"], None)  # nothing scored: the folder is not as released
     assert test_sets.by_folder_names(tmp_path, ["cats", "planes"], None) is None
     assert test_sets.by_folder_names(tmp_path, ["cats"], toy_own.name) is toy_own
     with pytest.raises(UsageError, match="not --test-set imagenet-a"):

@@ -56,6 +56,7 @@ class Preprocess:
     mean: tuple[float, float, float] | None = IMAGENET_MEAN
     std: tuple[float, float, float] | None = IMAGENET_STD
     border: int = 0  # pixels cut off each edge first: a test set's image step (ObjectNet's frame)
+    rule: str = ""  # on a test set of two rules (ImageNet-9): "model" or "authors: no resize"
 
     def __post_init__(self) -> None:
         if self.resize_mode not in RESIZE_MODES:
@@ -71,8 +72,9 @@ class Preprocess:
 
     def to_dict(self) -> dict[str, Any]:
         recorded = asdict(self)
-        if not self.border:  # as recorded before test sets had image steps
-            del recorded["border"]
+        for key in ("border", "rule"):
+            if not recorded[key]:  # as recorded before test sets had image steps and rules
+                del recorded[key]
         return {**recorded, "antialias": True, "library": f"PIL {PIL.__version__}"}
 
     def to_record(self) -> dict[str, Any]:

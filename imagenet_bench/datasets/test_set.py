@@ -5,15 +5,19 @@ the table ask of it. The catalogue of declarations is ``test_sets``; a test set 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..base.classes import NUM_CLASSES
-from ..base.errors import UsageError
+from ..base.errors import UsageError, shown
 
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # where a test set's class map is committed
+REGENERATE = "python -m tools.test_set_maps ../shared/reference/test-sets"  # writes the class maps
 ACCURACIES = ("acc1", "acc5")  # what may score a test set; Acc@1 always does
 
 
@@ -50,6 +54,22 @@ class OwnClasses:
         return tuple(sorted({c for accepted in self.accepts for c in accepted}))
 
 
+def read_map(path: Path) -> OwnClasses:
+    """A test set's committed class map (``{"classes": {folder: [class indices]}, "ignored":
+    [folders]}``, folders in label order); one error line naming the file where it does not load."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return OwnClasses(
+            tuple(data["classes"]),
+            tuple(tuple(sorted(int(c) for c in accepted)) for accepted in data["classes"].values()),
+            frozenset(data.get("ignored", ())),
+            f"{path.parent.name}/{path.name}",
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise UsageError(f"{shown(path)}: class map does not load ({reason}); regenerate it: {REGENERATE}") from None
+
+
 class ImageStep(Protocol):
     """What a test set does to each image before the model's preprocessing, said as a change of
     that preprocessing (a ``preprocessing.Preprocess``), so the manifest records it, the pixel
@@ -78,6 +98,41 @@ class BorderCrop:
 
 
 @dataclass(frozen=True)
+class NoResize:
+    """The authors' rule of a test set whose images are already the model's input size
+    (ImageNet-9's 224 x 224): fed as they are, no resize and no crop, in place of the model's
+    own resize and crop. An image of another size is resized to the input size, never cropped."""
+
+    def apply(self, preprocess: Any, test_set: str) -> Any:
+        if not hasattr(preprocess, "rule"):
+            raise UsageError(
+                f"--test-set {test_set} --authors-rule: its images go to the model unresized, which "
+                f"{type(preprocess).__name__} cannot do; use --protocol common"
+            )
+        size = preprocess.crop_size
+        return replace(preprocess, resize_mode="squash", resize_size=size, rule="authors: no resize")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A table column: this test set's Acc@1 minus another's, where both are in the table
+    (ImageNet-9's BG-Gap: Mixed-Same minus Mixed-Rand)."""
+
+    header: str
+    minus: str  # the other test set's name
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An accuracy a test set's authors published for a model of a source, with its source."""
+
+    platform: str  # "pytorch" or "keras"
+    model: str  # the model id of prediction-file names
+    acc1: float  # percent
+    source: str
+
+
+@dataclass(frozen=True)
 class TestSet:
     """One test set, declared once: everything the prediction scripts and the table ask of it.
 
@@ -87,6 +142,13 @@ class TestSet:
       (ImageNet-A/-R's 200, ObjectNet's 125), as a function so the data file is read when needed.
     own_classes: its classes and the ImageNet classes each accepts, where they are not ImageNet's.
     image_step: what is done to each decoded image before the model's preprocessing.
+    authors_step: the authors' preprocessing where it differs from each model's own, taken with
+      --authors-rule (ImageNet-9's ``NoResize``); without it the manifest records the model's rule.
+    variant_of: the test set a variant belongs to (``imagenet-9`` for its variations): --test-set
+      with that name takes the variant its folder names.
+    complete: every one of its own class folders must be there (ImageNet-9's nine superclasses).
+    gap: a column of its Acc@1 minus another test set's, when both are in the table.
+    published: accuracies its authors published (``Figure``), for the table's --published.
     columns: which of the table's accuracies score it: Acc@1 always, Acc@5 where it means something.
     """
 
@@ -100,6 +162,11 @@ class TestSet:
     image_step: ImageStep | None = None
     columns: tuple[str, ...] = ("acc1", "acc5")
     named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
+    authors_step: ImageStep | None = None
+    variant_of: str | None = None
+    complete: bool = False
+    gap: Gap | None = None
+    published: tuple[Figure, ...] = ()
 
     def __post_init__(self) -> None:
         if not valid_columns(self.columns):
@@ -114,6 +181,19 @@ class TestSet:
         """The ImageNet classes it holds: its restriction, else all 1000."""
         return self.restrict_to() if self.restrict_to else tuple(range(NUM_CLASSES))
 
-    def prepare(self, preprocess: Any) -> Any:
-        """A model's preprocessing with this test set's image step in front of it."""
-        return preprocess if self.image_step is None else self.image_step.apply(preprocess, self.name)
+    def prepare(self, preprocess: Any, authors: bool = False) -> Any:
+        """A model's preprocessing with this test set's image step in front of it, and with
+        ``authors`` (--authors-rule) its authors' rule in place of the model's resize and crop;
+        a test set that has both rules records which one ran."""
+        if authors and self.authors_step is None:
+            raise UsageError(
+                f"--authors-rule: test set {self.name} has one preprocessing rule (the model's, with its "
+                "own image step); the flag is for test sets whose authors preprocess otherwise (imagenet-9)"
+            )
+        if self.image_step is not None:
+            preprocess = self.image_step.apply(preprocess, self.name)
+        if self.authors_step is None:
+            return preprocess
+        if authors:
+            return self.authors_step.apply(preprocess, self.name)
+        return replace(preprocess, rule="model") if hasattr(preprocess, "rule") else preprocess

@@ -11,7 +11,7 @@ Two ways users get these sets wrong are decided here, once:
     numbering them (torchvision's ImageFolder) puts folder ``10`` at index 2, and
     mislabels most images (ImageNetV2 issues #4 and #10).
   * ImageNet-A and ImageNet-R are scored with each model's outputs restricted to their
-    200 classes (``class_subset``); that is their default subset here.
+    200 classes (``class_subset``); that is their default subset here (ObjectNet: its 125).
 
 A folder is recognised by its class folders (numeric: ImageNetV2, the variant from the
 folder's name; a declaration's own class folders, ``by_folder_names``), by its classes
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..base.classes import timm_info_dir, wnids
 from ..base.errors import UsageError, shown
+from . import imagenet_9, objectnet
 from .class_subset import NONE, ClassSubset
 from .class_subset import read as read_subset
 from .test_set import TestSet
@@ -90,6 +91,8 @@ BUILT_IN = (
         "Hendrycks et al. 2021, github.com/hendrycks/imagenet-r",
         restrict_to=_timm_list("imagenet_r"),
     ),
+    objectnet.TEST_SET,
+    *imagenet_9.TEST_SETS,
 )
 for _declared in BUILT_IN:
     register(_declared)
@@ -140,16 +143,43 @@ def _v2_variant(root: Path) -> str:
     return IMAGENETV2
 
 
+def _fits(names: set[str], test_set: TestSet) -> bool:
+    """These class folders are this test set's: each one of its folders or ignored ones, at least
+    one scored, and all of them where it needs every one (ImageNet-9's nine). A folder that comes
+    near (most names its own) and does not fit is an error saying what is missing or extra."""
+    assert test_set.own_classes is not None, "only test sets of their own classes are matched by folder names"
+    own = test_set.own_classes()
+    scored, known = set(own.folders), set(own.folders) | own.ignored
+    missing = sorted(scored - names) if test_set.complete else []
+    if names <= known and names & scored and not missing:
+        return True
+    if 2 * len(names & known) <= len(names):
+        return False
+    extra = sorted(names - known)
+    problem = (
+        f"{extra[0]!r} is not one of its class folders"
+        if extra
+        else f"{missing[0]!r} is missing ({len(missing)} of its {len(scored)} class folders)"
+        if missing
+        else f"none of its {len(scored)} scored class folders is here, only folders it leaves out"
+    )
+    raise UsageError(
+        f"its class folders are nearly {test_set.name}'s, but {problem} (its map: {own.source}); "
+        "use the folder as the release unpacks it"
+    )
+
+
 def by_folder_names(root: Path, names: Collection[str], requested: str | None) -> TestSet | None:
-    """The test set whose own class folders these are (None if no declaration names them): every
-    name is one of its folders or ignored ones, and at least one is scored. --test-set must agree."""
+    """The test set whose own class folders these are (None if no declaration names them; an
+    error where they nearly are a declaration's, ``_fits``). --test-set must agree; a test set of
+    variants (ImageNet-9) takes the variant the folder's name (or its parent's) says."""
     names = set(names)
-    found = []
-    for test_set in TEST_SETS.values():
-        if test_set.own_classes is not None:
-            own = test_set.own_classes()
-            if names <= set(own.folders) | own.ignored and names & set(own.folders):
-                found.append(test_set)
+    try:
+        found = [t for t in TEST_SETS.values() if t.own_classes is not None and _fits(names, t)]
+    except UsageError as exc:
+        raise UsageError(f"{shown(root)}: {exc}") from None
+    where = {part.lower() for part in root.resolve().parts[-2:]}
+    named = [t for t in found if where & set(t.named_by)]
     if requested is not None:
         declared = validate_name(requested)
         if found and requested not in {t.name for t in found}:
@@ -162,15 +192,16 @@ def by_folder_names(root: Path, names: Collection[str], requested: str | None) -
                 f"{f'{unknown[0]!r} is not one of them' if unknown else 'none of its scored ones is here'}"
                 f" (its map: {own.source})"
             )
-        return TEST_SETS[requested] if found else None
+        variants = [t for t in named if t.variant_of == requested]
+        return variants[0] if len(variants) == 1 else TEST_SETS[requested] if found else None
     if len(found) > 1:  # one class list, several test sets (ImageNet-9's variations): the folder's name says which
-        where = {part.lower() for part in root.resolve().parts[-2:]}
-        named = [t for t in found if where & set(t.named_by)]
-        if len(named) != 1:
+        families = {t.variant_of for t in found}
+        unnamed = [t for t in found if t.name in families]  # the variant-less name (imagenet-9)
+        if len(named) != 1 and len(unnamed) != 1:
             raise UsageError(
                 f"{shown(root)}: its class folders fit {', '.join(t.name for t in found)}; pass --test-set NAME"
             )
-        found = named
+        found = named if len(named) == 1 else unnamed
     return found[0] if found else None
 
 
@@ -216,7 +247,7 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
             f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "
             "pass --test-set NAME"
         )
-    named = [t.name for t in TEST_SETS.values() if root.resolve().name.lower() in t.named_by]
+    named = [t.name for t in TEST_SETS.values() if t.own_classes is None and root.resolve().name.lower() in t.named_by]
     if folders == "wnid" and named:
         return named[0]
     if inside:

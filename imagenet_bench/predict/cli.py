@@ -48,6 +48,7 @@ class RunOptions:
     weights_file: list[str]
     source: str
     protocol: str
+    authors_rule: bool
     output_dir: Path
     batch_size: int
     workers: int
@@ -169,6 +170,12 @@ def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help:
         help="run only part I of N of the model list (default from Slurm array variables)",
     )
     group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
+    group.add_argument(
+        "--authors-rule",
+        action="store_true",
+        help="on a test set whose authors preprocess otherwise (imagenet-9: the 224 x 224 images fed "
+        "unresized), their rule instead of each model's resize and crop; the manifest records which ran",
+    )
     return group
 
 

@@ -173,6 +173,7 @@ class KerasRun:
                 out["throughput"]["images_per_s"],
                 self.dataset.class_subset,
                 self.dataset.accepts(),
+                test_sets.TEST_SETS[self.dataset.test_set].columns,
             ),
             file=sys.stderr,
         )
@@ -243,7 +244,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
             )
     ready, unavailable = _read_first(entries, chosen, weights_files)
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
-    preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol)) for m in ready}
+    preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol), options.authors_rule) for m in ready}
     output_folder.validate(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.validate_root(options.cache_dir)

@@ -429,14 +429,15 @@ def accuracy_line(
     images_per_s: float,
     subset: Any = None,
     accepts: np.ndarray | None = None,
+    columns: tuple[str, ...] = ("acc1", "acc5"),
 ) -> str:
     """The closing line per model: Acc@1/Acc@5 on this dataset and throughput, and the
     class subset (a ``class_subset.ClassSubset``) the outputs were restricted to. ``accepts``
-    (own classes x 1000): a test set with its own classes, scored by what each accepts."""
+    (own classes x 1000): a test set with its own classes, scored by what each accepts;
+    ``columns``: the accuracies that score the test set (ImageNet-9: Acc@1 only)."""
     right = (preds[:, :5] == labels[:, None]) if accepts is None else accepts[labels[:, None], preds[:, :5]]
     acc1 = 100.0 * float(np.mean(right[:, 0]))
     acc5 = 100.0 * float(np.mean(right.any(axis=1)))
     restricted = "" if subset is None else f", restricted to {subset.short()}"
-    return (
-        f"{model}: Acc@1 {acc1:.2f}  Acc@5 {acc5:.2f}  ({len(labels)} images{restricted}, {images_per_s:.1f} images/s)"
-    )
+    top5 = f"  Acc@5 {acc5:.2f}" if "acc5" in columns else ""
+    return f"{model}: Acc@1 {acc1:.2f}{top5}  ({len(labels)} images{restricted}, {images_per_s:.1f} images/s)"

@@ -227,6 +227,7 @@ class TorchRun:
                     out["throughput"]["images_per_s"],
                     self.dataset.class_subset,
                     self.dataset.accepts(),
+                    test_sets.TEST_SETS[self.dataset.test_set].columns,
                 ),
                 file=sys.stderr,
             )
@@ -322,7 +323,9 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
     weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
     declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
     preprocesses = {
-        m: declared.prepare(spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol))
+        m: declared.prepare(
+            spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol), options.authors_rule
+        )
         for m in chosen
     }
     output_folder.validate(options.output_dir, dataset, options.protocol)

@@ -1,6 +1,6 @@
 """The column sets of accuracy on the given labels: the model's identity, Acc@1/Acc@5 with
 ranks and exact counts, a selection with custom labels (-i/-j/-l), other test sets with
-effective robustness, and Wilson intervals with McNemar tests (--ci)."""
+effective robustness, gaps between two test sets (BG-Gap), and Wilson intervals with McNemar tests (--ci)."""
 
 from __future__ import annotations
 
@@ -228,6 +228,31 @@ class TestSets(ColumnSet):
                 Column(f"Δ {name}", f"delta:{name}", signed),
                 Column(f"ER {name}", f"er:{name}", signed),
             ]
+        return columns
+
+
+class Gaps(ColumnSet):
+    """A test set declared with a gap (``TestSet.gap``: ImageNet-9's Mixed-Same, BG-Gap) gets a
+    column of its Acc@1 minus the other test set's, in points, where both are in the table."""
+
+    name = "gaps"
+    always = True
+
+    def fill(self, table: Table, value: Any) -> list[Column]:
+        from ..datasets.test_sets import TEST_SETS
+
+        by_test_set = {d["test_set"]: d["name"] for d in table.datasets if d["test_set"]}
+        columns = []
+        for test_set, name in by_test_set.items():
+            declared = TEST_SETS.get(test_set)
+            gap = None if declared is None else declared.gap
+            if gap is None or gap.minus not in by_test_set or len(table.test_sets) < 2:
+                continue
+            other = by_test_set[gap.minus]
+            for row in table.rows:
+                both = row[f"acc1:{name}"] is not None and row[f"acc1:{other}"] is not None
+                row[f"gap:{name}"] = row[f"acc1:{name}"] - row[f"acc1:{other}"] if both else None
+            columns.append(Column(gap.header, f"gap:{name}", signed))
         return columns
 
 

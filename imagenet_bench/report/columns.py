@@ -4,7 +4,7 @@ columns. Adding a column is one module with a ColumnSet and one line here."""
 
 from __future__ import annotations
 
-from .accuracy_columns import Accuracy, Identity, Intervals, Selection, TestSets
+from .accuracy_columns import Accuracy, Gaps, Identity, Intervals, Selection, TestSets
 from .column_set import ColumnSet
 from .label_columns import Clean, Real
 from .manifest_columns import Published, Speed
@@ -14,6 +14,7 @@ COLUMN_SETS: tuple[ColumnSet, ...] = (
     Accuracy(),
     Selection(),
     TestSets(),
+    Gaps(),
     Published(),
     Intervals(),
     Real(),
