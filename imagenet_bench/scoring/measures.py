@@ -110,6 +110,7 @@ class Accepted:
     k: int = 1
     kind: str = field(default=BITS, init=False)
     key: str = field(init=False)
+    rows: None = field(default=None, init=False)  # every image (a Judge)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -153,6 +154,11 @@ class InSet:
     def size(self) -> int:
         return int(np.count_nonzero(self.valid))
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The images it marks (a Judge): those with a non-empty set."""
+        return np.flatnonzero(self.valid)
+
     def measure(self, loaded: Predictions) -> np.ndarray | None:
         top1 = loaded.top1
         right: np.ndarray = self.member[np.arange(len(top1)), top1][self.valid]
@@ -178,6 +184,54 @@ class Numbers:
 
     def measure(self, loaded: Predictions) -> np.ndarray | None:
         return self.compute(loaded)
+
+
+class Judge(Measure, Protocol):
+    """A BITS measure that says which images are right (Acc@1, ReaL, corrected labels), and on
+    which rows (None: all), so that a measure of confidence can be judged by the same rule."""
+
+    @property
+    def rows(self) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class Judging:
+    """A rule of right and wrong on one test set: the bits measure that applies it, and the
+    suffixes of the header ("ReaL") and of the row keys ("real") of the columns judged by it."""
+
+    measure: Judge
+    header: str
+    key: str
+
+    def header_of(self, base: str, test_set: str | None) -> str:
+        """``base`` judged by this rule, on ``test_set`` (None: the primary one)."""
+        return " ".join(part for part in (base, self.header, test_set) if part)
+
+    def key_of(self, base: str, test_set: str | None) -> str:
+        return f"{base}{'_' + self.key if self.key else ''}{':' + test_set if test_set else ''}"
+
+
+def top1_confidence(loaded: Predictions, rows: np.ndarray | None) -> np.ndarray:
+    """Each image's top-1 probability (the most probable column, as ``top1``), on ``rows`` (None: all)."""
+    confidence: np.ndarray = loaded.probs.max(axis=1).astype(np.float64)
+    return confidence if rows is None else confidence[rows]
+
+
+def judged(
+    name: str,
+    judge: Judge,
+    size: int,
+    compute: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    depends_on: tuple[object, ...],
+) -> Numbers:
+    """A NUMBERS measure of the top-1 confidence and whether ``judge`` takes each image as right:
+    ``compute(confidence, right)`` on the judge's rows gives ``size`` floats."""
+
+    def numbers(loaded: Predictions) -> np.ndarray | None:
+        right = judge.measure(loaded)
+        return None if right is None else compute(top1_confidence(loaded, judge.rows), right)
+
+    return Numbers(name, size, numbers, (judge.key, *depends_on))
 
 
 def measures_key(measures: list[Measure]) -> str:
