@@ -15,9 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_html_report import browser  # noqa: F401 (the fixture: Chromium through Selenium)
 
 from conftest import SEED, run_script, shared
 from helpers import REAL_JSON, SCRIPT, VAL_FULL_TXT, assert_one_error, write_dataset
+
+pytestmark = pytest.mark.slow  # each runs the table script
+EVIL = "<img src=x onerror=alert(1)>"
 
 PLATFORMS = {"keras": "Keras", "pytorch": "PyTorch"}
 CROSS_CHECKED = ("resnet50", "inceptionv3", "mobilenet", "vgg16")  # through imagenet-x's pandas code: a few
@@ -310,3 +314,47 @@ def test_factors_need_val_file_names(tmp_path):
     (folder / "dataset_files.txt").unlink()
     proc = run_script(SCRIPT, "--dir", folder, "--factors", "--no-cache")
     assert_one_error(proc, "--factors", "file name")
+
+
+def test_reliability_diagram_and_factor_heat_map_in_a_browser(browser, tmp_path):  # noqa: F811
+    truth = dict(line.split() for line in shared(VAL_FULL_TXT).read_text().splitlines() if line.strip())
+    n = 600
+    names = [f"ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(n)]
+    labels = np.array([int(truth[name]) for name in names])
+    folder = tmp_path / "val600"
+    write_dataset(folder, labels, names)
+    rng = np.random.default_rng(4)
+    for model in ("plain", EVIL, "third"):
+        right = rng.random(n) < 0.7
+        preds = np.where(right, labels, (labels + 1) % 1000)[:, None].astype(np.int64)
+        np.save(folder / f"{model}_pytorch_imagenet_top5preds.npy", preds)
+        np.save(folder / f"{model}_pytorch_imagenet_top5probs.npy", rng.uniform(0.05, 1, (n, 1)).astype(np.float32))
+        (folder / f"{model}_pytorch_imagenet_manifest.json").write_text("{}")
+    page = tmp_path / "report.html"
+    proc = run_script(SCRIPT, "--dir", folder, "--calibration", "--factors", "--no-cache", "--html", page)
+    assert proc.returncode == 0, proc.stderr
+    browser.get(page.as_uri())
+    cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.heatmap tr.heat-row')).map(r => "
+        "[r.cells[0].textContent, r.querySelectorAll('td.heat-cell').length]);"
+    )
+    assert sorted(cells) == sorted([[f"{m} (PyTorch)", 16] for m in ("plain", EVIL, "third")])
+    assert browser.execute_script("return document.querySelectorAll('img').length + window.__alerts;") == 0
+    # a factor's header sorts the models by it, highest first
+    header = browser.find_elements("css selector", ".heatmap thead th button")[1]  # background
+    header.click()
+    values = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.heatmap tr.heat-row')).map(r => r.cells[2].textContent);"
+    )
+    assert values == sorted(values, key=lambda v: -float(v or "-inf"))
+    # the row's expansion holds its reliability diagram: a bar per non-empty bin
+    captions = browser.execute_script(
+        "return Array.from(document.querySelectorAll('figcaption')).map(f => f.textContent);"
+    )
+    assert "ECE against Acc@1" in captions
+    row = browser.find_elements("css selector", "#models tr.model-row")[0]
+    model = row.find_elements("css selector", "td")[1].text
+    row.click()
+    bars = browser.execute_script("return document.querySelectorAll('tr.details svg.reliability rect.bin').length;")
+    probs = np.load(folder / f"{model}_pytorch_imagenet_top5probs.npy")[:, 0].astype(np.float64)
+    assert bars == len(np.unique(np.searchsorted(np.linspace(0, 1, 16)[1:-1], probs)))
