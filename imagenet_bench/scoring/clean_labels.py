@@ -69,7 +69,7 @@ def val_numbers(names: list[str], flag: str = "--clean-labels") -> np.ndarray:
     (and of ImageNet-X's); ``flag`` is the option that needs them, for the error."""
     numbers = np.empty(len(names), dtype=np.int64)
     for row, name in enumerate(names):
-        match = _NUMBER_RE.match(Path(name).name)
+        match = _NUMBER_RE.match(name.rpartition("/")[2])  # the file's name (a str split: 50,000 of them)
         if not match:
             raise UsageError(
                 f"{name}: not an ILSVRC2012 val file name; {flag} needs val file names (val and its subsets)"
