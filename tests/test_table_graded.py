@@ -117,8 +117,9 @@ def test_the_tie_rule_is_the_mean_over_every_order_of_the_tied_images():
             orders.append(np.mean(np.cumsum(wrong) / np.arange(1, 7)))
     assert expected_aurc(confidence, right) == pytest.approx(np.mean(orders), abs=1e-12)
     from imagenet_bench.scoring import selective
+    from imagenet_bench.scoring.confidences import Confidences
 
-    assert selective.numbers(confidence, right)[2] == pytest.approx(np.mean(orders), abs=1e-12)
+    assert selective.numbers(Confidences.of(confidence, right))[2] == pytest.approx(np.mean(orders), abs=1e-12)
 
 
 def test_calibration_against_imagenet_x_and_numpy(table, seed):

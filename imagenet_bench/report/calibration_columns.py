@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..scoring import calibration
+from ..scoring.confidences import Confidences
 from ..scoring.labels import Labels
 from ..scoring.measures import Judging
 from .graded_columns import Graded, Numbers, interval_text
@@ -30,12 +31,14 @@ class Calibration(Graded):
         "(points: above 0, over-confident); with --ci, a bootstrap interval for ECE"
     )
     size = calibration.SIZE
+    version = "v2"  # bin sums from the shared sort
 
     def numbers(self, labels: Labels, value: Any, judging: Judging) -> tuple[Numbers, tuple[object, ...]]:
         return calibration.sums, ()
 
-    def interval(self, confidence: np.ndarray, right: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return calibration.ece_of_weighted(calibration.bin_of(confidence), confidence, right.astype(float), weights)
+    def interval(self, graded: Confidences, weights: np.ndarray) -> np.ndarray:
+        confidence, correct = graded.confidence, graded.right.astype(float)
+        return calibration.ece_of_weighted(calibration.bin_of(confidence), confidence, correct, weights)
 
     def cells(
         self,

@@ -58,7 +58,8 @@ class Factors(Graded):
         per_row = factors.row_factors(labels.names, labels.values, annotations)
         rows = judging.measure.rows
         judged_rows = per_row if rows is None else per_row[rows]
-        return (lambda confidence, right: factors.counts(judged_rows, right)), (judged_rows,)
+        count = factors.Counts(judged_rows)
+        return (lambda graded: count(graded.right)), (judged_rows,)
 
     def cells(
         self,

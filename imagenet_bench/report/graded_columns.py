@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..scoring import bootstrap
+from ..scoring.confidences import Confidences
 from ..scoring.labels import Labels
 from ..scoring.measures import Judging, Measure, as_numbers, judged
 from .column_set import ColumnSet
 from .table import Table, answer
 from .table_format import Column
 
-Numbers = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Numbers = Callable[[Confidences], np.ndarray]
 
 
 @functools.cache
@@ -56,7 +57,7 @@ class Graded(ColumnSet):
         files and the rule (for the cache key)."""
         raise NotImplementedError
 
-    def interval(self, confidence: np.ndarray, right: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    def interval(self, graded: Confidences, weights: np.ndarray) -> np.ndarray | None:
         """The statistic under each row of ``weights`` (for --ci), or None: no interval."""
         return None
 
@@ -80,15 +81,15 @@ class Graded(ColumnSet):
                 )
         return made
 
-    def _bootstrapped(self, confidence: np.ndarray, right: np.ndarray) -> np.ndarray:
-        weights = draws(len(confidence))
+    def _bootstrapped(self, graded: Confidences) -> np.ndarray:
+        weights = draws(graded.n)
 
         def statistic(chunk: np.ndarray) -> np.ndarray:
-            found = self.interval(confidence, right, chunk)
+            found = self.interval(graded, chunk)
             assert found is not None  # only asked of sets that have one
             return found
 
-        return np.array(bootstrap.interval(statistic, weights)) if len(confidence) else np.full(2, np.nan)
+        return np.array(bootstrap.interval(statistic, weights)) if graded.n else np.full(2, np.nan)
 
     def cells(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..scoring import selective
+from ..scoring.confidences import Confidences
 from ..scoring.labels import Labels
 from ..scoring.measures import Judging
 from .graded_columns import Graded, Numbers, interval_text
@@ -32,9 +33,8 @@ class Selective(Graded):
     def numbers(self, labels: Labels, value: Any, judging: Judging) -> tuple[Numbers, tuple[object, ...]]:
         return selective.numbers, ()
 
-    def interval(self, confidence: np.ndarray, right: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        groups = selective.Groups.of(confidence, right)
-        return selective.aurc_of_weighted(groups, weights, selective.harmonic(len(confidence)))
+    def interval(self, graded: Confidences, weights: np.ndarray) -> np.ndarray:
+        return selective.aurc_of_weighted(graded, weights)
 
     def cells(
         self,

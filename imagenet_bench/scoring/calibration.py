@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .confidences import Confidences
+
 BINS = 15
 EDGES = np.linspace(0.0, 1.0, BINS + 1)
 
@@ -28,20 +30,18 @@ def bin_of(confidence: np.ndarray) -> np.ndarray:
     return found
 
 
-def sums(confidence: np.ndarray, right: np.ndarray) -> np.ndarray:
+def sums(graded: Confidences) -> np.ndarray:
     """The numbers a model keeps: per bin its image count, confidence sum and right count, then
-    the sum of squared errors (Brier): 3 * BINS + 1 floats."""
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(right, dtype=np.float64)
-    bins = bin_of(confidence)
-    return np.concatenate(
-        [
-            np.bincount(bins, minlength=BINS),
-            np.bincount(bins, weights=confidence, minlength=BINS),
-            np.bincount(bins, weights=correct, minlength=BINS),
-            [np.sum((confidence - correct) ** 2)],
-        ]
-    ).astype(np.float64)
+    the sum of squared errors (Brier): 3 * BINS + 1 floats. From the shared sort: bin b is the
+    run of sorted confidences after the last <= EDGES[b] up to the last <= EDGES[b + 1] (as
+    ``bin_of``), found by 14 binary searches, and summed run by run."""
+    ascending, right = graded.ascending, graded.right_ascending
+    ends = np.r_[0, np.searchsorted(ascending, EDGES[1:-1], side="right"), len(ascending)]
+    runs = list(zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True))
+    conf_sums = [float(ascending[a:b].sum()) for a, b in runs]
+    right_sums = [np.count_nonzero(right[a:b]) for a, b in runs]
+    brier = np.sum((graded.confidence - graded.right) ** 2)
+    return np.concatenate([np.diff(ends), conf_sums, right_sums, [brier]]).astype(np.float64)
 
 
 SIZE = 3 * BINS + 1

@@ -115,19 +115,24 @@ def row_factors(names: list[str], labels: np.ndarray, annotations: Annotations) 
     return factor
 
 
-def counts(factor: np.ndarray, right: np.ndarray) -> np.ndarray:
+class Counts:
     """What a model keeps: [annotated images, errors, images per factor..., errors per factor...]
-    over the rows with ``factor`` >= 0."""
-    annotated = factor >= 0
-    wrong = ~np.asarray(right, dtype=bool)
-    top = factor[annotated]
-    return np.concatenate(
-        [
-            [np.count_nonzero(annotated), np.count_nonzero(wrong & annotated)],
-            np.bincount(top, minlength=NONE + 1)[:NONE],
-            np.bincount(top, weights=wrong[annotated], minlength=NONE + 1)[:NONE],
-        ]
-    ).astype(np.float64)
+    over the rows with ``factor`` >= 0; what does not depend on the model is counted once."""
+
+    def __init__(self, factor: np.ndarray) -> None:
+        self.annotated = np.flatnonzero(factor >= 0)
+        self.top = factor[self.annotated]
+        self.sizes = np.bincount(self.top, minlength=NONE + 1)[:NONE]
+
+    def __call__(self, right: np.ndarray) -> np.ndarray:
+        wrong = ~np.asarray(right, dtype=bool)[self.annotated]
+        return np.concatenate(
+            [
+                [len(self.annotated), np.count_nonzero(wrong)],
+                self.sizes,
+                np.bincount(self.top, weights=wrong, minlength=NONE + 1)[:NONE],
+            ]
+        ).astype(np.float64)
 
 
 @dataclass(frozen=True)

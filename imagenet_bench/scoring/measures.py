@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from ..outputs.predfiles import Predictions
+from .confidences import Confidences
 
 BITS, NUMBERS = "bits", "numbers"
 
@@ -211,25 +212,32 @@ class Judging:
         return f"{base}{'_' + self.key if self.key else ''}{':' + test_set if test_set else ''}"
 
 
-def top1_confidence(loaded: Predictions, rows: np.ndarray | None) -> np.ndarray:
-    """Each image's top-1 probability (the most probable column, as ``top1``), on ``rows`` (None: all)."""
-    confidence: np.ndarray = loaded.probs.max(axis=1).astype(np.float64)
-    return confidence if rows is None else confidence[rows]
+def graded_by(loaded: Predictions, judge: Judge) -> Confidences | None:
+    """The top-1 confidence of the images ``judge`` counts and whether it takes each as right
+    (None where it cannot answer), made once per model and rule and shared by every measure that
+    grades it (``loaded.derived``), with the sort they share."""
+    key = f"graded:{judge.key}"
+    if key not in loaded.derived:
+        right = loaded.derived[judge.key] if judge.key in loaded.derived else judge.measure(loaded)
+        confidence = loaded.confidence if judge.rows is None else loaded.confidence[judge.rows]
+        loaded.derived[key] = None if right is None else Confidences(confidence, np.asarray(right, dtype=bool))
+    found: Confidences | None = loaded.derived[key]
+    return found
 
 
 def judged(
     name: str,
     judge: Judge,
     size: int,
-    compute: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    compute: Callable[[Confidences], np.ndarray],
     depends_on: tuple[object, ...],
 ) -> Numbers:
     """A NUMBERS measure of the top-1 confidence and whether ``judge`` takes each image as right:
-    ``compute(confidence, right)`` on the judge's rows gives ``size`` floats."""
+    ``compute`` of them (``graded_by``) gives ``size`` floats."""
 
     def numbers(loaded: Predictions) -> np.ndarray | None:
-        right = judge.measure(loaded)
-        return None if right is None else compute(top1_confidence(loaded, judge.rows), right)
+        graded = graded_by(loaded, judge)
+        return None if graded is None else compute(graded)
 
     return Numbers(name, size, numbers, (judge.key, *depends_on))
 
@@ -275,6 +283,8 @@ def as_numbers(found: Answer) -> np.ndarray | None:
 def answer(measure: Measure, loaded: Predictions) -> Answer:
     """``measure``'s answer for one model's loaded predictions, in the form the table keeps."""
     value = measure.measure(loaded)
+    if measure.kind == BITS:
+        loaded.derived[measure.key] = value  # for the measures judged by it (``graded_by``)
     if value is None:
         return None
     if measure.kind == BITS:

@@ -27,9 +27,12 @@ coverage, not the first crossing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+from .confidences import Confidences
 
 TARGETS = (95, 99)  # percent selective accuracy, for Cov@95 and Cov@99
 
@@ -38,27 +41,25 @@ TARGETS = (95, 99)  # percent selective accuracy, for Cov@95 and Cov@99
 class Groups:
     """The images in decreasing confidence, as groups of equal confidence: each group's size and errors."""
 
-    order: np.ndarray  # image indices, decreasing confidence (stable)
-    starts: np.ndarray  # where each group starts in ``order``
+    starts: np.ndarray  # where each group starts, in decreasing confidence
     size: np.ndarray
     errors: np.ndarray
-    wrong: np.ndarray  # 1.0 where wrong, in ``order``
 
     @classmethod
-    def of(cls, confidence: np.ndarray, right: np.ndarray) -> Groups:
-        confidence = np.asarray(confidence, dtype=np.float64)
-        order = np.argsort(-confidence, kind="stable")
-        ordered = confidence[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, np.int64)
-        wrong = (~np.asarray(right, dtype=bool))[order].astype(np.float64)
-        size = np.diff(np.r_[starts, len(order)]).astype(np.float64)
-        errors = np.add.reduceat(wrong, starts) if len(order) else np.zeros(0)
-        return cls(order, starts, size, errors, wrong)
+    def of(cls, descending: np.ndarray, wrong: np.ndarray) -> Groups:
+        """``descending``: the confidences in decreasing order; ``wrong``: 1.0 where wrong, in that order."""
+        if not len(descending):
+            return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        starts = np.flatnonzero(np.r_[True, descending[1:] != descending[:-1]])
+        size = np.diff(np.r_[starts, len(descending)]).astype(np.float64)
+        return cls(starts, size, np.add.reduceat(wrong, starts))
 
 
+@functools.lru_cache(maxsize=8)
 def harmonic(n: int) -> np.ndarray:
-    """H[k] = 1 + 1/2 + ... + 1/k for k = 0..n (H[0] = 0)."""
+    """H[k] = 1 + 1/2 + ... + 1/k for k = 0..n (H[0] = 0); made once per test set size (read only)."""
     h: np.ndarray = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+    h.flags.writeable = False
     return h
 
 
@@ -68,27 +69,26 @@ def area(size: np.ndarray, errors: np.ndarray, h: np.ndarray) -> np.ndarray:
     sum over its k of (E0 + (k - K0) s) / k = (E0 - K0 s)(H[K1] - H[K0]) + s (K1 - K0),
     with K0, E0 the images and errors before it, K1 = K0 + size and s = errors / size.
     Sizes may be non-integer weights' sums only through whole numbers (bootstrap counts)."""
-    k1 = np.cumsum(size, axis=-1)
-    e1 = np.cumsum(errors, axis=-1)
+    k1, e1 = np.cumsum(size, axis=-1), np.cumsum(errors, axis=-1)
     k0, e0 = k1 - size, e1 - errors
     s = np.divide(errors, size, out=np.zeros_like(errors), where=size > 0)
-    total = (e0 - k0 * s) * (h[k1.astype(np.int64)] - h[k0.astype(np.int64)]) + s * size
-    n = k1[..., -1]
-    result: np.ndarray = total.sum(axis=-1) / n
+    total = ((e0 - k0 * s) * (h[k1.astype(np.int64)] - h[k0.astype(np.int64)])).sum(axis=-1) + e1[..., -1]
+    result: np.ndarray = total / k1[..., -1]  # s * size summed is the errors, e1's last
     return result
 
 
 def optimal(n: int, wrong: int) -> float:
-    """AURC of ``n`` images with ``wrong`` errors, all right answers first."""
-    right = n - wrong
-    k = np.arange(right + 1, n + 1, dtype=np.float64)
-    return float(np.sum((k - right) / k) / n) if n else float("nan")
+    """AURC of ``n`` images with ``wrong`` errors, all right answers first:
+    (1/n) sum over k = R+1..n of (k - R)/k = ((n - R) - R (H[n] - H[R])) / n, R right."""
+    if not n:
+        return float("nan")
+    right, h = n - wrong, harmonic(n)
+    return float(((n - right) - right * (h[n] - h[right])) / n)
 
 
-def coverage_at(groups: Groups, target_percent: int) -> float:
-    """The largest coverage at a group's end whose selective accuracy is >= target (NaN: none)."""
-    k1 = np.cumsum(groups.size)
-    e1 = np.cumsum(groups.errors)
+def coverage_at(k1: np.ndarray, e1: np.ndarray, target_percent: int) -> float:
+    """The largest coverage at a group's end (``k1`` images, ``e1`` errors up to each group's
+    end) whose selective accuracy is >= target (NaN: none)."""
     reached = np.flatnonzero(100 * (k1 - e1) >= target_percent * k1)
     return float(k1[reached[-1]] / k1[-1]) if len(reached) else float("nan")
 
@@ -96,14 +96,31 @@ def coverage_at(groups: Groups, target_percent: int) -> float:
 SIZE = 3 + len(TARGETS)  # n, errors, AURC, then each target's coverage
 
 
-def numbers(confidence: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """What a model keeps: [images, errors, AURC, Cov@95, Cov@99]."""
-    groups = Groups.of(confidence, right)
-    n = len(groups.order)
+def numbers(graded: Confidences) -> np.ndarray:
+    """What a model keeps: [images, errors, AURC, Cov@95, Cov@99]. From the shared sort, per
+    image: the errors among the first k are the cumulative sum of each image's share of its
+    group's errors (errors / size of its group of tied confidences; 1 or 0 where it ties with
+    none), which is ``area``'s rule image by image, so AURC = mean over k of that sum / k."""
+    n = graded.n
     if n == 0:
         return np.full(SIZE, np.nan)
-    aurc = float(area(groups.size, groups.errors, harmonic(n)))
-    return np.array([n, groups.errors.sum(), aurc, *(coverage_at(groups, t) for t in TARGETS)])
+    descending, wrong = graded.ascending[::-1], ~graded.right_ascending[::-1]
+    k1 = np.r_[np.flatnonzero(descending[1:] != descending[:-1]) + 1, n]  # each group's end
+    errors_up_to = np.cumsum(wrong, dtype=np.float64)
+    e1 = errors_up_to[k1 - 1]
+    if len(k1) < n:  # ties: spread each group's errors evenly over it
+        size = np.diff(k1, prepend=0)
+        errors_up_to = np.cumsum(np.repeat(np.diff(e1, prepend=0) / size, size))
+    aurc = float((errors_up_to * reciprocals(n)).sum() / n)  # not np.dot: BLAS threads, slow here
+    return np.array([n, e1[-1], aurc, *(coverage_at(k1, e1, t) for t in TARGETS)])
+
+
+@functools.lru_cache(maxsize=8)
+def reciprocals(n: int) -> np.ndarray:
+    """1/k for k = 1..n, made once per test set size (read only)."""
+    found: np.ndarray = 1.0 / np.arange(1, n + 1)
+    found.flags.writeable = False
+    return found
 
 
 @dataclass(frozen=True)
@@ -121,10 +138,13 @@ class Selective:
         return cls(n, errors, aurc, aurc - optimal(n, errors), coverage)
 
 
-def aurc_of_weighted(groups: Groups, weights: np.ndarray, h: np.ndarray) -> np.ndarray:
+def aurc_of_weighted(graded: Confidences, weights: np.ndarray) -> np.ndarray:
     """AURC under each row of ``weights`` (resamples x images, how often each image is drawn):
     the groups stay those of the whole set, each with its drawn images and errors."""
-    w = weights[:, groups.order].astype(np.float64)
+    order = graded.order[::-1]
+    wrong = (~graded.right[order]).astype(np.float64)
+    groups = Groups.of(graded.confidence[order], wrong)
+    w = weights[:, order].astype(np.float64)
     size = np.add.reduceat(w, groups.starts, axis=1)
-    errors = np.add.reduceat(w * groups.wrong, groups.starts, axis=1)
-    return area(size, errors, h)
+    errors = np.add.reduceat(w * wrong, groups.starts, axis=1)
+    return area(size, errors, harmonic(graded.n))
