@@ -4,7 +4,10 @@ factor error ratios against its ``get_factor_accuracies`` and ``error_ratio`` fe
 name, predicted class and probability written here; AURC and the coverages against numpy
 over the sorted confidences (ties by linear interpolation of the errors over a tied group,
 checked itself against every order of a small tied set); Brier and MCE against numpy.
-A generated model whose confidence is its correctness has ECE 0 and E-AURC 0."""
+A generated model whose confidence is its correctness has ECE 0 and E-AURC 0. ECE, Brier and
+AURC on the corrected labels (--clean-labels) against imagenet-x and numpy over the images
+cleanlab's JSON, read here, does not mark as label errors; --plot's declared panels counted
+from the saved figure's own Axes."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import numpy as np
 import pytest
 from test_html_report import browser  # noqa: F401 (the fixture: Chromium through Selenium)
 
-from conftest import SEED, run_script, shared
+from conftest import SEED, SHARED, run_script, shared
 from helpers import REAL_JSON, SCRIPT, VAL_FULL_TXT, assert_one_error, write_dataset
 
 pytestmark = pytest.mark.slow  # each runs the table script
@@ -25,6 +28,8 @@ EVIL = "<img src=x onerror=alert(1)>"
 
 PLATFORMS = {"keras": "Keras", "pytorch": "PyTorch"}
 CROSS_CHECKED = ("resnet50", "inceptionv3", "mobilenet", "vgg16")  # through imagenet-x's pandas code: a few
+MTURK_JSON = SHARED / "data" / "label-errors" / "imagenet_mturk.json"
+GRADED_ARGS = ("--calibration", "--selective", "--factors", "--real-labels", REAL_JSON, "--clean-labels", MTURK_JSON)
 
 
 def _seed_models() -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
@@ -74,7 +79,7 @@ def seed() -> dict:
 @pytest.fixture(scope="module")
 def table(tmp_path_factory) -> dict[tuple[str, str], dict]:
     cache = tmp_path_factory.mktemp("cache")
-    records = _table("--calibration", "--selective", "--factors", "--real-labels", REAL_JSON, "--cache-dir", cache)
+    records = _table(*GRADED_ARGS, "--cache-dir", cache)
     return {(r["Platform"], r["Model"]): r for r in records} | {("cache", ""): {"dir": cache}}
 
 
@@ -155,6 +160,30 @@ def test_calibration_on_real_labels_against_imagenet_x(table, seed):
         assert rows[key]["ECE ReaL"] == pytest.approx(expected, abs=1e-9)
 
 
+def test_calibration_on_corrected_labels_against_imagenet_x_and_numpy(table, seed):
+    """--clean-labels: the images the crowd found mislabelled (fewer than 3 of 5 workers chose
+    the given label) are left out, the rest judged by their given labels; rows matched through
+    the val file names of the standard order, the errors read from cleanlab's JSON here."""
+    from imagenet_x.aggregate import estimated_calibration_error
+
+    entries = json.loads(shared(MTURK_JSON).read_text())
+    mislabelled = {e["id"] for e in entries if e["mturk"]["given"] < 3}
+    number = [int(n[len("ILSVRC2012_val_") : -len(".JPEG")]) for n in _standard_names()]
+    kept = np.array([n not in mislabelled for n in number])
+    assert kept.sum() == 47_084
+    labels = np.repeat(np.arange(1000), 50)
+    rows = _rows(table)
+    for key in [("PyTorch", "resnet50"), ("Keras", "inceptionv3"), ("PyTorch", "inception_v3"), ("Keras", "vgg16")]:
+        top1, conf = seed[key]
+        right, conf = (top1 == labels)[kept], conf[kept]
+        row = rows[key]
+        assert row["ECE Clean"] == pytest.approx(100 * estimated_calibration_error(right, conf), abs=1e-9)
+        assert row["ECE Clean"] != pytest.approx(row["ECE"], abs=1e-6)  # another set of images
+        assert row["Brier Clean"] == pytest.approx(np.mean((conf - right) ** 2), abs=1e-12)
+        assert row["p@1-Acc Clean"] == pytest.approx(100 * (conf.mean() - right.mean()), abs=1e-9)
+        assert row["AURC Clean"] == pytest.approx(100 * expected_aurc(conf, right), abs=1e-9)
+
+
 def test_selective_against_numpy_over_sorted_confidences(table, seed):
     labels = np.repeat(np.arange(1000), 50)
     rows = _rows(table)
@@ -213,16 +242,7 @@ def test_a_rerun_reads_nothing(table, tmp_path):
         "PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])]),
         "READS_LOG": str(reads),
     }
-    again = _table(
-        "--calibration",
-        "--selective",
-        "--factors",
-        "--real-labels",
-        REAL_JSON,
-        "--cache-dir",
-        table[("cache", "")]["dir"],
-        env=env,
-    )
+    again = _table(*GRADED_ARGS, "--cache-dir", table[("cache", "")]["dir"], env=env)
     assert not reads.exists() or reads.read_text() == ""
     assert {(r["Platform"], r["Model"]): r for r in again} == _rows(table)
 
@@ -359,3 +379,53 @@ def test_reliability_diagram_and_factor_heat_map_in_a_browser(browser, tmp_path)
     bars = browser.execute_script("return document.querySelectorAll('tr.details svg.reliability rect.bin').length;")
     probs = np.load(folder / f"{model}_pytorch_imagenet_top5probs.npy")[:, 0].astype(np.float64)
     assert bars == len(np.unique(np.searchsorted(np.linspace(0, 1, 16)[1:-1], probs)))
+
+
+def test_plot_draws_the_ece_chart_and_a_reliability_panel_per_chosen_model(tmp_path):
+    """--plot --calibration: the declared ECE-against-Acc@1 chart with a point per model, and a
+    reliability diagram for each of the 12 best models (13 here), a bar per non-empty bin;
+    counted from the saved figure's own Axes, logged by a savefig wrapped in the child."""
+    n, rng = 300, np.random.default_rng(8)
+    labels = rng.integers(0, 1000, n)
+    folder = tmp_path / "m"
+    write_dataset(folder, labels)
+    probs_of = {}
+    for i in range(13):
+        right = np.arange(n) < 100 + 10 * i  # model i: 100 + 10 i right, so every Acc@1 differs
+        preds = np.where(right, labels, (labels + 1) % 1000)[:, None].astype(np.int64)
+        probs = rng.uniform(0.05, 1, (n, 1)).astype(np.float32)
+        np.save(folder / f"m{i:02d}_pytorch_imagenet_top5preds.npy", preds)
+        np.save(folder / f"m{i:02d}_pytorch_imagenet_top5probs.npy", probs)
+        (folder / f"m{i:02d}_pytorch_imagenet_manifest.json").write_text("{}")
+        probs_of[f"m{i:02d}"] = probs[:, 0].astype(np.float64)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import json, os\n"
+        "import matplotlib.figure\n"
+        "_save = matplotlib.figure.Figure.savefig\n"
+        "def _logged(self, *args, **kwargs):\n"
+        "    axes = [a for a in self.get_axes() if a.get_visible()]\n"
+        "    found = [{'title': a.get_title(), 'bars': len(a.patches),\n"
+        "              'points': sum(len(c.get_offsets()) for c in a.collections)} for a in axes]\n"
+        "    with open(os.environ['AXES_LOG'], 'w') as log:\n"
+        "        json.dump(found, log)\n"
+        "    return _save(self, *args, **kwargs)\n"
+        "matplotlib.figure.Figure.savefig = _logged\n"
+    )
+    log = tmp_path / "axes.json"
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])]), "AXES_LOG": str(log)}
+    chart = tmp_path / "chart.png"
+    proc = run_script(SCRIPT, "--dir", folder, "--calibration", "--no-cache", "--plot", chart, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    axes = json.loads(log.read_text())
+    by_title = {a["title"]: a for a in axes}
+    assert by_title["ECE against Acc@1"]["points"] == 13
+    reliability = [a for a in axes if a["title"].endswith("%") and "ECE" in a["title"]]
+    best = [f"m{i:02d}" for i in range(12, 0, -1)]  # the 12 most accurate, best first
+    assert [a["title"].split(" ")[0] for a in reliability] == best
+    for panel, model in zip(reliability, best, strict=True):
+        bins = np.searchsorted(np.linspace(0, 1, 16)[1:-1], probs_of[model])
+        assert panel["bars"] == len(np.unique(bins))
+    assert len(axes) == 1 + 1 + 12  # the Acc@1 bars, the chart, the panels
