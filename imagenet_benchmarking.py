@@ -142,7 +142,13 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.csv",
         help="also write the table as CSV to this file (-o/--output-dir: the 2019 name)",
     )
-    group.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the table as a chart")
+    group.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the table as a chart (with --calibration: ECE against Acc@1 and the reliability "
+        "diagrams of the first 12 rows)",
+    )
     group.add_argument(
         "--html",
         type=Path,

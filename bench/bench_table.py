@@ -21,12 +21,16 @@ script either way, and numpy's own bytecode is cached for all. ``--baseline DIR`
 runs another version of the code cold, interleaved with the rest (DIR holds its
 imagenet_benchmarking.py and imagenet_bench/, e.g. from ``git archive REV | tar -x -C DIR``):
 a change's before and after under the same load.
+``--graded`` also runs, interleaved with the rest, the table with ``--calibration
+--selective --factors`` (issue 22), cold and as a warm rerun, and the plain table with only
+``--val-ground-truth`` (the file names --factors needs for the 2019 files), cold: its ratio
+to the plain table's cold time (target: <= 1.5x) and its peak RSS (target: < 300 MB).
 Each is a subprocess, run REPEATS times interleaved after one untimed warm-up (so the
 files are in the page cache for all); the medians, their ratios to the floor (target:
 cold <= 1.2x) and each one's peak RSS (from wait4, per child) are printed.
 
 Usage: python bench/bench_table.py [SEED_DIR] [--repeats N] [--models N [--manifests]] [--bytecode cached]
-       [--baseline DIR]
+       [--baseline DIR] [--graded [--val-ground-truth FILE]]
 SEED_DIR defaults to ../shared/reference/seed-2019 beside the project root.
 """
 
@@ -47,7 +51,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SEED = ROOT.parent / "shared" / "reference" / "seed-2019"
+DEFAULT_GROUND_TRUTH = ROOT.parent / "shared" / "data" / "ilsvrc2012-val-labels" / "val_full.txt"
 TARGET_RATIO = 1.2
+GRADED = ["--calibration", "--selective", "--factors"]
+GRADED_RATIO, GRADED_MIB = 1.5, 300 * 10**6 / 2**20  # issue 22: x the plain table's cold time; 300 MB
 
 FLOOR = r"""
 import sys
@@ -164,6 +171,17 @@ def main() -> None:
         action="store_true",
         help="with --models: give each a manifest with its arrays' sha256 (every file is hashed)",
     )
+    parser.add_argument(
+        "--graded",
+        action="store_true",
+        help="also time the table with " + " ".join(GRADED) + " (cold and warm) against the plain one",
+    )
+    parser.add_argument(
+        "--val-ground-truth",
+        type=Path,
+        default=DEFAULT_GROUND_TRUTH,
+        help=f"with --graded: the val file names for --factors (default {DEFAULT_GROUND_TRUTH})",
+    )
     args = parser.parse_args()
     keras, pytorch = args.seed_dir / "keras_imagenet", args.seed_dir / "pytorch_imagenet"
     if not keras.is_dir() or not pytorch.is_dir():
@@ -216,6 +234,14 @@ def measure(
         ]
         if run_once(commands["baseline"](), env)[2] != run_once(commands["warm"](), env)[2]:  # warm-ups too
             print(f"note: the baseline {args.baseline} prints another table")
+    graded_out = None
+    if args.graded:
+        names = table + ["--val-ground-truth", str(args.val_ground_truth)]
+        graded_cache = work / "graded-warm-cache"
+        commands["names"] = lambda: names + ["--cache-dir", str(work / f"cold-cache-{next(colds)}")]
+        commands["graded"] = lambda: names + GRADED + ["--cache-dir", str(work / f"cold-cache-{next(colds)}")]
+        commands["graded_warm"] = lambda: names + GRADED + ["--cache-dir", str(graded_cache)]
+        _, _, graded_out = run_once(commands["graded_warm"](), env)  # warm-up, fills its warm cache
     _, _, table_out = run_once(commands["warm"](), env)  # warm-up (fills the warm cache and bytecode), a check
     _, _, floor_out = run_once(commands["floor"]())
     run_once(commands["startup"]())
@@ -229,8 +255,10 @@ def measure(
             wall, peak, out = run_once(command(), env)
             walls[name].append(wall)
             rss[name] = max(rss[name], peak)
-            if name in ("cold", "warm", "nocache"):
+            if name in ("cold", "warm", "nocache", "names"):
                 assert out == table_out, f"{name}: another table"
+            if name in ("graded", "graded_warm"):
+                assert out == graded_out, f"{name}: another table"
         for stale in work.glob("cold-cache-*"):
             shutil.rmtree(stale)
 
@@ -255,15 +283,30 @@ def measure(
     }
     if baseline is not None:
         labels["baseline"] = "baseline, cold"
+    if args.graded:
+        labels |= {
+            "names": "table, --val-ground-truth, cold",
+            "graded": "table, the 3 options, cold",
+            "graded_warm": "table, the 3 options, warm",
+        }
     for name, label in labels.items():
         spread = f"{min(walls[name]):.3f}-{max(walls[name]):.3f}"
         ratio = (
-            f"  {median[name] / median['floor']:.2f}x floor" if name in ("cold", "warm", "nocache", "baseline") else ""
+            f"  {median[name] / median['floor']:.2f}x floor"
+            if name in ("cold", "warm", "nocache", "baseline", "names", "graded", "graded_warm")
+            else ""
         )
         print(f"  {label:<28} median {median[name]:.3f} s  (range {spread} s)  peak RSS {rss[name]} MiB{ratio}")
     ratio = median["cold"] / median["floor"]
     verdict = "ok" if ratio <= TARGET_RATIO else "ABOVE TARGET"
     print(f"  ratio cold/floor             {ratio:.2f}x  (target <= {TARGET_RATIO}x: {verdict})")
+    if args.graded:
+        graded = median["graded"] / median["cold"]
+        verdict = "ok" if graded <= GRADED_RATIO else "ABOVE TARGET"
+        print(f"  {' '.join(GRADED)}, cold / plain table cold: {graded:.2f}x (target <= {GRADED_RATIO}x: {verdict})")
+        print(f"    / plain table with --val-ground-truth, cold: {median['graded'] / median['names']:.2f}x")
+        verdict = "ok" if rss["graded"] < GRADED_MIB else "ABOVE TARGET"
+        print(f"    peak RSS {rss['graded']} MiB cold, {rss['graded_warm']} MiB warm (target < 300 MB: {verdict})")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from helpers import HEAVY, bench, closed_port_url, csv_rows, run_light, serving,
         (("--published", "--format", "json"), ()),
         (("--real-labels", "--val-ground-truth", VAL_FULL_TXT), ()),
         (("--ci",), ("scipy",)),
+        (("--factors", "--calibration", "--selective", "--val-ground-truth", VAL_FULL_TXT, "--no-cache"), ()),
         (
             (
                 "--clean-labels",
@@ -33,11 +34,19 @@ from helpers import HEAVY, bench, closed_port_url, csv_rows, run_light, serving,
             (),
         ),
     ],
-    ids=["plain", "published-json", "real-labels", "ci", "clean-speed-sort"],
+    ids=["plain", "published-json", "real-labels", "ci", "factors", "clean-speed-sort"],
 )
 def test_never_imports_heavy_modules(extra, allowed):
     shared(SEED)
-    proc = run_light("-k", SEED / "keras_imagenet", "-p", SEED / "pytorch_imagenet", *extra, allowed=allowed)
+    proc = run_light(
+        "-k",
+        SEED / "keras_imagenet",
+        "-p",
+        SEED / "pytorch_imagenet",
+        *extra,
+        allowed=allowed,
+        heavy=HEAVY + ("imagenet_x", "pandas"),
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) >= 34
 
@@ -52,6 +61,8 @@ NOT_FOR_A_PLAIN_TABLE = HEAVY + (
     "PIL",
     "socket",
     "numpy.ma",
+    "imagenet_x",
+    "pandas",
 )
 
 

@@ -165,7 +165,73 @@
         x: "acc1", y: "acc1:" + t, xLabel: PRIMARY + " Acc@1 (%)", yLabel: t + " Acc@1 (%)",
         diagonal: "no drop (y = x)", fit: DATA.fits[t]});
     });
+    (DATA.charts || []).forEach(function (c) {  // declared by column sets (ECE against Acc@1)
+      if (have(c.x) && have(c.y)) specs.push({id: c.id, title: c.title, x: c.x, y: c.y, xLabel: c.xLabel, yLabel: c.yLabel});
+    });
     return specs;
+  }
+
+  // A reliability diagram (--calibration): per bin of confidence, the accuracy of its images
+  // as a bar, against the diagonal of perfect calibration; a bar per non-empty bin.
+  function reliability(bins) {
+    const S = 220, P = 34, inner = S - 2 * P;
+    const svg = svgEl("svg", {class: "reliability", width: S, height: S, viewBox: "0 0 " + S + " " + S});
+    const sx = function (v) { return P + v * inner; }, sy = function (v) { return S - P - v * inner; };
+    svg.appendChild(svgEl("rect", {x: P, y: P, width: inner, height: inner, fill: "none", stroke: "#999"}));
+    bins.forEach(function (b) {  // [lo, hi, images, mean confidence, accuracy]
+      if (!b[2]) return;
+      const bar = svgEl("rect", {class: "bin", x: sx(b[0]), y: sy(b[4]), width: sx(b[1]) - sx(b[0]),
+        height: sy(0) - sy(b[4]), fill: "#4c78a8", stroke: "#fff"});
+      bar.appendChild(svgEl("title", {}, fixed(100 * b[0], 1) + "-" + fixed(100 * b[1], 1) + "%: " + b[2] +
+        " images, accuracy " + fixed(100 * b[4], 1) + "%, mean confidence " + fixed(100 * b[3], 1) + "%"));
+      svg.appendChild(bar);
+    });
+    svg.appendChild(svgEl("line", {x1: sx(0), y1: sy(0), x2: sx(1), y2: sy(1), stroke: "#d62728", "stroke-dasharray": "4 3"}));
+    svg.appendChild(svgEl("text", {x: S / 2, y: S - 6, "text-anchor": "middle"}, "confidence (top-1 probability)"));
+    svg.appendChild(svgEl("text", {x: 12, y: S / 2, transform: "rotate(-90 12 " + S / 2 + ")", "text-anchor": "middle"}, "accuracy"));
+    return el("figure", {class: "figure reliability-figure"}, [svg, el("figcaption", {}, ["Reliability diagram (15 bins)"])]);
+  }
+
+  function rowFigures(row) {
+    return Object.keys(DATA.figure_kinds || {}).filter(function (k) { return row.figures && row.figures[k]; })
+      .map(function (k) { return DATA.figure_kinds[k] === "reliability" ? reliability(row.figures[k]) : null; })
+      .filter(function (f) { return f; });
+  }
+
+  // A heat map of models x keys (--factors): a cell per model and key, coloured by its value
+  // around 1 (red above, blue below); a header click sorts the models by that key.
+  const heatSort = {};
+  function heatColour(v) {
+    if (v === null || v === undefined) return "#fff";
+    const t = Math.max(-1, Math.min(1, Math.log2(v)));
+    const c = Math.round(255 * (1 - Math.abs(t)));
+    return t >= 0 ? "rgb(255," + c + "," + c + ")" : "rgb(" + c + "," + c + ",255)";
+  }
+  function heatmap(spec) {
+    const rows = state.order.filter(function (r) { return shown(DATA.rows[r]); });
+    const by = heatSort[spec.id];
+    if (by !== undefined) {
+      rows.sort(function (a, b) {
+        const va = DATA.rows[a].heat[spec.id][by], vb = DATA.rows[b].heat[spec.id][by];
+        return (vb === null) - (va === null) || (vb || 0) - (va || 0);
+      });
+    }
+    const head = el("tr", {}, [el("th", {}, ["Model"])].concat(spec.labels.map(function (label, i) {
+      const button = el("button", {type: "button"}, [label]);
+      button.addEventListener("click", function () { heatSort[spec.id] = i; renderCharts(); });
+      return el("th", {"aria-sort": by === i ? "descending" : "none"}, [button]);
+    })));
+    const body = rows.map(function (r) {
+      const row = DATA.rows[r];
+      return el("tr", {class: "heat-row"}, [el("th", {scope: "row"}, [row.model + " (" + row.platform_name + ")"])]
+        .concat(row.heat[spec.id].map(function (v) {
+          const td = el("td", {class: "heat-cell num"}, [v === null ? "" : fixed(v, 2)]);
+          td.style.background = heatColour(v);
+          return td;
+        })));
+    });
+    return el("figure", {class: "figure heatmap", "data-heatmap": spec.id}, [
+      el("table", {}, [el("thead", {}, [head]), el("tbody", {}, body)]), el("figcaption", {}, [spec.title])]);
   }
 
   function scatter(spec, tooltip) {
@@ -355,7 +421,7 @@
   // A row's provenance: each manifest section once when every dataset's manifest agrees on
   // it (weights, libraries...), else once per dataset (dates, timings, the dataset itself).
   function provenance(row, width) {
-    const cell = el("td", {colspan: width}, [el("h3", {}, ["How the numbers of " + row.model + " were made"])]);
+    const cell = el("td", {colspan: width}, rowFigures(row).concat([el("h3", {}, ["How the numbers of " + row.model + " were made"])]));
     const names = DATA.datasets.map(function (d) { return d.name; }).filter(function (n) { return n in row.provenance; });
     const missing = names.filter(function (n) { return row.provenance[n] === null; });
     const having = names.filter(function (n) { return row.provenance[n] !== null; });
@@ -449,6 +515,7 @@
       if (state.testSet && spec.testSet && spec.testSet !== state.testSet) return;
       chartsNode.appendChild(el("figure", {class: "figure"}, [scatter(spec, tooltip), el("figcaption", {}, [spec.title])]));
     });
+    (DATA.heatmaps || []).forEach(function (spec) { chartsNode.appendChild(heatmap(spec)); });
   }
 
   function update() {
@@ -461,7 +528,7 @@
     root.appendChild(header());
     root.appendChild(filters());
     chartsNode = el("div", {class: "charts", id: "charts"});
-    const n = chartSpecs().length;
+    const n = chartSpecs().length + (DATA.heatmaps || []).length;
     if (n) {
       root.appendChild(el("details", {open: "", class: "charts-box"}, [
         el("summary", {}, [n + " chart" + (n === 1 ? "" : "s") + " (hover a point for its model, click it for its row; points follow the filters)"]),

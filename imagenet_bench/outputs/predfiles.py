@@ -11,6 +11,7 @@ writes are sorted, for which that is column 0.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -91,9 +92,18 @@ class Predictions:
     manifest: dict[str, Any] | None = None
     top1: np.ndarray = field(init=False)
     warnings: list[str] = field(default_factory=list)
+    top1_column: np.ndarray = field(init=False)  # the most probable column of each row
+    derived: dict[str, Any] = field(default_factory=dict)  # what measures share while the arrays are loaded
 
     def __post_init__(self) -> None:
-        self.top1 = self.preds[np.arange(len(self.preds)), np.argmax(self.probs, axis=1)]
+        self.top1_column = np.argmax(self.probs, axis=1)
+        self.top1 = self.preds[np.arange(len(self.preds)), self.top1_column]
+
+    @functools.cached_property
+    def confidence(self) -> np.ndarray:
+        """Each row's top-1 probability (of ``top1``'s column), float64; computed once, when asked."""
+        found: np.ndarray = self.probs[np.arange(len(self.probs)), self.top1_column].astype(np.float64)
+        return found
 
     @property
     def n(self) -> int:

@@ -38,6 +38,7 @@ class Accuracy(ColumnSet):
     name = "accuracy"
     always = True
     sort_key = "acc1"
+    judge = ("acc1", "", "")
 
     def measures(self, labels: Labels, primary: bool, value: Any) -> list[Measure]:
         return labels.accuracy_measures()  # by the test set's rule: its label, or a class it accepts

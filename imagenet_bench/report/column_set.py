@@ -8,6 +8,9 @@ A ``ColumnSet`` says
   test set (made from its labels and row file names); each keeps, per model, bits (per-image
   right/wrong: counts, intervals, McNemar tests) or numbers (a small float vector) in the score
   cache;
+- ``judge``: a set whose bits say which images are right (Acc@1, ReaL, corrected labels)
+  names that measure, so the sets that grade confidence (``graded``: calibration, selective
+  prediction, ImageNet-X factors) judge by every enabled rule, each in its own columns;
 - how its row values are computed from those answers (and the manifests): ``fill`` sets row
   keys and returns its display ``table_format.Column``s (header, formatter, numeric: sortable
   with --sort, detail: CSV and JSON only), which every renderer (text, Markdown, CSV, JSON,
@@ -25,7 +28,7 @@ import argparse
 from typing import Any
 
 from ..scoring.labels import Labels
-from ..scoring.measures import Measure
+from ..scoring.measures import Judging, Measure
 from .table import Table
 from .table_format import Column
 
@@ -42,6 +45,7 @@ class ColumnSet:
     always: bool = False  # on in every table, no option
     after_sort: bool = False  # its values depend on the display order (tests of each row against the one above)
     sort_key: str | None = None  # the row key to sort by when enabled and no --sort is given (the last set's wins)
+    judge: tuple[str, str, str] | None = None  # (its bits measure that judges right, header suffix, key suffix)
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
         """The table script's options that enable and configure it."""
@@ -60,6 +64,11 @@ class ColumnSet:
 
     def measures(self, labels: Labels, primary: bool, value: Any) -> list[Measure]:
         """What to answer per model on a test set with ``labels`` (``primary``: the first one)."""
+        return []
+
+    def graded(self, labels: Labels, primary: bool, value: Any, judges: list[Judging]) -> list[Measure]:
+        """What to answer per model that is judged by the rules of ``judges`` (those of the enabled
+        sets on this test set); asked after ``measures``."""
         return []
 
     def fill(self, table: Table, value: Any) -> list[Column]:

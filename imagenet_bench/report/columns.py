@@ -5,9 +5,12 @@ columns. Adding a column is one module with a ColumnSet and one line here."""
 from __future__ import annotations
 
 from .accuracy_columns import Accuracy, Gaps, Identity, Intervals, Selection, TestSets
+from .calibration_columns import Calibration
 from .column_set import ColumnSet
+from .factor_columns import Factors
 from .label_columns import Clean, Real
 from .manifest_columns import Published, Speed
+from .selective_columns import Selective
 
 COLUMN_SETS: tuple[ColumnSet, ...] = (
     Identity(),
@@ -20,4 +23,7 @@ COLUMN_SETS: tuple[ColumnSet, ...] = (
     Real(),
     Clean(),
     Speed(),
+    Calibration(),
+    Selective(),
+    Factors(),
 )

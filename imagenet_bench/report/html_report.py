@@ -233,6 +233,7 @@ def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
     provenance = _Provenance()
     test_sets = list(table.test_sets)
     plot_keys = PLOT_KEYS + tuple(f"acc1:{t}" for t in test_sets)
+    plot_keys += tuple(k for chart in table.charts for k in (chart["x"], chart["y"]) if k not in plot_keys)
     shown = [c for c in table.columns if not c.detail]  # the text table's columns (no exact counts)
     columns = [
         {
@@ -262,6 +263,8 @@ def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
                 "sort": [_sort_value(v, c.numeric) for c, v in zip(shown, values, strict=True)],
                 "plot": {k: v for k in plot_keys if (v := _number(row.get(k))) is not None},
                 "provenance": manifests,
+                "figures": {k: row[k] for k in table.row_figures if row.get(k) is not None},
+                "heat": {h["id"]: [_number(row.get(k)) for k in h["keys"]] for h in table.heatmaps},
             }
         )
     return {
@@ -279,6 +282,12 @@ def payload(table: Table, info: ReportInfo) -> dict[str, Any]:
             for name, fit in table.fits.items()
         },
         "notes": list(table.notes),
+        "charts": [{k: one_line(str(v)) for k, v in chart.items()} for chart in table.charts],
+        "heatmaps": [
+            {"id": h["id"], "title": one_line(h["title"]), "labels": [one_line(x) for x in h["labels"]]}
+            for h in table.heatmaps
+        ],
+        "figure_kinds": dict(table.row_figures),
         "columns": columns,
         "rows": rows,
         "section_labels": [label for label, _ in SECTIONS],

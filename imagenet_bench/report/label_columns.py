@@ -23,6 +23,7 @@ class Real(ColumnSet):
     """ImageNet-ReaL Acc@1 (bits "real1": the images with a non-empty label set)."""
 
     name = "real"
+    judge = ("real1", "ReaL", "real")
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument(
@@ -80,6 +81,7 @@ class Clean(ColumnSet):
     rank's change against the original labels (positive: the model moves up)."""
 
     name = "clean"
+    judge = ("clean_drop", "Clean", "clean")
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument(

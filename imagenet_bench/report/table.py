@@ -14,7 +14,7 @@ from typing import Any
 from ..models import sources
 from ..outputs import predfiles
 from ..scoring import metrics
-from ..scoring.measures import Answer, as_marks
+from ..scoring.measures import Answer, Judging, as_marks
 from ..scoring.score import Card
 from .table_format import Column
 
@@ -38,6 +38,10 @@ class Table:
     fits: per non-val test set, the effective-robustness line in logit space
       ({"slope", "intercept", "baseline": [model labels]}).
     notes: lines printed above the table.
+    judges: per test set, the rules of right and wrong the enabled sets declare (Acc@1, ReaL...).
+    charts, heatmaps, row_figures: what the HTML report draws besides its own charts: scatter
+      charts of two row keys, heat maps of models x row keys, and per-row figures (a reliability
+      diagram) on the row's expansion; --plot draws them too.
     """
 
     rows: list[dict[str, Any]]
@@ -46,6 +50,10 @@ class Table:
     test_sets: list[str] = field(default_factory=list)
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    judges: dict[str, list[Judging]] = field(default_factory=dict)  # per test set: its rules of right and wrong
+    charts: list[dict[str, str]] = field(default_factory=list)  # more scatter charts: id, title, x, y, xLabel, yLabel
+    heatmaps: list[dict[str, Any]] = field(default_factory=list)  # id, title, keys (row values), labels
+    row_figures: dict[str, str] = field(default_factory=dict)  # row key: kind of figure ("reliability")
 
 
 def pct(count: int | None, n: int | None) -> float | None:

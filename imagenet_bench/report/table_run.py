@@ -25,6 +25,7 @@ from ..base.errors import UsageError, one_line
 from ..scoring import labels as test_labels
 from ..scoring import score as scoring
 from ..scoring.labels import Labels
+from ..scoring.measures import Judging
 from . import columns, table
 from .column_set import ColumnSet
 from .label_columns import corrected_labels
@@ -68,6 +69,13 @@ def enabled_sets(options: TableOptions) -> list[tuple[ColumnSet, Any]]:
     return found
 
 
+def judgings(sets: list[tuple[ColumnSet, Any]], measures: list[Any]) -> list[Judging]:
+    """The rules of right and wrong the enabled sets declare (``ColumnSet.judge``) that have a
+    measure on this test set, in registry order."""
+    by_name = {m.name: m for m in measures}
+    return [Judging(by_name[s.judge[0]], s.judge[1], s.judge[2]) for s, _ in sets if s.judge and s.judge[0] in by_name]
+
+
 def describe(test_set: scoring.PredictionSet, labels: Labels) -> dict[str, Any]:
     info = test_set.info or {}
     classes = int(np.count_nonzero(np.bincount(labels.values, minlength=1)))  # labels are 0..999 (checked)
@@ -107,6 +115,7 @@ def build(options: TableOptions) -> Built:
     primary = test_sets[0]
     sets = enabled_sets(options)
     cards, datasets = {}, []
+    judges: dict[str, list[Judging]] = {}
     tallies = None
     if options.label_issues:
         from . import label_issues
@@ -126,7 +135,12 @@ def build(options: TableOptions) -> Built:
         counted = tallies if test_set is primary else None  # --label-issues counts the primary's models
         if counted is not None:
             labels.need_imagenet_classes("--label-issues")
-        measures = [m for column_set, value in sets for m in column_set.measures(labels, test_set is primary, value)]
+        is_primary = test_set is primary
+        measures = [m for column_set, value in sets for m in column_set.measures(labels, is_primary, value)]
+        judges[test_set.name] = judgings(sets, measures)
+        measures += [
+            m for column_set, value in sets for m in column_set.graded(labels, is_primary, value, judges[test_set.name])
+        ]
         cards[test_set.name] = scoring.score(
             test_set, measures, options.cache_root, failures, list(counted) if counted is not None else []
         )
@@ -136,7 +150,7 @@ def build(options: TableOptions) -> Built:
     if not any(cards.values()):
         raise nothing_ranked(failures)
     built = Built(
-        assemble(cards, datasets, sets, options.sort),
+        assemble(cards, datasets, sets, options.sort, judges),
         failures,
         [w for test_cards in cards.values() for card in test_cards for w in card.warnings],
     )
@@ -159,11 +173,13 @@ def assemble(
     datasets: list[dict[str, Any]],
     sets: list[tuple[ColumnSet, Any]],
     sort: str | None,
+    judges: dict[str, list[Judging]] | None = None,
 ) -> table.Table:
     """The table: each column set fills its row values (in registry order; those that depend
     on the display order after sorting) and gives its columns, which keep registry order,
     detail columns after all shown ones."""
     result = table.Table(table.base_rows(cards, datasets[0]["name"]), [], datasets, [d["name"] for d in datasets])
+    result.judges = judges or {}
     parts: dict[str, list[Column]] = {}
     for column_set, value in sets:
         if not column_set.after_sort:

@@ -64,13 +64,16 @@ def load(path: Path) -> LabelErrors:
     return LabelErrors(errors, given, frozenset(checked))
 
 
-def val_numbers(names: list[str]) -> np.ndarray:
-    """The number in each val file name (ILSVRC2012_val_<number>), the key of the crowd's data."""
+def val_numbers(names: list[str], flag: str = "--clean-labels") -> np.ndarray:
+    """The number in each val file name (ILSVRC2012_val_<number>), the key of the crowd's data
+    (and of ImageNet-X's); ``flag`` is the option that needs them, for the error."""
     numbers = np.empty(len(names), dtype=np.int64)
     for row, name in enumerate(names):
-        match = _NUMBER_RE.match(Path(name).name)
+        match = _NUMBER_RE.match(name.rpartition("/")[2])  # the file's name (a str split: 50,000 of them)
         if not match:
-            raise UsageError(f"{name}: not an ILSVRC2012 val file name; --clean-labels needs val file names")
+            raise UsageError(
+                f"{name}: not an ILSVRC2012 val file name; {flag} needs val file names (val and its subsets)"
+            )
         numbers[row] = int(match[1])
     return numbers
 

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from ..outputs.predfiles import Predictions
+from .confidences import Confidences
 
 BITS, NUMBERS = "bits", "numbers"
 
@@ -110,6 +111,7 @@ class Accepted:
     k: int = 1
     kind: str = field(default=BITS, init=False)
     key: str = field(init=False)
+    rows: None = field(default=None, init=False)  # every image (a Judge)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -153,6 +155,11 @@ class InSet:
     def size(self) -> int:
         return int(np.count_nonzero(self.valid))
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The images it marks (a Judge): those with a non-empty set."""
+        return np.flatnonzero(self.valid)
+
     def measure(self, loaded: Predictions) -> np.ndarray | None:
         top1 = loaded.top1
         right: np.ndarray = self.member[np.arange(len(top1)), top1][self.valid]
@@ -178,6 +185,61 @@ class Numbers:
 
     def measure(self, loaded: Predictions) -> np.ndarray | None:
         return self.compute(loaded)
+
+
+class Judge(Measure, Protocol):
+    """A BITS measure that says which images are right (Acc@1, ReaL, corrected labels), and on
+    which rows (None: all), so that a measure of confidence can be judged by the same rule."""
+
+    @property
+    def rows(self) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class Judging:
+    """A rule of right and wrong on one test set: the bits measure that applies it, and the
+    suffixes of the header ("ReaL") and of the row keys ("real") of the columns judged by it."""
+
+    measure: Judge
+    header: str
+    key: str
+
+    def header_of(self, base: str, test_set: str | None) -> str:
+        """``base`` judged by this rule, on ``test_set`` (None: the primary one)."""
+        return " ".join(part for part in (base, self.header, test_set) if part)
+
+    def key_of(self, base: str, test_set: str | None) -> str:
+        return f"{base}{'_' + self.key if self.key else ''}{':' + test_set if test_set else ''}"
+
+
+def graded_by(loaded: Predictions, judge: Judge) -> Confidences | None:
+    """The top-1 confidence of the images ``judge`` counts and whether it takes each as right
+    (None where it cannot answer), made once per model and rule and shared by every measure that
+    grades it (``loaded.derived``), with the sort they share."""
+    key = f"graded:{judge.key}"
+    if key not in loaded.derived:
+        right = loaded.derived[judge.key] if judge.key in loaded.derived else judge.measure(loaded)
+        confidence = loaded.confidence if judge.rows is None else loaded.confidence[judge.rows]
+        loaded.derived[key] = None if right is None else Confidences(confidence, np.asarray(right, dtype=bool))
+    found: Confidences | None = loaded.derived[key]
+    return found
+
+
+def judged(
+    name: str,
+    judge: Judge,
+    size: int,
+    compute: Callable[[Confidences], np.ndarray],
+    depends_on: tuple[object, ...],
+) -> Numbers:
+    """A NUMBERS measure of the top-1 confidence and whether ``judge`` takes each image as right:
+    ``compute`` of them (``graded_by``) gives ``size`` floats."""
+
+    def numbers(loaded: Predictions) -> np.ndarray | None:
+        graded = graded_by(loaded, judge)
+        return None if graded is None else compute(graded)
+
+    return Numbers(name, size, numbers, (judge.key, *depends_on))
 
 
 def measures_key(measures: list[Measure]) -> str:
@@ -221,6 +283,8 @@ def as_numbers(found: Answer) -> np.ndarray | None:
 def answer(measure: Measure, loaded: Predictions) -> Answer:
     """``measure``'s answer for one model's loaded predictions, in the form the table keeps."""
     value = measure.measure(loaded)
+    if measure.kind == BITS:
+        loaded.derived[measure.key] = value  # for the measures judged by it (``graded_by``)
     if value is None:
         return None
     if measure.kind == BITS:

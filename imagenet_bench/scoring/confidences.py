@@ -1,0 +1,66 @@
+"""The top-1 confidence of the images one rule of right and wrong judges, with whether each is
+right, and their sort by confidence: made once per model and rule while its arrays are loaded,
+and shared by the measures that grade it (calibration's bins, the risk-coverage curve).
+
+One sort serves both: calibration's bins are runs of the sorted confidences (14 binary
+searches for their ends, then a sum per bin), and the risk-coverage curve's groups of tied
+confidences are runs of equal values. The sort need not be stable: every number taken from
+it is a sum over a bin or over a group of equal confidences, whatever order ties are in.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Confidences:
+    confidence: np.ndarray  # float64, one per judged image
+    right: np.ndarray  # bool, one per judged image
+
+    @classmethod
+    def of(cls, confidence: np.ndarray, right: np.ndarray) -> Confidences:
+        return cls(np.asarray(confidence, dtype=np.float64), np.asarray(right, dtype=bool))
+
+    @property
+    def n(self) -> int:
+        return len(self.confidence)
+
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """Image indices in increasing confidence (numpy's default sort: fast, not stable), for
+        what needs each image's place (the bootstrap's weights); the sums need only ``ascending``."""
+        found: np.ndarray = np.argsort(self.confidence)
+        return found
+
+    @functools.cached_property
+    def _sorted(self) -> np.ndarray | None:
+        """Each image's confidence and rightness in one sortable number, sorted: a non-negative
+        float64's bits, read as an unsigned integer, order as the float does, and its sign bit
+        (0) is free, so the bits shifted left by one hold rightness in the lowest bit. Sorting
+        these (numpy's vectorised integer sort) is twice as fast as an argsort and carries
+        rightness along; ties keep their right ones after their wrong ones, which no sum minds.
+        None where a confidence is NaN or below 0 (the files allow a rounding error below 0)."""
+        if not self.n or not self.confidence.min() >= 0:  # the min is NaN where any is
+            return None
+        key = np.ascontiguousarray(self.confidence).view(np.uint64) << np.uint64(1)
+        key |= self.right
+        key.sort()
+        return key
+
+    @functools.cached_property
+    def ascending(self) -> np.ndarray:
+        """The confidences in increasing order."""
+        key = self._sorted
+        found: np.ndarray = self.confidence[self.order] if key is None else (key >> np.uint64(1)).view(np.float64)
+        return found
+
+    @functools.cached_property
+    def right_ascending(self) -> np.ndarray:
+        """Whether each image of ``ascending`` is right."""
+        key = self._sorted
+        found: np.ndarray = self.right[self.order] if key is None else (key & np.uint64(1)).astype(bool)
+        return found

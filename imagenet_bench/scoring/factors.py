@@ -1,0 +1,156 @@
+"""ImageNet-X factors of variation (Idrissi et al. 2022): on which kinds of image a model fails.
+
+ImageNet-X annotated 48,868 val images with the factors that make each unusual (pose,
+background, texture...) and marked one as its top factor. A factor's error ratio is the
+model's error rate on the images whose top factor it is, divided by its error rate on all
+annotated images: above 1, the factor hurts it more than the average image does. As the
+``imagenet-x`` package does by default, the 3,000 prototypical images (the ones annotators
+compared against) are left out: 46,110 annotated images remain on the full val set.
+
+The annotations are the package's data files (``imagenet_x/annotations``), read here without
+importing the package (which imports pandas): ``imagenet_x_val_top_factor.jsonl`` (a JSON
+object per image: file name, class, a 0/1 per factor) and ``prototypical_paths.csv``. Their
+licence is CC BY-NC 4.0. Rows are matched by val file name, as ReaL and corrected labels are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import operator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..base.errors import UsageError
+
+PACKAGE = "imagenet-x==0.0.7"
+TOP_FACTORS = "imagenet_x_val_top_factor.jsonl"
+PROTOTYPES = "prototypical_paths.csv"
+FACTORS = (  # in the package's order
+    "pose",
+    "background",
+    "pattern",
+    "color",
+    "smaller",
+    "shape",
+    "partial_view",
+    "subcategory",
+    "texture",
+    "larger",
+    "darker",
+    "object_blocking",
+    "person_blocking",
+    "style",
+    "brighter",
+    "multiple_objects",
+)
+NONE = len(FACTORS)  # an annotated image with no top factor (2 of them): counted in the whole, in no factor
+SIZE = 2 + 2 * len(FACTORS)  # annotated images, their errors, then per factor images and errors
+
+
+def default_folder() -> Path:
+    """The installed package's annotations, found without importing it."""
+    spec = importlib.util.find_spec("imagenet_x")
+    if spec is None or spec.origin is None:
+        raise UsageError(
+            f"--factors needs the ImageNet-X annotations: pip install {PACKAGE}, or pass --factors "
+            f"FOLDER holding its {TOP_FACTORS} and {PROTOTYPES}"
+        )
+    return Path(spec.origin).parent / "annotations"
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Per val number (ILSVRC2012_val_<number>): its class and top factor (NONE: none)."""
+
+    classes: np.ndarray  # indexed by val number; -1 where not annotated or prototypical
+    factor: np.ndarray
+    source: str
+
+
+def load(folder: Path) -> Annotations:
+    from .clean_labels import val_numbers  # here: the registry imports this module for every table
+
+    classes = np.full(50_001, -1, dtype=np.int64)
+    factor = np.full(50_001, -1, dtype=np.int64)
+    try:
+        lines = (folder / TOP_FACTORS).read_text(encoding="utf-8").split("\n")
+        records = json.loads("[" + ",".join(line for line in lines if line.strip()) + "]")  # one parse: 5x faster
+        numbers = val_numbers([r["file_name"] for r in records], "--factors")
+        flags = np.array([operator.itemgetter(*FACTORS)(r) for r in records], dtype=np.int64).reshape(-1, NONE)
+        if len(flags) and flags.sum(axis=1).max() > 1:
+            raise ValueError("an image with more than one top factor")
+        classes[numbers] = [int(r["class"]) for r in records]
+        factor[numbers] = np.where(flags.any(axis=1), flags.argmax(axis=1), NONE)
+        prototypes = (folder / PROTOTYPES).read_text(encoding="utf-8").split()[1:]  # a header, then a name a line
+    except FileNotFoundError as exc:
+        raise UsageError(
+            f"{exc.filename}: not found; --factors needs ImageNet-X's annotations (pip install {PACKAGE}, "
+            f"or --factors FOLDER holding {TOP_FACTORS} and {PROTOTYPES})"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{folder / TOP_FACTORS}: not ImageNet-X's annotations ({exc}); check --factors") from None
+    left_out = val_numbers(prototypes, "--factors")
+    classes[left_out], factor[left_out] = -1, -1
+    return Annotations(classes, factor, str(folder))
+
+
+def row_factors(names: list[str], labels: np.ndarray, annotations: Annotations) -> np.ndarray:
+    """Each row's top factor (NONE: annotated with none; -1: not annotated, or a prototype);
+    an annotated image whose label is not ImageNet-X's class is an error (not the val labels)."""
+    from .clean_labels import val_numbers
+
+    numbers = val_numbers(names, "--factors")
+    classes: np.ndarray = annotations.classes[numbers]
+    factor: np.ndarray = annotations.factor[numbers]
+    wrong = np.flatnonzero((classes >= 0) & (classes != labels))
+    if len(wrong):
+        row = int(wrong[0])
+        raise UsageError(
+            f"{annotations.source}: {names[row]} is class {classes[row]} there but {labels[row]} here; "
+            "--factors applies to the ImageNet val labels only"
+        )
+    return factor
+
+
+class Counts:
+    """What a model keeps: [annotated images, errors, images per factor..., errors per factor...]
+    over the rows with ``factor`` >= 0; what does not depend on the model is counted once."""
+
+    def __init__(self, factor: np.ndarray) -> None:
+        self.annotated = np.flatnonzero(factor >= 0)
+        self.top = factor[self.annotated]
+        self.sizes = np.bincount(self.top, minlength=NONE + 1)[:NONE]
+
+    def __call__(self, right: np.ndarray) -> np.ndarray:
+        wrong = ~np.asarray(right, dtype=bool)[self.annotated]
+        return np.concatenate(
+            [
+                [len(self.annotated), np.count_nonzero(wrong)],
+                self.sizes,
+                np.bincount(self.top, weights=wrong, minlength=NONE + 1)[:NONE],
+            ]
+        ).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class FactorErrors:
+    n: int
+    ratios: dict[str, float | None]  # None: no image of that factor, or no error at all
+    images: dict[str, int]
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> FactorErrors:
+        n, errors = values[0], values[1]
+        sizes, wrong = values[2 : 2 + NONE], values[2 + NONE :]
+        ratios: dict[str, float | None] = {}
+        for i, name in enumerate(FACTORS):
+            ratios[name] = None if sizes[i] == 0 or errors == 0 else float((wrong[i] / sizes[i]) / (errors / n))
+        return cls(int(n), ratios, {name: int(sizes[i]) for i, name in enumerate(FACTORS)})
+
+    @property
+    def worst(self) -> str | None:
+        known = {k: v for k, v in self.ratios.items() if v is not None}
+        return max(known, key=lambda k: known[k]) if known else None
