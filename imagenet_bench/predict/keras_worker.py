@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..base import atomic, errors, memory
+from ..datasets.path_list import PathList
 from . import child_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository, on the child's PYTHONPATH
@@ -161,7 +162,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         if job.get("preprocess")
         else sources.preprocess_for(entry, job["protocol"])
     )
-    paths = [Path(p) for p in job["paths"]]
+    paths = PathList(Path(p) for p in job.pop("paths"))  # compact: kept to the end (path_list)
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
     start = time.perf_counter()

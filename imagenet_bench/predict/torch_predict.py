@@ -219,9 +219,9 @@ def predict_group(
                     continue
                 t0 = time.perf_counter()
                 try:
-                    x = pixels.float().div_(255)
+                    x = pixels.float().div_(255)  # in place from here: each batch-sized buffer costs a mapping
                     if s["norm"] is not None:
-                        x = (x - s["norm"][0]) / s["norm"][1]
+                        x.sub_(s["norm"][0]).div_(s["norm"][1])
                     x = x.contiguous(memory_format=memory_format)
                     autocast = (
                         torch.autocast(device.type, dtype=amp_dtype)
