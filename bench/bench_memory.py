@@ -184,7 +184,7 @@ def main() -> None:
         for name in trees:
             medians = {size: statistics.median(peaks[configuration, name, size]) for size in args.sizes}
             small, large = min(args.sizes), max(args.sizes)
-            growth = (medians[large] - medians[small]) * 1024 / (large - small)
+            growth = (medians[large] - medians[small]) * 1024 / (large - small) if large > small else float("nan")
             for size in args.sizes:
                 values = peaks[configuration, name, size]
                 spread = max(values) - min(values)
