@@ -111,4 +111,4 @@ def claim(folder: str | Path, dataset: Dataset, protocol: str) -> None:
     if not atomic.create_json(folder / DATASET_JSON, {"schema": SCHEMA, "protocol": protocol, **dataset.describe()}):
         validate(folder, dataset, protocol)  # another job claimed it first: it must be for this dataset
     atomic.save_npy(labels, dataset.labels)
-    atomic.write_text(files, "".join(f"{name}\n" for name in dataset.names))
+    atomic.write_text(files, "".join(f"{name}\n" for name in dataset.each_name()))

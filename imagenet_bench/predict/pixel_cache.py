@@ -87,6 +87,14 @@ def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
+def _names_digest(dataset: Dataset) -> str:
+    """sha256 of the names joined by newlines, fed one name at a time."""
+    digest = hashlib.sha256()
+    for row, name in enumerate(dataset.each_name()):
+        digest.update(f"\n{name}".encode() if row else name.encode())
+    return digest.hexdigest()
+
+
 class PixelCache:
     """The cache entry for one dataset and one geometry."""
 
@@ -95,7 +103,7 @@ class PixelCache:
             "dataset": dataset.images_fingerprint,  # for the val set, its fingerprint (layout.Dataset)
             "geometry": list(preprocess.geometry),
             "pil": PIL.__version__,
-            "files": hashlib.sha256("\n".join(dataset.names).encode()).hexdigest(),
+            "files": _names_digest(dataset),
         }
         digest = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:24]
         self.folder = Path(root) / digest
