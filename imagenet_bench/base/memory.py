@@ -26,13 +26,11 @@ MMAP_THRESHOLD = 256 * 1024
 
 @functools.cache
 def _libc() -> Any:
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt, libc.malloc_trim  # noqa: B018  # glibc has both; others may lack them
-    except (OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
         return None
-    return libc
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None  # glibc has both
 
 
 def keep_large_blocks_out_of_the_heap() -> bool:
