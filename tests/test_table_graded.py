@@ -127,6 +127,25 @@ def test_the_tie_rule_is_the_mean_over_every_order_of_the_tied_images():
     assert selective.numbers(Confidences.of(confidence, right))[2] == pytest.approx(np.mean(orders), abs=1e-12)
 
 
+def test_selective_against_numpy_on_small_sets_with_many_ties():
+    """Sets of 1-60 images, half with confidences of a few levels (many ties, errors inside
+    and at the edges of tied groups), against the numpy definitions above."""
+    from imagenet_bench.scoring import selective
+    from imagenet_bench.scoring.confidences import Confidences
+
+    rng = np.random.default_rng(0)
+    for trial in range(600):
+        n, levels = int(rng.integers(1, 60)), int(rng.integers(1, 12))
+        confidence = rng.integers(0, levels, n) / levels if trial % 2 else rng.random(n)
+        right = rng.random(n) < rng.random()
+        got = selective.numbers(Confidences.of(confidence, right))
+        assert got[1] == np.count_nonzero(~right)
+        assert got[2] == pytest.approx(expected_aurc(confidence, right), abs=1e-12), trial
+        for target, value in zip((95, 99), got[3:], strict=True):
+            cov = expected_coverage(confidence, right, target / 100)
+            assert np.isnan(value) if cov is None else value == pytest.approx(cov, abs=1e-12), (trial, target)
+
+
 def test_calibration_against_imagenet_x_and_numpy(table, seed):
     from imagenet_x.aggregate import estimated_calibration_error
 

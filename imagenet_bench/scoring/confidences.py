@@ -43,10 +43,17 @@ class Confidences:
         (0) is free, so the bits shifted left by one hold rightness in the lowest bit. Sorting
         these (numpy's vectorised integer sort) is twice as fast as an argsort and carries
         rightness along; ties keep their right ones after their wrong ones, which no sum minds.
-        None where a confidence is NaN or below 0 (the files allow a rounding error below 0)."""
+        None where a confidence is NaN or below 0 (the files allow a rounding error below 0).
+        Confidences that are all float32 values (the files' usual type) sort as 32-bit keys,
+        faster still."""
         if not self.n or not self.confidence.min() >= 0:  # the min is NaN where any is
             return None
-        key = np.ascontiguousarray(self.confidence).view(np.uint64) << np.uint64(1)
+        confidence = np.ascontiguousarray(self.confidence)
+        narrow = confidence.astype(np.float32)
+        if np.array_equal(narrow, confidence):
+            key = narrow.view(np.uint32) << np.uint32(1)
+        else:
+            key = confidence.view(np.uint64) << np.uint64(1)
         key |= self.right
         key.sort()
         return key
@@ -55,12 +62,20 @@ class Confidences:
     def ascending(self) -> np.ndarray:
         """The confidences in increasing order."""
         key = self._sorted
-        found: np.ndarray = self.confidence[self.order] if key is None else (key >> np.uint64(1)).view(np.float64)
+        found: np.ndarray = self.confidence[self.order] if key is None else self._unkeyed(key >> key.dtype.type(1))
         return found
 
     @functools.cached_property
     def right_ascending(self) -> np.ndarray:
         """Whether each image of ``ascending`` is right."""
         key = self._sorted
-        found: np.ndarray = self.right[self.order] if key is None else (key & np.uint64(1)).astype(bool)
+        found: np.ndarray = self.right[self.order] if key is None else (key & key.dtype.type(1)).astype(bool)
+        return found
+
+    @staticmethod
+    def _unkeyed(bits: np.ndarray) -> np.ndarray:
+        """The float64 confidences of a key's upper bits (32 bits: float32 values, widened exactly)."""
+        if bits.dtype == np.uint32:
+            return bits.view(np.float32).astype(np.float64)
+        found: np.ndarray = bits.view(np.float64)
         return found

@@ -86,41 +86,65 @@ def optimal(n: int, wrong: int) -> float:
     return float(((n - right) - right * (h[n] - h[right])) / n)
 
 
-def coverage_at(k1: np.ndarray, e1: np.ndarray, target_percent: int) -> float:
-    """The largest coverage at a group's end (``k1`` images, ``e1`` errors up to each group's
-    end) whose selective accuracy is >= target (NaN: none)."""
-    reached = np.flatnonzero(100 * (k1 - e1) >= target_percent * k1)
-    return float(k1[reached[-1]] / k1[-1]) if len(reached) else float("nan")
+@functools.lru_cache(maxsize=8)
+def harmonic_sums(n: int) -> np.ndarray:
+    """S[j] = H[0] + ... + H[j - 1] for j = 0..n: a group's sum of H over its places (read only)."""
+    s: np.ndarray = np.concatenate([[0.0], np.cumsum(harmonic(n)[:n])])
+    s.flags.writeable = False
+    return s
+
+
+def erring_ties(descending: np.ndarray, wrong_at: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The groups of tied confidences that hold an error: where each starts and ends (places
+    [first, end) in ``descending``), and the wrong images before its start and before its end
+    (``wrong_at``: the wrong images' places, increasing)."""
+    tied = np.flatnonzero(descending[1:] == descending[:-1])
+    starts = np.flatnonzero(np.diff(tied, prepend=-2) != 1)  # runs of consecutive tied places
+    first, end = tied[starts], np.append(tied[starts[1:] - 1], tied[-1:]) + 2
+    lo, hi = np.searchsorted(wrong_at, first), np.searchsorted(wrong_at, end)
+    erring = hi > lo
+    return first[erring], end[erring], lo[erring], hi[erring]
 
 
 SIZE = 3 + len(TARGETS)  # n, errors, AURC, then each target's coverage
 
 
 def numbers(graded: Confidences) -> np.ndarray:
-    """What a model keeps: [images, errors, AURC, Cov@95, Cov@99]. From the shared sort, per
-    image: the errors among the first k are the cumulative sum of each image's share of its
-    group's errors (errors / size of its group of tied confidences; 1 or 0 where it ties with
-    none), which is ``area``'s rule image by image, so AURC = mean over k of that sum / k."""
+    """What a model keeps: [images, errors, AURC, Cov@95, Cov@99], from the wrong images'
+    places alone (a fifth of the images, say, not all of them).
+
+    AURC: an image at place i (0-based, decreasing confidence) is among the first k for
+    k = i+1..n, so its share of an error adds H[n] - H[i] to n x AURC. Without ties the share
+    is 1 for a wrong image and 0 for a right one; a group of m tied images with e errors gives
+    each e/m, which only changes the sum inside that group (the tied groups are few).
+    Coverage: between two wrong images the selective accuracy rises with k, so the largest
+    coverage reaching a target is at one of the thresholds just before a wrong image (the
+    start of its tied group, where it has one) or at n."""
     n = graded.n
     if n == 0:
         return np.full(SIZE, np.nan)
-    descending, wrong = graded.ascending[::-1], ~graded.right_ascending[::-1]
-    k1 = np.r_[np.flatnonzero(descending[1:] != descending[:-1]) + 1, n]  # each group's end
-    errors_up_to = np.cumsum(wrong, dtype=np.float64)
-    e1 = errors_up_to[k1 - 1]
-    if len(k1) < n:  # ties: spread each group's errors evenly over it
-        size = np.diff(k1, prepend=0)
-        errors_up_to = np.cumsum(np.repeat(np.diff(e1, prepend=0) / size, size))
-    aurc = float((errors_up_to * reciprocals(n)).sum() / n)  # not np.dot: BLAS threads, slow here
-    return np.array([n, e1[-1], aurc, *(coverage_at(k1, e1, t) for t in TARGETS)])
-
-
-@functools.lru_cache(maxsize=8)
-def reciprocals(n: int) -> np.ndarray:
-    """1/k for k = 1..n, made once per test set size (read only)."""
-    found: np.ndarray = 1.0 / np.arange(1, n + 1)
-    found.flags.writeable = False
-    return found
+    descending = graded.ascending[::-1]
+    wrong_at = np.flatnonzero(~graded.right_ascending[::-1])
+    h = harmonic(n)
+    h_wrong = h[wrong_at]
+    total = len(wrong_at) * h[n] - h_wrong.sum()
+    # the largest threshold before each wrong image, and the errors above it
+    cut, errors = wrong_at, np.arange(len(wrong_at))
+    first, end, lo, hi = erring_ties(descending, wrong_at)
+    if len(first):
+        summed = np.concatenate(([0.0], np.cumsum(h_wrong)))
+        s = harmonic_sums(n)
+        total += (summed[hi] - summed[lo]).sum() - ((hi - lo) / (end - first) * (s[end] - s[first])).sum()
+        group = np.maximum(np.searchsorted(first, wrong_at, side="right") - 1, 0)
+        inside = (wrong_at >= first[group]) & (wrong_at < end[group])
+        cut = np.where(inside, first[group], wrong_at)
+        errors = np.where(inside, lo[group], errors)
+    k, errors = np.append(cut, n), np.append(errors, len(wrong_at))
+    coverage = []
+    for target in TARGETS:
+        reached = k[(k > 0) & (100 * (k - errors) >= target * k)]
+        coverage.append(reached.max() / n if len(reached) else np.nan)
+    return np.array([n, len(wrong_at), total / n, *coverage])
 
 
 @dataclass(frozen=True)
