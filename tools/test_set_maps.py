@@ -1,7 +1,8 @@
 """Generates the class maps of the test sets of their own classes from the authors' files in a
 copy of ../shared/reference/test-sets (see its SOURCE.md):
-``python -m tools.test_set_maps TEST_SETS_DIR`` writes imagenet_bench/data/objectnet.json and
-imagenet_bench/data/imagenet_9.json (read by ``imagenet_bench.datasets.objectnet`` and ``.imagenet_9``)."""
+``python -m tools.test_set_maps TEST_SETS_DIR`` writes imagenet_bench/data/objectnet.json,
+imagenet_bench/data/imagenet_9.json (read by ``imagenet_bench.datasets.objectnet`` and ``.imagenet_9``)
+and imagenet_bench/data/imagenet_c.json (``imagenet_bench.scoring.corruption_errors``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from imagenet_bench.base import atomic
 from imagenet_bench.datasets import imagenet_9, objectnet
 from imagenet_bench.datasets.test_set import REGENERATE
+from imagenet_bench.scoring import corruption_errors
 
 # The release's superclass folders (``<variation>/val/<folder>``), in label order: in9_classes.txt
 # names the nine (Dog, ..., Vehicle, Instrument, ...) without the folders' longer words.
@@ -78,6 +80,35 @@ def imagenet_9_map(folder: Path) -> str:
     )
 
 
+# Released beside the 15 for validation, not in the mCE (SOURCE.md, from the authors' README).
+IMAGENET_C_EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+TORCHVISION_PUBLISHED = Path(__file__).resolve().parents[1] / "imagenet_bench" / "data" / "torchvision_published.json"
+
+
+def imagenet_c_constants(folder: Path) -> str:
+    """AlexNet's error per corruption (alexnet_errors.csv: averaged over severities 1-5, as a
+    fraction) and its clean val error, from torchvision's published AlexNet Acc@1 (the
+    authors' AlexNet is torchvision's), for relative mCE."""
+    rows = (folder / "alexnet_errors.csv").read_text(encoding="utf-8").split()
+    if rows[0] != "corruption,alexnet_error":
+        raise SystemExit(f"{folder / 'alexnet_errors.csv'}: unexpected header {rows[0]!r}")
+    errors = {name: float(value) for name, value in (row.split(",") for row in rows[1:])}
+    published = json.loads(TORCHVISION_PUBLISHED.read_text(encoding="utf-8"))
+    entries = published["entries"] if isinstance(published, dict) else published
+    alexnet = next(e for e in entries if e["id"] == "alexnet")
+    head: dict[str, Any] = {
+        "about": "ImageNet-C normalisers: AlexNet's top-1 error per corruption, averaged over severities "
+        "1-5 (a fraction), and its clean val error in percent; the extra corruptions are not in the mCE",
+        "source": "hendrycks/robustness (commit 8190fe32) via ../shared/reference/test-sets/imagenet-c; "
+        f"the clean error is 100 - torchvision's published AlexNet Acc@1 ({alexnet['acc1']})",
+        "generated_by": REGENERATE,
+        "alexnet_error": errors,
+        "alexnet_clean_error": round(100 - float(alexnet["acc1"]), 6),
+        "extra": list(IMAGENET_C_EXTRA),
+    }
+    return json.dumps(head, indent=1) + "\n"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tools.test_set_maps TEST_SETS_DIR", file=sys.stderr)
@@ -85,6 +116,7 @@ def main(argv: list[str]) -> int:
     root = Path(argv[0])
     atomic.write_text(objectnet.MAP, objectnet_map(root / "objectnet"))
     atomic.write_text(imagenet_9.MAP, imagenet_9_map(root / "imagenet-9"))
+    atomic.write_text(corruption_errors.DATA, imagenet_c_constants(root / "imagenet-c"))
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from .accuracy_columns import Accuracy, Gaps, Identity, Intervals, Selection, TestSets
 from .calibration_columns import Calibration
 from .column_set import ColumnSet
+from .corruption_columns import CorruptionErrors
 from .factor_columns import Factors
 from .label_columns import Clean, Real
 from .manifest_columns import Published, Speed
@@ -18,6 +19,7 @@ COLUMN_SETS: tuple[ColumnSet, ...] = (
     Selection(),
     TestSets(),
     Gaps(),
+    CorruptionErrors(),
     Published(),
     Intervals(),
     Real(),
