@@ -101,9 +101,11 @@ class Predictions:
 
     @functools.cached_property
     def confidence(self) -> np.ndarray:
-        """Each row's top-1 probability (of ``top1``'s column), float64; computed once, when asked."""
-        found: np.ndarray = self.probs[np.arange(len(self.probs)), self.top1_column].astype(np.float64)
-        return found
+        """Each row's top-1 probability (of ``top1``'s column), float32 where the file's are no
+        wider (the measures that grade it sum in float64), else float64; computed once, when asked."""
+        found: np.ndarray = self.probs[np.arange(len(self.probs)), self.top1_column]
+        narrow = found.dtype.kind == "f" and found.dtype.itemsize <= 4
+        return found.astype(np.float32 if narrow else np.float64, copy=False)
 
     @property
     def n(self) -> int:

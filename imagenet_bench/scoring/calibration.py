@@ -38,9 +38,10 @@ def sums(graded: Confidences) -> np.ndarray:
     ascending, right = graded.ascending, graded.right_ascending
     ends = np.r_[0, np.searchsorted(ascending, EDGES[1:-1], side="right"), len(ascending)]
     runs = list(zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True))
-    conf_sums = [float(ascending[a:b].sum()) for a, b in runs]
+    conf_sums = [float(ascending[a:b].sum(dtype=np.float64)) for a, b in runs]
     right_sums = [np.count_nonzero(right[a:b]) for a, b in runs]
-    brier = np.sum((graded.confidence - graded.right) ** 2)
+    gap = graded.confidence.astype(np.float64) - graded.right
+    brier = (gap * gap).sum()
     return np.concatenate([np.diff(ends), conf_sums, right_sums, [brier]]).astype(np.float64)
 
 

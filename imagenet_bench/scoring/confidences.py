@@ -18,12 +18,14 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)
 class Confidences:
-    confidence: np.ndarray  # float64, one per judged image
+    confidence: np.ndarray  # float32 or float64, one per judged image (sums over it are float64)
     right: np.ndarray  # bool, one per judged image
 
     @classmethod
     def of(cls, confidence: np.ndarray, right: np.ndarray) -> Confidences:
-        return cls(np.asarray(confidence, dtype=np.float64), np.asarray(right, dtype=bool))
+        confidence = np.asarray(confidence)
+        wide = confidence.dtype != np.float32
+        return cls(confidence.astype(np.float64) if wide else confidence, np.asarray(right, dtype=bool))
 
     @property
     def n(self) -> int:
@@ -49,8 +51,8 @@ class Confidences:
         if not self.n or not self.confidence.min() >= 0:  # the min is NaN where any is
             return None
         confidence = np.ascontiguousarray(self.confidence)
-        narrow = confidence.astype(np.float32)
-        if np.array_equal(narrow, confidence):
+        narrow = confidence if confidence.dtype == np.float32 else confidence.astype(np.float32)
+        if narrow is confidence or np.array_equal(narrow, confidence):
             key = narrow.view(np.uint32) << np.uint32(1)
         else:
             key = confidence.view(np.uint64) << np.uint64(1)
@@ -74,8 +76,6 @@ class Confidences:
 
     @staticmethod
     def _unkeyed(bits: np.ndarray) -> np.ndarray:
-        """The float64 confidences of a key's upper bits (32 bits: float32 values, widened exactly)."""
-        if bits.dtype == np.uint32:
-            return bits.view(np.float32).astype(np.float64)
-        found: np.ndarray = bits.view(np.float64)
+        """The confidences of a key's upper bits: float32 from 32-bit keys, else float64."""
+        found: np.ndarray = bits.view(np.float32 if bits.dtype == np.uint32 else np.float64)
         return found
