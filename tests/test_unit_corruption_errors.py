@@ -5,6 +5,7 @@ normalised by a measured AlexNet equal a numpy computation from the files' right
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from imagenet_bench.scoring import corruption_errors
 from tools import test_set_maps
 
 from conftest import SHARED, shared
-from helpers import ok_csv, synthetic_labels, write_dataset, write_model
+from helpers import bench, ok_csv, synthetic_labels, write_dataset, write_model
 
 ALEXNET_CSV = SHARED / "reference" / "test-sets" / "imagenet-c" / "alexnet_errors.csv"
 N = 100  # images a folder: an error in percent is the wrong images' count
@@ -83,6 +84,16 @@ def test_mce_and_relative_mce_equal_numpy_on_generated_folders(tmp_path):
         assert row["CE speckle_noise"] == ""  # no published AlexNet error: no CE by the published rule
     assert float(rows["alexnet"]["mCE (AlexNet run)"]) == pytest.approx(100.0)
     assert "Acc@1 imagenet-c/fog/3" in ok_csv("-r", runs)[0]  # the folders' own columns remain in CSV
+    html = tmp_path / "report.html"
+    assert bench("-r", runs, "--html", html).returncode == 0
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', html.read_text(), re.S)[1])
+    heat = next(h for h in data["heatmaps"] if h["id"] == "imagenet_c")
+    assert heat["labels"] == [c.replace("_", " ") for c in corruptions]
+    for row in data["rows"]:  # one cell per model and corruption: the CE, blank for the extras
+        assert len(row["heat"]["imagenet_c"]) == len(corruptions)
+        assert row["heat"]["imagenet_c"][0] == pytest.approx(float(rows[row["model"]]["CE gaussian_noise"]), abs=0.006)
+        assert row["heat"]["imagenet_c"][-1] is None
+    assert any(c["y"] == "mce:" for c in data["charts"])
 
 
 def test_released_and_regenerated_folders_are_never_mixed(tmp_path):
