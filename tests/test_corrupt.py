@@ -185,6 +185,8 @@ def test_its_folders_are_imagenet_c_test_sets(made):
     assert not np.array_equal(model.pixels(rgb), np.asarray(rgb))  # 224 -> 256 -> crop 224
     assert declared.prepare(Preprocess(192, 219)).pixels(rgb).shape == (192, 192, 3)
     assert declared.prepare(Preprocess(299, 342)).rule == "authors: resized up to 299"
+    assert imagenet_c.regenerated(folder)["version"] == "1.1.5"
+    assert imagenet_c.regenerated(made["val"] / "n01440764") is None  # no corruption.json: the release
 
 
 def test_every_corruption_and_severity_is_a_test_set():

@@ -44,7 +44,7 @@ SEED_RULE = (
 )
 CROP = Preprocess(imagenet_c.SIZE, 256)  # torchvision's Resize(256) + CenterCrop(224) on PIL, bilinear
 QUALITY = 85
-RECORD = "corruption.json"
+RECORD = imagenet_c.RECORD
 LIBRARIES = ("numpy", "scikit-image", "scipy", "pillow", "numba")  # what the bytes also depend on
 
 

@@ -9,7 +9,9 @@ model's own resize and crop is ``--model-rule``. The 15 benchmark corruptions ma
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .test_set import TestSet, check_rule
@@ -36,6 +38,7 @@ BENCHMARK = (  # the mCE's 15, in the authors' order (noise, blur, weather, digi
 EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # released for validation, not in the mCE
 CORRUPTIONS = BENCHMARK + EXTRA
 SEVERITIES = (1, 2, 3, 4, 5)
+RECORD = "corruption.json"  # beside the corruption folders of a regenerated set, never in the release
 INSTEAD = "--model-rule or --protocol common"
 SOURCE = "Hendrycks and Dietterich 2019, github.com/hendrycks/robustness (zenodo.org/record/2235448)"
 
@@ -53,6 +56,18 @@ class CentreCropOnly:
         crop = preprocess.crop_size
         rule = "authors: centre crop, no resize" if crop <= self.size else f"authors: resized up to {crop}"
         return replace(preprocess, resize_mode="shorter", resize_size=max(crop, self.size), rule=rule)
+
+
+def regenerated(folder: str | Path) -> dict[str, Any] | None:
+    """How a ``<corruption>/<severity>/`` folder was regenerated (its set's ``corruption.json``),
+    or None for the released images: the published AlexNet errors belong to the release only,
+    so an mCE must not mix the two."""
+    path = Path(folder) / ".." / ".." / RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("regenerated") is True else None
 
 
 def name(corruption: str, severity: int) -> str:
