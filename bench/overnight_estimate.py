@@ -50,7 +50,27 @@ DEFAULT_TIMM_BENCHMARK = (
     ROOT.parent / "shared" / "reference" / "timm-results" / "benchmark-infer-amp-nchw-pt291-cu130-5090.csv"
 )
 # Images per dataset: the val set, and the test sets of the issue "Every model off the val set".
-DATASETS = {"val": 50_000, "imagenetv2": 30_000, "sketch": 50_889, "imagenet-a": 7_500, "imagenet-r": 30_000}
+DATASETS = {
+    "val": 50_000,
+    "imagenetv2": 30_000,
+    "sketch": 50_889,
+    "imagenet-a": 7_500,
+    "imagenet-r": 30_000,
+    "imagenet-c-5k": 15 * 5 * 5_000,  # RobustBench's reduced ImageNet-C: 5,000 images a folder, 15 x 5 folders
+}
+IMAGENET_C_FOLDERS = 15 * 5  # the full ImageNet-C: 75 val-sized folders, 75 times the val hours
+# Regenerating ImageNet-C's 15 corruptions on the CPU (python -m imagenet_bench.corrupt): seconds
+# per val image and severity, summed over the 15, on one core of this project's shared 2-core
+# machine (docs/test-sets.md), and assumed to scale with the cores (one worker a core).
+REGENERATION_S_PER_IMAGE = 0.373
+
+
+def regeneration_hours(cores: int) -> dict[str, float]:
+    """Hours to regenerate the reduced and the full ImageNet-C with one worker per core."""
+    per_folder_set = {"imagenet-c-5k": 5_000 * 5, "imagenet-c": 50_000 * 5}
+    return {name: round(n * REGENERATION_S_PER_IMAGE / max(1, cores) / 3600, 2) for name, n in per_folder_set.items()}
+
+
 GPU_COUNTS = (1, 8)
 # The slope of log images/s against log GFLOPs across timm's 1,627 measured models (RTX 5090,
 # AMP; ../shared/reference/timm-results), from bench/bench_gflops_throughput.py. The check
@@ -329,6 +349,7 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
         "decode_images_per_s_per_gpu": decode_per_gpu,
         "workers_per_gpu": workers,
         "datasets": DATASETS,
+        "imagenet_c_regeneration_hours": regeneration_hours(measured.cores),
         "registries": {},
     }
     for name, models in registries.items():
@@ -424,6 +445,13 @@ def print_estimate(est: dict[str, Any], file=sys.stdout) -> None:
         file=file,
     )
     total = sum(DATASETS.values())
+    regen = est.get("imagenet_c_regeneration_hours") or regeneration_hours(1)
+    print(
+        f"  regenerating ImageNet-C (15 x 5 folders) on the CPU first, one worker a core: 5,000 a folder "
+        f"{regen['imagenet-c-5k']:.2f} h, 50,000 a folder {regen['imagenet-c']:.2f} h; evaluating the full "
+        f"set takes {IMAGENET_C_FOLDERS} times the val hours",
+        file=file,
+    )
     for name, entry in est["registries"].items():
         groups = ", ".join(f"{size} in {precision}" for precision, size in entry.get("group_size", {}).items())
         print(

@@ -104,13 +104,17 @@ class NoResize:
     own resize and crop. An image of another size is resized to the input size, never cropped."""
 
     def apply(self, preprocess: Any, test_set: str) -> Any:
-        if not hasattr(preprocess, "rule"):
-            raise UsageError(
-                f"--test-set {test_set} --authors-rule: its images go to the model unresized, which "
-                f"{type(preprocess).__name__} cannot do; use --protocol common"
-            )
+        check_rule(preprocess, f"--test-set {test_set} --authors-rule: its images go to the model unresized")
         size = preprocess.crop_size
         return replace(preprocess, resize_mode="squash", resize_size=size, rule="authors: no resize")
+
+
+def check_rule(preprocess: Any, what: str, instead: str = "--protocol common") -> None:
+    """An authors' rule replaces the resize and crop of a ``preprocessing.Preprocess``; a
+    preprocessing that runs elsewhere (KerasHub's converter) cannot take one: a UsageError
+    saying ``what`` the rule does and what to use ``instead``."""
+    if not hasattr(preprocess, "rule"):
+        raise UsageError(f"{what}, which {type(preprocess).__name__} cannot do; use {instead}")
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,7 @@ class TestSet:
     image_step: what is done to each decoded image before the model's preprocessing.
     authors_step: the authors' preprocessing where it differs from each model's own, taken with
       --authors-rule (ImageNet-9's ``NoResize``); without it the manifest records the model's rule.
+    authors_default: the authors' step runs unless --model-rule asks for the model's (ImageNet-C).
     variant_of: the test set a variant belongs to (``imagenet-9`` for its variations): --test-set
       with that name takes the variant its folder names.
     complete: every one of its own class folders must be there (ImageNet-9's nine superclasses).
@@ -163,6 +168,7 @@ class TestSet:
     columns: tuple[str, ...] = ("acc1", "acc5")
     named_by: tuple[str, ...] = ()  # folder names (lower case) that say this test set (Sketch)
     authors_step: ImageStep | None = None
+    authors_default: bool = False
     variant_of: str | None = None
     complete: bool = False
     gap: Gap | None = None
@@ -171,6 +177,8 @@ class TestSet:
     def __post_init__(self) -> None:
         if not valid_columns(self.columns):
             raise ValueError(f"test set {self.name!r}: columns is {ACCURACIES[0]!r}, or both of {ACCURACIES}")
+        if self.authors_default and self.authors_step is None:
+            raise ValueError(f"test set {self.name!r}: authors_default needs an authors_step")
 
     @property
     def restricted(self) -> bool:
@@ -181,10 +189,13 @@ class TestSet:
         """The ImageNet classes it holds: its restriction, else all 1000."""
         return self.restrict_to() if self.restrict_to else tuple(range(NUM_CLASSES))
 
-    def prepare(self, preprocess: Any, authors: bool = False) -> Any:
+    def prepare(self, preprocess: Any, authors: bool | None = None) -> Any:
         """A model's preprocessing with this test set's image step in front of it, and with
-        ``authors`` (--authors-rule) its authors' rule in place of the model's resize and crop;
-        a test set that has both rules records which one ran."""
+        ``authors`` (--authors-rule; False is --model-rule, None the test set's default) its
+        authors' rule in place of the model's resize and crop; a test set that has both rules
+        records which one ran."""
+        if authors is None:
+            authors = self.authors_default
         if authors and self.authors_step is None:
             raise UsageError(
                 f"--authors-rule: test set {self.name} has one preprocessing rule (the model's, with its "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..base.classes import timm_info_dir, wnids
 from ..base.errors import UsageError, shown
-from . import imagenet_9, objectnet
+from . import imagenet_9, imagenet_c, objectnet
 from .class_subset import NONE, ClassSubset
 from .class_subset import read as read_subset
 from .test_set import TestSet
@@ -93,6 +93,7 @@ BUILT_IN = (
     ),
     objectnet.TEST_SET,
     *imagenet_9.TEST_SETS,
+    *imagenet_c.TEST_SETS,
 )
 for _declared in BUILT_IN:
     register(_declared)
@@ -125,13 +126,35 @@ def choose_subset(name: str, flag: str | None) -> ClassSubset | None:
 
 
 def _choices() -> str:
-    return ", ".join(TEST_SETS)
+    """The names, a family of variants without a declaration of its own (ImageNet-C's 95) as one."""
+    shown_names: dict[str, None] = {}
+    for name, test_set in TEST_SETS.items():
+        family = test_set.variant_of
+        shown_names[name if family is None or family in TEST_SETS else f"{family}/..."] = None
+    return ", ".join(shown_names)
 
 
 def validate_name(name: str) -> TestSet:
     if name not in TEST_SETS:
         raise UsageError(f"--test-set {name!r}: expected one of {_choices()}")
     return TEST_SETS[name]
+
+
+def _path_names(root: Path) -> set[str]:
+    """What a folder's path may say of its test set (lower case): its name (``sketch``) and its
+    last two names (ImageNet-C's ``gaussian_noise/3``)."""
+    parts = [part.lower() for part in root.resolve().parts]
+    return {parts[-1], "/".join(parts[-2:])}
+
+
+def _by_path(root: Path, family: str | None = None) -> list[str]:
+    """The test sets of class folders named by WordNet id that the folder's path names."""
+    where = _path_names(root)
+    return [
+        t.name
+        for t in TEST_SETS.values()
+        if t.own_classes is None and where & set(t.named_by) and family in (None, t.variant_of)
+    ]
 
 
 def _v2_variant(root: Path) -> str:
@@ -213,6 +236,15 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     test set's. Unrequested, a folder inside two 200-class lists without being either is
     ambiguous: an error naming the choices."""
     present = set(classes)
+    families = {t.variant_of for t in TEST_SETS.values() if t.variant_of} - set(TEST_SETS)
+    if requested in families:  # --test-set imagenet-c: the variant the folder's path names
+        variant = _by_path(root, requested)
+        if len(variant) != 1:
+            raise UsageError(
+                f"{shown(root)}: --test-set {requested} takes the variant the folder's path names "
+                f"({requested}'s <corruption>/<severity>/), and this one names none; pass the full name"
+            )
+        requested = variant[0]
     if requested is not None:
         test_set = validate_name(requested)
         if test_set.own_classes is not None:  # folders "own" (register checks that they go together)
@@ -247,7 +279,7 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
             f"{' and '.join(inside)}, so it could be {', '.join(inside)} or part of {VAL}; "
             "pass --test-set NAME"
         )
-    named = [t.name for t in TEST_SETS.values() if t.own_classes is None and root.resolve().name.lower() in t.named_by]
+    named = _by_path(root)
     if folders == "wnid" and named:
         return named[0]
     if inside:

@@ -48,7 +48,7 @@ class RunOptions:
     weights_file: list[str]
     source: str
     protocol: str
-    authors_rule: bool
+    authors_rule: bool | None  # None: the test set's own default (ImageNet-C: its authors' rule)
     output_dir: Path
     batch_size: int
     workers: int
@@ -170,11 +170,21 @@ def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help:
         help="run only part I of N of the model list (default from Slurm array variables)",
     )
     group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
-    group.add_argument(
+    rules = group.add_mutually_exclusive_group()
+    rules.add_argument(
         "--authors-rule",
         action="store_true",
+        default=None,
         help="on a test set whose authors preprocess otherwise (imagenet-9: the 224 x 224 images fed "
         "unresized), their rule instead of each model's resize and crop; the manifest records which ran",
+    )
+    rules.add_argument(
+        "--model-rule",
+        dest="authors_rule",
+        action="store_false",
+        default=None,
+        help="on a test set whose authors' rule is the default (imagenet-c: the 224 x 224 images "
+        "centre-cropped), each model's own resize and crop instead; recorded in the manifest",
     )
     return group
 
