@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,13 +169,21 @@ def test_ctrl_c_leaves_no_temporary_file_and_no_worker(made):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*classes of imagenet-c")
-def test_its_folders_are_imagenet_c_test_sets(made):
-    """A generated ``<corruption>/<severity>/`` is recognised; the authors' centre crop is the
-    default and feeds the 224 x 224 file unchanged to a 224 model (the model's rule resizes it)."""
+def test_its_folders_are_imagenet_c_test_sets(made, tmp_path):
+    """A generated ``<corruption>/<severity>/`` is recognised, as the regenerated family (its
+    corruption.json), the same files without one as the released; the authors' centre crop is
+    the default and feeds the 224 x 224 file unchanged to a 224 model (the model's rule resizes it)."""
     folder = made["j1"] / "gaussian_noise" / "5"
     dataset = layout.scan(folder)
-    assert dataset.test_set == "imagenet-c/gaussian_noise/5"
-    assert layout.scan(folder, test_set="imagenet-c").test_set == "imagenet-c/gaussian_noise/5"
+    assert dataset.test_set == "imagenet-c-regenerated/gaussian_noise/5"
+    assert layout.scan(folder, test_set="imagenet-c-regenerated").test_set == dataset.test_set
+    for wrong in ("imagenet-c", "imagenet-c/gaussian_noise/5"):
+        with pytest.raises(UsageError, match=r"not --test-set .* but imagenet-c-regenerated/gaussian_noise/5; pass"):
+            layout.scan(folder, test_set=wrong)
+    released = tmp_path / "released" / "gaussian_noise" / "5"
+    shutil.copytree(folder, released)
+    assert layout.scan(released).test_set == "imagenet-c/gaussian_noise/5"
+    assert layout.scan(released, test_set="imagenet-c").test_set == "imagenet-c/gaussian_noise/5"
     declared = test_sets.TEST_SETS[dataset.test_set]
     resnet = Preprocess(224, 256)
     authors, model = declared.prepare(resnet), declared.prepare(resnet, authors=False)
@@ -190,10 +199,12 @@ def test_its_folders_are_imagenet_c_test_sets(made):
 
 
 def test_every_corruption_and_severity_is_a_test_set():
-    names = {n for n in test_sets.TEST_SETS if n.startswith("imagenet-c/")}
-    assert len(names) == 19 * 5
-    assert "imagenet-c/glass_blur/3" in names and "imagenet-c/saturate/5" in names
-    assert "imagenet-c/..." in test_sets._choices() and "glass_blur" not in test_sets._choices()
+    for family in ("imagenet-c", "imagenet-c-regenerated"):
+        names = {n for n in test_sets.TEST_SETS if n.startswith(f"{family}/")}
+        assert len(names) == 19 * 5
+        assert f"{family}/glass_blur/3" in names and f"{family}/saturate/5" in names
+        assert f"{family}/..." in test_sets._choices()
+    assert "glass_blur" not in test_sets._choices()
 
 
 def test_a_family_name_needs_a_folder_that_names_a_variant(tmp_path):
@@ -222,7 +233,7 @@ def test_the_script_records_the_rule_it_ran(made, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (manifest,) = tmp_path.rglob("*manifest*.json")
     text = manifest.read_text()
-    assert '"authors: centre crop, no resize"' in text and '"imagenet-c/snow/5"' in text
+    assert '"authors: centre crop, no resize"' in text and '"imagenet-c-regenerated/snow/5"' in text
 
 
 @pytest.mark.parametrize(

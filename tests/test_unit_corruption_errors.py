@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagenet_bench.datasets import imagenet_c
 from imagenet_bench.scoring import corruption_errors
 from tools import test_set_maps
 
@@ -40,7 +41,7 @@ def test_the_committed_constants_are_the_generators_and_the_authors():
     known = corruption_errors.constants()
     assert known.alexnet == pytest.approx(_published()) and list(known.alexnet) == list(_published())
     assert known.alexnet_clean == pytest.approx(_alexnet_clean())
-    assert len(corruption_errors.corruptions()) == 19
+    assert list(known.alexnet) == list(imagenet_c.BENCHMARK) and len(imagenet_c.CORRUPTIONS) == 19
 
 
 def _folder(root: Path, test_set: str, seed: int, right: dict[str, int]) -> None:
@@ -84,6 +85,9 @@ def test_mce_and_relative_mce_equal_numpy_on_generated_folders(tmp_path):
         assert row["CE speckle_noise"] == ""  # no published AlexNet error: no CE by the published rule
     assert float(rows["alexnet"]["mCE (AlexNet run)"]) == pytest.approx(100.0)
     assert "Acc@1 imagenet-c/fog/3" in ok_csv("-r", runs)[0]  # the folders' own columns remain in CSV
+    text = bench("-r", runs).stdout  # but the text table shows the summary, not 90 folders' columns
+    header = next(line for line in text.splitlines() if line.startswith("Platform"))
+    assert "rel. mCE" in header and "imagenet-c" not in header and "dataset imagenet-c/" not in text
     html = tmp_path / "report.html"
     assert bench("-r", runs, "--html", html).returncode == 0
     data = json.loads(re.search(r'id="report-data">(.*?)</script>', html.read_text(), re.S)[1])

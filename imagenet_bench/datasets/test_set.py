@@ -153,6 +153,10 @@ class TestSet:
       with that name takes the variant its folder names.
     complete: every one of its own class folders must be there (ImageNet-9's nine superclasses).
     gap: a column of its Acc@1 minus another test set's, when both are in the table.
+    named_if: a folder its path names (``named_by``) is it only where this holds of the folder
+      (ImageNet-C's released and regenerated folders share their names).
+    own_columns: False where a summary column shows it (ImageNet-C's 95 folders, in mCE): its
+      own Acc@1, delta and ER columns are in CSV and JSON only.
     published: accuracies its authors published (``Figure``), for the table's --published.
     columns: which of the table's accuracies score it: Acc@1 always, Acc@5 where it means something.
     """
@@ -172,6 +176,8 @@ class TestSet:
     variant_of: str | None = None
     complete: bool = False
     gap: Gap | None = None
+    named_if: Callable[[Path], bool] | None = None
+    own_columns: bool = True
     published: tuple[Figure, ...] = ()
 
     def __post_init__(self) -> None:

@@ -153,7 +153,10 @@ def _by_path(root: Path, family: str | None = None) -> list[str]:
     return [
         t.name
         for t in TEST_SETS.values()
-        if t.own_classes is None and where & set(t.named_by) and family in (None, t.variant_of)
+        if t.own_classes is None
+        and where & set(t.named_by)
+        and family in (None, t.variant_of)
+        and (t.named_if is None or t.named_if(root))
     ]
 
 
@@ -238,15 +241,23 @@ def recognise(root: Path, folders: str, classes: Collection[int], requested: str
     present = set(classes)
     families = {t.variant_of for t in TEST_SETS.values() if t.variant_of} - set(TEST_SETS)
     if requested in families:  # --test-set imagenet-c: the variant the folder's path names
-        variant = _by_path(root, requested)
-        if len(variant) != 1:
+        variant, named = _by_path(root, requested), _by_path(root)
+        if len(variant) != 1 and not named:
             raise UsageError(
                 f"{shown(root)}: --test-set {requested} takes the variant the folder's path names "
                 f"({requested}'s <corruption>/<severity>/), and this one names none; pass the full name"
             )
+        if len(variant) != 1:  # it names another family's (a regenerated ImageNet-C folder)
+            raise UsageError(f"{shown(root)}: not --test-set {requested} but {named[0]}; pass that or leave it out")
         requested = variant[0]
     if requested is not None:
         test_set = validate_name(requested)
+        if test_set.named_if is not None and not test_set.named_if(root):
+            named = _by_path(root)
+            raise UsageError(
+                f"{shown(root)}: not --test-set {requested}"
+                + (f" but {named[0]}; pass that or leave it out" if named else "")
+            )
         if test_set.own_classes is not None:  # folders "own" (register checks that they go together)
             raise UsageError(
                 f"{shown(root)}: --test-set {requested} has its own class folders "

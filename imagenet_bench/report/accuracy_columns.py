@@ -196,8 +196,17 @@ class TestSets(ColumnSet):
         return args.er_baseline
 
     def fill(self, table: Table, value: Any) -> list[Column]:
+        from ..datasets.test_sets import TEST_SETS
+
         baseline, rows, primary = value, table.rows, table.test_sets[0]
-        table.notes += [dataset_line(d) for d in table.datasets if d["test_set"] or d["restricted_to"]]
+        test_set_of = {d["name"]: d["test_set"] for d in table.datasets}
+
+        def summarised(name: str) -> bool:  # a summary column shows it (ImageNet-C's folders, in mCE)
+            declared = TEST_SETS.get(test_set_of.get(name) or "")
+            return declared is not None and not declared.own_columns
+
+        noted = [d for d in table.datasets if (d["test_set"] or d["restricted_to"]) and not summarised(d["name"])]
+        table.notes += [dataset_line(d) for d in noted]
         columns = []
         for name in table.test_sets:
             for row in rows:
@@ -224,10 +233,11 @@ class TestSets(ColumnSet):
                     if row[f"delta:{name}"] is not None:
                         z = line[0] * _logit(np.array([row["acc1"]]))[0] + line[1]
                         row[f"er:{name}"] = row[f"acc1:{name}"] - 100.0 / (1.0 + math.exp(-z))
+            detail = summarised(name)
             columns += [
-                Column(f"Acc@1 {name}", f"acc1:{name}", percent),
-                Column(f"Δ {name}", f"delta:{name}", signed),
-                Column(f"ER {name}", f"er:{name}", signed),
+                Column(f"Acc@1 {name}", f"acc1:{name}", percent, detail=detail),
+                Column(f"Δ {name}", f"delta:{name}", signed, detail=detail),
+                Column(f"ER {name}", f"er:{name}", signed, detail=detail),
             ]
         return columns
 

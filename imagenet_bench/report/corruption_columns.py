@@ -7,31 +7,19 @@ gets its own columns (a regenerated set's published-normaliser mCE is not the pa
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from ..datasets import imagenet_c, test_sets
 from ..scoring import corruption_errors
 from .column_set import ColumnSet
 from .table import Table
 from .table_format import Column, percent
 
-VAL = "imagenet-val"  # the test set whose error is the clean one
-# a test set's name: imagenet-c/<corruption>/<severity>, imagenet-c-regenerated/... for a regenerated one
-FOLDER = re.compile(r"imagenet-c(-regenerated)?/([a-z_]+)/([1-5])")
-
-
-def corruption_of(dataset: dict[str, Any]) -> tuple[str, str, int] | None:
-    """(kind: "released" or "regenerated", corruption, severity) of an ImageNet-C folder, else None."""
-    found = FOLDER.fullmatch(str(dataset.get("test_set") or ""))
-    if found is None or found[2] not in corruption_errors.corruptions():
-        return None
-    return ("regenerated" if found[1] else "released", found[2], int(found[3]))
-
 
 def clean_error(table: Table, row: dict[str, Any]) -> float | None:
     """The row's error on the ImageNet val set, where the table's primary dataset is it."""
     primary = next((d for d in table.datasets if table.test_sets and d["name"] == table.test_sets[0]), {})
-    if primary.get("test_set") not in (None, VAL) or row.get("acc1") is None:
+    if primary.get("test_set") not in (None, test_sets.VAL) or row.get("acc1") is None:
         return None
     return 100.0 - float(row["acc1"])
 
@@ -41,15 +29,15 @@ class CorruptionErrors(ColumnSet):
     always = True
 
     def fill(self, table: Table, value: Any) -> list[Column]:
-        folders: dict[str, dict[tuple[str, int], str]] = {}  # kind: (corruption, severity): dataset name
+        folders: dict[str, dict[tuple[str, int], str]] = {}  # family: (corruption, severity): dataset name
         for dataset in table.datasets:
-            found = corruption_of(dataset)
+            found = imagenet_c.folder_of(str(dataset.get("test_set") or ""))
             if found is not None:
                 folders.setdefault(found[0], {})[found[1], found[2]] = dataset["name"]
         columns: list[Column] = []
-        for kind, names in sorted(folders.items()):
-            suffix = "" if kind == "released" else f" {kind}"
-            columns += self._kind(table, kind, suffix, names)
+        for family, names in sorted(folders.items()):
+            kind = "released" if family == imagenet_c.NAME else "regenerated"
+            columns += self._kind(table, kind, "" if family == imagenet_c.NAME else f" {kind}", names)
         return columns
 
     def _kind(self, table: Table, kind: str, suffix: str, names: dict[tuple[str, int], str]) -> list[Column]:
@@ -65,19 +53,19 @@ class CorruptionErrors(ColumnSet):
             found = corruption_errors.of(mine, clean) if mine else None
             row[f"mce:{key}"] = None if found is None else found.mce
             row[f"rmce:{key}"] = None if found is None else found.relative_mce
-            for corruption in corruption_errors.corruptions():
+            for corruption in imagenet_c.CORRUPTIONS:
                 row[f"ce:{key}{corruption}"] = None if found is None else found.ce.get(corruption)
             by_alexnet = corruption_errors.of(mine, clean, measured, measured_clean) if mine and measured else None
             row[f"mce_alexnet:{key}"] = None if by_alexnet is None else by_alexnet.mce
         severities = sorted({s for _, s in names})
-        partial = severities != list(corruption_errors.SEVERITIES)
+        partial = severities != list(imagenet_c.SEVERITIES)
         table.notes.append(
             f"note: ImageNet-C ({kind}): {len(names)} folders, severities {', '.join(map(str, severities))}; "
             "CE = the sum of a model's errors over severities / AlexNet's (published, averaged over severities "
             "1-5), mCE = their mean over the 15 corruptions, relative mCE from the rise above the val error"
             + ("; not the published mCE: severities are missing" if partial else "")
         )
-        present = [c for c in corruption_errors.corruptions() if any(k[0] == c for k in names)]
+        present = [c for c in imagenet_c.CORRUPTIONS if any(k[0] == c for k in names)]
         table.heatmaps.append(
             {
                 "id": f"imagenet_c{suffix.strip()}",

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import UsageError, shown
+from ..datasets import imagenet_c
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "imagenet_c.json"
-SEVERITIES = (1, 2, 3, 4, 5)
 
 Errors = Mapping[tuple[str, int], float]  # (corruption, severity): top-1 error in percent
 
@@ -28,7 +28,6 @@ Errors = Mapping[tuple[str, int], float]  # (corruption, severity): top-1 error 
 class Constants:
     alexnet: dict[str, float]  # the 15 benchmark corruptions, in order: AlexNet's error in percent
     alexnet_clean: float  # AlexNet's clean val error in percent
-    extra: tuple[str, ...]  # released beside them, not in the mCE
 
 
 @functools.cache
@@ -36,14 +35,11 @@ def constants() -> Constants:
     try:
         data = json.loads(DATA.read_text(encoding="utf-8"))
         alexnet = {str(k): 100 * float(v) for k, v in data["alexnet_error"].items()}
-        return Constants(alexnet, float(data["alexnet_clean_error"]), tuple(map(str, data["extra"])))
+        if tuple(alexnet) != imagenet_c.BENCHMARK:
+            raise ValueError(f"its corruptions are not the {len(imagenet_c.BENCHMARK)} of the benchmark")
+        return Constants(alexnet, float(data["alexnet_clean_error"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{shown(DATA)}: ImageNet-C's constants do not load ({exc}); reinstall the package") from None
-
-
-def corruptions() -> tuple[str, ...]:
-    """Every released corruption: the 15 of the mCE, then the 4 extra ones."""
-    return (*constants().alexnet, *constants().extra)
 
 
 @dataclass(frozen=True)
@@ -63,8 +59,9 @@ def of(
     known = constants()
     ce: dict[str, float] = {}
     relative: dict[str, float] = {}
-    for corruption in corruptions():
-        severities = [s for s in SEVERITIES if (corruption, s) in errors and (corruption, s) in (measured or errors)]
+    for corruption in imagenet_c.CORRUPTIONS:
+        both = errors if measured is None else measured
+        severities = [s for s in imagenet_c.SEVERITIES if (corruption, s) in errors and (corruption, s) in both]
         if not severities or (measured is None and corruption not in known.alexnet):
             continue
         model = [errors[corruption, s] for s in severities]
@@ -79,7 +76,7 @@ def of(
         rise = sum(normaliser) - len(severities) * normaliser_clean
         if clean is not None and rise > 0:
             relative[corruption] = 100 * (sum(model) - len(severities) * clean) / rise
-    benchmark = list(known.alexnet)
+    benchmark = imagenet_c.BENCHMARK
     mce = sum(ce[c] for c in benchmark) / len(benchmark) if all(c in ce for c in benchmark) else None
     full = all(c in relative for c in benchmark)
     relative_mce = sum(relative[c] for c in benchmark) / len(benchmark) if full else None
