@@ -103,7 +103,8 @@ class Predictions:
     def confidence(self) -> np.ndarray:
         """Each row's top-1 probability (of ``top1``'s column), float32 where the file's are no
         wider (the measures that grade it sum in float64), else float64; computed once, when asked."""
-        found: np.ndarray = self.probs[np.arange(len(self.probs)), self.top1_column]
+        rows, width = self.probs.shape  # one flat index: half the time of a gather by row and column
+        found: np.ndarray = self.probs.reshape(-1).take(np.arange(0, rows * width, width) + self.top1_column)
         narrow = found.dtype.kind == "f" and found.dtype.itemsize <= 4
         return found.astype(np.float32 if narrow else np.float64, copy=False)
 

@@ -31,7 +31,7 @@ class Calibration(Graded):
         "(points: above 0, over-confident); with --ci, a bootstrap interval for ECE"
     )
     size = calibration.SIZE
-    version = "v2"  # bin sums from the shared sort
+    version = "v3"  # bin sums from the shared sort, by reduceat
 
     def numbers(self, labels: Labels, value: Any, judging: Judging) -> tuple[Numbers, tuple[object, ...]]:
         return calibration.sums, ()

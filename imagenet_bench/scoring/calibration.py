@@ -34,15 +34,19 @@ def sums(graded: Confidences) -> np.ndarray:
     """The numbers a model keeps: per bin its image count, confidence sum and right count, then
     the sum of squared errors (Brier): 3 * BINS + 1 floats. From the shared sort: bin b is the
     run of sorted confidences after the last <= EDGES[b] up to the last <= EDGES[b + 1] (as
-    ``bin_of``), found by 14 binary searches, and summed run by run."""
+    ``bin_of``), found by 14 binary searches, and summed by one reduceat (few calls: the table
+    grades models in two threads, and numpy holds the GIL between calls)."""
     ascending, right = graded.ascending, graded.right_ascending
-    ends = np.r_[0, np.searchsorted(ascending, EDGES[1:-1], side="right"), len(ascending)]
-    runs = list(zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True))
-    conf_sums = [float(ascending[a:b].sum(dtype=np.float64)) for a, b in runs]
-    right_sums = [np.count_nonzero(right[a:b]) for a, b in runs]
+    ends = np.concatenate(([0], np.searchsorted(ascending, EDGES[1:-1], side="right"), [len(ascending)]))
+    counts = np.diff(ends)
+    filled = counts > 0  # one reduceat over the bins that hold images: their starts increase strictly
+    sums = np.zeros((2, BINS))
+    if filled.any():
+        starts = ends[:-1][filled]
+        sums[0, filled] = np.add.reduceat(ascending, starts, dtype=np.float64)
+        sums[1, filled] = np.add.reduceat(right, starts, dtype=np.int64)
     gap = graded.confidence.astype(np.float64) - graded.right
-    brier = (gap * gap).sum()
-    return np.concatenate([np.diff(ends), conf_sums, right_sums, [brier]]).astype(np.float64)
+    return np.concatenate([counts, sums.ravel(), [(gap * gap).sum()]]).astype(np.float64)
 
 
 SIZE = 3 * BINS + 1
