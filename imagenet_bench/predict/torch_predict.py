@@ -197,10 +197,12 @@ def predict_group(
             "norm": norm,
             "rows": TopKRows(len(dataset), save_all_probs),
             "seconds": 0.0,
+            "batch_size": batch_size,  # lowered after an out-of-memory error (_run_batch)
         }
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
     # and top-k, the top-k mapped back to global class indices.
     subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
+    how = _How(device, memory_format, amp_dtype, subset, k, save_all_probs)
     decoded = 0
     first = True
     start = time.perf_counter()
@@ -219,27 +221,13 @@ def predict_group(
                     continue
                 t0 = time.perf_counter()
                 try:
-                    x = pixels.float().div_(255)  # in place from here: each batch-sized buffer costs a mapping
-                    if s["norm"] is not None:
-                        x.sub_(s["norm"][0]).div_(s["norm"][1])
-                    x = x.contiguous(memory_format=memory_format)
-                    autocast = (
-                        torch.autocast(device.type, dtype=amp_dtype)
-                        if amp_dtype is not None
-                        else contextlib.nullcontext()
-                    )
-                    with autocast:
-                        logits = s["model"](x)
-                    logits = logits.float() if subset is None else logits.float().index_select(1, subset)
-                    p = torch.softmax(logits, dim=1)
-                    top_p, top_i = torch.topk(p, min(k, p.shape[1]), dim=1)
-                    if subset is not None:
-                        top_i = subset[top_i]
-                        p = torch.zeros(len(p), NUM_CLASSES, device=device).index_copy_(1, subset, p)
-                    s["rows"].add(top_i.cpu().numpy(), top_p.cpu().numpy(), p.cpu().numpy() if save_all_probs else None)
+                    outs = _run_batch(s, pixels, how)
+                    for top_i, top_p, all_p in outs:
+                        s["rows"].add(top_i, top_p, all_p)
                 except Exception as exc:  # this model stops; the rest of the group goes on
-                    failed[name] = exc
-                s["seconds"] += time.perf_counter() - t0  # .cpu() above synchronises
+                    failed[name] = _message_only(exc)
+                    _drop(s, device)
+                s["seconds"] += time.perf_counter() - t0  # .cpu() in _forward synchronises
             bar.update(len(batch))
             if first:
                 first = False
@@ -261,13 +249,106 @@ def predict_group(
                 "model_time_s": round(s["seconds"], 3),
                 "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None,
             },
+            "batch_size": s["batch_size"],
             "pass": {
                 "models": [m.name for m in members],
+                "batch_size": batch_size,  # the pass's; a model's own, lower after out of memory, is beside
                 "images_decoded": decoded,
                 "pixel_cache": str(cache.folder) if cache is not None else None,
             },
         }
     return results
+
+
+def decay_batch_step(batch_size: int, num_intra_steps: int = 2) -> int:
+    """The next smaller batch size to try after an out-of-memory error: timm's rule
+    (timm.utils.decay_batch_step), two steps between powers of two; 0 after 1."""
+    if batch_size <= 1:
+        return 0
+    base = 1 << ((batch_size - 1).bit_length() - 1)  # the largest power of two below batch_size
+    step = max(base // num_intra_steps, 1)
+    return base + ((batch_size - base - 1) // step) * step
+
+
+def _message_only(exc: Exception) -> Exception:
+    """The failure as a new exception of the same kind and text: the original's traceback
+    holds the frames, and with them the batch's activations on the GPU, while it is kept."""
+    try:
+        return type(exc)(*exc.args)
+    except Exception:  # a library's exception that needs other arguments
+        return RuntimeError(str(exc))
+
+
+def _drop(s: dict[str, Any], device: torch.device) -> None:
+    """A failed model's weights leave the device (the caller's Member still refers to the
+    model, so moving it is what frees them), and the freed blocks go back to the driver."""
+    import gc
+
+    model = s.pop("model")
+    if device.type == "cuda":
+        with contextlib.suppress(Exception):  # after an illegal memory access nothing on the device works
+            model.to("cpu")
+    del model
+    gc.collect()
+    if device.type == "cuda":
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
+
+
+@dataclass(frozen=True)
+class _How:
+    """How a pass runs each model: the same for every batch and model."""
+
+    device: torch.device
+    memory_format: torch.memory_format
+    amp_dtype: torch.dtype | None
+    subset: torch.Tensor | None
+    k: int
+    save_all_probs: bool
+
+
+def _run_batch(
+    s: dict[str, Any], pixels: torch.Tensor, how: _How
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """One model's rows of one batch, in chunks of the model's batch size. On an
+    out-of-memory error the memory is given back and the whole batch is redone at the next
+    smaller size (kept for the rest of the pass); any other error (an illegal memory access
+    leaves the device unusable) is raised, never retried."""
+    while True:
+        size = s["batch_size"]
+        try:
+            return [_forward(s, pixels[i : i + size], how) for i in range(0, len(pixels), size)]
+        except torch.OutOfMemoryError as exc:
+            message = f"out of memory at batch size {size}: {' '.join(str(exc).split())}"
+        # out of the except clause: the error, its traceback and the activations it holds are gone
+        import gc
+
+        gc.collect()
+        if how.device.type == "cuda":
+            torch.cuda.empty_cache()
+        s["batch_size"] = decay_batch_step(size)
+        if s["batch_size"] == 0:
+            raise RuntimeError(message)
+
+
+def _forward(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(top-k classes, their probabilities, all probabilities or None) of one chunk, on the host."""
+    x = pixels.float().div_(255)  # in place from here: each batch-sized buffer costs a mapping
+    if s["norm"] is not None:
+        x.sub_(s["norm"][0]).div_(s["norm"][1])
+    x = x.contiguous(memory_format=how.memory_format)
+    autocast = (
+        torch.autocast(how.device.type, dtype=how.amp_dtype) if how.amp_dtype is not None else contextlib.nullcontext()
+    )
+    with autocast:
+        logits = s["model"](x)
+    logits = logits.float() if how.subset is None else logits.float().index_select(1, how.subset)
+    p = torch.softmax(logits, dim=1)
+    top_p, top_i = torch.topk(p, min(how.k, p.shape[1]), dim=1)
+    if how.subset is not None:
+        top_i = how.subset[top_i]
+        p = torch.zeros(len(p), NUM_CLASSES, device=how.device).index_copy_(1, how.subset, p)
+    return top_i.cpu().numpy(), top_p.cpu().numpy(), p.cpu().numpy() if how.save_all_probs else None
 
 
 def predict(

@@ -262,7 +262,7 @@ class TorchRun:
             preprocessing=self.preprocesses[job.model].to_dict(),
             device={"name": numerics.device, "model": numerics.device_name()},
             numerics=settings,
-            batch_size=options.batch_size,
+            batch_size=out["batch_size"],  # the size used: lower than asked after an out-of-memory error
             workers=options.workers,
             throughput=out["throughput"],
             params=self.params.get(job.model),

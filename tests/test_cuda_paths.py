@@ -1,0 +1,94 @@
+"""The CUDA code paths (issue 21) on the CPU: the GPU's side simulated (a model that raises
+torch.OutOfMemoryError above a batch size, constructed logits, a fake CUDA_VISIBLE_DEVICES)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imagenet_bench.datasets.preprocessing import Preprocess
+from imagenet_bench.predict import torch_predict
+
+from conftest import tiny_dataset
+
+GEOMETRY = Preprocess(crop_size=16, resize_size=16)
+
+
+class Pixels(torch.nn.Module):
+    """Logits that depend on each image's pixels (seeded random projection of an 8 x 8 pooling):
+    predictions that vary, and a forward pass whose rows do not depend on each other."""
+
+    def __init__(self, seed: int, fails_above: int | None = None, error: Exception | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.proj = torch.nn.Linear(3 * 64, 1000, bias=False)
+        self.fails_above, self.error, self.calls = fails_above, error, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append(len(x))
+        if self.error is not None:
+            raise self.error
+        if self.fails_above is not None and len(x) > self.fails_above:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(x)} images")
+        features = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
+        return self.proj(features - features.mean(1, keepdim=True)) * 10
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("images"), 32)
+
+
+def _pass(models: dict[str, torch.nn.Module], dataset, batch_size: int) -> dict:
+    members = [torch_predict.Member(name, model, GEOMETRY) for name, model in models.items()]
+    return torch_predict.predict_group(members, dataset, torch_predict.Numerics("cpu"), batch_size, 0, 5, True)
+
+
+def test_decay_batch_step_follows_timm():
+    # timm.utils.decay_batch_step's sequence from 32 (written out from its rule: two steps
+    # between powers of two), and its end at 1
+    sizes, size = [], 32
+    while size:
+        size = torch_predict.decay_batch_step(size)
+        sizes.append(size)
+    assert sizes == [24, 16, 12, 8, 6, 4, 3, 2, 1, 0]
+
+
+def test_out_of_memory_retries_at_a_smaller_batch_and_spares_the_neighbours(images):
+    alone = _pass({"a": Pixels(1), "oom": Pixels(2), "b": Pixels(3)}, images, 8)
+    assert len(set(alone["oom"]["preds"][:, 0])) > 3  # predictions vary: equality below means something
+    failing = Pixels(2, fails_above=8)
+    out = _pass({"a": Pixels(1), "oom": failing, "b": Pixels(3)}, images, 32)
+    assert not isinstance(out["oom"], Exception)
+    for name in ("a", "oom", "b"):
+        for key in ("preds", "probs", "all_probs"):
+            np.testing.assert_array_equal(out[name][key], alone[name][key])
+    assert out["oom"]["batch_size"] == 8 and out["a"]["batch_size"] == out["b"]["batch_size"] == 32
+    assert failing.calls == [32, 24, 16, 12, 8, 8, 8, 8]  # 24, 16 and 12 failed at their first chunk
+
+
+def test_an_illegal_memory_access_is_not_retried_and_only_its_message_is_kept(images):
+    broken = Pixels(2, error=RuntimeError("CUDA error: an illegal memory access was encountered"))
+    out = _pass({"a": Pixels(1), "bad": broken}, images, 16)
+    assert broken.calls == [16]
+    assert isinstance(out["bad"], RuntimeError) and "illegal memory access" in str(out["bad"])
+    assert out["bad"].__traceback__ is None and out["bad"].__context__ is None  # no frames, no activations
+    assert not isinstance(out["a"], Exception)
+
+
+def test_out_of_memory_at_batch_size_one_fails_the_model(images):
+    hopeless = Pixels(2, fails_above=0)
+    out = _pass({"hopeless": hopeless}, images, 4)
+    assert isinstance(out["hopeless"], RuntimeError) and "batch size 1" in str(out["hopeless"])
+    assert hopeless.calls == [4, 3, 2, 1]
+
+
+def test_a_failed_model_leaves_the_device_and_its_cached_blocks_are_given_back(monkeypatch):
+    emptied, moved = [], []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    model = Pixels(1)
+    monkeypatch.setattr(model, "to", lambda device: moved.append(device))
+    state = {"model": model}
+    torch_predict._drop(state, torch.device("cuda"))
+    assert "model" not in state and moved == ["cpu"] and emptied == [True]
