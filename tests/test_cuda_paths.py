@@ -92,3 +92,35 @@ def test_a_failed_model_leaves_the_device_and_its_cached_blocks_are_given_back(m
     state = {"model": model}
     torch_predict._drop(state, torch.device("cuda"))
     assert "model" not in state and moved == ["cpu"] and emptied == [True]
+
+
+class Constant(torch.nn.Module):
+    """The same constructed logits for every image (ties, NaN, inf), whatever the pixels."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(x), -1)
+
+
+def test_non_finite_logits_fail_the_model_and_are_counted(images):
+    overflow = torch.zeros(1000)
+    overflow[3] = float("inf")
+    nan = torch.zeros(1000)
+    nan[7] = float("nan")
+    out = _pass({"inf": Constant(overflow), "nan": Constant(nan), "fine": Pixels(1)}, images, 16)
+    for name in ("inf", "nan"):
+        assert isinstance(out[name], RuntimeError), out[name]
+        assert f"{len(images)} of {len(images)} images gave non-finite logits" in str(out[name])
+    assert out["fine"]["nonfinite_rows"] == 0
+
+
+def test_ties_go_to_the_lower_class(images):
+    logits = torch.zeros(1000)
+    logits[[900, 7, 3]] = 2.0  # three equal best, then 997 equal
+    out = _pass({"ties": Constant(logits)}, images, 2)
+    expected = np.argsort(-torch.softmax(logits, 0).numpy(), kind="stable")[:5]  # lower class first
+    assert expected.tolist() == [3, 7, 900, 0, 1]
+    assert (out["ties"]["preds"] == expected).all()

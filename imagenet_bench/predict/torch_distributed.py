@@ -133,6 +133,7 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
         "probs": np.concatenate([p["probs"] for p in outputs]),
         "all_probs": None if outputs[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in outputs]),
         "batch_size": min(p["batch_size"] for p in outputs),  # a rank may have lowered it (out of memory)
+        "nonfinite_rows": sum(p["nonfinite_rows"] for p in outputs),
         "throughput": {
             "wall_time_s": wall,
             "images_per_s": round(n / wall, 2) if wall else None,

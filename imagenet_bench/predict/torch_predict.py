@@ -198,6 +198,7 @@ def predict_group(
             "rows": TopKRows(len(dataset), save_all_probs),
             "seconds": 0.0,
             "batch_size": batch_size,  # lowered after an out-of-memory error (_run_batch)
+            "nonfinite": 0,  # rows whose logits hold a NaN or an infinity
         }
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
     # and top-k, the top-k mapped back to global class indices.
@@ -222,8 +223,9 @@ def predict_group(
                 t0 = time.perf_counter()
                 try:
                     outs = _run_batch(s, pixels, how)
-                    for top_i, top_p, all_p in outs:
+                    for top_i, top_p, all_p, nonfinite in outs:
                         s["rows"].add(top_i, top_p, all_p)
+                        s["nonfinite"] += nonfinite
                 except Exception as exc:  # this model stops; the rest of the group goes on
                     failed[name] = _message_only(exc)
                     _drop(s, device)
@@ -238,6 +240,12 @@ def predict_group(
     for name, s in state.items():
         if name in failed:
             continue
+        if s["nonfinite"]:  # its top-1 of those rows would be arbitrary: no outputs rather than wrong ones
+            results[name] = RuntimeError(
+                f"{s['nonfinite']} of {n} images gave non-finite logits (NaN or inf)"
+                + (f" under --amp {numerics.amp}: run it in float32 (no --amp) or bf16" if numerics.amp else "")
+            )
+            continue
         preds, probs, all_probs = s["rows"].arrays()
         results[name] = {
             "preds": preds,
@@ -250,6 +258,7 @@ def predict_group(
                 "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None,
             },
             "batch_size": s["batch_size"],
+            "nonfinite_rows": s["nonfinite"],
             "pass": {
                 "models": [m.name for m in members],
                 "batch_size": batch_size,  # the pass's; a model's own, lower after out of memory, is beside
@@ -295,6 +304,18 @@ def _drop(s: dict[str, Any], device: torch.device) -> None:
             torch.cuda.empty_cache()
 
 
+_Chunk = tuple[np.ndarray, np.ndarray, np.ndarray | None, int]
+
+
+def topk(p: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, classes) of each row's k largest, ties broken by the lower class on every
+    device, as runner.topk does: torch.topk fixes no order among equal values (on CUDA nor
+    on the CPU). A stable sort of the row costs little beside the model."""
+    values, classes = torch.sort(p, dim=1, descending=True, stable=True)
+    k = min(k, p.shape[1])
+    return values[:, :k], classes[:, :k]
+
+
 @dataclass(frozen=True)
 class _How:
     """How a pass runs each model: the same for every batch and model."""
@@ -307,9 +328,7 @@ class _How:
     save_all_probs: bool
 
 
-def _run_batch(
-    s: dict[str, Any], pixels: torch.Tensor, how: _How
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+def _run_batch(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> list[_Chunk]:
     """One model's rows of one batch, in chunks of the model's batch size. On an
     out-of-memory error the memory is given back and the whole batch is redone at the next
     smaller size (kept for the rest of the pass); any other error (an illegal memory access
@@ -331,8 +350,9 @@ def _run_batch(
             raise RuntimeError(message)
 
 
-def _forward(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(top-k classes, their probabilities, all probabilities or None) of one chunk, on the host."""
+def _forward(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> _Chunk:
+    """(top-k classes, their probabilities, all probabilities or None, rows of non-finite
+    logits) of one chunk, on the host."""
     x = pixels.float().div_(255)  # in place from here: each batch-sized buffer costs a mapping
     if s["norm"] is not None:
         x.sub_(s["norm"][0]).div_(s["norm"][1])
@@ -343,12 +363,13 @@ def _forward(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> tuple[np.nda
     with autocast:
         logits = s["model"](x)
     logits = logits.float() if how.subset is None else logits.float().index_select(1, how.subset)
+    nonfinite = int((~torch.isfinite(logits)).any(dim=1).sum())  # an fp16 overflow: NaN probabilities
     p = torch.softmax(logits, dim=1)
-    top_p, top_i = torch.topk(p, min(how.k, p.shape[1]), dim=1)
+    top_p, top_i = topk(p, how.k)
     if how.subset is not None:
         top_i = how.subset[top_i]
         p = torch.zeros(len(p), NUM_CLASSES, device=how.device).index_copy_(1, how.subset, p)
-    return top_i.cpu().numpy(), top_p.cpu().numpy(), p.cpu().numpy() if how.save_all_probs else None
+    return top_i.cpu().numpy(), top_p.cpu().numpy(), p.cpu().numpy() if how.save_all_probs else None, nonfinite
 
 
 def predict(

@@ -278,6 +278,7 @@ class TorchRun:
             {
                 "library_versions": library_versions,
                 "pass": out["pass"],
+                "nonfinite_rows": out["nonfinite_rows"],  # 0: a model with any fails (torch_predict)
                 "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
                 "quantized": bool(entry and entry.quantized),
             },
