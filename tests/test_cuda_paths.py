@@ -124,3 +124,21 @@ def test_ties_go_to_the_lower_class(images):
     expected = np.argsort(-torch.softmax(logits, 0).numpy(), kind="stable")[:5]  # lower class first
     assert expected.tolist() == [3, 7, 900, 0, 1]
     assert (out["ties"]["preds"] == expected).all()
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3"])
+def test_resume_key_holds_the_device_kind_alone(device, tmp_path):
+    from types import SimpleNamespace
+
+    from imagenet_bench.predict import runner, torch_run
+
+    options = SimpleNamespace(model_spec="spec.py:f", amp=None, channels_last=False, output_dir=tmp_path)
+    state = torch_run.TorchRun(options, None, {}, {}, {}, torch_predict.Numerics(device), None)  # type: ignore[arg-type]
+    request = state.job("m", {"topk": 5}).request
+    assert request["device"] == "cuda"
+    # torchrun's rank 3 recorded cuda:3 (before: the index), or cuda; one process on cuda resumes either
+    for recorded in ("cuda:3", "cuda"):
+        assert runner.request_changes({"request": {**request, "device": recorded}}, request) == []
+    assert runner.request_changes({"request": {**request, "device": "cpu"}}, request) == [
+        'device "cpu" there, "cuda" asked'
+    ]

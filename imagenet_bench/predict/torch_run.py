@@ -91,7 +91,9 @@ class TorchRun:
         request = {
             **(model if entry is None else entry.request()),
             **request_common,
-            "device": self.job_numerics(model_id).device,
+            # the kind alone (cpu, cuda): a resume from torchrun's cuda:3 in one process's cuda is the same
+            # request; the index is the manifest's device name
+            "device": self.job_numerics(model_id).device.partition(":")[0],
             "amp": options.amp,
             "channels_last": options.channels_last,
         }
