@@ -142,3 +142,34 @@ def test_resume_key_holds_the_device_kind_alone(device, tmp_path):
     assert runner.request_changes({"request": {**request, "device": "cpu"}}, request) == [
         'device "cpu" there, "cuda" asked'
     ]
+
+
+def test_keras_gpu_indices_go_into_the_callers_visible_list():
+    from imagenet_bench.base.errors import UsageError
+    from imagenet_bench.predict import cuda_devices
+
+    slurm = {"CUDA_VISIBLE_DEVICES": "4,6"}  # a Slurm task's two GPUs of the machine
+    assert cuda_devices.visible_slots(["1"], slurm) == ["6"]
+    assert cuda_devices.visible_slots(["0", "1"], slurm) == ["4", "6"]
+    assert cuda_devices.visible_slots(["0"], {"CUDA_VISIBLE_DEVICES": "GPU-a1, GPU-b2"}) == ["GPU-a1"]
+    assert cuda_devices.visible_slots(["1", None], {}) == ["1", None]  # no list: the machine's numbering
+    with pytest.raises(UsageError, match="CUDA_VISIBLE_DEVICES='4,6' lists 2 GPU"):
+        cuda_devices.visible_slots(["2"], slurm)
+
+
+def test_the_gpu_probe_counts_the_callers_visible_gpus(monkeypatch):
+    import subprocess
+
+    from imagenet_bench.predict import cuda_devices
+
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(command, 0, '{"count": 2, "why": ""}', "")
+
+    monkeypatch.delenv("IMAGENET_BENCH_ASSUME_GPUS", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    monkeypatch.setattr(cuda_devices.subprocess, "run", fake_run)
+    assert cuda_devices.probe().count == 2
+    assert seen["CUDA_VISIBLE_DEVICES"] == "4,6"  # the driver counts what the caller may use

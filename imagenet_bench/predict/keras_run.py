@@ -20,7 +20,7 @@ from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 from ..models import sources
 from ..outputs import manifest, output_folder, predfiles
-from . import child_process, cli, folder_lock, pixel_cache, runner
+from . import child_process, cli, cuda_devices, folder_lock, pixel_cache, runner
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
@@ -231,6 +231,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     dataset = cli.load_dataset(options)
     slots = parse_gpus(options.gpu, options.gpus)
     validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
+    slots = cuda_devices.visible_slots(slots)  # an index into the caller's CUDA_VISIBLE_DEVICES, as PyTorch's
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
     chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
