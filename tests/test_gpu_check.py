@@ -255,3 +255,27 @@ def test_a_manifest_that_does_not_record_its_flags_is_a_finding():
         "tf32: ran on cpu, not cuda",
         "tf32: TF32 recorded False for flags --tf32",
     ]
+
+
+def test_one_gpu_and_no_tensorflow_are_no_failure(monkeypatch):
+    import importlib.util
+
+    import gpu_check
+
+    lent = {
+        "torchrun": {"status": "ok", "notes": ["nccl not exercised: one GPU"], "findings": []},
+        "keras": {"status": "skipped", "reason": "TensorFlow is not installed in this environment"},
+        "estimate": {"status": "ok"},
+    }
+    assert gpu_check.exit_status(lent) == 0
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "ok", "findings": ["x"]}}) == 1
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "failed", "error": "x"}}) == 1
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "skipped", "reason": "global deadline: 0 s"}}) == 1
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real_find_spec(name)
+    )
+    ctx = gpu_check.Context(gpu_check.sizes_for(False, 16), Path("/nonexistent"), Path("/nonexistent"), deadline=1e12)
+    for step in (gpu_check.step_keras, gpu_check.step_real_keras):
+        result = gpu_check.run_step(ctx, gpu_check.Step(step.__name__, step, 60, 0), 0)
+        assert result["status"] == "skipped" and "TensorFlow is not installed" in result["reason"]
