@@ -720,7 +720,8 @@ def step_keras(ctx: Context) -> dict[str, Any]:
                 "process_s": round(wall, 1),
                 **throughput(m),
                 "build_s": m["throughput"].get("build_s"),
-                "device": m["device"],
+                "device": m["device"],  # which GPU (cuda_visible_devices) this TensorFlow saw
+                "tensorflow": m.get("framework", {}).get("tensorflow"),
                 "numerics": m["numerics"],
                 "xla_taken": m["numerics"].get("jit_compile"),
             }

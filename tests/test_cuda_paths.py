@@ -173,3 +173,46 @@ def test_the_gpu_probe_counts_the_callers_visible_gpus(monkeypatch):
     monkeypatch.setattr(cuda_devices.subprocess, "run", fake_run)
     assert cuda_devices.probe().count == 2
     assert seen["CUDA_VISIBLE_DEVICES"] == "4,6"  # the driver counts what the caller may use
+
+
+class _NoGpuTensorFlow:
+    """TensorFlow 2.21 beside torch for CUDA 13: built for CUDA 12, it lists no GPU."""
+
+    __version__ = "2.21.0"
+
+    class config:  # as TensorFlow spells it
+        @staticmethod
+        def list_physical_devices(kind: str) -> list:
+            return []
+
+    class sysconfig:
+        @staticmethod
+        def get_build_info() -> dict:
+            return {"cuda_version": "12.5.1"}
+
+
+def test_a_keras_model_process_refuses_the_cpu_when_a_gpu_was_asked_for(monkeypatch):
+    from imagenet_bench.base import errors
+    from imagenet_bench.predict import keras_predict
+
+    monkeypatch.setattr(keras_predict, "_tf", _NoGpuTensorFlow)
+    monkeypatch.delenv("IMAGENET_BENCH_ASSUME_GPUS", raising=False)
+    with pytest.raises(errors.StopsTheRun) as refused:
+        keras_predict.require_gpu("3")
+    message = str(refused.value)
+    assert "lists no GPU" in message and "CUDA 12.5.1" in message and "requirements-keras-gpu.txt" in message
+    # it travels from the model process to the parent as what it is: one line, and the run stops
+    assert isinstance(errors.from_record(errors.to_record(refused.value)), errors.StopsTheRun)
+    monkeypatch.setenv("IMAGENET_BENCH_ASSUME_GPUS", "1")
+    keras_predict.require_gpu("3")  # the tests' stand-in for GPUs runs on the CPU
+
+
+def test_keras_model_processes_get_a_persistent_kernel_cache(tmp_path):
+    from imagenet_bench.predict import keras_worker
+
+    env = keras_worker.child_env("5", {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/bin"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "5"
+    assert env["CUDA_CACHE_PATH"] == str(tmp_path / "imagenet_bench" / "cuda-kernels")
+    assert int(env["CUDA_CACHE_MAXSIZE"]) >= 2**30  # the driver's default, 256 MiB, holds few models
+    mine = keras_worker.child_env(None, {"CUDA_CACHE_PATH": "/mine", "CUDA_CACHE_MAXSIZE": "1"})
+    assert mine["CUDA_CACHE_PATH"] == "/mine" and mine["CUDA_CACHE_MAXSIZE"] == "1"

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 import numpy as np
 
 from ..base import test_pause
-from ..base.errors import UsageError
+from ..base.errors import StopsTheRun, UsageError
 from ..datasets import class_subset, images
 from ..datasets.class_subset import ClassSubset
 from ..datasets.preprocessing import Preprocess
@@ -75,6 +75,24 @@ def configure(tf32: bool = False) -> dict[str, Any]:
         "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
         "call": "model.predict_on_batch (compiled tf.function, inference mode)",
     }
+
+
+def require_gpu(asked: str) -> None:
+    """Refuse to run a model on the CPU when -g/--gpus asked for a GPU and TensorFlow lists
+    none: the usual cause is a TensorFlow built for CUDA 12 in the environment of a torch built
+    for CUDA 13, whose CUDA 12 libraries are nowhere (README, "GPU"). Every model would meet
+    it, so it stops the run. IMAGENET_BENCH_ASSUME_GPUS (the tests' stand-in for GPUs) lets
+    the model run on the CPU."""
+    tf = _tf()
+    if tf.config.list_physical_devices("GPU") or os.environ.get("IMAGENET_BENCH_ASSUME_GPUS"):
+        return
+    cuda = tf.sysconfig.get_build_info().get("cuda_version") or "none"
+    raise StopsTheRun(
+        f"-g/--gpus: TensorFlow {tf.__version__} (built for CUDA {cuda}) lists no GPU with "
+        f"CUDA_VISIBLE_DEVICES={asked}, so the models would run on the CPU: run the Keras script in "
+        "its own environment made with pip install -r requirements-keras-gpu.txt (README, 'GPU'), "
+        "or leave out -g/--gpus"
+    )
 
 
 def framework() -> dict[str, Any]:
