@@ -216,3 +216,23 @@ def test_keras_model_processes_get_a_persistent_kernel_cache(tmp_path):
     assert int(env["CUDA_CACHE_MAXSIZE"]) >= 2**30  # the driver's default, 256 MiB, holds few models
     mine = keras_worker.child_env(None, {"CUDA_CACHE_PATH": "/mine", "CUDA_CACHE_MAXSIZE": "1"})
     assert mine["CUDA_CACHE_PATH"] == "/mine" and mine["CUDA_CACHE_MAXSIZE"] == "1"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_the_process_group_waits_hours_for_rank_0_and_names_its_gpu(device, monkeypatch):
+    from datetime import timedelta
+
+    from imagenet_bench.predict import torch_distributed
+
+    asked = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: asked.setdefault("set_device", index))
+    monkeypatch.setattr(torch_distributed.dist, "init_process_group", lambda **kwargs: asked.update(kwargs))
+    monkeypatch.setattr(torch_distributed.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(torch_distributed.dist, "get_world_size", lambda: 2)
+    group = torch_distributed.init(device)
+    assert group is not None and group.backend == ("nccl" if device == "cuda" else "gloo")
+    assert asked["timeout"] >= timedelta(hours=2)  # NCCL's default is 10 minutes; a cache fill takes longer
+    if device == "cuda":
+        assert asked["device_id"] == torch.device("cuda", 1) and asked["set_device"] == 1

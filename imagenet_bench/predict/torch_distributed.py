@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -21,6 +22,12 @@ import torch.distributed as dist
 from ..datasets.layout import Dataset
 
 T = TypeVar("T")
+
+# How long a rank waits at a collective. Rank 0 works alone while the others wait: weights
+# downloads (local_leaders_first), the pixel cache fill of a pass (hours for 50,000 images on a
+# slow disk); NCCL's default of 10 minutes would end the job. A rank that dies ends the job
+# through torchrun, not through this timeout.
+TIMEOUT = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,10 @@ def init(device: str) -> ProcessGroup | None:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend=backend)
+        # device_id binds the group to this rank's GPU now (no guess at the first collective)
+        dist.init_process_group(backend=backend, timeout=TIMEOUT, device_id=torch.device("cuda", local_rank))
+    else:
+        dist.init_process_group(backend=backend, timeout=TIMEOUT)
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 
