@@ -236,3 +236,33 @@ def test_the_process_group_waits_hours_for_rank_0_and_names_its_gpu(device, monk
     assert asked["timeout"] >= timedelta(hours=2)  # NCCL's default is 10 minutes; a cache fill takes longer
     if device == "cuda":
         assert asked["device_id"] == torch.device("cuda", 1) and asked["set_device"] == 1
+
+
+def test_normalisation_divides_by_a_tensor_on_the_device(monkeypatch, images):
+    divisors = []
+    real_div_ = torch.Tensor.div_
+
+    def spy(self, other, *args, **kwargs):
+        divisors.append(other)
+        return real_div_(self, other, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "div_", spy)
+    out = _pass({"a": Pixels(1)}, images, 16)
+    assert not isinstance(out["a"], Exception)
+    # CUDA multiplies by the reciprocal of a Python number: a tensor divides as the CPU does
+    assert divisors and all(isinstance(d, torch.Tensor) and d.device.type == "cpu" for d in divisors)
+    x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).float()
+    got = real_div_(x, torch.full((1, 1, 1, 1), 255.0)).numpy().ravel()
+    np.testing.assert_array_equal(got, np.arange(256, dtype=np.float32) / np.float32(255))
+
+
+def test_keras_records_the_dtype_its_layers_ran_in():
+    import keras
+
+    from imagenet_bench.predict import keras_predict
+
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    assert keras_predict.dtype_of(plain) == "float32"
+    half = keras.Model(inputs, keras.layers.Dense(3, dtype="bfloat16")(keras.layers.Dense(3)(inputs)))
+    assert keras_predict.dtype_of(half) == "bfloat16, float32"

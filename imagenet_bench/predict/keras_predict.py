@@ -95,6 +95,17 @@ def require_gpu(asked: str) -> None:
     )
 
 
+def dtype_of(model: Any) -> str:
+    """The compute dtypes the model's layers run in, as the manifest records them: "float32",
+    or every one found ("bfloat16, float32"), rather than the float32 asked for."""
+    found = {
+        str(layer.dtype_policy.compute_dtype)
+        for layer in model.layers
+        if hasattr(layer, "dtype_policy") and type(layer).__name__ != "InputLayer"  # it computes nothing
+    }
+    return ", ".join(sorted(found)) or str(model.dtype_policy.compute_dtype)
+
+
 def framework() -> dict[str, Any]:
     tf, keras = _tf(), _keras()
     return {

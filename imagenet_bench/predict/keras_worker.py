@@ -186,6 +186,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     model, weights = entry.build(job.get("weights_file"))
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
+    numerics["dtype"] = keras_predict.dtype_of(model)  # what the layers run in, not what was asked
     build_s = time.perf_counter() - start
     preprocess_input = entry.preprocess_input_function(preprocess)
     out = keras_predict.predict(

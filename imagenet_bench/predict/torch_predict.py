@@ -203,7 +203,8 @@ def predict_group(
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
     # and top-k, the top-k mapped back to global class indices.
     subset = None if dataset.class_subset is None else torch.tensor(dataset.class_subset.indices, device=device)
-    how = _How(device, memory_format, amp_dtype, subset, k, save_all_probs)
+    scale = torch.full((1, 1, 1, 1), 255.0, device=device)
+    how = _How(device, memory_format, amp_dtype, subset, k, save_all_probs, scale)
     decoded = 0
     first = True
     start = time.perf_counter()
@@ -326,6 +327,7 @@ class _How:
     subset: torch.Tensor | None
     k: int
     save_all_probs: bool
+    scale: torch.Tensor  # 255, on the device (_forward)
 
 
 def _run_batch(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> list[_Chunk]:
@@ -353,7 +355,9 @@ def _run_batch(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> list[_Chun
 def _forward(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> _Chunk:
     """(top-k classes, their probabilities, all probabilities or None, rows of non-finite
     logits) of one chunk, on the host."""
-    x = pixels.float().div_(255)  # in place from here: each batch-sized buffer costs a mapping
+    # in place from here: each batch-sized buffer costs a mapping. By a tensor on the device: CUDA
+    # multiplies by the reciprocal of a Python number, which differs from the CPU's division by an ulp
+    x = pixels.float().div_(how.scale)
     if s["norm"] is not None:
         x.sub_(s["norm"][0]).div_(s["norm"][1])
     x = x.contiguous(memory_format=how.memory_format)
