@@ -266,3 +266,40 @@ def test_keras_records_the_dtype_its_layers_ran_in():
     assert keras_predict.dtype_of(plain) == "float32"
     half = keras.Model(inputs, keras.layers.Dense(3, dtype="bfloat16")(keras.layers.Dense(3)(inputs)))
     assert keras_predict.dtype_of(half) == "bfloat16, float32"
+
+
+def test_the_tables_images_per_s_is_the_models_own_per_gpu():
+    from imagenet_bench.report import table
+
+    # a pass of 8 models: end to end 100 images/s for all, this model alone 800
+    grouped = {"throughput": {"images_per_s": 100.0, "model_images_per_s": 800.0, "ranks": 1}}
+    assert table.model_rate(grouped) == (800.0, 1)
+    # torchrun over 4 GPUs, as recorded now: the rate is per GPU already
+    assert table.model_rate({"throughput": {"images_per_s": 900.0, "model_images_per_s": 250.0, "ranks": 4}}) == (
+        250.0,
+        4,
+    )
+    # as recorded before (no ranks): the model's rate was over all 4 ranks
+    old = {"throughput": {"images_per_s": 900.0, "model_images_per_s": 1000.0}, "distributed": {"world_size": 4}}
+    assert table.model_rate(old) == (250.0, 4)
+    assert table.model_rate({"throughput": {"images_per_s": 50.0}}) == (50.0, 1)  # no model time recorded
+
+
+def test_a_torchrun_models_rate_is_per_gpu_over_its_ranks():
+    from imagenet_bench.predict import torch_distributed
+
+    def part(rows, model_s):
+        throughput = {"wall_time_s": 2.0, "model_time_s": model_s, "models_in_pass": 3, "ranks": 1, "batch_size": 8}
+        return {
+            "preds": np.zeros((rows, 5), np.int64),
+            "probs": np.zeros((rows, 5), np.float32),
+            "all_probs": None,
+            "batch_size": 8,
+            "nonfinite_rows": 0,
+            "throughput": throughput,
+            "pass": {"images_decoded": rows},
+        }
+
+    merged = torch_distributed.merge([part(300, 1.0), part(300, 2.0)], 600)
+    assert merged["throughput"]["model_images_per_s"] == 200.0  # 600 images in 3 GPU-seconds
+    assert merged["throughput"]["ranks"] == 2 and merged["throughput"]["models_in_pass"] == 3

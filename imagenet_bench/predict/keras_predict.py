@@ -217,6 +217,9 @@ def predict(
             "images_per_s": round(n / wall, 2),
             "model_time_s": round(model_seconds, 3),
             "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None,
+            "models_in_pass": 1,
+            "ranks": 1,
+            "batch_size": batch_size,
         },
     }
 

@@ -138,6 +138,7 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
         outputs.append(part)
     wall = max(p["throughput"]["wall_time_s"] for p in outputs)
     model_time = max(p["throughput"]["model_time_s"] for p in outputs)
+    rank_time = sum(p["throughput"]["model_time_s"] for p in outputs)  # GPU seconds: the rate is per GPU
     return {
         "preds": np.concatenate([p["preds"] for p in outputs]),
         "probs": np.concatenate([p["probs"] for p in outputs]),
@@ -148,7 +149,10 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
             "wall_time_s": wall,
             "images_per_s": round(n / wall, 2) if wall else None,
             "model_time_s": model_time,
-            "model_images_per_s": round(n / model_time, 2) if model_time else None,
+            "model_images_per_s": round(n / rank_time, 2) if rank_time else None,
+            "models_in_pass": outputs[0]["throughput"]["models_in_pass"],
+            "ranks": len(outputs),
+            "batch_size": min(p["batch_size"] for p in outputs),
             "per_rank": [p["throughput"] for p in outputs],
         },
         "pass": {

@@ -218,6 +218,8 @@ def predict_group(
         ):
             decoded += 0 if cache is not None else len(batch)
             pixels = batch.to(device, non_blocking=True)
+            if device.type == "cuda":  # the copy is the pass's, not the first model's
+                torch.cuda.synchronize(device)
             for name, s in state.items():
                 if name in failed:
                     continue
@@ -252,11 +254,16 @@ def predict_group(
             "preds": preds,
             "probs": probs,
             "all_probs": all_probs,
+            # images_per_s is the pass's end to end (shared by its models); model_images_per_s the
+            # model's own (its forward passes, synchronised by .cpu()): the table's, per model and GPU
             "throughput": {
                 "wall_time_s": round(wall, 3),
                 "images_per_s": round(n / wall, 2),
                 "model_time_s": round(s["seconds"], 3),
                 "model_images_per_s": round(n / s["seconds"], 2) if s["seconds"] else None,
+                "models_in_pass": len(members),
+                "ranks": 1,
+                "batch_size": s["batch_size"],
             },
             "batch_size": s["batch_size"],
             "nonfinite_rows": s["nonfinite"],
