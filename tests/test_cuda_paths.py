@@ -303,3 +303,15 @@ def test_a_torchrun_models_rate_is_per_gpu_over_its_ranks():
     merged = torch_distributed.merge([part(300, 1.0), part(300, 2.0)], 600)
     assert merged["throughput"]["model_images_per_s"] == 200.0  # 600 images in 3 GPU-seconds
     assert merged["throughput"]["ranks"] == 2 and merged["throughput"]["models_in_pass"] == 3
+
+
+def test_a_quantized_cpu_pass_of_a_gpu_run_shares_the_cores_among_the_ranks():
+    from imagenet_bench.predict import torch_run
+
+    assert torch_run.quantized_threads(16, {"LOCAL_WORLD_SIZE": "8"}) == 2  # torchrun would give each one
+    assert torch_run.quantized_threads(16, {}) == 16
+    assert torch_run.quantized_threads(4, {"LOCAL_WORLD_SIZE": "8"}) == 1
+    before = torch.get_num_threads()
+    with torch_run._cpu_threads(before + 1) as threads:
+        assert threads == torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
