@@ -315,3 +315,54 @@ def test_a_quantized_cpu_pass_of_a_gpu_run_shares_the_cores_among_the_ranks():
     with torch_run._cpu_threads(before + 1) as threads:
         assert threads == torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_keras_cache_fills_of_two_geometries_run_at_once_and_of_one_in_turn(monkeypatch, tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from imagenet_bench.predict import keras_run, pixel_cache
+
+    both_in = threading.Barrier(2, timeout=5)  # broken (an error) unless both fills are inside at once
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    class Fill:
+        def __init__(self, root, dataset, preprocess):
+            self.pixels_path = tmp_path / str(preprocess.crop_size)
+
+        def ensure(self, dataset, preprocess, workers):
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            if preprocess.crop_size != 16:  # the two geometries meet here
+                both_in.wait()
+            with guard:
+                inside[0] -= 1
+            return self
+
+    monkeypatch.setattr(pixel_cache, "PixelCache", Fill)
+    options = SimpleNamespace(cache_dir=str(tmp_path), workers=2, batch_size=1, check_batching=None)
+    dataset = SimpleNamespace(paths=[], __len__=lambda: 0)
+    state = keras_run.KerasRun(options, dataset, {}, {}, {}, [None])  # type: ignore[arg-type]
+    errors = []
+
+    def fill(geometry: Preprocess) -> None:
+        try:
+            state.cached_pixels(geometry)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fill, args=(Preprocess(c, c),)) for c in (24, 32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and most[0] == 2
+    most[0] = 0
+    threads = [threading.Thread(target=fill, args=(Preprocess(16, 16),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and most[0] == 1  # one geometry: one fill at a time

@@ -82,7 +82,10 @@ class KerasRun:
         self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
         for position, gpu in enumerate(slots):
             self.free.put((position, gpu))
-        self.cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
+        # --gpus: two models of one geometry must not both fill its entry; models of other geometries
+        # fill theirs at the same time (one lock for all made every fill wait for the others)
+        self.cache_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self.cache_locks_lock = threading.Lock()
 
     def has_check(self, record: dict[str, Any]) -> bool:
         """--check-batching K: complete outputs are reused only if they record that check."""
@@ -107,9 +110,12 @@ class KerasRun:
         )
 
     def cached_pixels(self, preprocess: object) -> str | None:
+        """The pixel cache entry of the model's geometry, filled first where it is not yet."""
         if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
             return None
-        with self.cache_lock:
+        with self.cache_locks_lock:
+            lock = self.cache_locks.setdefault(preprocess.geometry, threading.Lock())
+        with lock:
             cache = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, preprocess).ensure(
                 self.dataset, preprocess, max(1, self.options.workers)
             )
