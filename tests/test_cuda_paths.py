@@ -366,3 +366,30 @@ def test_keras_cache_fills_of_two_geometries_run_at_once_and_of_one_in_turn(monk
     for t in threads:
         t.join()
     assert not errors and most[0] == 1  # one geometry: one fill at a time
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pixel_cache_batches_go_to_the_device_as_read_and_give_the_same_outputs(images, tmp_path, channels_last):
+    from imagenet_bench.predict import pixel_cache
+
+    cache = pixel_cache.PixelCache(tmp_path, images, GEOMETRY).ensure(images, GEOMETRY, 1)
+    first = next(torch_predict.pixel_batches(images, GEOMETRY, 8, 0, False, cache))
+    assert first.shape == (8, 16, 16, 3)  # N x H x W x 3, as read: permuted on the device
+    numerics = torch_predict.Numerics("cpu", channels_last=channels_last)
+    members = [torch_predict.Member("a", Pixels(1), GEOMETRY)]
+    read = torch_predict.predict_group(members, images, numerics, 8, 0, 5, True, cache)["a"]
+    decoded = torch_predict.predict_group(members, images, numerics, 8, 0, 5, True)["a"]
+    assert len(set(decoded["preds"][:, 0])) > 3
+    for key in ("preds", "probs", "all_probs"):
+        np.testing.assert_array_equal(read[key], decoded[key])
+
+
+def test_a_read_error_in_the_prefetch_thread_is_raised_in_order():
+    def batches():
+        yield torch.zeros(1)
+        raise OSError("disk gone")
+
+    got = torch_predict._prefetched(batches())
+    assert next(got).shape == (1,)
+    with pytest.raises(OSError, match="disk gone"):
+        next(got)

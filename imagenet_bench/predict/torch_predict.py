@@ -139,12 +139,15 @@ def pixel_batches(
     cache: Any = None,
     cache_offset: int = 0,
 ) -> Iterator[torch.Tensor]:
-    """uint8 N x 3 x H x W batches in row order: decoded by DataLoader workers, or read
-    from a pixel cache entry (imagenet_bench.predict.pixel_cache) when one is given; a torchrun
-    rank's rows start at ``cache_offset`` in the entry."""
+    """uint8 batches in row order: N x 3 x H x W decoded by DataLoader workers, or N x H x W x 3
+    as read from a pixel cache entry (imagenet_bench.predict.pixel_cache) when one is given, to
+    be permuted on the device (``on_device``): on the CPU the permutation and its copy cost one
+    thread per torchrun rank, and with --channels-last it was undone there. Cache batches are
+    read, and pinned for an asynchronous copy, a batch or two ahead in a thread while the
+    models run. A torchrun rank's rows start at ``cache_offset`` in the entry."""
     if cache is not None:
-        for batch in images.cached_batches(cache.pixels_path, len(dataset), batch_size, cache_offset):
-            yield torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+        read = images.cached_batches(cache.pixels_path, len(dataset), batch_size, cache_offset)
+        yield from _prefetched(torch.from_numpy(b).pin_memory() if pin else torch.from_numpy(b) for b in read)
         return
     loader = DataLoader(
         PixelDataset(dataset.paths, preprocess),
@@ -161,6 +164,54 @@ def pixel_batches(
         if isinstance(batch, ImageError):
             raise batch
         yield batch
+
+
+def _prefetched(batches: Iterator[torch.Tensor], depth: int = 2) -> Iterator[torch.Tensor]:
+    """``batches``, produced up to ``depth`` ahead in a thread (reads with pread and pinning
+    release the GIL); an error there is raised here, in order."""
+    import queue
+    import threading
+
+    ahead: queue.Queue[torch.Tensor | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: torch.Tensor | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        with contextlib.closing(batches):  # type: ignore[type-var]  # a generator: closing ends its pread loop
+            try:
+                for batch in batches:
+                    if not put(batch):
+                        return
+            except BaseException as exc:  # handed to the consumer
+                put(exc)
+                return
+        put(None)
+
+    thread = threading.Thread(target=produce, name="pixel-cache-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def on_device(batch: torch.Tensor, device: torch.device, nhwc: bool) -> torch.Tensor:
+    """A batch on the device as N x 3 x H x W (a permuted view of a cache batch: ``_forward``'s
+    ``contiguous`` lays it out as the memory format asks, the only copy)."""
+    pixels = batch.to(device, non_blocking=True)
+    return pixels.permute(0, 3, 1, 2) if nhwc else pixels
 
 
 def predict_group(
@@ -217,7 +268,7 @@ def predict_group(
             dataset, members[0].preprocess, batch_size, workers, device.type == "cuda", cache, cache_offset
         ):
             decoded += 0 if cache is not None else len(batch)
-            pixels = batch.to(device, non_blocking=True)
+            pixels = on_device(batch, device, nhwc=cache is not None)
             if device.type == "cuda":  # the copy is the pass's, not the first model's
                 torch.cuda.synchronize(device)
             for name, s in state.items():
