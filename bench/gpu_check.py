@@ -301,6 +301,7 @@ def throughput(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "images_per_s": t["images_per_s"],
         "model_images_per_s": t.get("model_images_per_s"),
+        "steady_images_per_s": t.get("steady_images_per_s"),  # after the first batch (warm-up)
         "wall_time_s": t["wall_time_s"],
     }
 
@@ -534,7 +535,11 @@ def step_torch_grouping(ctx: Context) -> dict[str, Any]:
         if label == "alone":
             gflops = gflops_of(group)
             result["per_model"] = {
-                m: {"gflops": gflops[m], "model_images_per_s": man["throughput"]["model_images_per_s"]}
+                m: {
+                    "gflops": gflops[m],
+                    "model_images_per_s": man["throughput"]["model_images_per_s"],
+                    "steady_images_per_s": man["throughput"].get("steady_images_per_s"),
+                }
                 for m, man in manifests.items()
             }
     ctx.files["group_grouped"] = ctx.work / "group-grouped"

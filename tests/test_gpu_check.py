@@ -317,3 +317,8 @@ def test_one_gpu_and_no_tensorflow_are_no_failure(monkeypatch):
     for step in (gpu_check.step_keras, gpu_check.step_real_keras):
         result = gpu_check.run_step(ctx, gpu_check.Step(step.__name__, step, 60, 0), 0)
         assert result["status"] == "skipped" and "TensorFlow is not installed" in result["reason"]
+
+
+def test_the_estimate_fits_the_steady_rates():
+    assert overnight_estimate.steady_rate({"model_images_per_s": 100.0, "steady_images_per_s": 400.0}) == 400.0
+    assert overnight_estimate.steady_rate({"model_images_per_s": 100.0}) == 100.0  # an older manifest

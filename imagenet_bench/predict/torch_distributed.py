@@ -129,6 +129,18 @@ def portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
+def _warm_up(outputs: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """The ranks' warm-ups (torch_predict.warm_up) as one GPU's: over their GPU-seconds."""
+    from .torch_predict import warm_up
+
+    return warm_up(
+        n,
+        sum(p["throughput"]["model_time_s"] for p in outputs),
+        sum(p["throughput"].get("first_batch_s") or 0.0 for p in outputs),
+        sum(p["throughput"].get("first_batch_images") or 0 for p in outputs),
+    )
+
+
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:
     """One model's outputs from every rank, concatenated in row order."""
     outputs: list[dict[str, Any]] = []
@@ -153,6 +165,7 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
             "models_in_pass": outputs[0]["throughput"]["models_in_pass"],
             "ranks": len(outputs),
             "batch_size": min(p["batch_size"] for p in outputs),
+            **_warm_up(outputs, n),
             "per_rank": [p["throughput"] for p in outputs],
         },
         "pass": {

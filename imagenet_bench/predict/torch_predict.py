@@ -166,6 +166,17 @@ def pixel_batches(
         yield batch
 
 
+def warm_up(n: int, seconds: float, first_s: float, first_n: int) -> dict[str, Any]:
+    """The first batch's model time apart, and the rate after it: the overnight estimate's,
+    since a model's warm-up is paid once, not per image."""
+    steady = seconds - first_s
+    return {
+        "first_batch_s": round(first_s, 3),
+        "first_batch_images": first_n,
+        "steady_images_per_s": round((n - first_n) / steady, 2) if n > first_n and steady > 0 else None,
+    }
+
+
 def _prefetched(batches: Iterator[torch.Tensor], depth: int = 2) -> Iterator[torch.Tensor]:
     """``batches``, produced up to ``depth`` ahead in a thread (reads with pread and pinning
     release the GIL); an error there is raised here, in order."""
@@ -250,6 +261,8 @@ def predict_group(
             "seconds": 0.0,
             "batch_size": batch_size,  # lowered after an out-of-memory error (_run_batch)
             "nonfinite": 0,  # rows whose logits hold a NaN or an infinity
+            "first_s": None,  # the first batch's model time (warm-up), and its images
+            "first_n": 0,
         }
     # The class subset (imagenet_bench.datasets.class_subset): outputs indexed to it before the softmax
     # and top-k, the top-k mapped back to global class indices.
@@ -284,6 +297,8 @@ def predict_group(
                     failed[name] = _message_only(exc)
                     _drop(s, device)
                 s["seconds"] += time.perf_counter() - t0  # .cpu() in _forward synchronises
+                if s["first_s"] is None:  # warm-up: kernels chosen and loaded, memory first allocated
+                    s["first_s"], s["first_n"] = s["seconds"], len(batch)
             bar.update(len(batch))
             if first:
                 first = False
@@ -315,6 +330,7 @@ def predict_group(
                 "models_in_pass": len(members),
                 "ranks": 1,
                 "batch_size": s["batch_size"],
+                **warm_up(n, s["seconds"], s["first_s"] or 0.0, s["first_n"]),
             },
             "batch_size": s["batch_size"],
             "nonfinite_rows": s["nonfinite"],
