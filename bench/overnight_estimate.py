@@ -139,6 +139,13 @@ def build_seconds(grouping: dict[str, Any], one_model: dict[str, Any]) -> float:
     return max(0.0, (grouping["alone"]["fixed_s"] - start_up_and_one) / max(1, n - 1))
 
 
+def steady_rate(run: dict[str, Any]) -> float:
+    """A model's images/s after its first batch (warm-up is paid once a model, in build_s's
+    place, not per image); the whole pass's rate where the manifest did not record it."""
+    rate: float = run.get("steady_images_per_s") or run["model_images_per_s"]
+    return rate
+
+
 def measured_from_summary(summary: dict[str, Any]) -> Measured:
     steps = summary["steps"]
     numerics = _ok(steps, "torch_numerics")["runs"]
@@ -147,14 +154,18 @@ def measured_from_summary(summary: dict[str, Any]) -> Measured:
     fp32 = numerics.get("float32", {})
     if fp32.get("status") != "ok":
         raise EstimateError("torch_numerics: the float32 run failed")
-    points = [(fp32["gflops"], fp32["model_images_per_s"])]
-    points += [(m["gflops"], m["model_images_per_s"]) for m in grouping["per_model"].values()]
+    points = [(fp32["gflops"], steady_rate(fp32))]
+    points += [(m["gflops"], steady_rate(m)) for m in grouping["per_model"].values()]
     bf16 = {name: run for name, run in numerics.items() if name.startswith("bf16") and run.get("status") == "ok"}
     best = max(bf16, key=lambda name: bf16[name]["model_images_per_s"], default=None)
     factor = bf16[best]["model_images_per_s"] / fp32["model_images_per_s"] if best else 1.0
     keras = steps.get("keras") or {}
     one, batched = (keras.get("runs") or {}).get("one_at_a_time", {}), (keras.get("runs") or {}).get("batched", {})
     keras_ok = keras.get("status") == "ok" and one.get("status") == "ok" and batched.get("status") == "ok"
+    if summary.get("mode") == "gpu" and any(
+        "GPU" not in str((r.get("device") or {}).get("name")) for r in (one, batched)
+    ):
+        keras_ok = False  # TensorFlow ran on the CPU (it listed no GPU): no measure of the GPU run
     return Measured(
         torch_points=points,
         bf16_factor=factor,
@@ -305,17 +316,22 @@ def torch_seconds(
     build_s: float,
     group_size: int,
     cache: bool,
+    fill_images: int | None = None,
 ) -> float:
     """One GPU (or one torchrun rank, with its share of images and of the decode rate).
 
-    cache: each geometry is decoded once (its first pass); later passes read the cache,
-    which costs nothing next to the models."""
-    total, decoded = 0.0, set()
+    cache: each geometry's entry is filled before its first pass, by rank 0 alone, with every
+    image (``fill_images``, the whole dataset; the other ranks wait), and the passes then read
+    it, which costs nothing next to the models."""
+    total, filled = 0.0, set()
     for group in passes(models, group_size):
         gpu = images * sum(1 / ips(m) for m in group)
-        decode = 0.0 if cache and group[0].geometry in decoded else images / decode_rate
-        decoded.add(group[0].geometry)
-        total += max(gpu, decode) + build_s * len(group)
+        if not cache:
+            total += max(gpu, images / decode_rate)
+        else:
+            total += gpu + (0.0 if group[0].geometry in filled else (fill_images or images) / decode_rate)
+            filled.add(group[0].geometry)
+        total += build_s * len(group)
     return total
 
 
@@ -378,7 +394,7 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
                         entry["hours"][key] = {
                             ds: round(
                                 torch_seconds(
-                                    full, ips, math.ceil(n / gpus), decode_per_gpu, measured.build_s, size, cache
+                                    full, ips, math.ceil(n / gpus), decode_per_gpu, measured.build_s, size, cache, n
                                 )
                                 / 3600,
                                 2,

@@ -219,9 +219,47 @@ def test_pass_time_is_the_slower_of_decoding_and_the_models():
     assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 500.0, 0.5, 2, False), 3.0)
     # decoding at 100 images/s: 10 s per pass
     assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.5, 2, False), 11.0)
-    # one model at a time: two passes of 10 s; with the cache the second pass reads (GPU time 1 s)
+    # one model at a time: two passes of 10 s; with the cache, filled (10 s) before the first pass,
+    # both passes read it (GPU time 1 s each)
     assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.0, 1, False), 20.0)
-    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.0, 1, True), 11.0)
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 1000, 100.0, 0.0, 1, True), 12.0)
+    # a torchrun rank of 4 (250 images): rank 0 fills the entry with all 1000 alone, 10 s, the others wait
+    assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 250, 100.0, 0.0, 1, True, 1000), 10.5)
+
+
+def test_a_keras_measure_made_on_the_cpu_is_not_the_gpus():
+    runs = {
+        name: {
+            "status": "ok",
+            "images_per_s": 50.0,
+            "model_images_per_s": 80.0,
+            "build_s": 2.0,
+            "device": {"name": "cpu"},
+        }
+        for name in ("one_at_a_time", "batched")
+    }
+    steps = {
+        "torch_numerics": {
+            "status": "ok",
+            "runs": {
+                "float32": {
+                    "status": "ok",
+                    "gflops": 4.0,
+                    "model_images_per_s": 1000.0,
+                    "process_s": 10.0,
+                    "wall_time_s": 5.0,
+                }
+            },
+        },
+        "torch_grouping": {"status": "ok", "models": ["a"], "per_model": {}, "alone": {"fixed_s": 6.0}},
+        "decode": {"status": "ok", "per_worker_images_per_s": 100.0},
+        "keras": {"status": "ok", "gflops": 0.3, "runs": runs},
+    }
+    summary = {"mode": "gpu", "machine": {"cpus": 16}, "steps": steps}
+    assert overnight_estimate.measured_from_summary(summary).keras_one_ips is None
+    for run in runs.values():
+        run["device"] = {"name": "/GPU:0"}
+    assert overnight_estimate.measured_from_summary(summary).keras_one_ips == 50.0
 
 
 def test_gflops_scale_with_the_pixel_count():
@@ -265,3 +303,32 @@ def test_the_imagenet_c_regeneration_hours():
     assert sixteen["imagenet-c"] == pytest.approx(one["imagenet-c"] / 16, abs=0.01)
     assert one["imagenet-c-5k"] == pytest.approx(2.6, abs=0.05)
     assert overnight_estimate.DATASETS["imagenet-c-5k"] == 375_000
+
+
+def test_one_gpu_and_no_tensorflow_are_no_failure(monkeypatch):
+    import importlib.util
+
+    import gpu_check
+
+    lent = {
+        "torchrun": {"status": "ok", "notes": ["nccl not exercised: one GPU"], "findings": []},
+        "keras": {"status": "skipped", "reason": "TensorFlow is not installed in this environment"},
+        "estimate": {"status": "ok"},
+    }
+    assert gpu_check.exit_status(lent) == 0
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "ok", "findings": ["x"]}}) == 1
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "failed", "error": "x"}}) == 1
+    assert gpu_check.exit_status({**lent, "estimate": {"status": "skipped", "reason": "global deadline: 0 s"}}) == 1
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real_find_spec(name)
+    )
+    ctx = gpu_check.Context(gpu_check.sizes_for(False, 16), Path("/nonexistent"), Path("/nonexistent"), deadline=1e12)
+    for step in (gpu_check.step_keras, gpu_check.step_real_keras):
+        result = gpu_check.run_step(ctx, gpu_check.Step(step.__name__, step, 60, 0), 0)
+        assert result["status"] == "skipped" and "TensorFlow is not installed" in result["reason"]
+
+
+def test_the_estimate_fits_the_steady_rates():
+    assert overnight_estimate.steady_rate({"model_images_per_s": 100.0, "steady_images_per_s": 400.0}) == 400.0
+    assert overnight_estimate.steady_rate({"model_images_per_s": 100.0}) == 100.0  # an older manifest

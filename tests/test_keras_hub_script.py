@@ -353,3 +353,24 @@ def test_every_family_runs_through_the_script(name, tmp_path):
     preds, top5_probs, _ = _files(out, model)
     assert preds[:, 0].tolist() == expected.tolist()
     np.testing.assert_allclose(top5_probs[:, 0], probs.max(axis=1), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_keras_hub_model_is_built_in_float32_whatever_the_global_policy(tmp_path):
+    """The entry asks from_preset for float32, rather than taking Keras's global dtype policy."""
+    import keras
+
+    from imagenet_bench.models import keras_hub_registry
+    from imagenet_bench.predict import keras_predict
+
+    folder = save_preset(tmp_path / "mobilenet", "mobilenet")
+    entry = keras_hub_registry.by_id()["keras_hub.mobilenet_v3_small_050_imagenet"].with_weights(folder)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")
+    try:
+        as_default = keras_hub.models.ImageClassifier.from_preset(str(folder), preprocessor=None)
+        assert "bfloat16" in keras_predict.dtype_of(as_default)  # what no dtype gives
+        model, _ = entry.build(str(folder))
+    finally:
+        keras.config.set_dtype_policy(before)
+    assert keras_predict.dtype_of(model) == "float32"

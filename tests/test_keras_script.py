@@ -430,12 +430,13 @@ def test_gpus_runs_models_in_parallel_processes(tmp_path):
         "--save-all-probs",
         "-o",
         out,
-        env={"IMAGENET_BENCH_ASSUME_GPUS": "2"},
+        # a Slurm task's two GPUs: --gpus 0,1 index that list (GPUs 5 and 7 do not exist here either)
+        env={"IMAGENET_BENCH_ASSUME_GPUS": "2", "CUDA_VISIBLE_DEVICES": "5,7"},
     )
     assert result.returncode == 0, result.stderr
     assert "2 done, 0 skipped" in result.stderr
     slots = {_load(out, m)[2]["device"].get("cuda_visible_devices") for m in ("mobilenet_0.25_128", "mobilenetV2")}
-    assert slots == {"0", "1"}
+    assert slots == {"5", "7"}
     preds, _probs, _ = _load(out, "mobilenetV2")
     all_probs = np.load(out / "mobilenetV2_keras_imagenet_allprobs.npy", allow_pickle=False)
     assert all_probs.shape == (4, 1000)
@@ -462,7 +463,7 @@ def test_numeric_and_device_flags_reach_the_manifest(tmp_path):
         "--jit-compile",
         "-o",
         out,
-        env={"IMAGENET_BENCH_ASSUME_GPUS": "4"},
+        env={"IMAGENET_BENCH_ASSUME_GPUS": "4", "CUDA_VISIBLE_DEVICES": "0,1,2,3"},
     )
     assert result.returncode == 0, result.stderr
     m = _load(out, "mobilenet_0.25_128")[2]

@@ -50,8 +50,15 @@ def test_real_weights_reach_the_documented_accuracy(torch_real_run):
     rows = _table(out)
     assert rows["mobilenet_v2"]["Acc@1"] == pytest.approx(67.0, abs=0.01)
     assert rows["mobilenet_v2"]["Acc@5"] == pytest.approx(89.6, abs=0.01)
-    assert 65.6 <= rows["quantized_mobilenet_v2"]["Acc@1"] <= 66.0
-    assert rows["quantized_mobilenet_v2"]["Acc@5"] == pytest.approx(90.2, abs=0.01)
+    # SOURCE.md's 65.6 to 66.0 was measured with torch.topk's order among equal probabilities; the int8
+    # model's outputs tie at the top on 11 of the 500 images, and ties now go to the lower class
+    # (torch_predict.topk, issue 21), which gives Acc@1 66.2 and, ties at the fifth place, Acc@5 90.0 (not 90.2)
+    assert 65.6 <= rows["quantized_mobilenet_v2"]["Acc@1"] <= 66.2
+    assert 90.0 <= rows["quantized_mobilenet_v2"]["Acc@5"] <= 90.2
+    preds = np.load(out / "quantized_mobilenet_v2_pytorch_imagenet_top5preds.npy", allow_pickle=False)
+    probs = np.load(out / "quantized_mobilenet_v2_pytorch_imagenet_top5probs.npy", allow_pickle=False)
+    tied = probs[:, :-1] == probs[:, 1:]
+    assert tied[:, 0].sum() > 5 and (preds[:, :-1][tied] < preds[:, 1:][tied]).all()  # the lower class first
     assert "mobilenet_v2: Acc@1 67.00  Acc@5 89.60" in result.stderr
     assert "10 of 1000 classes present" in result.stderr
 

@@ -159,6 +159,7 @@ class NoSpaceError(StopsTheRun):
 _RECORD_KINDS: tuple[tuple[str, type[Exception]], ...] = (
     ("image", ImageError),
     ("no space", NoSpaceError),
+    ("stops the run", StopsTheRun),
     ("usage", UsageError),
 )
 _NO_SPACE_FIELDS = ("folder", "writing", "needed", "quota", "flag", "state", "free")
@@ -188,6 +189,8 @@ def from_record(record: dict[str, Any], other: Callable[[str], Exception] = Runt
             record.get("state") or "",
             record.get("free"),
         )
+    if record.get("kind") == "stops the run":
+        return StopsTheRun(record["message"])
     if record.get("kind") == "usage":
         return UsageError(record["message"])
     return other(record["message"])

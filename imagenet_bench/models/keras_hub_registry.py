@@ -442,7 +442,10 @@ class KerasHubEntry:
         import keras_hub
 
         files = self._needs_files()
-        model = keras_hub.models.ImageClassifier.from_preset(str(files.folder), preprocessor=None, activation="softmax")
+        # float32 asked, not left to the preset's config (a preset saved in bfloat16 would run in it)
+        model = keras_hub.models.ImageClassifier.from_preset(
+            str(files.folder), preprocessor=None, activation="softmax", dtype="float32"
+        )
         if int(model.num_classes) != NUM_CLASSES:
             raise UsageError(f"{files.folder}: {self.id} has {model.num_classes} classes, not {NUM_CLASSES}")
         record = {
@@ -458,7 +461,9 @@ class KerasHubEntry:
         if getattr(model, "activation", None) != "softmax":  # MobileNetImageClassifier takes no activation: logits
             import keras
 
-            model = keras.Model(model.inputs, keras.layers.Softmax(name="softmax")(model.outputs[0]), name=model.name)
+            model = keras.Model(
+                model.inputs, keras.layers.Softmax(name="softmax", dtype="float32")(model.outputs[0]), name=model.name
+            )
             record["softmax"] = "added by the script: the classifier ignores activation='softmax'"
         return model, record
 

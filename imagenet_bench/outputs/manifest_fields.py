@@ -72,8 +72,17 @@ NESTED: dict[tuple[str, str], tuple[str, Check]] = {
     ("outputs", "topk"): ("a whole number", _optional(_whole)),
     **{
         ("throughput", name): ("a number", _optional(_number))
-        for name in ("wall_time_s", "images_per_s", "model_time_s", "model_images_per_s", "build_s")
+        for name in (
+            "wall_time_s",
+            "images_per_s",
+            "model_time_s",
+            "model_images_per_s",
+            "build_s",
+            "first_batch_s",
+            "steady_images_per_s",
+        )
     },
+    **{("throughput", name): ("a whole number", _optional(_whole)) for name in ("models_in_pass", "ranks")},
     ("published", "acc1"): ("a number", _optional(_number)),
     ("published", "acc5"): ("a number", _optional(_number)),
     ("published", "source"): ("text", _optional(_text)),

@@ -39,9 +39,12 @@ def current_source(name: str | None) -> str | None:
 
 
 def current_request(request: dict[str, Any]) -> dict[str, Any]:
-    """A recorded request with its source named as today (for resume's comparison)."""
+    """A recorded request with its source named as today, and its device as its kind alone
+    (``cuda:0`` was recorded before the index moved to the manifest): for resume's comparison."""
     if request.get("source") in RENAMED_SOURCES:
-        return {**request, "source": RENAMED_SOURCES[request["source"]]}
+        request = {**request, "source": RENAMED_SOURCES[request["source"]]}
+    if isinstance(request.get("device"), str) and ":" in request["device"]:
+        request = {**request, "device": request["device"].partition(":")[0]}
     return request
 
 

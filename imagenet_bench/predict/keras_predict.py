@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 import numpy as np
 
 from ..base import test_pause
-from ..base.errors import UsageError
+from ..base.errors import StopsTheRun, UsageError
 from ..datasets import class_subset, images
 from ..datasets.class_subset import ClassSubset
 from ..datasets.preprocessing import Preprocess
@@ -75,6 +75,35 @@ def configure(tf32: bool = False) -> dict[str, Any]:
         "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
         "call": "model.predict_on_batch (compiled tf.function, inference mode)",
     }
+
+
+def require_gpu(asked: str) -> None:
+    """Refuse to run a model on the CPU when -g/--gpus asked for a GPU and TensorFlow lists
+    none: the usual cause is a TensorFlow built for CUDA 12 in the environment of a torch built
+    for CUDA 13, whose CUDA 12 libraries are nowhere (README, "GPU"). Every model would meet
+    it, so it stops the run. IMAGENET_BENCH_ASSUME_GPUS (the tests' stand-in for GPUs) lets
+    the model run on the CPU."""
+    tf = _tf()
+    if tf.config.list_physical_devices("GPU") or os.environ.get("IMAGENET_BENCH_ASSUME_GPUS"):
+        return
+    cuda = tf.sysconfig.get_build_info().get("cuda_version") or "none"
+    raise StopsTheRun(
+        f"-g/--gpus: TensorFlow {tf.__version__} (built for CUDA {cuda}) lists no GPU with "
+        f"CUDA_VISIBLE_DEVICES={asked}, so the models would run on the CPU: run the Keras script in "
+        "its own environment made with pip install -r requirements-keras-gpu.txt (README, 'GPU'), "
+        "or leave out -g/--gpus"
+    )
+
+
+def dtype_of(model: Any) -> str:
+    """The compute dtypes the model's layers run in, as the manifest records them: "float32",
+    or every one found ("bfloat16, float32"), rather than the float32 asked for."""
+    found = {
+        str(layer.dtype_policy.compute_dtype)
+        for layer in model.layers
+        if hasattr(layer, "dtype_policy") and type(layer).__name__ != "InputLayer"  # it computes nothing
+    }
+    return ", ".join(sorted(found)) or str(model.dtype_policy.compute_dtype)
 
 
 def framework() -> dict[str, Any]:
@@ -188,6 +217,9 @@ def predict(
             "images_per_s": round(n / wall, 2),
             "model_time_s": round(model_seconds, 3),
             "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None,
+            "models_in_pass": 1,
+            "ranks": 1,
+            "batch_size": batch_size,
         },
     }
 

@@ -20,7 +20,7 @@ from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 from ..models import sources
 from ..outputs import manifest, output_folder, predfiles
-from . import child_process, cli, folder_lock, pixel_cache, runner
+from . import child_process, cli, cuda_devices, folder_lock, pixel_cache, runner
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
@@ -82,7 +82,10 @@ class KerasRun:
         self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
         for position, gpu in enumerate(slots):
             self.free.put((position, gpu))
-        self.cache_lock = threading.Lock()  # --gpus: two models of one geometry must not both fill its entry
+        # --gpus: two models of one geometry must not both fill its entry; models of other geometries
+        # fill theirs at the same time (one lock for all made every fill wait for the others)
+        self.cache_locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self.cache_locks_lock = threading.Lock()
 
     def has_check(self, record: dict[str, Any]) -> bool:
         """--check-batching K: complete outputs are reused only if they record that check."""
@@ -107,9 +110,12 @@ class KerasRun:
         )
 
     def cached_pixels(self, preprocess: object) -> str | None:
+        """The pixel cache entry of the model's geometry, filled first where it is not yet."""
         if not self.options.cache_dir or not isinstance(preprocess, Preprocess):  # KerasHub's converter: float pixels
             return None
-        with self.cache_lock:
+        with self.cache_locks_lock:
+            lock = self.cache_locks.setdefault(preprocess.geometry, threading.Lock())
+        with lock:
             cache = pixel_cache.PixelCache(self.options.cache_dir, self.dataset, preprocess).ensure(
                 self.dataset, preprocess, max(1, self.options.workers)
             )
@@ -231,6 +237,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     dataset = cli.load_dataset(options)
     slots = parse_gpus(options.gpu, options.gpus)
     validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
+    slots = cuda_devices.visible_slots(slots)  # an index into the caller's CUDA_VISIBLE_DEVICES, as PyTorch's
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
     chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)

@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +63,36 @@ def launch(job: dict[str, Any], gpu: str | None = None, verbose: bool = False) -
         return _launched(folder, job, gpu, verbose)
 
 
+CUDA_CACHE_MAXSIZE = 4 * 2**30  # bytes: the driver's default (256 MiB) holds few models' kernels
+
+
+def child_env(gpu: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """A model process's environment: its GPU, and a persistent, large compiled-kernel cache.
+    TensorFlow 2.21 ships H100/H200 (sm_90) kernels only as PTX, which the driver compiles at
+    a model's first use, for minutes; every model is a fresh process, so without a cache that
+    outlives it (and holds them all) each model would compile again. The caller's settings win."""
+    env = dict(environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_CACHE_MAXSIZE", str(CUDA_CACHE_MAXSIZE))
+    cache_home = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    env.setdefault("CUDA_CACHE_PATH", str(cache_home / "imagenet_bench" / "cuda-kernels"))
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return env
+
+
 def _launched(folder: Path, job: dict[str, Any], gpu: str | None, verbose: bool) -> dict[str, Any]:
     job_path = folder / "job.json"
-    data = json.dumps({**job, "out": str(folder)}).encode()
+    data = json.dumps({**job, "out": str(folder), "gpu": gpu}).encode()
     try:
         with atomic.full_disk_reported(job_path, len(data)):
             job_path.write_bytes(data)
     except errors.NoSpaceError as exc:
         raise child_process.temporary_folder_full(exc, f"the job file for {job['model']}", job["model"]) from None
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
-    returncode = child_process.run([sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], env)
+    returncode = child_process.run(
+        [sys.executable, "-m", "imagenet_bench.keras_worker", str(job_path)], child_env(gpu, os.environ)
+    )
     error_path = folder / "error.json"
     if error_path.exists():
         error = json.loads(error_path.read_text())
@@ -165,9 +181,12 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     paths = PathList(Path(p) for p in job.pop("paths"))  # compact: kept to the end (path_list)
     with _start_up_noise_held_back(job.get("verbose", False)):
         numerics = keras_predict.configure(job["tf32"])  # imports TensorFlow, finds the GPUs
+    if job.get("gpu") is not None:
+        keras_predict.require_gpu(job["gpu"])
     start = time.perf_counter()
     model, weights = entry.build(job.get("weights_file"))
     numerics["jit_compile"] = keras_predict.set_jit_compile(model, job["jit_compile"])
+    numerics["dtype"] = keras_predict.dtype_of(model)  # what the layers run in, not what was asked
     build_s = time.perf_counter() - start
     preprocess_input = entry.preprocess_input_function(preprocess)
     out = keras_predict.predict(

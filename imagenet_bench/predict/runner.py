@@ -25,6 +25,7 @@ from ..base.errors import (
     EXIT_OK,
     EXIT_PARTIAL_FAILURE,
     EXIT_USAGE,
+    ImageError,
     NoSpaceError,
     StopsTheRun,
     UsageError,
@@ -212,10 +213,13 @@ class _Ledger:
         summary = f"{len(self.done)} done, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed"
         summary += f": {', '.join(self.failed)}" if self.failed else ""
         if self.not_run:
+            cause = self.stopped_by[0]
             why = (
                 "a disk is full: free space"
-                if isinstance(self.stopped_by[0], NoSpaceError)
+                if isinstance(cause, NoSpaceError)
                 else "an image cannot be decoded: fix it"
+                if isinstance(cause, ImageError)
+                else "see the error above: fix it"
             )
             summary += f"; {len(self.not_run)} not run ({why} and run again)"
         print(f"{summary}; {self.progress.total_time()} in all", file=sys.stderr)

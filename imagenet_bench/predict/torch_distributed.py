@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -21,6 +22,12 @@ import torch.distributed as dist
 from ..datasets.layout import Dataset
 
 T = TypeVar("T")
+
+# How long a rank waits at a collective. Rank 0 works alone while the others wait: weights
+# downloads (local_leaders_first), the pixel cache fill of a pass (hours for 50,000 images on a
+# slow disk); NCCL's default of 10 minutes would end the job. A rank that dies ends the job
+# through torchrun, not through this timeout.
+TIMEOUT = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,10 @@ def init(device: str) -> ProcessGroup | None:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend=backend)
+        # device_id binds the group to this rank's GPU now (no guess at the first collective)
+        dist.init_process_group(backend=backend, timeout=TIMEOUT, device_id=torch.device("cuda", local_rank))
+    else:
+        dist.init_process_group(backend=backend, timeout=TIMEOUT)
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 
@@ -119,6 +129,18 @@ def portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
+def _warm_up(outputs: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """The ranks' warm-ups (torch_predict.warm_up) as one GPU's: over their GPU-seconds."""
+    from .torch_predict import warm_up
+
+    return warm_up(
+        n,
+        sum(p["throughput"]["model_time_s"] for p in outputs),
+        sum(p["throughput"].get("first_batch_s") or 0.0 for p in outputs),
+        sum(p["throughput"].get("first_batch_images") or 0 for p in outputs),
+    )
+
+
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:
     """One model's outputs from every rank, concatenated in row order."""
     outputs: list[dict[str, Any]] = []
@@ -128,15 +150,22 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
         outputs.append(part)
     wall = max(p["throughput"]["wall_time_s"] for p in outputs)
     model_time = max(p["throughput"]["model_time_s"] for p in outputs)
+    rank_time = sum(p["throughput"]["model_time_s"] for p in outputs)  # GPU seconds: the rate is per GPU
     return {
         "preds": np.concatenate([p["preds"] for p in outputs]),
         "probs": np.concatenate([p["probs"] for p in outputs]),
         "all_probs": None if outputs[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in outputs]),
+        "batch_size": min(p["batch_size"] for p in outputs),  # a rank may have lowered it (out of memory)
+        "nonfinite_rows": sum(p["nonfinite_rows"] for p in outputs),
         "throughput": {
             "wall_time_s": wall,
             "images_per_s": round(n / wall, 2) if wall else None,
             "model_time_s": model_time,
-            "model_images_per_s": round(n / model_time, 2) if model_time else None,
+            "model_images_per_s": round(n / rank_time, 2) if rank_time else None,
+            "models_in_pass": outputs[0]["throughput"]["models_in_pass"],
+            "ranks": len(outputs),
+            "batch_size": min(p["batch_size"] for p in outputs),
+            **_warm_up(outputs, n),
             "per_rank": [p["throughput"] for p in outputs],
         },
         "pass": {

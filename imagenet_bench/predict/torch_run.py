@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -91,7 +93,9 @@ class TorchRun:
         request = {
             **(model if entry is None else entry.request()),
             **request_common,
-            "device": self.job_numerics(model_id).device,
+            # the kind alone (cpu, cuda): a resume from torchrun's cuda:3 in one process's cuda is the same
+            # request; the index is the manifest's device name
+            "device": self.job_numerics(model_id).device.partition(":")[0],
             "amp": options.amp,
             "channels_last": options.channels_last,
         }
@@ -205,10 +209,14 @@ class TorchRun:
         pass_numerics = self.job_numerics(group[0].model)
         settings = pass_numerics.apply()
         cache, cache_error = self.pixel_cache(self.preprocesses[group[0].model])
-        if cache_error is not None:
-            results.update({m.name: cache_error for m in members})
-        elif members:
-            results.update(self.predict(members, pass_numerics, cache))
+        quantized_on_cpu = pass_numerics.device == "cpu" and self.numerics.device != "cpu"
+        with _cpu_threads(quantized_threads(os.cpu_count() or 1, os.environ) if quantized_on_cpu else None) as threads:
+            if threads is not None:
+                settings = {**settings, "cpu_threads": threads}
+            if cache_error is not None:
+                results.update({m.name: cache_error for m in members})
+            elif members:
+                results.update(self.predict(members, pass_numerics, cache))
         merged = self.gathered(group, results)
         if merged is None:
             return {}
@@ -262,7 +270,7 @@ class TorchRun:
             preprocessing=self.preprocesses[job.model].to_dict(),
             device={"name": numerics.device, "model": numerics.device_name()},
             numerics=settings,
-            batch_size=options.batch_size,
+            batch_size=out["batch_size"],  # the size used: lower than asked after an out-of-memory error
             workers=options.workers,
             throughput=out["throughput"],
             params=self.params.get(job.model),
@@ -278,10 +286,34 @@ class TorchRun:
             {
                 "library_versions": library_versions,
                 "pass": out["pass"],
+                "nonfinite_rows": out["nonfinite_rows"],  # 0: a model with any fails (torch_predict)
                 "distributed": None if dist is None else {"world_size": dist.world, "backend": dist.backend},
                 "quantized": bool(entry and entry.quantized),
             },
         )
+
+
+def quantized_threads(cpus: int, environ: Mapping[str, str]) -> int:
+    """Threads for a quantized model's pass (int8 kernels run on the CPU) in a GPU run: torchrun
+    gives each rank one thread (OMP_NUM_THREADS=1), so the machine's cores are shared among
+    the ranks on it instead."""
+    return max(1, cpus // max(1, int(environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int | None) -> Iterator[int | None]:
+    """torch's intra-op threads set to ``threads`` for the block (None: left as they are)."""
+    if threads is None:
+        yield None
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def _plan(

@@ -87,9 +87,10 @@ class Published(ColumnSet):
 
 class Speed(ColumnSet):
     """Parameters and GFLOPs (from the primary manifest, else the registries' published data
-    files), images/s, device and batch size from the primary manifest, and '*' on the
-    accuracy/throughput frontier of each device: no other model measured on the same device
-    is both at least as accurate and faster (or faster and at least as accurate)."""
+    files), images/s (the model's own, per GPU: table.model_rate), device and batch size from
+    the primary manifest, and '*' on the accuracy/throughput frontier of each device: no other
+    model measured on the same device, as many of them, is both at least as accurate and faster
+    (or faster and at least as accurate)."""
 
     name = "speed"
     flag = "--speed"
@@ -109,10 +110,10 @@ class Speed(ColumnSet):
             row["params_m"] = None if params is None else params / 1e6
             row["gflops"] = manifest.get("gflops", known["gflops"])
             row["frontier"] = None
-        by_device: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
+        by_device: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for row in rows:  # like with like: the same device, and as many of them
             if row["images_per_s"] and row["acc1"] is not None and row["device"]:
-                by_device.setdefault(str(row["device"]), []).append(row)
+                by_device.setdefault((str(row["device"]), row.get("ranks") or 1), []).append(row)
         for group in by_device.values():
             for row in group:
                 beaten = any(

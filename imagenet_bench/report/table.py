@@ -100,6 +100,7 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
                     "manifests": {t: None for t in cards},
                     "cards": {},
                     "images_per_s": None,
+                    "ranks": None,
                     "device": None,
                     "batch_size": None,
                 },
@@ -110,13 +111,28 @@ def base_rows(cards: dict[str, list[Card]], primary: str) -> list[dict[str, Any]
             request = manifest.get("request") or {}
             row["source"] = row["source"] or _source_name(key[0], key[1], request.get("source"))
             if name == primary or row["images_per_s"] is None:
-                row["images_per_s"] = (manifest.get("throughput") or {}).get("images_per_s")
+                row["images_per_s"], row["ranks"] = model_rate(manifest)
                 device = manifest.get("device")
                 row["device"] = (device.get("model") or device.get("name")) if isinstance(device, dict) else device
                 row["batch_size"] = manifest.get("batch_size")
     for row in rows.values():
         row["card"] = row["cards"].get(primary)
     return list(rows.values())
+
+
+def model_rate(manifest: dict[str, Any]) -> tuple[float | None, int]:
+    """(images/s of the model alone on one GPU, the number of GPUs or processes it ran on).
+
+    A manifest's images_per_s is its pass's, end to end: shared by up to 8 models, and under
+    torchrun all ranks' together. model_images_per_s is the model's own time; before the
+    manifest recorded ``ranks`` it was over all ranks, so it is divided by the world size."""
+    throughput = manifest.get("throughput") or {}
+    distributed = manifest.get("distributed") or {}
+    ranks = throughput.get("ranks") or (distributed.get("world_size") if isinstance(distributed, dict) else None) or 1
+    rate = throughput.get("model_images_per_s")
+    if rate is None:
+        return throughput.get("images_per_s"), int(ranks)
+    return (rate if "ranks" in throughput else rate / ranks), int(ranks)
 
 
 def rank(rows: list[dict[str, Any]], count_key: str, rank_key: str) -> None:
