@@ -407,4 +407,3 @@ def test_the_first_batch_is_warm_up_kept_apart_from_the_steady_rate(images):
     t = _pass({"slow": SlowStart(1)}, images, 8)["slow"]["throughput"]
     assert t["first_batch_s"] >= 0.3 and t["first_batch_images"] == 8
     assert t["steady_images_per_s"] > 3 * t["model_images_per_s"]  # 24 images in milliseconds, against 0.3 s
-
