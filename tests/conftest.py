@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,11 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 # compiler stack (torch._dynamo, which loads triton; torchvision imports it) must come before
 # TensorFlow, or triton's native import segfaults. The scripts themselves never load both.
 import torch._dynamo  # noqa: F401  isort: skip
+
+# A run started in the background by a shell without job control (`pytest &`) inherits SIGINT
+# ignored, and so would every script the tests start: the Ctrl-C tests would see no Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
