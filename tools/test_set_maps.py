@@ -14,6 +14,7 @@ from typing import Any
 from imagenet_bench.base import atomic
 from imagenet_bench.datasets import imagenet_9, objectnet
 from imagenet_bench.datasets.test_set import REGENERATE
+from imagenet_bench.models import published
 from imagenet_bench.scoring import corruption_errors
 
 # The release's superclass folders (``<variation>/val/<folder>``), in label order: in9_classes.txt
@@ -80,9 +81,6 @@ def imagenet_9_map(folder: Path) -> str:
     )
 
 
-TORCHVISION_PUBLISHED = Path(__file__).resolve().parents[1] / "imagenet_bench" / "data" / "torchvision_published.json"
-
-
 def imagenet_c_constants(folder: Path) -> str:
     """AlexNet's error per corruption (alexnet_errors.csv: averaged over severities 1-5, as a
     fraction) and its clean val error, from torchvision's published AlexNet Acc@1 (the
@@ -91,17 +89,16 @@ def imagenet_c_constants(folder: Path) -> str:
     if rows[0] != "corruption,alexnet_error":
         raise SystemExit(f"{folder / 'alexnet_errors.csv'}: unexpected header {rows[0]!r}")
     errors = {name: float(value) for name, value in (row.split(",") for row in rows[1:])}
-    published = json.loads(TORCHVISION_PUBLISHED.read_text(encoding="utf-8"))
-    entries = published["entries"] if isinstance(published, dict) else published
-    alexnet = next(e for e in entries if e["id"] == "alexnet")
+    alexnet = published.lookup("pytorch", "alexnet")
+    assert alexnet is not None  # the committed torchvision table has it
     head: dict[str, Any] = {
         "about": "ImageNet-C normalisers: AlexNet's top-1 error per benchmark corruption, averaged over "
         "severities 1-5 (a fraction), and its clean val error in percent",
         "source": "hendrycks/robustness (commit 8190fe32) via ../shared/reference/test-sets/imagenet-c; "
-        f"the clean error is 100 - torchvision's published AlexNet Acc@1 ({alexnet['acc1']})",
+        f"the clean error is 100 - torchvision's published AlexNet Acc@1 ({alexnet.acc1})",
         "generated_by": REGENERATE,
         "alexnet_error": errors,
-        "alexnet_clean_error": round(100 - float(alexnet["acc1"]), 6),
+        "alexnet_clean_error": round(100 - alexnet.acc1, 6),
     }
     return json.dumps(head, indent=1) + "\n"
 
