@@ -84,6 +84,7 @@ KERAS_REAL = {
     "mobilenet_0.25_128": "keras_mobilenet_alpha0.25_128.weights.h5",
 }
 TORCH_REAL = "torchvision_mobilenet_v2_dequantized.pth"
+TORCH_QUANTIZED = "torchvision_quantized_mobilenet_v2_qnnpack.pth"  # int8: the overnight estimate's CPU rate
 SCRIPT_ENV = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 NUMERICS = {
     "float32": [],
@@ -302,6 +303,8 @@ def throughput(manifest: dict[str, Any]) -> dict[str, Any]:
         "images_per_s": t["images_per_s"],
         "model_images_per_s": t.get("model_images_per_s"),
         "steady_images_per_s": t.get("steady_images_per_s"),  # after the first batch (warm-up)
+        "first_batch_s": t.get("first_batch_s"),
+        "first_batch_images": t.get("first_batch_images"),
         "wall_time_s": t["wall_time_s"],
     }
 
@@ -762,27 +765,36 @@ def step_real_torch(ctx: Context) -> dict[str, Any]:
     weights = ctx.shared / "weights" / TORCH_REAL
     if not weights.exists():
         raise StepFailed(f"skipped: {weights} is missing")
-    flags = ["-m", "mobilenet_v2", "--weights-file", str(weights), "--save-all-probs", *subset]
+    flags = ["--weights-file", str(weights), "--save-all-probs", *subset]
     found, runs = {}, {}
-    configs = {"cpu float32": ("cpu", [])}
+    configs = {"cpu float32": ("cpu", "mobilenet_v2", flags)}
     if ctx.sizes.device_runs:
         configs |= {
-            f"{ctx.sizes.device} float32": (ctx.sizes.device, []),
-            f"{ctx.sizes.device} bf16": (ctx.sizes.device, ["--amp", "bf16"]),
+            f"{ctx.sizes.device} float32": (ctx.sizes.device, "mobilenet_v2", flags),
+            f"{ctx.sizes.device} bf16": (ctx.sizes.device, "mobilenet_v2", [*flags, "--amp", "bf16"]),
         }
-    for name, (device, extra) in configs.items():
+    quantized = ctx.shared / "weights" / TORCH_QUANTIZED
+    if quantized.exists():  # int8 runs on the CPU in a GPU run too: its rate, for the overnight estimate
+        configs["cpu quantized"] = ("cpu", "quantized_mobilenet_v2", ["--weights-file", str(quantized), *subset])
+    for name, (device, model, model_flags) in configs.items():
         out = ctx.work / f"real-torch-{name.replace(' ', '-')}"
         try:
-            torch_run(ctx, out, [*flags, *extra], val=val, device=device)
-            found[name] = outputs(out, "mobilenet_v2")
-            runs[name] = {"status": "ok", "acc1": accuracy(found[name]), **throughput(found[name]["manifest"])}
+            torch_run(ctx, out, ["-m", model, *model_flags], val=val, device=device)
+            found[name] = outputs(out, model)
+            runs[name] = {
+                "status": "ok",
+                "model": model,
+                "gflops": gflops_of((model,))[model],
+                "acc1": accuracy(found[name]),
+                **throughput(found[name]["manifest"]),
+            }
         except Exception as exc:
             runs[name] = {"status": "failed", "error": str(exc)}
     all_failed(runs)
     findings = [f"{name}: {run['error']}" for name, run in runs.items() if run["status"] != "ok"]
     if "cpu float32" in found:
         for name in found:
-            if name != "cpu float32":
+            if name not in ("cpu float32", "cpu quantized"):
                 runs[name]["vs_cpu"] = compare(found[name], found["cpu float32"])
         acc = runs["cpu float32"]["acc1"]
         if not subset and abs(acc - SOURCE_ACC1["torch mobilenet_v2"]) > 0.5:

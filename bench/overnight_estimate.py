@@ -17,7 +17,9 @@ decodes ahead while the GPU runs. bf16 is float32 times the measured resnet50 sp
 cores (assumed: as many cores per GPU as the measured machine). Keras runs one model per
 process, one image at a time by default: a fixed cost per image (measured on
 MobileNetV2) plus the model's time at the PyTorch float32 rate; with --gpus, one model
-per GPU in parallel.
+per GPU in parallel. Warm-up (a model's first batch; Keras's trace) is paid once a model,
+beside its build, not per image. torchvision's quantized models run on the CPU in a GPU run:
+time in proportion to GFLOPs from the measured quantized MobileNetV2.
 
 GFLOPs (as torchvision and timm count them: multiply-adds, 4.1 for resnet50): torchvision
 from its weights metadata (``_ops``); timm from timm's benchmark table (by architecture and
@@ -79,6 +81,11 @@ GPU_COUNTS = (1, 8)
 # from the check's models the median miss is 32% (BENCHMARKS.md).
 TABLE_SLOPE = -0.701
 
+QUANTIZED = "torchvision quantized"
+# int8 on the CPU is compute-bound: time in proportion to GFLOPs (slope -1), the level from the
+# measured quantized MobileNetV2. An approximation: no more than one quantized model is measured.
+QUANTIZED_SLOPE = -1.0
+
 
 class EstimateError(Exception):
     """The summary lacks a measurement the estimate needs (the message names the step)."""
@@ -120,6 +127,10 @@ class Measured:
     keras_batched_ips: float | None  # MobileNetV2 batched, model only
     keras_build_s: float | None
     keras_gflops: float | None  # MobileNetV2's
+    torch_warm_up_s: float = 0.0  # a model's first batch (kernels chosen, memory allocated), paid once a model
+    keras_warm_up_s: float = 0.0  # the first predict call (the tf.function traced), paid by every model process
+    quantized_ips: float | None = None  # quantized MobileNetV2 on the CPU, every core, model only, after warm-up
+    quantized_gflops: float | None = None
 
 
 def _ok(steps: dict[str, Any], name: str) -> dict[str, Any]:
@@ -146,6 +157,17 @@ def steady_rate(run: dict[str, Any]) -> float:
     return rate
 
 
+def steady_end_to_end(run: dict[str, Any]) -> float | None:
+    """A run's end-to-end images/s after its first batch (the one-at-a-time Keras run: its first
+    call traces the model, paid once a model process, not once an image)."""
+    rate, wall = run.get("images_per_s"), run.get("wall_time_s")
+    first_s, first_n = run.get("first_batch_s"), run.get("first_batch_images")
+    if not rate or not wall or first_s is None or not first_n:
+        return rate
+    images = round(rate * wall)
+    return (images - first_n) / (wall - first_s) if images > first_n and wall > first_s else rate
+
+
 def measured_from_summary(summary: dict[str, Any]) -> Measured:
     steps = summary["steps"]
     numerics = _ok(steps, "torch_numerics")["runs"]
@@ -162,6 +184,9 @@ def measured_from_summary(summary: dict[str, Any]) -> Measured:
     keras = steps.get("keras") or {}
     one, batched = (keras.get("runs") or {}).get("one_at_a_time", {}), (keras.get("runs") or {}).get("batched", {})
     keras_ok = keras.get("status") == "ok" and one.get("status") == "ok" and batched.get("status") == "ok"
+    real = (steps.get("real_torch") or {}).get("runs") or {}
+    quantized = real.get("cpu quantized") or {}
+    quantized_ok = quantized.get("status") == "ok" and bool(quantized.get("model_images_per_s"))
     if summary.get("mode") == "gpu" and any(
         "GPU" not in str((r.get("device") or {}).get("name")) for r in (one, batched)
     ):
@@ -173,10 +198,14 @@ def measured_from_summary(summary: dict[str, Any]) -> Measured:
         decode_per_worker=decode["per_worker_images_per_s"],
         cores=summary["machine"]["cpus"],
         build_s=build_seconds(grouping, fp32),
-        keras_one_ips=one.get("images_per_s") if keras_ok else None,
+        keras_one_ips=steady_end_to_end(one) if keras_ok else None,
         keras_batched_ips=batched.get("model_images_per_s") if keras_ok else None,
         keras_build_s=one.get("build_s") if keras_ok else None,
         keras_gflops=keras.get("gflops") if keras_ok else None,
+        torch_warm_up_s=fp32.get("first_batch_s") or 0.0,
+        keras_warm_up_s=(one.get("first_batch_s") or 0.0) if keras_ok else 0.0,
+        quantized_ips=steady_rate(quantized) if quantized_ok else None,
+        quantized_gflops=quantized.get("gflops") if quantized_ok else None,
     )
 
 
@@ -191,12 +220,13 @@ class Model:
     crop: int  # for the pixel cache's size
 
 
-def torchvision_models() -> list[Model]:
+def torchvision_models(quantized: bool = False) -> list[Model]:
+    """torchvision's float models, or (``quantized``) its int8 ones, which run on the CPU in a GPU run."""
     from imagenet_bench.models import torch_registry
 
     found = []
     for e in torch_registry.entries():
-        if e.quantized:  # int8 on the CPU: not part of the GPU run
+        if e.quantized != quantized:
             continue
         p = e.preprocess("reference")
         found.append(Model(e.id, e.gflops(), p.geometry, p.crop_size))
@@ -382,6 +412,8 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
         entry["cache_gb_val"] = round(sum(DATASETS["val"] * c * c * 3 for c in crops.values()) / 1e9, 1)
         if name == "keras":
             entry["hours"] = _keras_hours(measured, line, full, decode_per_gpu)
+        elif name == QUANTIZED:
+            entry["hours"] = _quantized_hours(measured, full)
         else:
             for precision, factor in (("float32", 1.0), ("bf16", measured.bf16_factor)):
                 ips = lambda m, f=factor: f * line.images_per_s(m.gflops)
@@ -394,7 +426,14 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
                         entry["hours"][key] = {
                             ds: round(
                                 torch_seconds(
-                                    full, ips, math.ceil(n / gpus), decode_per_gpu, measured.build_s, size, cache, n
+                                    full,
+                                    ips,
+                                    math.ceil(n / gpus),
+                                    decode_per_gpu,
+                                    measured.build_s + measured.torch_warm_up_s,
+                                    size,
+                                    cache,
+                                    n,
                                 )
                                 / 3600,
                                 2,
@@ -412,6 +451,7 @@ def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate
     reference = line.images_per_s(measured.keras_gflops)
     overhead = max(0.0, 1 / measured.keras_one_ips - 1 / reference)  # per image, one at a time
     batched_scale = measured.keras_batched_ips / reference
+    fixed = (measured.keras_build_s or 0.0) + measured.keras_warm_up_s  # every model is a fresh process
     hours: dict[str, dict[str, float]] = {}
     for mode in ("one at a time", "batched"):
         per_image = [
@@ -422,19 +462,35 @@ def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate
         ]
         for gpus in GPU_COUNTS:
             hours[f"float32, {mode}, {gpus} GPU{'s' if gpus > 1 else ''}"] = {
-                ds: round(sum(n * t + (measured.keras_build_s or 0) for t in per_image) / gpus / 3600, 2)
-                for ds, n in DATASETS.items()
+                ds: round(sum(n * t + fixed for t in per_image) / gpus / 3600, 2) for ds, n in DATASETS.items()
             }
     return hours
 
 
+def _quantized_hours(measured: Measured, models: list[Model]) -> dict[str, dict[str, float]]:
+    """torchvision's quantized models, which run on the CPU in a GPU run, one pass each: under
+    torchrun each rank gets its share of the images and of the cores (``torch_run.quantized_threads``),
+    so a box of N GPUs, with N times the measured machine's cores, takes 1/N of one GPU's time."""
+    if measured.quantized_ips is None or not measured.quantized_gflops:
+        return {}
+    line = fit([(measured.quantized_gflops, measured.quantized_ips)], QUANTIZED_SLOPE)
+    per_image = [1 / line.images_per_s(m.gflops or measured.quantized_gflops) for m in models]
+    return {
+        f"int8 on the CPU, {gpus} GPU{'s' if gpus > 1 else ''}": {
+            ds: round(sum(n * t + measured.build_s for t in per_image) / gpus / 3600, 2) for ds, n in DATASETS.items()
+        }
+        for gpus in GPU_COUNTS
+    }
+
+
 def registries_for(
-    timm_benchmark: Path | None, which: tuple[str, ...] = ("torchvision", "timm", "keras")
+    timm_benchmark: Path | None, which: tuple[str, ...] = ("torchvision", QUANTIZED, "timm", "keras")
 ) -> tuple[dict[str, list[Model]], dict[str, str]]:
     """Each registry's models; a registry that cannot be read is left out, with the reason."""
     table = timm_gflops_table(timm_benchmark)
     readers = {
         "torchvision": torchvision_models,
+        QUANTIZED: lambda: torchvision_models(quantized=True),
         "timm": lambda: timm_models(table),
         "keras": lambda: keras_models(table),
     }
@@ -470,12 +526,18 @@ def print_estimate(est: dict[str, Any], file=sys.stdout) -> None:
     )
     for name, entry in est["registries"].items():
         groups = ", ".join(f"{size} in {precision}" for precision, size in entry.get("group_size", {}).items())
+        how = (
+            "int8 on the CPU, one pass a model"
+            if name == QUANTIZED
+            else f"suggested --group-size {groups or '- (one model per process)'}, -j {est['workers_per_gpu']} per GPU"
+        )
         print(
             f"  {name}: {entry['models']} models ({entry['without_gflops']} without GFLOPs), median "
-            f"{entry['median_gflops']:.2f} GFLOPs; suggested --group-size {groups or '- (one model per process)'}, "
-            f"-j {est['workers_per_gpu']} per GPU; pixel cache {entry['cache_gb_val']} GB for the val set",
+            f"{entry['median_gflops']:.2f} GFLOPs; {how}; pixel cache {entry['cache_gb_val']} GB for the val set",
             file=file,
         )
+        if not entry["hours"]:
+            print("    (not measured in this check)", file=file)
         for key, hours in entry["hours"].items():
             print(
                 f"    {key:34} val {hours['val']:7.2f} h   all {total:,} images {sum(hours.values()):7.2f} h", file=file

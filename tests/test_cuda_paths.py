@@ -407,3 +407,60 @@ def test_the_first_batch_is_warm_up_kept_apart_from_the_steady_rate(images):
     t = _pass({"slow": SlowStart(1)}, images, 8)["slow"]["throughput"]
     assert t["first_batch_s"] >= 0.3 and t["first_batch_images"] == 8
     assert t["steady_images_per_s"] > 3 * t["model_images_per_s"]  # 24 images in milliseconds, against 0.3 s
+
+
+class KerasLike:
+    """A stand-in for a built Keras model (``predict_on_batch``): probabilities from the pixels,
+    and a first call that traces, slowly, as Keras's compiled predict function does."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.proj = np.random.default_rng(0).standard_normal((16 * 16 * 3, 1000)).astype(np.float32)
+
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
+        import time
+
+        if not self.calls:
+            time.sleep(0.3)  # the tf.function traced (on a GPU also: kernels compiled from PTX)
+        self.calls += 1
+        flat = x.reshape(len(x), -1)
+        logits = (flat - flat.mean(axis=1, keepdims=True)) @ self.proj
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def test_the_keras_trace_is_warm_up_kept_apart_from_the_steady_rate(images):
+    from imagenet_bench.predict import keras_predict
+
+    model = KerasLike()
+    out = keras_predict.predict(model, images.paths, GEOMETRY, lambda x: x / 255.0, 1, 5, threads=1)
+    t = out["throughput"]
+    assert model.calls == len(images.paths) == 32 and len(set(out["preds"][:, 0])) > 3
+    assert t["first_batch_s"] >= 0.3 and t["first_batch_images"] == 1
+    # 31 images in milliseconds against 0.3 s for the first: the steady rate is many times the whole run's
+    assert t["steady_images_per_s"] > 5 * t["model_images_per_s"]
+
+
+def test_with_several_gpus_the_first_keras_model_runs_alone_then_the_rest_side_by_side(tmp_path):
+    import threading
+
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import keras_run, runner
+
+    assert keras_run.warms_kernels_first(["0", "1"]) and not keras_run.warms_kernels_first(["0"])
+    assert not keras_run.warms_kernels_first([None])
+    first_done, side_by_side = threading.Event(), threading.Barrier(2, timeout=10)
+    seen: dict[str, bool] = {}
+
+    def run_one(job: runner.Job) -> runner.Result:
+        seen[job.model] = first_done.is_set()
+        if job.model == "a":
+            first_done.set()
+        else:
+            side_by_side.wait()  # passes only if b and c run at the same time
+        return runner.Result(np.zeros((2, 5), np.int16), np.zeros((2, 5), np.float32), {"request": job.request})
+
+    jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"model": m}) for m in "abc"]
+    status = runner.run_jobs(jobs, run_one, lambda: None, parallel=2, first_alone=True)
+    assert status == 0 and seen == {"a": False, "b": True, "c": True}
+    assert all(predfiles.model_files(tmp_path, m, "keras").preds_path.exists() for m in "abc")

@@ -47,6 +47,7 @@ def run_check(tmp: Path, *args: str, timeout: int = 1200) -> tuple[subprocess.Co
 def dry_run(tmp_path_factory):
     for name in (
         "torchvision_mobilenet_v2_dequantized.pth",
+        "torchvision_quantized_mobilenet_v2_qnnpack.pth",
         "keras_mobilenetv2_alpha1.0_224.weights.h5",
         "keras_mobilenet_alpha0.25_128.weights.h5",
     ):
@@ -132,7 +133,7 @@ def test_dry_run_keras_and_real_weights(dry_run):
     check = keras["runs"]["batched"]["check_batching"]
     assert check["images"] == 2 and check["batch_size"] == 64
     # on the CPU the device runs would repeat the CPU run, so the dry run runs the CPU alone
-    assert set(summary["steps"]["real_torch"]["runs"]) == {"cpu float32"}
+    assert set(summary["steps"]["real_torch"]["runs"]) == {"cpu float32", "cpu quantized"}
     assert set(summary["steps"]["real_keras"]["runs"]) == {"cpu"}
     # each real-weight Acc@1, recomputed from the files the script wrote (1 image of each of 10 classes)
     from imagenet_bench.outputs import predfiles
@@ -158,6 +159,11 @@ def test_dry_run_estimate(dry_run):
     expected = sum(len(models.get_model_weights(b)) for b in models.list_models(module=models))
     # every float torchvision weight set with ImageNet-1K metrics: all but VGG16's feature extractor
     assert est["registries"]["torchvision"]["models"] == expected - 1
+    from torchvision.models import quantization
+
+    quantized = est["registries"][overnight_estimate.QUANTIZED]
+    assert quantized["models"] == sum(len(models.get_model_weights(b)) for b in models.list_models(module=quantization))
+    assert set(quantized["hours"]) == {"int8 on the CPU, 1 GPU", "int8 on the CPU, 8 GPUs"}
     for name in ("torchvision", "timm"):
         hours = est["registries"][name]["hours"]
         assert set(hours) == {
@@ -227,17 +233,8 @@ def test_pass_time_is_the_slower_of_decoding_and_the_models():
     assert math.isclose(overnight_estimate.torch_seconds([a, b], ips, 250, 100.0, 0.0, 1, True, 1000), 10.5)
 
 
-def test_a_keras_measure_made_on_the_cpu_is_not_the_gpus():
-    runs = {
-        name: {
-            "status": "ok",
-            "images_per_s": 50.0,
-            "model_images_per_s": 80.0,
-            "build_s": 2.0,
-            "device": {"name": "cpu"},
-        }
-        for name in ("one_at_a_time", "batched")
-    }
+def _summary(keras_one: dict, quantized: dict | None = None) -> dict:
+    gpu = {"device": {"name": "/GPU:0"}, "status": "ok", "model_images_per_s": 400.0, "build_s": 2.0}
     steps = {
         "torch_numerics": {
             "status": "ok",
@@ -246,6 +243,7 @@ def test_a_keras_measure_made_on_the_cpu_is_not_the_gpus():
                     "status": "ok",
                     "gflops": 4.0,
                     "model_images_per_s": 1000.0,
+                    "first_batch_s": 3.0,
                     "process_s": 10.0,
                     "wall_time_s": 5.0,
                 }
@@ -253,11 +251,18 @@ def test_a_keras_measure_made_on_the_cpu_is_not_the_gpus():
         },
         "torch_grouping": {"status": "ok", "models": ["a"], "per_model": {}, "alone": {"fixed_s": 6.0}},
         "decode": {"status": "ok", "per_worker_images_per_s": 100.0},
-        "keras": {"status": "ok", "gflops": 0.3, "runs": runs},
+        "keras": {"status": "ok", "gflops": 0.3, "runs": {"one_at_a_time": {**gpu, **keras_one}, "batched": gpu}},
+        "real_torch": {"status": "ok", "runs": {} if quantized is None else {"cpu quantized": quantized}},
     }
-    summary = {"mode": "gpu", "machine": {"cpus": 16}, "steps": steps}
+    return {"mode": "gpu", "machine": {"cpus": 16}, "steps": steps}
+
+
+def test_a_keras_measure_made_on_the_cpu_is_not_the_gpus():
+    summary = _summary({"images_per_s": 50.0, "wall_time_s": 2.0})
+    for run in summary["steps"]["keras"]["runs"].values():
+        run["device"] = {"name": "cpu"}
     assert overnight_estimate.measured_from_summary(summary).keras_one_ips is None
-    for run in runs.values():
+    for run in summary["steps"]["keras"]["runs"].values():
         run["device"] = {"name": "/GPU:0"}
     assert overnight_estimate.measured_from_summary(summary).keras_one_ips == 50.0
 
@@ -332,3 +337,39 @@ def test_one_gpu_and_no_tensorflow_are_no_failure(monkeypatch):
 def test_the_estimate_fits_the_steady_rates():
     assert overnight_estimate.steady_rate({"model_images_per_s": 100.0, "steady_images_per_s": 400.0}) == 400.0
     assert overnight_estimate.steady_rate({"model_images_per_s": 100.0}) == 100.0  # an older manifest
+
+
+def test_the_keras_trace_is_paid_once_a_model_not_once_an_image():
+    # 100 images in 12 s, the first call 10 s of them: 99 images in 2 s after it
+    one = {"images_per_s": 100 / 12, "wall_time_s": 12.0, "first_batch_s": 10.0, "first_batch_images": 1}
+    measured = overnight_estimate.measured_from_summary(_summary(one))
+    assert measured.keras_one_ips == pytest.approx(99 / 2.0)
+    assert measured.keras_warm_up_s == 10.0 and measured.torch_warm_up_s == 3.0
+    # an older manifest without the first batch: the whole run's rate, no warm-up
+    older = overnight_estimate.measured_from_summary(_summary({"images_per_s": 100 / 12, "wall_time_s": 12.0}))
+    assert older.keras_one_ips == pytest.approx(100 / 12) and older.keras_warm_up_s == 0.0
+
+
+def test_quantized_models_are_counted_on_the_cpu_in_proportion_to_their_gflops():
+    M = overnight_estimate.Model
+    geometry = ("shorter", 256, 224, "bilinear")
+    quantized = {"status": "ok", "gflops": 0.3, "model_images_per_s": 60.0, "steady_images_per_s": 100.0}
+    one = {"images_per_s": 10.0, "wall_time_s": 10.0}
+    measured = overnight_estimate.measured_from_summary(_summary(one, quantized))
+    assert measured.quantized_ips == 100.0 and measured.quantized_gflops == 0.3
+    models = [M("q1", 0.3, geometry, 224), M("q2", 3.0, geometry, 224)]
+    hours = overnight_estimate.estimate(measured, {overnight_estimate.QUANTIZED: models})["registries"]
+    val = hours[overnight_estimate.QUANTIZED]["hours"]
+    # 50,000 images at 100/s and at 10/s (ten times the GFLOPs), plus each model's fixed cost
+    fixed = 6.0 - (10.0 - 5.0)  # the grouping's time outside its loops less the one-model run's start-up
+    expected = (50_000 / 100 + 50_000 / 10 + 2 * fixed) / 3600
+    assert val["int8 on the CPU, 1 GPU"]["val"] == pytest.approx(expected, abs=0.01)
+    assert val["int8 on the CPU, 8 GPUs"]["val"] == pytest.approx(expected / 8, abs=0.01)
+    # no quantized run in the summary: no figure, rather than a guess
+    none = overnight_estimate.measured_from_summary(_summary(one))
+    assert (
+        overnight_estimate.estimate(none, {overnight_estimate.QUANTIZED: models})["registries"][
+            overnight_estimate.QUANTIZED
+        ]["hours"]
+        == {}
+    )

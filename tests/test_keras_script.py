@@ -435,6 +435,9 @@ def test_gpus_runs_models_in_parallel_processes(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "2 done, 0 skipped" in result.stderr
+    assert "the first model runs alone, to fill the CUDA kernel cache" in result.stderr
+    throughput = _load(out, "mobilenetV2")[2]["throughput"]
+    assert throughput["first_batch_images"] == 4 and throughput["first_batch_s"] > 0  # the trace, apart
     slots = {_load(out, m)[2]["device"].get("cuda_visible_devices") for m in ("mobilenet_0.25_128", "mobilenetV2")}
     assert slots == {"5", "7"}
     preds, _probs, _ = _load(out, "mobilenetV2")

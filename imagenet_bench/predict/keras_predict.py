@@ -184,7 +184,7 @@ def predict(
     from tqdm import tqdm
 
     rows = TopKRows(len(paths), save_all_probs)
-    model_seconds = 0.0
+    model_seconds, first_s, first_n = 0.0, None, 0
     start = time.perf_counter()
     bar = tqdm(
         total=len(paths), desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False, position=position
@@ -199,6 +199,8 @@ def predict(
             t0 = time.perf_counter()
             p = class_probabilities(model, model_input(pixels, preprocess_input))
             model_seconds += time.perf_counter() - t0
+            if first_s is None:  # the predict function traced (and on a GPU, kernels compiled): paid once
+                first_s, first_n = model_seconds, len(pixels)
             rows.add(*scored(p, k, subset))
             bar.update(len(pixels))
             if rows.filled == len(pixels):
@@ -217,6 +219,7 @@ def predict(
             "images_per_s": round(n / wall, 2),
             "model_time_s": round(model_seconds, 3),
             "model_images_per_s": round(n / model_seconds, 2) if model_seconds else None,
+            **runner.warm_up(n, model_seconds, first_s or 0.0, first_n),
             "models_in_pass": 1,
             "ranks": 1,
             "batch_size": batch_size,

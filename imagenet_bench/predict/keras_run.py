@@ -275,10 +275,22 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRu
     return state, jobs
 
 
+def warms_kernels_first(slots: Sequence[str | None]) -> bool:
+    """--gpus with several GPUs: the first model runs alone, so that the CUDA kernels TensorFlow
+    compiles from PTX (sm_90: minutes) are compiled once, into the shared kernel cache
+    (``keras_worker.child_env``), and not by every GPU's first model at the same time."""
+    return len(slots) > 1 and any(slot is not None for slot in slots)
+
+
 def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
     """Run the chosen models over the val set, each in its own child process; the exit status."""
     memory.keep_large_blocks_out_of_the_heap()
     state, jobs = _setup(options, part)
+    first_alone = warms_kernels_first(state.slots)
+    if first_alone:
+        print(
+            "note: --gpus: the first model runs alone, to fill the CUDA kernel cache the others read", file=sys.stderr
+        )
     with folder_lock.hold(options.output_dir, part), child_process.supervise():
         return runner.run_jobs(
             jobs,
@@ -287,4 +299,5 @@ def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
             overwrite=options.overwrite,
             verbose_errors=options.verbose,
             parallel=len(state.slots),
+            first_alone=first_alone,
         )

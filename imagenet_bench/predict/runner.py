@@ -369,6 +369,7 @@ def run_jobs(
     overwrite: bool = False,
     verbose_errors: bool = False,
     parallel: int = 1,
+    first_alone: bool = False,
 ) -> int:
     """Run each job unless complete; isolate failures; print a summary; return the exit status.
 
@@ -376,10 +377,17 @@ def run_jobs(
     files), so a run that fails on bad input leaves nothing behind.
     ``parallel`` > 1 runs that many jobs at once, in threads (the Keras script's
     --gpus: each ``run_one`` call drives its own child process); outputs are saved
-    by this thread, each as soon as its job ends.
+    by this thread, each as soon as its job ends. ``first_alone``: the first job to run runs
+    before the others start (it fills a cache they then read: the Keras script's CUDA kernels).
     """
     to_run, skipped = pending(jobs, overwrite)
     ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped, parallel))
+    if first_alone and parallel > 1 and len(to_run) > 1:
+        ledger.finish(to_run[0], *_attempt(run_one, to_run[0], ledger.progress))
+        ledger.progress.finish(ran=to_run[0].model in ledger.done, models=[to_run[0].model])
+        to_run = to_run[1:]
+        if ledger.stopped:
+            ledger.not_run, to_run = [job.model for job in to_run], []
     if parallel <= 1:
         for job in to_run:
             if ledger.stopped:
@@ -424,6 +432,17 @@ def _attempt(
     except Exception as exc:
         outcome, trace = exc, traceback.format_exc()
     return outcome, time.perf_counter() - start, trace
+
+
+def warm_up(n: int, seconds: float, first_s: float, first_n: int) -> dict[str, Any]:
+    """The first batch's model time apart, and the rate after it: the overnight estimate's,
+    since a model's warm-up is paid once, not per image."""
+    steady = seconds - first_s
+    return {
+        "first_batch_s": round(first_s, 3),
+        "first_batch_images": first_n,
+        "steady_images_per_s": round((n - first_n) / steady, 2) if n > first_n and steady > 0 else None,
+    }
 
 
 def accuracy_line(

@@ -130,8 +130,8 @@ def portable(exc: Exception) -> Exception:
 
 
 def _warm_up(outputs: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """The ranks' warm-ups (torch_predict.warm_up) as one GPU's: over their GPU-seconds."""
-    from .torch_predict import warm_up
+    """The ranks' warm-ups (runner.warm_up) as one GPU's: over their GPU-seconds."""
+    from .runner import warm_up
 
     return warm_up(
         n,

@@ -29,6 +29,7 @@ from ..base.errors import ImageError, UsageError
 from ..datasets import images
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
+from . import runner
 from .top_k_rows import TopKRows
 
 
@@ -164,17 +165,6 @@ def pixel_batches(
         if isinstance(batch, ImageError):
             raise batch
         yield batch
-
-
-def warm_up(n: int, seconds: float, first_s: float, first_n: int) -> dict[str, Any]:
-    """The first batch's model time apart, and the rate after it: the overnight estimate's,
-    since a model's warm-up is paid once, not per image."""
-    steady = seconds - first_s
-    return {
-        "first_batch_s": round(first_s, 3),
-        "first_batch_images": first_n,
-        "steady_images_per_s": round((n - first_n) / steady, 2) if n > first_n and steady > 0 else None,
-    }
 
 
 def _prefetched(batches: Iterator[torch.Tensor], depth: int = 2) -> Iterator[torch.Tensor]:
@@ -330,7 +320,7 @@ def predict_group(
                 "models_in_pass": len(members),
                 "ranks": 1,
                 "batch_size": s["batch_size"],
-                **warm_up(n, s["seconds"], s["first_s"] or 0.0, s["first_n"]),
+                **runner.warm_up(n, s["seconds"], s["first_s"] or 0.0, s["first_n"]),
             },
             "batch_size": s["batch_size"],
             "nonfinite_rows": s["nonfinite"],
