@@ -82,7 +82,10 @@ NESTED: dict[tuple[str, str], tuple[str, Check]] = {
             "steady_images_per_s",
         )
     },
-    **{("throughput", name): ("a whole number", _optional(_whole)) for name in ("models_in_pass", "ranks")},
+    **{
+        ("throughput", name): ("a whole number", _optional(_whole))
+        for name in ("models_in_pass", "ranks", "first_batch_images")
+    },
     ("published", "acc1"): ("a number", _optional(_number)),
     ("published", "acc5"): ("a number", _optional(_number)),
     ("published", "source"): ("text", _optional(_text)),
