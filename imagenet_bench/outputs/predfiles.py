@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..base import atomic
+from ..base.cached import cached_property
 from ..base.classes import NUM_CLASSES
 from ..base.errors import UsageError
 
@@ -102,7 +103,7 @@ class Predictions:
         self.top1_column = np.argmax(self.probs, axis=1)
         self.top1 = self.preds[np.arange(len(self.preds)), self.top1_column]
 
-    @functools.cached_property
+    @cached_property
     def confidence(self) -> np.ndarray:
         """Each row's top-1 probability (of ``top1``'s column), float32 where the file's are no
         wider (the measures that grade it sum in float64), else float64; computed once, when asked."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base.cached import cached_property
+
 
 @dataclass(frozen=True, eq=False)
 class Confidences:
@@ -33,14 +35,14 @@ class Confidences:
     def n(self) -> int:
         return len(self.confidence)
 
-    @functools.cached_property
+    @cached_property
     def order(self) -> np.ndarray:
         """Image indices in increasing confidence (numpy's default sort: fast, not stable), for
         what needs each image's place (the bootstrap's weights); the sums need only ``ascending``."""
         found: np.ndarray = np.argsort(self.confidence)
         return found
 
-    @functools.cached_property
+    @cached_property
     def _sorted(self) -> np.ndarray | None:
         """Each image's confidence and rightness in one sortable number, sorted: a non-negative
         float64's bits, read as an unsigned integer, order as the float does, and its sign bit
@@ -62,14 +64,14 @@ class Confidences:
         key.sort()
         return key
 
-    @functools.cached_property
+    @cached_property
     def ascending(self) -> np.ndarray:
         """The confidences in increasing order."""
         key = self._sorted
         found: np.ndarray = self.confidence[self.order] if key is None else self._unkeyed(key >> key.dtype.type(1))
         return found
 
-    @functools.cached_property
+    @cached_property
     def wrong_at(self) -> np.ndarray:
         """The places in ``ascending`` of the wrong images, increasing (a bool array's nonzero
         is numpy's fast one, an integer array's is not)."""
