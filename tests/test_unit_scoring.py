@@ -88,3 +88,31 @@ def test_topk_correct_without_k_columns_has_no_top_k():
     preds = np.array([[1, 0], [0, 2], [5, 6]])
     correct1, correct5 = metrics.topk_correct(preds, preds[:, 0], labels)
     assert correct1.tolist() == [True, False, False] and correct5 is None
+
+
+def test_cached_property_computes_once_per_instance_and_two_instances_at_once():
+    """base.cached.cached_property (used by the per-model arrays the table grades in two
+    threads): each instance computes once, and two instances compute at the same time, which
+    Python 3.11's functools.cached_property (one lock for all instances) does not allow: there
+    the barrier below would time out."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagenet_bench.base.cached import cached_property
+
+    both_inside = threading.Barrier(2, timeout=10)
+    calls = []
+
+    class Thing:
+        @cached_property
+        def value(self) -> int:
+            calls.append(self)
+            both_inside.wait()
+            return id(self)
+
+    first, second = Thing(), Thing()
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda thing: thing.value, [first, second]))
+    assert found == [id(first), id(second)]
+    assert (first.value, second.value) == (id(first), id(second)) and len(calls) == 2  # not computed again
+    assert isinstance(Thing.__dict__["value"], cached_property)

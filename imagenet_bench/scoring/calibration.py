@@ -22,6 +22,8 @@ from .confidences import Confidences
 
 BINS = 15
 EDGES = np.linspace(0.0, 1.0, BINS + 1)
+INNER_EDGES = tuple(float(edge) for edge in EDGES[1:-1])
+_LOWER, _UPPER = EDGES[:-1].tolist(), EDGES[1:].tolist()
 
 
 def bin_of(confidence: np.ndarray) -> np.ndarray:
@@ -34,19 +36,24 @@ def sums(graded: Confidences) -> np.ndarray:
     """The numbers a model keeps: per bin its image count, confidence sum and right count, then
     the sum of squared errors (Brier): 3 * BINS + 1 floats. From the shared sort: bin b is the
     run of sorted confidences after the last <= EDGES[b] up to the last <= EDGES[b + 1] (as
-    ``bin_of``), found by 14 binary searches, and summed by one reduceat (few calls: the table
-    grades models in two threads, and numpy holds the GIL between calls)."""
-    ascending, right = graded.ascending, graded.right_ascending
-    ends = np.concatenate(([0], np.searchsorted(ascending, EDGES[1:-1], side="right"), [len(ascending)]))
+    ``bin_of``), found by 14 binary searches, and summed by one reduceat; its right images are
+    its images less the wrong ones among them (two binary searches in the wrong images'
+    places). Brier's sum over the images of (confidence - right)^2 is the sum of the squared
+    confidences, less twice the right images' confidences, plus their number. Few calls: the
+    table grades models in two threads, and numpy holds the GIL between calls."""
+    ascending = graded.ascending.astype(np.float64)  # once: each sum below is faster on float64
+    wrong_at, n = graded.wrong_at, graded.n
+    ends = np.concatenate(([0], graded.at_most(INNER_EDGES), [n]))
     counts = np.diff(ends)
     filled = counts > 0  # one reduceat over the bins that hold images: their starts increase strictly
     sums = np.zeros((2, BINS))
     if filled.any():
-        starts = ends[:-1][filled]
-        sums[0, filled] = np.add.reduceat(ascending, starts, dtype=np.float64)
-        sums[1, filled] = np.add.reduceat(right, starts, dtype=np.int64)
-    gap = graded.confidence.astype(np.float64) - graded.right
-    return np.concatenate([counts, sums.ravel(), [(gap * gap).sum()]]).astype(np.float64)
+        sums[0, filled] = np.add.reduceat(ascending, ends[:-1][filled])
+    sums[1] = counts - np.diff(np.searchsorted(wrong_at, ends))
+    right_confidence = sums[0].sum() - ascending.take(wrong_at).sum()
+    squares = np.einsum("i,i->", ascending, ascending)  # numpy's own loop: np.dot would call BLAS (its threads)
+    brier = squares - 2 * right_confidence + (n - len(wrong_at))
+    return np.concatenate([counts, sums.ravel(), [brier]]).astype(np.float64)
 
 
 SIZE = 3 * BINS + 1
@@ -70,15 +77,18 @@ class Calibration:
         n = float(count.sum())
         full = count > 0
         gaps = np.abs(right[full] - conf[full]) / count[full]
+        shown = np.where(full, count, 1)  # each bin's means as Python floats at once (a table has many rows)
         bins = [
-            (
-                float(EDGES[b]),
-                float(EDGES[b + 1]),
-                int(count[b]),
-                float(conf[b] / count[b]) if full[b] else None,
-                float(right[b] / count[b]) if full[b] else None,
+            (lo, hi, images, mean if filled else None, accuracy if filled else None)
+            for lo, hi, images, mean, accuracy, filled in zip(
+                _LOWER,
+                _UPPER,
+                count.astype(np.int64).tolist(),
+                (conf / shown).tolist(),
+                (right / shown).tolist(),
+                full.tolist(),
+                strict=True,
             )
-            for b in range(BINS)
         ]
         if n == 0:
             return cls(0, float("nan"), float("nan"), float("nan"), float("nan"), float("nan"), bins)

@@ -105,7 +105,8 @@ def standard_order_names(ground_truth_path: Path) -> list[str]:
     truth = ground_truth.read(ground_truth_path)
     if len(truth) != FULL_VAL_SIZE:
         raise UsageError(f"{ground_truth_path}: {len(truth)} images, expected the full val set (50,000)")
-    return [f"{stem}.JPEG" for stem, _ in sorted(truth.items(), key=lambda item: (item[1], item[0]))]
+    # by class, then file name: a stable sort by class of the names in order (read in that order, mostly)
+    return [f"{stem}.JPEG" for stem in sorted(sorted(truth), key=truth.__getitem__)]
 
 
 def resolve(test_set: PredictionSet, given: Given | None = None) -> Labels:

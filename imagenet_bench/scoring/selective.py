@@ -94,18 +94,26 @@ def harmonic_sums(n: int) -> np.ndarray:
     return s
 
 
-def erring_ties(ascending: np.ndarray, wrong_at: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The groups of tied confidences that hold an error: where each starts and ends (places
-    [first, end) in decreasing confidence), and the wrong images before its start and before
-    its end (``wrong_at``: the wrong images' places, increasing). Found on the increasing
-    confidences, whose contiguous compare is faster than the reversed view's."""
+@functools.lru_cache(maxsize=8)
+def harmonic_down(n: int) -> np.ndarray:
+    """D[j] = H[n - 1 - j] for j = 0..n-1: H at the place in decreasing confidence of the image
+    at place j in increasing confidence (read only)."""
+    d: np.ndarray = np.ascontiguousarray(harmonic(n)[n - 1 :: -1]) if n else np.zeros(0)
+    d.flags.writeable = False
+    return d
+
+
+def tied_wrong(ascending: np.ndarray, wrong_at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The wrong images whose confidence another image shares (their indices in ``wrong_at``,
+    the wrong images' places in increasing confidence), and the places [first, end) of the
+    group of tied confidences each is in. Found from the wrong images' neighbours, then a
+    binary search for the few tied ones' groups."""
     n = len(ascending)
-    tied = (n - 2 - np.flatnonzero(ascending[1:] == ascending[:-1]))[::-1]  # place i ties with i + 1
-    starts = np.flatnonzero(np.diff(tied, prepend=-2) != 1)  # runs of consecutive tied places
-    first, end = tied[starts], np.append(tied[starts[1:] - 1], tied[-1:]) + 2
-    lo, hi = np.searchsorted(wrong_at, first), np.searchsorted(wrong_at, end)
-    erring = hi > lo
-    return first[erring], end[erring], lo[erring], hi[erring]
+    tie = np.zeros(n + 1, dtype=bool)  # tie[i]: place i ties with place i - 1 (none at 0 and n)
+    np.equal(ascending[1:], ascending[:-1], out=tie[1:n])
+    inside = np.flatnonzero(tie.take(wrong_at) | tie.take(wrong_at + 1))
+    value = ascending.take(wrong_at.take(inside))
+    return inside, np.searchsorted(ascending, value, side="left"), np.searchsorted(ascending, value, side="right")
 
 
 SIZE = 3 + len(TARGETS)  # n, errors, AURC, then each target's coverage
@@ -113,7 +121,7 @@ SIZE = 3 + len(TARGETS)  # n, errors, AURC, then each target's coverage
 
 def numbers(graded: Confidences) -> np.ndarray:
     """What a model keeps: [images, errors, AURC, Cov@95, Cov@99], from the wrong images'
-    places alone (a fifth of the images, say, not all of them).
+    places alone (a fifth of the images, say, not all of them), in increasing confidence.
 
     AURC: an image at place i (0-based, decreasing confidence) is among the first k for
     k = i+1..n, so its share of an error adds H[n] - H[i] to n x AURC. Without ties the share
@@ -121,29 +129,34 @@ def numbers(graded: Confidences) -> np.ndarray:
     each e/m, which only changes the sum inside that group (the tied groups are few).
     Coverage: between two wrong images the selective accuracy rises with k, so the largest
     coverage reaching a target is at one of the thresholds just before a wrong image (the
-    start of its tied group, where it has one) or at n."""
+    start of its tied group, where it has one) or at n. Those thresholds fall as the wrong
+    images' confidence rises, so the largest reaching it is the first that does."""
     n = graded.n
     if n == 0:
         return np.full(SIZE, np.nan)
-    wrong_at = (n - 1 - np.flatnonzero(~graded.right_ascending))[::-1]
-    h = harmonic(n)
-    total = len(wrong_at) * h[n] - h[wrong_at].sum()
-    # the largest threshold before each wrong image, and the errors above it
-    cut, errors = wrong_at.copy(), np.arange(len(wrong_at))
-    first, end, lo, hi = erring_ties(graded.ascending, wrong_at)
-    if len(first):
-        count = hi - lo  # the wrong images of each group, wrong_at[lo:hi]
-        offset = np.repeat(lo - (np.cumsum(count) - count), count)
-        inside = np.arange(count.sum()) + offset  # their indices in wrong_at
+    wrong_at, down = graded.wrong_at, harmonic_down(n)
+    wrong = len(wrong_at)
+    total = wrong * harmonic(n)[n] - down.take(wrong_at).sum()
+    # the largest threshold before each wrong image (the images above it), and the errors above it
+    above, errors = (n - 1) - wrong_at, np.arange(wrong - 1, -1, -1)
+    inside, first, end = tied_wrong(graded.ascending, wrong_at)
+    if len(inside):
+        # a group of m tied images with e errors: e/m of an error at each of its places
+        # [n - end, n - first) in decreasing confidence, S[n - first] - S[n - end] of H there,
+        # 1/m of it for each of its wrong images
         s = harmonic_sums(n)
-        total += h[wrong_at[inside]].sum() - (count / (end - first) * (s[end] - s[first])).sum()
-        cut[inside], errors[inside] = np.repeat(first, count), np.repeat(lo, count)
-    k, errors = np.append(cut, n), np.append(errors, len(wrong_at))
+        total += down.take(wrong_at.take(inside)).sum() - ((s[n - first] - s[n - end]) / (end - first)).sum()
+        above[inside], errors[inside] = n - end, wrong - np.searchsorted(wrong_at, end)
+    errors *= 100
     coverage = []
-    for target in TARGETS:
-        reached = k[(k > 0) & (100 * (k - errors) >= target * k)]
-        coverage.append(reached.max() / n if len(reached) else np.nan)
-    return np.array([n, len(wrong_at), total / n, *coverage])
+    for target in TARGETS:  # selective accuracy >= target: 100 (k - errors) >= target k
+        if (100 - target) * n >= 100 * wrong:
+            coverage.append(1.0)
+            continue
+        reached = (100 - target) * above >= errors  # some wrong image: the case above takes none
+        j = int(np.argmax(reached))
+        coverage.append(above[j] / n if reached[j] and above[j] > 0 else np.nan)
+    return np.array([n, wrong, total / n, *coverage])
 
 
 @dataclass(frozen=True)
