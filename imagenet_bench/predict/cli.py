@@ -109,7 +109,9 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
         "val_dir",
         nargs="?",
         type=Path,
-        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth",
+        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth; "
+        "or a folder of test sets (ImageNet-C's <corruption>/<severity>/, or val, ImageNetV2... folders): "
+        "each one's outputs go to OUT/<its path>/<platform>_imagenet/",
     )
     group = parser.add_argument_group("data")
     group.add_argument(
@@ -167,7 +169,8 @@ def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help:
     group.add_argument(
         "--model-shard",
         metavar="I/N",
-        help="run only part I of N of the model list (default from Slurm array variables)",
+        help="run only part I of N of the model list, or of the (model, test set) pairs of a folder of "
+        "test sets (default from Slurm array variables)",
     )
     group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
     rules = group.add_mutually_exclusive_group()

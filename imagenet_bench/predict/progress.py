@@ -58,8 +58,9 @@ class Progress:
 
     @classmethod
     def of(cls, jobs: Sequence[Any], skipped: Sequence[str], parallel: int = 1) -> Progress:
-        """Progress over the runner's jobs (``model``, ``cost``), those skipped already done."""
-        progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs}, parallel=parallel)
+        """Progress over the runner's jobs (``key``: the model, on its test set in a sweep; ``cost``),
+        those skipped already done."""
+        progress = cls([job.key for job in jobs], {job.key: job.cost for job in jobs}, parallel=parallel)
         progress.skip(skipped)
         return progress
 
