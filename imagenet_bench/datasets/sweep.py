@@ -1,13 +1,15 @@
 """A folder of test sets (a sweep): ImageNet-C's ``<corruption>/<severity>/`` tree, or a folder
 holding val, ImageNetV2, Sketch... folders. Each one is then recognised as a folder given alone is.
 
-Why a rule of its own: a folder given to a prediction script that is itself one test set must run
-exactly as before, so a sweep is recognised only where the folder is not a test set. A test set
-holds images in it (flat) or in its subfolders (class folders); a folder whose subfolders hold only
-folders is none. ImageNet-C's ``gaussian_noise/`` (subfolders ``1``..``5`` of class folders) is
-thus not taken for ImageNetV2's numeric class folders. The walk stops at each test set (a class
-folder is never looked into for test sets), never follows a link round a circle, leaves out hidden
-names, and goes at most ``MAX_DEPTH`` folders down.
+Why a rule of its own: a folder given to a prediction script that is itself one test set must
+run exactly as before, so a sweep is recognised only where the folder is not a test set. A test
+set holds images in it (flat) or in its subfolders (class folders); a folder whose subfolders
+hold only folders is none. So ImageNet-C's ``gaussian_noise/`` (subfolders ``1``..``5`` of class
+folders) is not taken for ImageNetV2's numeric class folders, and a flat folder (it takes its own
+--val-ground-truth) is run alone, never in a sweep: in a folder, it looks like a class folder.
+The walk stops at each test set (a class folder is never looked into for test sets), never
+follows a link round a circle, leaves out hidden names, and goes at most ``MAX_DEPTH`` folders
+down.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
         type=Path,
         help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth; "
         "or a folder of test sets (ImageNet-C's <corruption>/<severity>/, or val, ImageNetV2... folders): "
-        "each one's outputs go to OUT/<its path>/<platform>_imagenet/",
+        "each one's outputs go to OUT/<its path below the folder>/",
     )
     group = parser.add_argument_group("data")
     group.add_argument(

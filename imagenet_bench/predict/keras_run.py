@@ -250,7 +250,7 @@ def _read_first(
 def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[dict[str, KerasRun], list[runner.Job]]:
     """The run's state of each test set (one, or each of a sweep's; by ``where``) and the jobs
     of all of them, from the options; bad input raises UsageError."""
-    targets = sweep.targets(options.val_dir, options.output_dir, "keras")
+    targets = sweep.targets(options.val_dir, options.output_dir)
     datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
     slots = parse_gpus(options.gpu, options.gpus)
     validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")

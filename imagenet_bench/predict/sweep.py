@@ -1,11 +1,12 @@
 """One run over many test sets (a folder of them, ``datasets.sweep``): where each test set's
 outputs go, how the (model, test set) pairs are shared out, and the locks of their folders.
 
-The layout: test set ``D/<path>`` of the sweep ``D`` writes into ``-o OUT`` as
-``OUT/<path>/<platform>_imagenet/`` (``pytorch_imagenet``, ``keras_imagenet``: the scripts' own
-default folder names, so both scripts can share one ``-o``); each such folder is exactly the
-folder a run of that test set alone with ``-o OUT/<path>/<platform>_imagenet`` writes. A folder
-that is one test set writes into ``-o`` itself, as before.
+The layout: test set ``D/<path>`` of the sweep ``D`` writes into ``-o OUT`` as ``OUT/<path>/``,
+exactly the folder that a run of ``D/<path>`` alone with ``-o OUT/<path>`` writes; a folder that is
+one test set writes into ``-o`` itself, as before. So the tree of outputs mirrors the tree of test
+sets, each output folder is named as its test set's folder (the table names a part of the val set
+by its folder's name: ``val``, not ``pytorch_imagenet``), and the scripts keep their own default
+``-o`` (``pytorch_imagenet/``, ``keras_imagenet/`` beside them).
 
 The pairs are numbered test set by test set (in path order), models in registry order within
 each, and ``--model-shard I/N`` takes every N-th pair from the I-th: every pair once over the N
@@ -36,16 +37,12 @@ class Target:
     where: str
 
 
-def output_folder(output_dir: Path, where: str, platform: str) -> Path:
-    return output_dir.joinpath(*where.split("/"), f"{platform}_imagenet")
-
-
-def targets(val_dir: Path | None, output_dir: Path, platform: str) -> list[Target]:
+def targets(val_dir: Path | None, output_dir: Path) -> list[Target]:
     """The run's test sets: ``val_dir`` alone, or each test set of the sweep it holds."""
     found = None if val_dir is None else members(val_dir)
     if found is None:
         return [Target(val_dir, output_dir, "")]
-    chosen = [Target(m.folder, output_folder(output_dir, m.where, platform), m.where) for m in found]
+    chosen = [Target(m.folder, output_dir.joinpath(*m.where.split("/")), m.where) for m in found]
     for target in chosen:
         _refuse_links(output_dir, target.output_dir)
     return chosen
@@ -88,7 +85,7 @@ def this_job(
 @contextlib.contextmanager
 def hold(folders: Sequence[Path], part: tuple[int, int] | None) -> Iterator[None]:
     """``folder_lock.hold`` on every folder until the block ends; the empty folders above them
-    that taking the locks created (a sweep's ``OUT/<corruption>/``) go with the locks."""
+    that taking the locks created (a sweep's ``OUT/imagenet-c/<corruption>/``) go with the locks."""
     made: list[Path] = []
     for folder in folders:
         made += [p for p in reversed(folder.absolute().parents) if not p.exists() and p not in made]

@@ -343,7 +343,7 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[list[To
     for the whole run). Bad input raises UsageError."""
     from . import pixel_cache, torch_distributed, torch_predict
 
-    targets = sweep.targets(options.val_dir, options.output_dir, "pytorch")
+    targets = sweep.targets(options.val_dir, options.output_dir)
     datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
     device = torch_predict.resolve_device(options.device, options.gpu)
     dist = torch_distributed.init(device)
