@@ -8,7 +8,9 @@ known ones (or 1 when none is known). The rate is the time spent per unit of cos
 models run so far in this run: models skipped because their outputs exist cost nothing and
 teach nothing. With models running side by side (the Keras script's --gpus), the time is the
 wall-clock time since the first model started, so the rate is the run's, all slots together.
-Both prediction scripts report through this one class, from any thread; the lines go to stderr.
+Over a folder of test sets (a sweep) each (model, test set) pair counts as one model here, so the
+estimate is over the whole sweep. Both prediction scripts report through this one class, from any
+thread; the lines go to stderr.
 """
 
 from __future__ import annotations
