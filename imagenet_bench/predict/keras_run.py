@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import queue
 import sys
 import threading
@@ -121,8 +120,12 @@ class KerasRun:
             self.has_check if self.check_images else None,
             cost=entry.gflops(),
             where=self.where,
-            before_save=functools.partial(output_folder.claim, options.output_dir, self.dataset, options.protocol),
+            before_save=self.claim,
         )
+
+    def claim(self) -> None:
+        """Before a model's outputs are saved: its test set's output folder and dataset files."""
+        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def cached_pixels(self, preprocess: object) -> str | None:
         """The pixel cache entry of the model's geometry, filled first where it is not yet."""

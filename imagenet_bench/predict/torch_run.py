@@ -106,8 +106,12 @@ class TorchRun:
             request,
             cost=None if entry is None else entry.gflops(),
             where=where,
-            before_save=functools.partial(output_folder.claim, options.output_dir, self.dataset, options.protocol),
+            before_save=self.claim,
         )
+
+    def claim(self) -> None:
+        """Before a model's outputs are saved: its test set's output folder and dataset files."""
+        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def pass_key(self, job: runner.Job) -> tuple[tuple[Any, ...], str]:
         """Models that share this key share one pass (one decode)."""
