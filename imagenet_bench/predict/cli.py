@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import sys
 import warnings
@@ -309,15 +310,25 @@ def describe(preprocess: Preprocess) -> str:
     return f"{text}, {p.normalization}"
 
 
+@functools.cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """A weights file's hash, once a run for a file unchanged (a sweep asks for it per test set)."""
+    from ..outputs.predfiles import sha256_file
+
+    return sha256_file(path)
+
+
 def request_common(
     options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
 ) -> dict[str, Any]:
     """What every model's outputs must have been made with to be reused (resume)."""
-    from ..outputs.predfiles import sha256_file
-
+    sha256 = None
+    if weights_file:
+        stat = weights_file.stat()
+        sha256 = _sha256(weights_file.resolve(), stat.st_size, stat.st_mtime_ns)
     return {
         "weights_file": str(weights_file.resolve()) if weights_file else None,
-        "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
+        "weights_file_sha256": sha256,
         "preprocess": preprocess.to_dict(),
         "dataset": dataset.fingerprint,
         "topk": options.topk,
