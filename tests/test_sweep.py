@@ -178,6 +178,16 @@ def test_the_outputs_mirror_the_tree_of_test_sets(tmp_path):
         sweep.targets(tmp_path / "sets", tmp_path / "out")
 
 
+def test_a_pair_is_named_by_its_model_and_its_folder_escaped(tmp_path):
+    from imagenet_bench.outputs import predfiles
+    from imagenet_bench.predict import runner
+
+    files = predfiles.model_files(tmp_path, "m", "pytorch")
+    assert runner.Job("m", files, {}).key == "m"  # one test set: the lines are as before
+    assert runner.Job("m", files, {}, where="fog/3").key == "m on fog/3"
+    assert runner.Job("m", files, {}, where="a\nb\x1b[2J").key == "m on a\\nb\\x1b[2J"  # no forged line, no escape code
+
+
 # The scripts
 
 

@@ -30,6 +30,7 @@ from ..base.errors import (
     StopsTheRun,
     UsageError,
     one_line,
+    shown,
 )
 from ..outputs import predfiles
 from .progress import Progress
@@ -151,7 +152,7 @@ class Job:
     @property
     def key(self) -> str:
         """The job's name in lines and the estimate: the model, on its test set in a sweep."""
-        return f"{self.model} on {self.where}" if self.where else self.model
+        return f"{self.model} on {shown(self.where)}" if self.where else self.model  # a folder's name, escaped
 
 
 class _Ledger:
@@ -354,7 +355,7 @@ def run_groups(
             ledger.not_run += [job.key for job in jobs]
             continue
         models = [job.key for job in jobs]
-        on = f" on {jobs[0].where}" if jobs[0].where else ""  # a pass is over one test set
+        on = f" on {shown(jobs[0].where)}" if jobs[0].where else ""  # a pass is over one test set
         label = models[0] if len(models) == 1 else f"a pass of {len(models)}{on}: {', '.join(j.model for j in jobs)}"
         ledger.progress.start(models, label)
         start = time.perf_counter()

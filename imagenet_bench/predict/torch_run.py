@@ -19,7 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base import memory
-from ..base.errors import EXIT_OK, UsageError
+from ..base.errors import EXIT_OK, UsageError, shown
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
@@ -353,7 +353,7 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[list[To
     dist = torch_distributed.init(device)
     for target, dataset in zip(targets, datasets, strict=True):
         if dist is not None and len(dataset) < dist.world:
-            where = f" in {target.where}" if target.where else ""
+            where = f" in {shown(target.where)}" if target.where else ""
             raise UsageError(f"{len(dataset)} images{where} for {dist.world} torchrun processes: use fewer processes")
     device = torch_distributed.rank_device(dist, device)
     numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
