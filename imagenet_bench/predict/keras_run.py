@@ -80,7 +80,7 @@ class KerasRun:
         self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
         self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
         self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
-        self.paths = [str(p.resolve()) for p in dataset.paths]
+        self._paths: list[str] | None = None
         self.where = ""  # the test set's path in a sweep (predict.sweep)
         self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
         for position, gpu in enumerate(slots):
@@ -96,8 +96,16 @@ class KerasRun:
         other.options = dataclasses.replace(self.options, val_dir=target.val_dir, output_dir=target.output_dir)
         other.dataset, other.preprocesses, other.where = dataset, preprocesses, target.where
         other.check_images = min(self.options.check_batching, len(dataset)) if self.options.check_batching else None
-        other.paths = [str(p.resolve()) for p in dataset.paths]
+        other._paths = None
         return other
+
+    @property
+    def paths(self) -> list[str]:
+        """The images' resolved paths for the model processes, made at the test set's first model
+        (a sweep of ImageNet-C's 75 folders does not resolve 3.75 million paths before it starts)."""
+        if self._paths is None:
+            self._paths = [str(p.resolve()) for p in self.dataset.paths]
+        return self._paths
 
     def has_check(self, record: dict[str, Any]) -> bool:
         """--check-batching K: complete outputs are reused only if they record that check."""
