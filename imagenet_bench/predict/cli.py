@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import sys
 import warnings
@@ -109,7 +110,9 @@ def new_parser(doc: str) -> argparse.ArgumentParser:
         "val_dir",
         nargs="?",
         type=Path,
-        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth",
+        help="val set: ImageFolder (class folders named by WordNet id) or flat with --val-ground-truth; "
+        "or a folder of test sets (ImageNet-C's <corruption>/<severity>/, or val, ImageNetV2... folders): "
+        "each one's outputs go to OUT/<its path below the folder>/",
     )
     group = parser.add_argument_group("data")
     group.add_argument(
@@ -167,7 +170,8 @@ def add_model_args(parser: argparse.ArgumentParser, examples: str, weights_help:
     group.add_argument(
         "--model-shard",
         metavar="I/N",
-        help="run only part I of N of the model list (default from Slurm array variables)",
+        help="run only part I of N of the model list, or of the (model, test set) pairs of a folder of "
+        "test sets (default from Slurm array variables)",
     )
     group.add_argument("--protocol", choices=PROTOCOLS, default="reference", help=PROTOCOL_HELP)
     rules = group.add_mutually_exclusive_group()
@@ -306,15 +310,25 @@ def describe(preprocess: Preprocess) -> str:
     return f"{text}, {p.normalization}"
 
 
+@functools.cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """A weights file's hash, once a run for a file unchanged (a sweep asks for it per test set)."""
+    from ..outputs.predfiles import sha256_file
+
+    return sha256_file(path)
+
+
 def request_common(
     options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
 ) -> dict[str, Any]:
     """What every model's outputs must have been made with to be reused (resume)."""
-    from ..outputs.predfiles import sha256_file
-
+    sha256 = None
+    if weights_file:
+        stat = weights_file.stat()
+        sha256 = _sha256(weights_file.resolve(), stat.st_size, stat.st_mtime_ns)
     return {
         "weights_file": str(weights_file.resolve()) if weights_file else None,
-        "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
+        "weights_file_sha256": sha256,
         "preprocess": preprocess.to_dict(),
         "dataset": dataset.fingerprint,
         "topk": options.topk,

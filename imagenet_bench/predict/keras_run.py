@@ -5,6 +5,8 @@ manifest. Imports neither TensorFlow nor torch: the children do the TensorFlow w
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import queue
 import sys
 import threading
@@ -20,7 +22,7 @@ from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 from ..models import sources
 from ..outputs import manifest, output_folder, predfiles
-from . import child_process, cli, cuda_devices, folder_lock, pixel_cache, runner
+from . import child_process, cli, cuda_devices, pixel_cache, runner, sweep
 
 KERAS_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.json", ".h5", ".hdf5", ".keras")  # what Model.load_weights reads
 CHECK_BATCHING_BATCH = 32  # --check-batching's batch size when the run itself is one at a time
@@ -78,7 +80,8 @@ class KerasRun:
         self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
         self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
         self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
-        self.paths = [str(p.resolve()) for p in dataset.paths]
+        self._paths: list[str] | None = None
+        self.where = ""  # the test set's path in a sweep (predict.sweep)
         self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
         for position, gpu in enumerate(slots):
             self.free.put((position, gpu))
@@ -86,6 +89,23 @@ class KerasRun:
         # fill theirs at the same time (one lock for all made every fill wait for the others)
         self.cache_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self.cache_locks_lock = threading.Lock()
+
+    def on(self, target: sweep.Target, dataset: Dataset, preprocesses: dict[str, Any]) -> KerasRun:
+        """This run on another test set of a sweep: the same GPU slots and pixel cache locks."""
+        other = copy.copy(self)
+        other.options = dataclasses.replace(self.options, val_dir=target.val_dir, output_dir=target.output_dir)
+        other.dataset, other.preprocesses, other.where = dataset, preprocesses, target.where
+        other.check_images = min(self.options.check_batching, len(dataset)) if self.options.check_batching else None
+        other._paths = None
+        return other
+
+    @property
+    def paths(self) -> list[str]:
+        """The images' resolved paths for the model processes, made at the test set's first model
+        (a sweep of ImageNet-C's 75 folders does not resolve 3.75 million paths before it starts)."""
+        if self._paths is None:
+            self._paths = [str(p.resolve()) for p in self.dataset.paths]
+        return self._paths
 
     def has_check(self, record: dict[str, Any]) -> bool:
         """--check-batching K: complete outputs are reused only if they record that check."""
@@ -107,7 +127,13 @@ class KerasRun:
             request,
             self.has_check if self.check_images else None,
             cost=entry.gflops(),
+            where=self.where,
+            before_save=self.claim,
         )
+
+    def claim(self) -> None:
+        """Before a model's outputs are saved: its test set's output folder and dataset files."""
+        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def cached_pixels(self, preprocess: object) -> str | None:
         """The pixel cache entry of the model's geometry, filled first where it is not yet."""
@@ -173,7 +199,7 @@ class KerasRun:
             )
         print(
             runner.accuracy_line(
-                job.model,
+                job.key,
                 out["preds"],
                 self.dataset.labels,
                 out["throughput"]["images_per_s"],
@@ -232,47 +258,60 @@ def _read_first(
     return ready, unavailable
 
 
-def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[KerasRun, list[runner.Job]]:
-    """The run's state and jobs from the options; bad input raises UsageError."""
-    dataset = cli.load_dataset(options)
+def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[dict[str, KerasRun], list[runner.Job]]:
+    """The run's state of each test set (one, or each of a sweep's; by ``where``) and the jobs
+    of all of them, from the options; bad input raises UsageError."""
+    targets = sweep.targets(options.val_dir, options.output_dir)
+    datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
     slots = parse_gpus(options.gpu, options.gpus)
     validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
     slots = cuda_devices.visible_slots(slots)  # an index into the caller's CUDA_VISIBLE_DEVICES, as PyTorch's
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
-    chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
-    weights_files = runner.parse_weights_files(
-        options.weights_file, chosen, [m for m in chosen if entries[m].weights_in_folder], elsewhere
-    )
+    chosen, _ = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), None)
+    shares, mine, elsewhere = sweep.this_job(len(targets), chosen, part)
+    folders = [m for m in mine if entries[m].weights_in_folder]
+    weights_files = runner.parse_weights_files(options.weights_file, mine, folders, elsewhere)
     for model_id, path in weights_files.items():
         if not entries[model_id].weights_in_folder and not path.name.endswith(KERAS_WEIGHTS_SUFFIXES):
             raise UsageError(
                 f"--weights-file {path}: Keras reads weights only from {', '.join(KERAS_WEIGHTS_SUFFIXES)} files"
             )
-    ready, unavailable = _read_first(entries, chosen, weights_files)
-    declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
-    preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol), options.authors_rule) for m in ready}
-    output_folder.validate(options.output_dir, dataset, options.protocol)
+    ready, unavailable = _read_first(entries, mine, weights_files)
+    first: KerasRun | None = None
+    states: dict[str, KerasRun] = {}
+    jobs = []
+    for target, dataset, models in zip(targets, datasets, shares, strict=True):
+        if not models:  # every pair of this test set is another shard's
+            continue
+        declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
+        rule = options.authors_rule
+        preprocesses = {m: declared.prepare(ready[m].preprocess(options.protocol), rule) for m in models if m in ready}
+        output_folder.validate(target.output_dir, dataset, options.protocol)
+        if first is None:
+            here = dataclasses.replace(options, val_dir=target.val_dir, output_dir=target.output_dir)
+            first = KerasRun(here, dataset, ready, preprocesses, weights_files, slots)
+        state = states[target.where] = first.on(target, dataset, preprocesses)
+        for model_id in models:
+            if model_id in unavailable:
+                jobs.append(
+                    runner.Job(
+                        model_id,
+                        predfiles.model_files(target.output_dir, model_id, "keras"),
+                        {"source": entries[model_id].source},
+                        unavailable=unavailable[model_id],
+                        where=target.where,
+                    )
+                )
+                continue
+            weights_file = weights_files.get(model_id)
+            if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
+                weights_file = None
+            request = cli.request_common(options, preprocesses[model_id], dataset, weights_file)
+            jobs.append(state.job(model_id, request))
     if options.cache_dir:
         pixel_cache.validate_root(options.cache_dir)
-    state = KerasRun(options, dataset, ready, preprocesses, weights_files, slots)
-    jobs = []
-    for model_id in chosen:
-        if model_id in unavailable:
-            jobs.append(
-                runner.Job(
-                    model_id,
-                    predfiles.model_files(options.output_dir, model_id, "keras"),
-                    {"source": entries[model_id].source},
-                    unavailable=unavailable[model_id],
-                )
-            )
-            continue
-        weights_file = weights_files.get(model_id)
-        if weights_file is not None and weights_file.is_dir():  # a preset folder: recorded by the entry
-            weights_file = None
-        jobs.append(state.job(model_id, cli.request_common(options, preprocesses[model_id], dataset, weights_file)))
-    return state, jobs
+    return states, jobs
 
 
 def warms_kernels_first(slots: Sequence[str | None]) -> bool:
@@ -283,21 +322,24 @@ def warms_kernels_first(slots: Sequence[str | None]) -> bool:
 
 
 def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
-    """Run the chosen models over the val set, each in its own child process; the exit status."""
+    """Run the chosen models over the val set (or each test set of a sweep), each in its own
+    child process; the exit status."""
     memory.keep_large_blocks_out_of_the_heap()
-    state, jobs = _setup(options, part)
-    first_alone = warms_kernels_first(state.slots)
+    states, jobs = _setup(options, part)
+    slots = next(iter(states.values())).slots
+    first_alone = warms_kernels_first(slots)
     if first_alone:
         print(
             "note: --gpus: the first model runs alone, to fill the CUDA kernel cache the others read", file=sys.stderr
         )
-    with folder_lock.hold(options.output_dir, part), child_process.supervise():
+    folders = [state.options.output_dir for state in states.values()]
+    with sweep.hold(folders, part), child_process.supervise():
         return runner.run_jobs(
             jobs,
-            state.run_one,
-            lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+            lambda job: states[job.where].run_one(job),
+            lambda: None,  # each job claims its own output folder (runner.Job.before_save)
             overwrite=options.overwrite,
             verbose_errors=options.verbose,
-            parallel=len(state.slots),
+            parallel=len(slots),
             first_alone=first_alone,
         )

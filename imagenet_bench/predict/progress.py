@@ -8,7 +8,9 @@ known ones (or 1 when none is known). The rate is the time spent per unit of cos
 models run so far in this run: models skipped because their outputs exist cost nothing and
 teach nothing. With models running side by side (the Keras script's --gpus), the time is the
 wall-clock time since the first model started, so the rate is the run's, all slots together.
-Both prediction scripts report through this one class, from any thread; the lines go to stderr.
+Over a folder of test sets (a sweep) each (model, test set) pair counts as one model here, so the
+estimate is over the whole sweep. Both prediction scripts report through this one class, from any
+thread; the lines go to stderr.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ class Progress:
 
     @classmethod
     def of(cls, jobs: Sequence[Any], skipped: Sequence[str], parallel: int = 1) -> Progress:
-        """Progress over the runner's jobs (``model``, ``cost``), those skipped already done."""
-        progress = cls([job.model for job in jobs], {job.model: job.cost for job in jobs}, parallel=parallel)
+        """Progress over the runner's jobs (``key``: the model, on its test set in a sweep; ``cost``),
+        those skipped already done."""
+        progress = cls([job.key for job in jobs], {job.key: job.cost for job in jobs}, parallel=parallel)
         progress.skip(skipped)
         return progress
 

@@ -30,6 +30,7 @@ from ..base.errors import (
     StopsTheRun,
     UsageError,
     one_line,
+    shown,
 )
 from ..outputs import predfiles
 from .progress import Progress
@@ -143,6 +144,15 @@ class Job:
     # Why the model cannot run, known before the run (a KerasHub preset that cannot be downloaded):
     # it fails alone when its turn comes, and its request is not known, so it is never skipped.
     unavailable: Exception | None = None
+    # In a sweep over many test sets (predict.sweep): the test set's path below the sweep's root,
+    # and the claim of its own output folder (else the run's ``before_save``).
+    where: str = ""
+    before_save: Callable[[], None] | None = None
+
+    @property
+    def key(self) -> str:
+        """The job's name in lines and the estimate: the model, on its test set in a sweep."""
+        return f"{self.model} on {shown(self.where)}" if self.where else self.model  # a folder's name, escaped
 
 
 class _Ledger:
@@ -172,13 +182,13 @@ class _Ledger:
     def finish(self, job: Job, outcome: Result | Exception, seconds: float, trace: str = "") -> None:
         if isinstance(outcome, Exception):
             self.usage_failure |= isinstance(outcome, UsageError)
-            self.failed.append(job.model)
+            self.failed.append(job.key)
             if isinstance(outcome, StopsTheRun):
                 if any(type(outcome) is type(cause) for cause in self.stopped_by):
                     return  # what stopped the run (that image, the full disk) is reported already
                 self.stopped_by.append(outcome)
             # An image error names the file, the same line in both scripts: the file is at fault, not the model.
-            line = f"error: {outcome}" if isinstance(outcome, StopsTheRun) else f"error: {job.model} failed: {outcome}"
+            line = f"error: {outcome}" if isinstance(outcome, StopsTheRun) else f"error: {job.key} failed: {outcome}"
             print(one_line(line), file=sys.stderr)  # a library's message may carry ANSI codes or line breaks
             if self.verbose_errors and not isinstance(outcome, UsageError):
                 print(trace or "".join(traceback.format_exception(outcome)), file=sys.stderr, end="")
@@ -188,12 +198,12 @@ class _Ledger:
         except NoSpaceError as exc:  # every later model would meet the same full disk
             self.finish(job, exc.named("-o/--output-dir", _left_by_full_disk(job.files, exc.writing)), seconds)
             return
-        self.done.append(job.model)
-        print(f"{job.model}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
+        self.done.append(job.key)
+        print(f"{job.key}: wrote {job.files.preds_path.name} in {seconds:.1f} s", file=sys.stderr)
         test_pause.wait_at("saved")
 
     def save(self, job: Job, outcome: Result) -> None:
-        self.before_save()
+        (job.before_save or self.before_save)()
         if outcome.all_probs is not None:
             from ..base import atomic
 
@@ -289,20 +299,20 @@ def pending(jobs: list[Job], overwrite: bool) -> tuple[list[Job], list[str]]:
         manifest = None if overwrite else predfiles.outputs_complete(job.files)
         changes = None if manifest is None else request_changes(manifest, job.request)
         if changes:
-            conflicts.append(f"{job.model} ({', '.join(changes)})")
+            conflicts.append((job.files.folder, f"{job.key} ({', '.join(changes)})"))
         elif changes == [] and manifest is not None and (job.also_needs is None or job.also_needs(manifest)):
             print(
-                f"{job.model}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
+                f"{job.key}: complete outputs exist in {job.files.folder}, skipped (--overwrite redoes it)",
                 file=sys.stderr,
             )
-            skipped.append(job.model)
+            skipped.append(job.key)
         else:
             to_run.append(job)
     if conflicts:
         more = f" and {len(conflicts) - CONFLICTS_SHOWN} more" if len(conflicts) > CONFLICTS_SHOWN else ""
         raise UsageError(
-            f"{jobs[0].files.folder}: holds complete outputs made with other options: "
-            f"{'; '.join(conflicts[:CONFLICTS_SHOWN])}{more}; pass --overwrite to replace them, "
+            f"{conflicts[0][0]}: holds complete outputs made with other options: "
+            f"{'; '.join(text for _, text in conflicts[:CONFLICTS_SHOWN])}{more}; pass --overwrite to replace them, "
             "or another -o/--output-dir"
         )
     return to_run, skipped
@@ -342,12 +352,12 @@ def run_groups(
     )
     for jobs in groups:
         if ledger.stopped:
-            ledger.not_run += [job.model for job in jobs]
+            ledger.not_run += [job.key for job in jobs]
             continue
-        models = [job.model for job in jobs]
-        ledger.progress.start(
-            models, models[0] if len(models) == 1 else f"a pass of {len(models)}: {', '.join(models)}"
-        )
+        models = [job.key for job in jobs]
+        on = f" on {shown(jobs[0].where)}" if jobs[0].where else ""  # a pass is over one test set
+        label = models[0] if len(models) == 1 else f"a pass of {len(models)}{on}: {', '.join(j.model for j in jobs)}"
+        ledger.progress.start(models, label)
         start = time.perf_counter()
         try:
             outcomes = run_group(jobs)
@@ -384,17 +394,17 @@ def run_jobs(
     ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped, parallel))
     if first_alone and parallel > 1 and len(to_run) > 1:
         ledger.finish(to_run[0], *_attempt(run_one, to_run[0], ledger.progress))
-        ledger.progress.finish(ran=to_run[0].model in ledger.done, models=[to_run[0].model])
+        ledger.progress.finish(ran=to_run[0].key in ledger.done, models=[to_run[0].key])
         to_run = to_run[1:]
         if ledger.stopped:
-            ledger.not_run, to_run = [job.model for job in to_run], []
+            ledger.not_run, to_run = [job.key for job in to_run], []
     if parallel <= 1:
         for job in to_run:
             if ledger.stopped:
-                ledger.not_run.append(job.model)
+                ledger.not_run.append(job.key)
             else:
                 ledger.finish(job, *_attempt(run_one, job, ledger.progress))
-                ledger.progress.finish(ran=job.model in ledger.done)
+                ledger.progress.finish(ran=job.key in ledger.done)
     elif to_run:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -406,9 +416,9 @@ def run_jobs(
                     continue
                 job = futures[future]
                 ledger.finish(job, *future.result())
-                ledger.progress.finish(ran=job.model in ledger.done, models=[job.model])
+                ledger.progress.finish(ran=job.key in ledger.done, models=[job.key])
                 if ledger.stopped and not ledger.not_run:  # running jobs finish and are saved; the rest never start
-                    ledger.not_run = [job.model for f, job in futures.items() if not f.done() and f.cancel()]
+                    ledger.not_run = [job.key for f, job in futures.items() if not f.done() and f.cancel()]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return ledger.status()
@@ -420,7 +430,7 @@ def _attempt(
     """run_one(job), or the exception it raised (and its traceback); with the time it took.
     ``progress`` hears of the start (jobs side by side start in their own threads)."""
     if progress is not None:
-        progress.start([job.model])
+        progress.start([job.key])
     if job.unavailable is not None:
         return job.unavailable, 0.0, ""
     start = time.perf_counter()

@@ -19,13 +19,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base import memory
-from ..base.errors import EXIT_OK, UsageError
+from ..base.errors import EXIT_OK, UsageError, shown
 from ..datasets import test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import Preprocess
 from ..models import sources
 from ..outputs import manifest, output_folder, predfiles
-from . import cli, folder_lock, runner
+from . import cli, runner, sweep
 
 if TYPE_CHECKING:
     import torch
@@ -87,7 +87,8 @@ class TorchRun:
             raise RuntimeError("no --model-spec model: this run's models come from the registries")
         return self.spec_model
 
-    def job(self, model_id: str, request_common: dict[str, Any]) -> runner.Job:
+    def job(self, model_id: str, request_common: dict[str, Any], where: str = "") -> runner.Job:
+        """``where``: the test set's path in a sweep (``predict.sweep``)."""
         entry, options = self.entries.get(model_id), self.options
         model = {"source": "model-spec", "model_spec": options.model_spec, "weights": None}
         request = {
@@ -104,7 +105,13 @@ class TorchRun:
             predfiles.model_files(options.output_dir, model_id, "pytorch"),
             request,
             cost=None if entry is None else entry.gflops(),
+            where=where,
+            before_save=self.claim,
         )
+
+    def claim(self) -> None:
+        """Before a model's outputs are saved: its test set's output folder and dataset files."""
+        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def pass_key(self, job: runner.Job) -> tuple[tuple[Any, ...], str]:
         """Models that share this key share one pass (one decode)."""
@@ -229,7 +236,7 @@ class TorchRun:
             record = self.manifest(job, out, weights_records[job.model], pass_numerics, settings)
             print(
                 runner.accuracy_line(
-                    job.model,
+                    job.key,
                     out["preds"],
                     self.dataset.labels,
                     out["throughput"]["images_per_s"],
@@ -317,27 +324,37 @@ def _cpu_threads(threads: int | None) -> Iterator[int | None]:
 
 
 def _plan(
-    state: TorchRun, jobs: list[runner.Job], lock: contextlib.ExitStack, part: tuple[int, int] | None
-) -> tuple[list[runner.Job], list[str]] | UsageError:
-    """Rank 0 locks the output folder and finds the pending models; an error is returned,
-    not raised, so that every rank hears of it (or the others wait forever)."""
+    states: list[TorchRun], jobs: list[list[runner.Job]], lock: contextlib.ExitStack, part: tuple[int, int] | None
+) -> tuple[list[list[str]], list[str]] | UsageError:
+    """Rank 0 locks the output folders and finds the pending jobs of each test set (by key: the
+    jobs themselves are built alike on every rank); an error is returned, not raised, so that every
+    rank hears of it (or the others wait forever)."""
     try:
-        lock.enter_context(folder_lock.hold(state.options.output_dir, part))
-        return runner.pending(jobs, state.options.overwrite)
+        lock.enter_context(sweep.hold([state.options.output_dir for state in states], part))
+        pending, skipped = [], []
+        for state_jobs in jobs:
+            to_run, done = runner.pending(state_jobs, states[0].options.overwrite)
+            pending.append([job.key for job in to_run])
+            skipped += done
+        return pending, skipped
     except UsageError as exc:
         return exc
 
 
-def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRun, list[runner.Job]]:
-    """The run's state and jobs from the options: the models, their preprocessing and
-    requests, the device and the torchrun process group. Bad input raises UsageError."""
+def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[list[TorchRun], list[list[runner.Job]]]:
+    """The run's state of each test set (one, or each of a sweep's) and its jobs, from the options:
+    the models, their preprocessing and requests, the device and the torchrun process group (one
+    for the whole run). Bad input raises UsageError."""
     from . import pixel_cache, torch_distributed, torch_predict
 
-    dataset = cli.load_dataset(options)
+    targets = sweep.targets(options.val_dir, options.output_dir)
+    datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
     device = torch_predict.resolve_device(options.device, options.gpu)
     dist = torch_distributed.init(device)
-    if dist is not None and len(dataset) < dist.world:
-        raise UsageError(f"{len(dataset)} images for {dist.world} torchrun processes: use fewer processes")
+    for target, dataset in zip(targets, datasets, strict=True):
+        if dist is not None and len(dataset) < dist.world:
+            where = f" in {shown(target.where)}" if target.where else ""
+            raise UsageError(f"{len(dataset)} images{where} for {dist.world} torchrun processes: use fewer processes")
     device = torch_distributed.rank_device(dist, device)
     numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
     spec_model = spec_preprocess = None
@@ -347,25 +364,37 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[TorchRu
         spec_model, spec_preprocess = torch_build.model_from_spec(options.model_spec)
         assert options.name is not None, "parse_args refuses --model-spec without --name"
         chosen, entries = [options.name], {}
-        elsewhere: list[str] = []
     else:
         chosen_sources = sources.chosen("pytorch", options.source)
         entries = sources.entries(chosen_sources)
-        chosen, elsewhere = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), part)
-    weights_files = runner.parse_weights_files(options.weights_file, chosen, other_shards=elsewhere)
-    declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
-    preprocesses = {
-        m: declared.prepare(
-            spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol), options.authors_rule
+        chosen, _ = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), None)
+    shares, mine, elsewhere = sweep.this_job(len(targets), chosen, part)
+    weights_files = runner.parse_weights_files(options.weights_file, mine, other_shards=elsewhere)
+    states, jobs = [], []
+    for target, dataset, models in zip(targets, datasets, shares, strict=True):
+        if not models:  # every pair of this test set is another shard's
+            continue
+        declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
+        preprocesses = {
+            m: declared.prepare(
+                spec_preprocess if options.model_spec else entries[m].preprocess(options.protocol),
+                options.authors_rule,
+            )
+            for m in models
+        }
+        output_folder.validate(target.output_dir, dataset, options.protocol)
+        here = dataclasses.replace(options, val_dir=target.val_dir, output_dir=target.output_dir)
+        state = TorchRun(here, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
+        states.append(state)
+        jobs.append(
+            [
+                state.job(m, cli.request_common(options, preprocesses[m], dataset, weights_files.get(m)), target.where)
+                for m in models
+            ]
         )
-        for m in chosen
-    }
-    output_folder.validate(options.output_dir, dataset, options.protocol)
     if options.cache_dir:
         pixel_cache.validate_root(options.cache_dir)
-    state = TorchRun(options, dataset, entries, preprocesses, weights_files, numerics, dist, spec_model)
-    jobs = [state.job(m, cli.request_common(options, preprocesses[m], dataset, weights_files.get(m))) for m in chosen]
-    return state, jobs
+    return states, jobs
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -390,34 +419,41 @@ def run(options: TorchOptions, part: tuple[int, int] | None) -> int:
 def _run(options: TorchOptions, part: tuple[int, int] | None) -> int:
     from . import torch_distributed
 
-    state, jobs = _setup(options, part)
-    dist = state.dist
-    lock = contextlib.ExitStack()  # rank 0's lock on the output folder, held to the end (folder_lock)
-    planned = torch_distributed.broadcast(_plan(state, jobs, lock, part) if state.is_main else None, dist)
+    states, jobs = _setup(options, part)
+    dist = states[0].dist
+    lock = contextlib.ExitStack()  # rank 0's locks on the output folders, held to the end (folder_lock)
+    planned = torch_distributed.broadcast(_plan(states, jobs, lock, part) if states[0].is_main else None, dist)
     if isinstance(planned, UsageError):
         lock.close()
         torch_distributed.finish(dist)
         raise planned
     pending, skipped = planned
-    groups = runner.group(
-        pending, state.pass_key, options.group_size, state.param_bytes, int(options.group_memory * 2**30)
-    )
+    groups: list[tuple[TorchRun, list[runner.Job]]] = []
+    for state, state_jobs, keys in zip(states, jobs, pending, strict=True):
+        to_run = [job for job in state_jobs if job.key in keys]
+        memory_cap = int(options.group_memory * 2**30)
+        groups += [
+            (state, group)
+            for group in runner.group(to_run, state.pass_key, options.group_size, state.param_bytes, memory_cap)
+        ]
     try:
         # Every rank runs the groups that rank 0 runs, as rank 0 announces them: after an error
         # that stops the run (an image, a full disk) none goes on alone to wait on the others.
-        if not state.is_main:
+        if not states[0].is_main:
             while (index := torch_distributed.broadcast(None, dist)) is not None:
-                state.run_group(groups[index])
+                state, group = groups[index]
+                state.run_group(group)
             return EXIT_OK
 
         def run_group(group: list[runner.Job]) -> dict[str, runner.Result | Exception]:
-            torch_distributed.broadcast(next(i for i, g in enumerate(groups) if g is group), dist)
-            return state.run_group(group)
+            index = next(i for i, (_, g) in enumerate(groups) if g is group)
+            torch_distributed.broadcast(index, dist)
+            return groups[index][0].run_group(group)
 
         status = runner.run_groups(
-            groups,
+            [group for _, group in groups],
             run_group,
-            lambda: output_folder.claim(options.output_dir, state.dataset, options.protocol),
+            lambda: None,  # each job claims its own output folder (runner.Job.before_save)
             skipped,
             verbose_errors=options.verbose,
         )
