@@ -354,10 +354,10 @@ def _error(folder: Path, model: str) -> float:
 def test_a_sweep_over_imagenet_c_is_each_folder_alone_and_its_mce_is_numpys(tmp_path):
     torchvision = pytest.importorskip("torchvision")
     # the table's primary test set (whose error is the clean one of relative mCE) is imagenet-val,
-    # else the first by name: part of the val set is named by its folder, here "clean"
-    sets = _tree(tmp_path / "sets", 3, 2, ("benchmark",), val="clean")
+    # else a part of the val set, named by its folder: "val", after "imagenet-c" by name
+    sets = _tree(tmp_path / "sets", 3, 2, ("benchmark",), val="val")
     published = _published()
-    where = ("clean", *(f"imagenet-c/{c}/{s}" for c in published for s in (1, 3)))
+    where = ("val", *(f"imagenet-c/{c}/{s}" for c in published for s in (1, 3)))
     args = _args("mobilenet_v2")
     result = run_script(SCRIPT, sets, *args, "-o", tmp_path / "runs")
     assert result.returncode == 0, result.stderr
@@ -374,7 +374,7 @@ def test_a_sweep_over_imagenet_c_is_each_folder_alone_and_its_mce_is_numpys(tmp_
     assert _all_outputs(tmp_path / "shards", where) == got
     errors = {w: _error(tmp_path / "runs" / w, "mobilenet_v2") for w in where}
     assert len(set(errors.values())) > 3  # the corruptions change the answers
-    clean = errors["clean"]
+    clean = errors["val"]
     alexnet_clean = 100 - torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta["_metrics"]["ImageNet-1K"]["acc@1"]
     model = {c: np.array([errors[f"imagenet-c/{c}/{s}"] for s in (1, 3)]) for c in published}
     ce = np.array([model[c].sum() / (2 * published[c]) for c in published])

@@ -116,3 +116,16 @@ def test_cached_property_computes_once_per_instance_and_two_instances_at_once():
     assert found == [id(first), id(second)]
     assert (first.value, second.value) == (id(first), id(second)) and len(calls) == 2  # not computed again
     assert isinstance(Thing.__dict__["value"], cached_property)
+
+
+def test_a_part_of_the_val_set_comes_first_when_the_full_one_is_absent():
+    from imagenet_bench.scoring.score import PredictionSet, display_order
+
+    part = PredictionSet("val", "dataset a", 30, {"test_set": None})
+    corrupted = PredictionSet(
+        "imagenet-c-regenerated/fog/1", "dataset b", 30, {"test_set": "imagenet-c-regenerated/fog/1"}
+    )
+    v2 = PredictionSet("imagenetv2-matched-frequency", "dataset c", 30, {"test_set": "imagenetv2-matched-frequency"})
+    full = PredictionSet("imagenet-val", "full val", 50_000, None)
+    assert [s.name for s in sorted([v2, corrupted, part], key=display_order)] == [part.name, corrupted.name, v2.name]
+    assert sorted([part, corrupted, full], key=display_order)[0] is full

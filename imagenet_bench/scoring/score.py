@@ -84,6 +84,13 @@ class PredictionSet:
     def is_full_val(self) -> bool:
         return self.key == FULL_VAL_KEY
 
+    @property
+    def is_part_of_val(self) -> bool:
+        """Made on some of the val images (dataset.json names no other test set): with no full
+        val set in the table, the primary one (a sweep's ``val`` beside ImageNet-C folders made
+        from the same images gives relative mCE its clean error)."""
+        return self.info is not None and not self.info.get("test_set")
+
 
 def dataset_key(info: dict[str, Any] | None, n: int, folder: Path) -> str:
     """The dataset a model's files were made on, as a key for grouping."""
@@ -102,7 +109,7 @@ def test_set_name(info: dict[str, Any] | None, key: str, folder: Path) -> str:
 
 
 def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[PredictionSet]:
-    """Test sets in display order (val first, then by name), each with its models sorted.
+    """Test sets in display order (val first, else a part of it, then by name), each with its models sorted.
 
     Unusable files become failure messages. Raises UsageError when a dataset that
     cannot be identified would be mixed with others, or two datasets share a name.
@@ -168,7 +175,13 @@ def group(all_files: list[predfiles.ModelFiles], failures: list[str]) -> list[Pr
             )
         names[s.name] = s
         s.models.sort(key=lambda m: (m.platform, m.model))
-    return sorted(found, key=lambda s: (s.name != VAL_NAME, s.name))
+    return sorted(found, key=display_order)
+
+
+def display_order(test_set: PredictionSet) -> tuple[bool, bool, str]:
+    """The full val set first, else a part of it (the primary one: it gives relative mCE its
+    clean error), then by name."""
+    return test_set.name != VAL_NAME, not test_set.is_part_of_val, test_set.name
 
 
 @dataclass
