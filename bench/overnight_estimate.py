@@ -61,6 +61,17 @@ DATASETS = {
     "imagenet-c-5k": 15 * 5 * 5_000,  # RobustBench's reduced ImageNet-C: 5,000 images a folder, 15 x 5 folders
 }
 IMAGENET_C_FOLDERS = 15 * 5  # the full ImageNet-C: 75 val-sized folders, 75 times the val hours
+# Test sets of several folders: a sweep runs each (model, folder) pair apart, so every model is
+# built (a Keras model process started) and warmed up once a folder.
+FOLDERS = {"imagenet-c-5k": IMAGENET_C_FOLDERS}
+
+
+def per_folder(dataset: str, n: int) -> tuple[int, int]:
+    """(folders, images a folder) of a dataset of ``n`` images."""
+    folders = FOLDERS.get(dataset, 1)
+    return folders, n // folders
+
+
 # Regenerating ImageNet-C's 15 corruptions on the CPU (python -m imagenet_bench.corrupt): seconds
 # per val image and severity, summed over the 15, on one core of this project's shared 2-core
 # machine (docs/test-sets.md), and assumed to scale with the cores (one worker a core).
@@ -423,23 +434,20 @@ def estimate(measured: Measured, registries: dict[str, list[Model]], group_size:
                 for gpus in GPU_COUNTS:
                     for cache in (False, True):
                         key = f"{precision}, {gpus} GPU{'s' if gpus > 1 else ''}{', cache' if cache else ''}"
-                        entry["hours"][key] = {
-                            ds: round(
-                                torch_seconds(
-                                    full,
-                                    ips,
-                                    math.ceil(n / gpus),
-                                    decode_per_gpu,
-                                    measured.build_s + measured.torch_warm_up_s,
-                                    size,
-                                    cache,
-                                    n,
-                                )
-                                / 3600,
-                                2,
+                        entry["hours"][key] = {}
+                        for ds, n in DATASETS.items():
+                            folders, images = per_folder(ds, n)
+                            seconds = torch_seconds(
+                                full,
+                                ips,
+                                math.ceil(images / gpus),
+                                decode_per_gpu,
+                                measured.build_s + measured.torch_warm_up_s,
+                                size,
+                                cache,
+                                images,
                             )
-                            for ds, n in DATASETS.items()
-                        }
+                            entry["hours"][key][ds] = round(folders * seconds / 3600, 2)
         out["registries"][name] = entry
     return out
 
@@ -462,7 +470,8 @@ def _keras_hours(measured: Measured, line: Fit, models: list[Model], decode_rate
         ]
         for gpus in GPU_COUNTS:
             hours[f"float32, {mode}, {gpus} GPU{'s' if gpus > 1 else ''}"] = {
-                ds: round(sum(n * t + fixed for t in per_image) / gpus / 3600, 2) for ds, n in DATASETS.items()
+                ds: round(sum(n * t + per_folder(ds, n)[0] * fixed for t in per_image) / gpus / 3600, 2)
+                for ds, n in DATASETS.items()
             }
     return hours
 
@@ -477,7 +486,8 @@ def _quantized_hours(measured: Measured, models: list[Model]) -> dict[str, dict[
     per_image = [1 / line.images_per_s(m.gflops or measured.quantized_gflops) for m in models]
     return {
         f"int8 on the CPU, {gpus} GPU{'s' if gpus > 1 else ''}": {
-            ds: round(sum(n * t + measured.build_s for t in per_image) / gpus / 3600, 2) for ds, n in DATASETS.items()
+            ds: round(sum(n * t + per_folder(ds, n)[0] * measured.build_s for t in per_image) / gpus / 3600, 2)
+            for ds, n in DATASETS.items()
         }
         for gpus in GPU_COUNTS
     }

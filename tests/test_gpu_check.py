@@ -373,3 +373,23 @@ def test_quantized_models_are_counted_on_the_cpu_in_proportion_to_their_gflops()
         ]["hours"]
         == {}
     )
+
+
+def test_the_reduced_imagenet_c_pays_each_models_fixed_cost_once_a_folder():
+    M = overnight_estimate.Model
+    geometry = ("shorter", 256, 224, "bilinear")
+    measured = overnight_estimate.measured_from_summary(_summary({"images_per_s": 10.0, "wall_time_s": 10.0}))
+    est = overnight_estimate.estimate(measured, {"torchvision": [M("a", 4.0, geometry, 224)]}, group_size=1)
+    hours = est["registries"]["torchvision"]["hours"]["float32, 1 GPU, cache"]
+    folder_s = overnight_estimate.torch_seconds(
+        [M("a", 4.0, geometry, 224)],
+        lambda m: est["fit"]["resnet50_images_per_s_fp32"] * (4.0 / 4.089) ** overnight_estimate.TABLE_SLOPE,
+        5_000,
+        est["decode_images_per_s_per_gpu"],
+        measured.build_s + measured.torch_warm_up_s,
+        1,
+        True,
+        5_000,
+    )
+    assert hours["imagenet-c-5k"] == pytest.approx(75 * folder_s / 3600, abs=0.01)
+    assert overnight_estimate.per_folder("imagenet-c-5k", 375_000) == (75, 5_000)
