@@ -151,7 +151,7 @@ def test_one_weights_file_list_serves_every_job_of_a_shard_array(tmp_path):
     and passes over those of the other shards' models, but still refuses an unknown id."""
     import argparse
 
-    from imagenet_bench.predict import cli
+    from imagenet_bench.predict import cli, sweep
 
     paths = {m: tmp_path / f"{m}.pth" for m in ("a", "b", "c")}
     for path in paths.values():
@@ -160,7 +160,7 @@ def test_one_weights_file_list_serves_every_job_of_a_shard_array(tmp_path):
     args = argparse.Namespace(model=["a", "b", "c"], exclude=[], protocol="reference")
     seen = {}
     for index in range(2):
-        mine, elsewhere = cli.choose_models(["a", "b", "c", "d"], args, [], (index, 2))
+        _shares, mine, elsewhere = sweep.this_job(1, cli.choose_models(["a", "b", "c", "d"], args, []), (index, 2))
         assert sorted(mine + elsewhere) == ["a", "b", "c"] and not set(mine) & set(elsewhere)
         seen.update(runner.parse_weights_files(values, mine, other_shards=elsewhere))
         assert set(runner.parse_weights_files(values, mine, other_shards=elsewhere)) == set(mine)

@@ -128,7 +128,7 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
     """
     from torchvision import models  # type: ignore[import-untyped]  # torchvision ships no py.typed marker
 
-    from ..outputs.predfiles import sha256_file
+    from ..outputs.predfiles import sha256_unchanged
 
     if entry.quantized:
         torch.backends.quantized.engine = entry.backend
@@ -141,7 +141,7 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
                 model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
         except RuntimeError as exc:
             raise UsageError(f"{weights_file}: does not fit {entry.id} ({_key_mismatch(exc)})") from None
-        record.update(source="file", path=str(weights_file), sha256=sha256_file(weights_file))
+        record.update(source="file", path=str(weights_file), sha256=sha256_unchanged(weights_file))
         return model, record
     try:
         model = models.get_model(entry.builder, weights=entry.weights, **kwargs)
@@ -153,6 +153,6 @@ def build_torchvision(entry: Any, weights_file: Path | None) -> tuple[torch.nn.M
         ) from None
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(entry.weights.url).name
     record.update(
-        source="torchvision download", path=str(cached), sha256=sha256_file(cached) if cached.exists() else None
+        source="torchvision download", path=str(cached), sha256=sha256_unchanged(cached) if cached.exists() else None
     )
     return model, record

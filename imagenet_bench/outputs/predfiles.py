@@ -300,6 +300,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_unchanged(path: str | Path) -> str:
+    """``sha256_file`` of a weights file, once a run while its size and time are unchanged: a
+    sweep asks for it at every test set, and a checkpoint can be gigabytes."""
+    stat = Path(path).stat()
+    return _sha256_of(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
 def save(files: ModelFiles, preds: np.ndarray, probs: np.ndarray, manifest: dict[str, Any]) -> None:
     """Write preds, probs, then the manifest (which marks the outputs complete), each atomically.
 

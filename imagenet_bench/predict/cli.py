@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import math
 import sys
 import warnings
@@ -24,6 +23,7 @@ from ..base.errors import EXIT_USAGE, UsageError
 from ..datasets import class_subset, layout, test_sets
 from ..datasets.layout import Dataset
 from ..datasets.preprocessing import PROTOCOLS, Preprocess
+from ..outputs.predfiles import sha256_unchanged
 from . import runner
 
 PROTOCOL_HELP = (
@@ -281,11 +281,9 @@ def listed_subset(args: argparse.Namespace) -> str | None:
     return f"test set {args.test_set or 'recognised from VAL_DIR'}; class subset: {described}"
 
 
-def choose_models(
-    available: Sequence[str], options: RunOptions, seed_2019_ids: Sequence[str], part: tuple[int, int] | None
-) -> tuple[list[str], list[str]]:
-    """-m/--exclude, the 2019 models only under --protocol seed2019, then --model-shard:
-    (this shard's models, the selected models that other shards run)."""
+def choose_models(available: Sequence[str], options: RunOptions, seed_2019_ids: Sequence[str]) -> list[str]:
+    """-m/--exclude, and the 2019 models only under --protocol seed2019 (--model-shard shares
+    out the pairs of these and the test sets: ``sweep.this_job``)."""
     chosen = runner.select_models(available, options.model, options.exclude)
     if options.protocol == "seed2019":
         refused = [m for m in chosen if m not in seed_2019_ids]
@@ -294,10 +292,9 @@ def choose_models(
                 f"--protocol seed2019 covers only the {len(seed_2019_ids)} models of 2019, not {', '.join(refused[:5])}"
             )
         chosen = [m for m in chosen if m in seed_2019_ids]
-    mine = runner.shard(chosen, part)
-    if not mine:
-        raise UsageError("no models selected (check -m/--exclude/--model-shard)")
-    return mine, [m for m in chosen if m not in set(mine)]
+    if not chosen:
+        raise UsageError("no models selected (check -m/--exclude)")
+    return chosen
 
 
 def describe(preprocess: Preprocess) -> str:
@@ -310,25 +307,13 @@ def describe(preprocess: Preprocess) -> str:
     return f"{text}, {p.normalization}"
 
 
-@functools.cache
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    """A weights file's hash, once a run for a file unchanged (a sweep asks for it per test set)."""
-    from ..outputs.predfiles import sha256_file
-
-    return sha256_file(path)
-
-
 def request_common(
     options: RunOptions, preprocess: Preprocess, dataset: Dataset, weights_file: Path | None
 ) -> dict[str, Any]:
     """What every model's outputs must have been made with to be reused (resume)."""
-    sha256 = None
-    if weights_file:
-        stat = weights_file.stat()
-        sha256 = _sha256(weights_file.resolve(), stat.st_size, stat.st_mtime_ns)
     return {
         "weights_file": str(weights_file.resolve()) if weights_file else None,
-        "weights_file_sha256": sha256,
+        "weights_file_sha256": sha256_unchanged(weights_file) if weights_file else None,
         "preprocess": preprocess.to_dict(),
         "dataset": dataset.fingerprint,
         "topk": options.topk,

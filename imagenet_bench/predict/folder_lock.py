@@ -157,7 +157,8 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
     """Lock ``folder`` (created if missing) for this run, or for part ``(I, N)`` of a
     --model-shard run, until the block ends; UsageError if another run holds it."""
     folder = Path(folder)
-    created = not folder.exists()
+    # what this call creates, deepest first (a sweep's OUT/imagenet-c/<corruption>/<severity>)
+    created = [p for p in (folder, *folder.absolute().parents) if not p.exists()]
     main = _LockFile(folder / MAIN_LOCK)
     shard = _LockFile(folder / SHARD_LOCK.format(index=part[0], count=part[1])) if part else None
     held: list[_LockFile] = []
@@ -202,8 +203,8 @@ def hold(folder: str | Path, part: tuple[int, int] | None = None) -> Iterator[No
     finally:
         for lock in reversed(held):
             lock.remove_if_alone()
-        if created:
+        for made in created:
             with contextlib.suppress(OSError):
-                folder.rmdir()  # only if empty: bad input found after the lock leaves nothing
+                made.rmdir()  # only if empty: bad input found after the lock leaves nothing
         for lock in reversed(held):
             lock.release()

@@ -262,14 +262,14 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[dict[st
     """The run's state of each test set (one, or each of a sweep's; by ``where``) and the jobs
     of all of them, from the options; bad input raises UsageError."""
     targets = sweep.targets(options.val_dir, options.output_dir)
-    datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
     slots = parse_gpus(options.gpu, options.gpus)
     validate_gpus(slots, f"-g {options.gpu}" if options.gpu is not None else f"--gpus {options.gpus}")
     slots = cuda_devices.visible_slots(slots)  # an index into the caller's CUDA_VISIBLE_DEVICES, as PyTorch's
     chosen_sources = sources.chosen("keras", options.source)
     entries = sources.entries(chosen_sources)
-    chosen, _ = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), None)
+    chosen = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources))
     shares, mine, elsewhere = sweep.this_job(len(targets), chosen, part)
+    datasets = sweep.load_datasets(options, targets, shares)
     folders = [m for m in mine if entries[m].weights_in_folder]
     weights_files = runner.parse_weights_files(options.weights_file, mine, folders, elsewhere)
     for model_id, path in weights_files.items():
@@ -282,7 +282,7 @@ def _setup(options: KerasOptions, part: tuple[int, int] | None) -> tuple[dict[st
     states: dict[str, KerasRun] = {}
     jobs = []
     for target, dataset, models in zip(targets, datasets, shares, strict=True):
-        if not models:  # every pair of this test set is another shard's
+        if dataset is None:  # every pair of this test set is another shard's
             continue
         declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
         rule = options.authors_rule

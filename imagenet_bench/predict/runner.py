@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -80,9 +80,13 @@ def parse_shard(spec: str | None, environ: Mapping[str, str] | None = None) -> t
     return index, count
 
 
-def shard(models: list[str], part: tuple[int, int] | None) -> list[str]:
-    """Every N-th model from the I-th: deterministic, disjoint, and covering."""
-    return models if part is None else models[part[0] :: part[1]]
+T = TypeVar("T")
+
+
+def shard(items: list[T], part: tuple[int, int] | None) -> list[T]:
+    """Every N-th item (model, or a sweep's (test set, model) pair) from the I-th: deterministic,
+    disjoint, and covering."""
+    return items if part is None else items[part[0] :: part[1]]
 
 
 def parse_weights_files(

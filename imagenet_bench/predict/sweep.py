@@ -18,13 +18,15 @@ resume is each folder's own (complete outputs of the same request are skipped).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import UsageError, shown
+from ..datasets.layout import Dataset
 from ..datasets.sweep import members
-from . import folder_lock
+from . import cli, folder_lock, runner
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,10 @@ def _refuse_links(output_dir: Path, folder: Path) -> None:
 
 
 def share(n_targets: int, models: Sequence[str], part: tuple[int, int] | None) -> list[list[str]]:
-    """Each test set's models for this job: pair (test set t, model m) is number t * M + m, and
-    part ``(I, N)`` takes every N-th pair from the I-th (None: every pair)."""
-    if part is None:
-        return [list(models) for _ in range(n_targets)]
-    index, count = part
-    return [[m for j, m in enumerate(models) if (t * len(models) + j) % count == index] for t in range(n_targets)]
+    """Each test set's models for this job: ``runner.shard`` of the pairs, test set by test set
+    (pair (test set t, model m) is number t * M + m; None: every pair)."""
+    mine = set(runner.shard([(t, m) for t in range(n_targets) for m in models], part))
+    return [[m for m in models if (t, m) in mine] for t in range(n_targets)]
 
 
 def this_job(
@@ -82,19 +82,22 @@ def this_job(
     return shares, mine, [m for m in models if m not in mine]
 
 
+def load_datasets(
+    options: cli.RunOptions, targets: Sequence[Target], shares: Sequence[Sequence[str]]
+) -> list[Dataset | None]:
+    """Each test set this job has a pair on, read (listed, labelled, checked); None for the
+    others' (another shard's whole test set is never scanned)."""
+    return [
+        cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) if models else None
+        for t, models in zip(targets, shares, strict=True)
+    ]
+
+
 @contextlib.contextmanager
 def hold(folders: Sequence[Path], part: tuple[int, int] | None) -> Iterator[None]:
-    """``folder_lock.hold`` on every folder until the block ends; the empty folders above them
-    that taking the locks created (a sweep's ``OUT/imagenet-c/<corruption>/``) go with the locks."""
-    made: list[Path] = []
-    for folder in folders:
-        made += [p for p in reversed(folder.absolute().parents) if not p.exists() and p not in made]
-    try:
-        with contextlib.ExitStack() as stack:
-            for folder in folders:
-                stack.enter_context(folder_lock.hold(folder, part))
-            yield
-    finally:
-        for path in reversed(made):
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only if empty
+    """``folder_lock.hold`` on every folder until the block ends (each removes the empty folders
+    it created: shared ones go with the last lock that held a folder in them)."""
+    with contextlib.ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(folder_lock.hold(folder, part))
+        yield

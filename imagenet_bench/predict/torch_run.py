@@ -348,15 +348,6 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[list[To
     from . import pixel_cache, torch_distributed, torch_predict
 
     targets = sweep.targets(options.val_dir, options.output_dir)
-    datasets = [cli.load_dataset(dataclasses.replace(options, val_dir=t.val_dir)) for t in targets]
-    device = torch_predict.resolve_device(options.device, options.gpu)
-    dist = torch_distributed.init(device)
-    for target, dataset in zip(targets, datasets, strict=True):
-        if dist is not None and len(dataset) < dist.world:
-            where = f" in {shown(target.where)}" if target.where else ""
-            raise UsageError(f"{len(dataset)} images{where} for {dist.world} torchrun processes: use fewer processes")
-    device = torch_distributed.rank_device(dist, device)
-    numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
     spec_model = spec_preprocess = None
     if options.model_spec:
         from ..models import torch_build
@@ -367,12 +358,21 @@ def _setup(options: TorchOptions, part: tuple[int, int] | None) -> tuple[list[To
     else:
         chosen_sources = sources.chosen("pytorch", options.source)
         entries = sources.entries(chosen_sources)
-        chosen, _ = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources), None)
+        chosen = cli.choose_models(list(entries), options, sources.seed_2019_ids(chosen_sources))
     shares, mine, elsewhere = sweep.this_job(len(targets), chosen, part)
+    datasets = sweep.load_datasets(options, targets, shares)
+    device = torch_predict.resolve_device(options.device, options.gpu)
+    dist = torch_distributed.init(device)
+    for target, dataset in zip(targets, datasets, strict=True):
+        if dist is not None and dataset is not None and len(dataset) < dist.world:
+            where = f" in {shown(target.where)}" if target.where else ""
+            raise UsageError(f"{len(dataset)} images{where} for {dist.world} torchrun processes: use fewer processes")
+    device = torch_distributed.rank_device(dist, device)
+    numerics = torch_predict.Numerics(device, options.amp, options.channels_last, options.tf32)
     weights_files = runner.parse_weights_files(options.weights_file, mine, other_shards=elsewhere)
     states, jobs = [], []
     for target, dataset, models in zip(targets, datasets, shares, strict=True):
-        if not models:  # every pair of this test set is another shard's
+        if dataset is None:  # every pair of this test set is another shard's
             continue
         declared = test_sets.TEST_SETS[dataset.test_set]  # its image step goes in front of each model's own
         preprocesses = {
