@@ -132,7 +132,9 @@ def test_resume_key_holds_the_device_kind_alone(device, tmp_path):
 
     from imagenet_bench.predict import runner, torch_run
 
-    options = SimpleNamespace(model_spec="spec.py:f", amp=None, channels_last=False, output_dir=tmp_path)
+    options = SimpleNamespace(
+        model_spec="spec.py:f", amp=None, channels_last=False, output_dir=tmp_path, protocol="reference"
+    )
     state = torch_run.TorchRun(options, None, {}, {}, {}, torch_predict.Numerics(device), None)  # type: ignore[arg-type]
     request = state.job("m", {"topk": 5}).request
     assert request["device"] == "cuda"
@@ -463,6 +465,6 @@ def test_with_several_gpus_the_first_keras_model_runs_alone_then_the_rest_side_b
         return runner.Result(np.zeros((2, 5), np.int16), np.zeros((2, 5), np.float32), {"request": job.request})
 
     jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"model": m}) for m in "abc"]
-    status = runner.run_jobs(jobs, run_one, lambda: None, parallel=2, first_alone=True)
+    status = runner.run_jobs(jobs, run_one, parallel=2, first_alone=True)
     assert status == 0 and seen == {"a": False, "b": True, "c": True}
     assert all(predfiles.model_files(tmp_path, m, "keras").preds_path.exists() for m in "abc")

@@ -536,9 +536,12 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
         preds = np.tile(np.arange(5), (3, 1))
         return runner.Result(preds, np.full((3, 5), 0.2, dtype=np.float32), {"request": job.request})
 
-    jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}) for m in ("a", "bad", "c")]
     claimed = []
-    status = runner.run_jobs(jobs, run_one, lambda: claimed.append(1), parallel=2)
+    jobs = [
+        runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}, before_save=lambda: claimed.append(1))
+        for m in ("a", "bad", "c")
+    ]
+    status = runner.run_jobs(jobs, run_one, parallel=2)
     err = capsys.readouterr().err
     assert both.is_set() and status == 1 and peak[0] == 2
     assert "error: bad failed: boom" in err and "2 done, 0 skipped (already complete), 1 failed: bad" in err
@@ -546,5 +549,5 @@ def test_run_jobs_in_parallel_saves_each_result_and_isolates_failures(tmp_path, 
         tmp_path / "c_keras_imagenet_manifest.json"
     ).exists()
     assert len(claimed) == 2
-    status = runner.run_jobs(jobs[::2], run_one, lambda: None, parallel=2)
+    status = runner.run_jobs(jobs[::2], run_one, parallel=2)
     assert status == 0 and "0 done, 2 skipped" in capsys.readouterr().err

@@ -70,16 +70,14 @@ def test_both_runners_report_progress_and_the_total_time(tmp_path, capsys):
             np.tile(np.arange(5), (3, 1)), np.full((3, 5), 0.2, dtype=np.float32), {"request": j.request}
         )
 
-    assert runner.run_jobs([job("a"), job("b")], result, lambda: None) == 0
+    assert runner.run_jobs([job("a"), job("b")], result) == 0
     err = capsys.readouterr().err.splitlines()
     assert [line.split(":")[0] for line in err if line.startswith("[")] == ["[0/2 done] a", "[1/2 done] b"]
     assert "about" in next(line for line in err if line.startswith("[1/2 done] b"))
     assert err[-1].startswith("2 done, 0 skipped (already complete), 0 failed; ") and err[-1].endswith(" in all")
 
     jobs = [job("c", 4.0), job("d", 1.0), job("e", 1.0)]
-    status = runner.run_groups(
-        [jobs[:1], jobs[1:]], lambda group: {j.model: result(j) for j in group}, lambda: None, ["a"]
-    )
+    status = runner.run_groups([jobs[:1], jobs[1:]], lambda group: {j.model: result(j) for j in group}, ["a"])
     err = capsys.readouterr().err.splitlines()
     assert status == 0
     starts = [line for line in err if line.startswith("[")]
@@ -117,7 +115,7 @@ def test_the_parallel_runner_reports_each_model_as_it_starts(tmp_path, capsys):
         )
 
     jobs = [runner.Job(m, predfiles.model_files(tmp_path, m, "keras"), {"m": m}) for m in ("a", "b", "c")]
-    assert runner.run_jobs(jobs, result, lambda: None, parallel=2) == 0
+    assert runner.run_jobs(jobs, result, parallel=2) == 0
     err = capsys.readouterr().err.splitlines()
     starts = sorted(line.split("] ")[1].split(":")[0] for line in err if line.startswith("["))
     assert starts == ["a", "b", "c"]

@@ -92,7 +92,7 @@ def test_an_image_that_cannot_be_decoded_ends_the_run_with_one_error_line(tmp_pa
         return _result(job)
 
     jobs = [_output_job(tmp_path, m) for m in ("a", "other", "b", "c", "d")]
-    status = runner.run_jobs(jobs, run_one, lambda: None)
+    status = runner.run_jobs(jobs, run_one)
     err = capsys.readouterr().err
     assert status == 2 and started == ["a", "other", "b"]
     errors = [line for line in err.splitlines() if line.startswith("error:")]
@@ -114,7 +114,7 @@ def test_a_bad_image_in_a_grouped_pass_is_reported_once(tmp_path, capsys):
         passes.append([job.model for job in jobs])
         raise ImageError("val/x.JPEG", "OSError: truncated")
 
-    status = runner.run_groups(groups, run_group, lambda: None, [])
+    status = runner.run_groups(groups, run_group, [])
     err = capsys.readouterr().err
     assert status == 2 and passes == [["a", "b"]]
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
@@ -138,7 +138,7 @@ def test_a_bad_image_under_parallel_jobs_is_reported_once_and_finished_work_is_k
         raise ImageError("val/x.JPEG", "OSError: truncated")
 
     jobs = [_output_job(tmp_path, m) for m in ("slow", "b", "c", "d", "e")]
-    status = runner.run_jobs(jobs, run_one, lambda: None, parallel=2)
+    status = runner.run_jobs(jobs, run_one, parallel=2)
     err = capsys.readouterr().err
     assert status == 2
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import queue
 import sys
 import threading
@@ -128,12 +129,8 @@ class KerasRun:
             self.has_check if self.check_images else None,
             cost=entry.gflops(),
             where=self.where,
-            before_save=self.claim,
+            before_save=functools.partial(output_folder.claim, options.output_dir, self.dataset, options.protocol),
         )
-
-    def claim(self) -> None:
-        """Before a model's outputs are saved: its test set's output folder and dataset files."""
-        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def cached_pixels(self, preprocess: object) -> str | None:
         """The pixel cache entry of the model's geometry, filled first where it is not yet."""
@@ -337,7 +334,6 @@ def run(options: KerasOptions, part: tuple[int, int] | None) -> int:
         return runner.run_jobs(
             jobs,
             lambda job: states[job.where].run_one(job),
-            lambda: None,  # each job claims its own output folder (runner.Job.before_save)
             overwrite=options.overwrite,
             verbose_errors=options.verbose,
             parallel=len(slots),

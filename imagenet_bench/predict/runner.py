@@ -148,9 +148,10 @@ class Job:
     # Why the model cannot run, known before the run (a KerasHub preset that cannot be downloaded):
     # it fails alone when its turn comes, and its request is not known, so it is never skipped.
     unavailable: Exception | None = None
-    # In a sweep over many test sets (predict.sweep): the test set's path below the sweep's root,
-    # and the claim of its own output folder (else the run's ``before_save``).
+    # In a sweep over many test sets (predict.sweep): the test set's path below the sweep's root.
     where: str = ""
+    # Runs before its outputs are saved: the claim of its output folder (its dataset files), so a
+    # run that fails on bad input leaves nothing behind.
     before_save: Callable[[], None] | None = None
 
     @property
@@ -167,14 +168,8 @@ class _Ledger:
     ``stopped``, the models not yet started are not run, and the error is reported once.
     """
 
-    def __init__(
-        self,
-        before_save: Callable[[], None],
-        skipped: list[str],
-        verbose_errors: bool,
-        progress: Progress | None = None,
-    ) -> None:
-        self.before_save, self.verbose_errors = before_save, verbose_errors
+    def __init__(self, skipped: list[str], verbose_errors: bool, progress: Progress | None = None) -> None:
+        self.verbose_errors = verbose_errors
         self.progress = progress if progress is not None else Progress([])
         self.done: list[str] = []
         self.skipped = list(skipped)
@@ -207,7 +202,8 @@ class _Ledger:
         test_pause.wait_at("saved")
 
     def save(self, job: Job, outcome: Result) -> None:
-        (job.before_save or self.before_save)()
+        if job.before_save is not None:
+            job.before_save()
         if outcome.all_probs is not None:
             from ..base import atomic
 
@@ -345,15 +341,12 @@ def group(
 def run_groups(
     groups: list[list[Job]],
     run_group: Callable[[list[Job]], dict[str, Result | Exception]],
-    before_save: Callable[[], None],
     skipped: list[str],
     verbose_errors: bool = False,
 ) -> int:
     """Run each group (one pass over the data for all its models) and save its models'
     outputs; a model missing from the answer, or a group that raised, counts as failed."""
-    ledger = _Ledger(
-        before_save, skipped, verbose_errors, Progress.of([job for jobs in groups for job in jobs], skipped)
-    )
+    ledger = _Ledger(skipped, verbose_errors, Progress.of([job for jobs in groups for job in jobs], skipped))
     for jobs in groups:
         if ledger.stopped:
             ledger.not_run += [job.key for job in jobs]
@@ -379,7 +372,6 @@ def run_groups(
 def run_jobs(
     jobs: list[Job],
     run_one: Callable[[Job], Result],
-    before_save: Callable[[], None],
     overwrite: bool = False,
     verbose_errors: bool = False,
     parallel: int = 1,
@@ -387,15 +379,13 @@ def run_jobs(
 ) -> int:
     """Run each job unless complete; isolate failures; print a summary; return the exit status.
 
-    ``before_save`` runs before each save (it creates the output folder's dataset
-    files), so a run that fails on bad input leaves nothing behind.
     ``parallel`` > 1 runs that many jobs at once, in threads (the Keras script's
     --gpus: each ``run_one`` call drives its own child process); outputs are saved
     by this thread, each as soon as its job ends. ``first_alone``: the first job to run runs
     before the others start (it fills a cache they then read: the Keras script's CUDA kernels).
     """
     to_run, skipped = pending(jobs, overwrite)
-    ledger = _Ledger(before_save, skipped, verbose_errors, Progress.of(jobs, skipped, parallel))
+    ledger = _Ledger(skipped, verbose_errors, Progress.of(jobs, skipped, parallel))
     if first_alone and parallel > 1 and len(to_run) > 1:
         ledger.finish(to_run[0], *_attempt(run_one, to_run[0], ledger.progress))
         ledger.progress.finish(ran=to_run[0].key in ledger.done, models=[to_run[0].key])

@@ -106,12 +106,8 @@ class TorchRun:
             request,
             cost=None if entry is None else entry.gflops(),
             where=where,
-            before_save=self.claim,
+            before_save=functools.partial(output_folder.claim, options.output_dir, self.dataset, options.protocol),
         )
-
-    def claim(self) -> None:
-        """Before a model's outputs are saved: its test set's output folder and dataset files."""
-        output_folder.claim(self.options.output_dir, self.dataset, self.options.protocol)
 
     def pass_key(self, job: runner.Job) -> tuple[tuple[Any, ...], str]:
         """Models that share this key share one pass (one decode)."""
@@ -453,7 +449,6 @@ def _run(options: TorchOptions, part: tuple[int, int] | None) -> int:
         status = runner.run_groups(
             [group for _, group in groups],
             run_group,
-            lambda: None,  # each job claims its own output folder (runner.Job.before_save)
             skipped,
             verbose_errors=options.verbose,
         )
