@@ -44,7 +44,7 @@ from .test_set import TestSet
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif"}
 
 
-def _is_image_name(path: Path) -> bool:
+def is_image_name(path: Path) -> bool:
     return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
@@ -195,7 +195,7 @@ def _scan_imagefolder(root: Path, class_dirs: list[Path]) -> Dataset:
                 f"{shown(folder)}: folder name is not an ImageNet-1k WordNet id; an ImageFolder val set "
                 "has one folder per class named like n01440764"
             )
-        items.extend((index[folder.name], p) for p in folder.iterdir() if p.is_file() and _is_image_name(p))
+        items.extend((index[folder.name], p) for p in folder.iterdir() if p.is_file() and is_image_name(p))
     return _canonical(root, "imagefolder", items, "folder names (WordNet ids)")
 
 
@@ -209,7 +209,7 @@ def _scan_indexfolder(root: Path, class_dirs: list[Path]) -> Dataset:
                 f"{shown(folder)}: a numeric class folder is named by its class index, 0 to 999 (ImageNetV2's layout)"
             )
         label = int(folder.name)
-        items.extend((label, p) for p in folder.iterdir() if p.is_file() and _is_image_name(p))
+        items.extend((label, p) for p in folder.iterdir() if p.is_file() and is_image_name(p))
     return _canonical(root, "indexfolder", items, "folder names (class indices, ImageNetV2)")
 
 
@@ -223,7 +223,7 @@ def _scan_ownfolder(root: Path, class_dirs: list[Path], test_set: TestSet) -> Da
     items: list[tuple[int, Path]] = []
     left_out = {"folders": 0, "images": 0}
     for folder in class_dirs:
-        images = [p for p in folder.iterdir() if p.is_file() and _is_image_name(p)]
+        images = [p for p in folder.iterdir() if p.is_file() and is_image_name(p)]
         if folder.name in index:
             items.extend((index[folder.name], p) for p in images)
         else:
@@ -255,7 +255,7 @@ def scan(val_dir: str | Path, val_ground_truth: str | Path | None = None, test_s
         raise UsageError(f"{shown(root)}: validation folder does not exist (VAL_DIR)")
     entries = [p for p in root.iterdir() if not p.name.startswith(".")]
     class_dirs = sorted(p for p in entries if p.is_dir())
-    files = sorted(p for p in entries if p.is_file() and _is_image_name(p))
+    files = sorted(p for p in entries if p.is_file() and is_image_name(p))
     if class_dirs:
         if files:
             raise UsageError(f"{root}: holds both class folders and images ({files[0].name}); use one layout")

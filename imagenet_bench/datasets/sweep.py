@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.errors import UsageError, shown
-from .layout import IMAGE_EXTENSIONS
+from .layout import is_image_name
 
 MAX_DEPTH = 4  # root/imagenet-c/gaussian_noise/3 is 3 down
 
@@ -41,13 +41,13 @@ def _visible(folder: Path) -> list[os.DirEntry[str]]:
 
 
 def _is_image(entry: os.DirEntry[str]) -> bool:
-    return os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file()
+    return is_image_name(Path(entry.name)) and entry.is_file()
 
 
 def _holds_images(folder: Path) -> bool:
     try:
         with os.scandir(folder) as entries:
-            return any(not e.name.startswith(".") and _is_image(e) for e in entries)
+            return any(_is_image(e) for e in entries)  # not hidden, an image file
     except OSError:
         return False
 

@@ -356,16 +356,21 @@ def _message_only(exc: Exception) -> Exception:
 def _drop(s: dict[str, Any], device: torch.device) -> None:
     """A failed model's weights leave the device (the caller's Member still refers to the
     model, so moving it is what frees them), and the freed blocks go back to the driver."""
-    import gc
-
     model = s.pop("model")
     if device.type == "cuda":
         with contextlib.suppress(Exception):  # after an illegal memory access nothing on the device works
             model.to("cpu")
     del model
+    _give_back(device)
+
+
+def _give_back(device: torch.device) -> None:
+    """What nothing refers to any more, collected, and its device blocks back to the driver."""
+    import gc
+
     gc.collect()
     if device.type == "cuda":
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # after an illegal memory access nothing on the device works
             torch.cuda.empty_cache()
 
 
@@ -405,12 +410,7 @@ def _run_batch(s: dict[str, Any], pixels: torch.Tensor, how: _How) -> list[_Chun
             return [_forward(s, pixels[i : i + size], how) for i in range(0, len(pixels), size)]
         except torch.OutOfMemoryError as exc:
             message = f"out of memory at batch size {size}: {' '.join(str(exc).split())}"
-        # out of the except clause: the error, its traceback and the activations it holds are gone
-        import gc
-
-        gc.collect()
-        if how.device.type == "cuda":
-            torch.cuda.empty_cache()
+        _give_back(how.device)  # out of the except clause: the error, its traceback and activations are gone
         s["batch_size"] = decay_batch_step(size)
         if s["batch_size"] == 0:
             raise RuntimeError(message)
