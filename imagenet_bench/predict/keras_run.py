@@ -80,7 +80,6 @@ class KerasRun:
         self.options, self.dataset, self.entries = options, dataset, entries
         self.preprocesses, self.weights_files, self.slots = preprocesses, weights_files, slots
         self.check_batch = options.batch_size if options.batch_size > 1 else CHECK_BATCHING_BATCH
-        self.check_images = min(options.check_batching, len(dataset)) if options.check_batching else None
         self._paths: list[str] | None = None
         self.where = ""  # the test set's path in a sweep (predict.sweep)
         self.free: queue.Queue[tuple[int, str | None]] = queue.Queue()
@@ -96,9 +95,14 @@ class KerasRun:
         other = copy.copy(self)
         other.options = dataclasses.replace(self.options, val_dir=target.val_dir, output_dir=target.output_dir)
         other.dataset, other.preprocesses, other.where = dataset, preprocesses, target.where
-        other.check_images = min(self.options.check_batching, len(dataset)) if self.options.check_batching else None
         other._paths = None
         return other
+
+    @property
+    def check_images(self) -> int | None:
+        """--check-batching K: the images it checks of this test set."""
+        k = self.options.check_batching
+        return min(k, len(self.dataset)) if k else None
 
     @property
     def paths(self) -> list[str]:
