@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..datasets.layout import Dataset
+from . import runner
 
 T = TypeVar("T")
 
@@ -129,18 +130,6 @@ def portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
-def _warm_up(outputs: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """The ranks' warm-ups (runner.warm_up) as one GPU's: over their GPU-seconds."""
-    from .runner import warm_up
-
-    return warm_up(
-        n,
-        sum(p["throughput"]["model_time_s"] for p in outputs),
-        sum(p["throughput"].get("first_batch_s") or 0.0 for p in outputs),
-        sum(p["throughput"].get("first_batch_images") or 0 for p in outputs),
-    )
-
-
 def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | Exception:
     """One model's outputs from every rank, concatenated in row order."""
     outputs: list[dict[str, Any]] = []
@@ -151,11 +140,18 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
     wall = max(p["throughput"]["wall_time_s"] for p in outputs)
     model_time = max(p["throughput"]["model_time_s"] for p in outputs)
     rank_time = sum(p["throughput"]["model_time_s"] for p in outputs)  # GPU seconds: the rate is per GPU
+    batch_size = min(p["batch_size"] for p in outputs)  # a rank may have lowered it (out of memory)
+    warm_up = runner.warm_up(  # the ranks' warm-ups as one GPU's: over their GPU-seconds
+        n,
+        rank_time,
+        sum(p["throughput"].get("first_batch_s") or 0.0 for p in outputs),
+        sum(p["throughput"].get("first_batch_images") or 0 for p in outputs),
+    )
     return {
         "preds": np.concatenate([p["preds"] for p in outputs]),
         "probs": np.concatenate([p["probs"] for p in outputs]),
         "all_probs": None if outputs[0]["all_probs"] is None else np.concatenate([p["all_probs"] for p in outputs]),
-        "batch_size": min(p["batch_size"] for p in outputs),  # a rank may have lowered it (out of memory)
+        "batch_size": batch_size,
         "nonfinite_rows": sum(p["nonfinite_rows"] for p in outputs),
         "throughput": {
             "wall_time_s": wall,
@@ -164,8 +160,8 @@ def merge(parts: list[dict[str, Any] | Exception], n: int) -> dict[str, Any] | E
             "model_images_per_s": round(n / rank_time, 2) if rank_time else None,
             "models_in_pass": outputs[0]["throughput"]["models_in_pass"],
             "ranks": len(outputs),
-            "batch_size": min(p["batch_size"] for p in outputs),
-            **_warm_up(outputs, n),
+            "batch_size": batch_size,
+            **warm_up,
             "per_rank": [p["throughput"] for p in outputs],
         },
         "pass": {
