@@ -472,36 +472,3 @@ def test_plot_draws_the_ece_chart_and_a_reliability_panel_per_chosen_model(tmp_p
         bins = np.searchsorted(np.linspace(0, 1, 16)[1:-1], probs_of[model])
         assert panel["bars"] == len(np.unique(bins))
     assert len(axes) == 1 + 1 + 12  # the Acc@1 bars, the chart, the panels
-
-
-def test_the_annotations_prepared_in_a_thread_are_read_once_and_errors_raised_where_used(monkeypatch, tmp_path):
-    import threading
-    import time
-
-    from imagenet_bench.base.errors import UsageError
-    from imagenet_bench.report import factor_columns, table_run
-    from imagenet_bench.scoring import factors
-
-    calls = []
-
-    def slow_load(folder):
-        calls.append(folder)
-        time.sleep(0.2)
-        if folder.name == "missing":
-            raise UsageError(f"{folder}: no annotations")
-        return ("annotations", folder)
-
-    monkeypatch.setattr(factors, "load", slow_load)
-    factor_columns._read.cache_clear()
-    column_set = factor_columns.Factors()
-    value = {"ci": False, "folder": tmp_path / "here"}
-    preparing = threading.Thread(target=table_run._prepare, args=([(column_set, value)],))
-    preparing.start()
-    time.sleep(0.05)  # the thread is reading: the table's own ask waits for it rather than reading again
-    assert factor_columns._annotations(tmp_path / "here") == ("annotations", tmp_path / "here")
-    preparing.join()
-    assert calls == [tmp_path / "here"]
-    table_run._prepare([(column_set, {"ci": False, "folder": tmp_path / "missing"})])  # dropped in the thread
-    with pytest.raises(UsageError, match="no annotations"):
-        factor_columns._annotations(tmp_path / "missing")  # and raised where used
-    factor_columns._read.cache_clear()

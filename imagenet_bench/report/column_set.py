@@ -62,11 +62,6 @@ class ColumnSet:
         """Whether the table computes it (``plot``: a chart is drawn, which may need its values unshown)."""
         return self.always or value is not None
 
-    def prepare(self, value: Any) -> None:
-        """Read now what it will need whatever the files (a data file of its own): the table runs
-        this in a thread while it finds and groups the files, on a core they leave idle. An error
-        here is dropped: asked again where needed, it is raised there."""
-
     def measures(self, labels: Labels, primary: bool, value: Any) -> list[Measure]:
         """What to answer per model on a test set with ``labels`` (``primary``: the first one)."""
         return []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +45,6 @@ class Factors(Graded):
         if not args.factors:
             return None
         return {"ci": False, "folder": None if args.factors == "default" else Path(args.factors)}
-
-    def prepare(self, value: Any) -> None:
-        _annotations(value["folder"] or factors.default_folder())
 
     def numbers(self, labels: Labels, value: Any, judging: Judging) -> tuple[Numbers, tuple[object, ...]]:
         labels.need_imagenet_classes("--factors")
@@ -98,15 +94,7 @@ class Factors(Graded):
         ]
 
 
-_reading = threading.Lock()  # ``prepare``'s thread and the table's: one reads, the other waits for it
-
-
+@functools.cache
 def _annotations(folder: Path) -> factors.Annotations:
     """Read once per run (with ReaL and corrected labels, each rule asks)."""
-    with _reading:
-        return _read(folder)
-
-
-@functools.cache
-def _read(folder: Path) -> factors.Annotations:
     return factors.load(folder)

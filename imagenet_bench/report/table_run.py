@@ -14,9 +14,7 @@ table's time over a bare numpy script is fixed cost, imports (and compiling them
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,24 +103,7 @@ def nothing_ranked(failures: list[str]) -> UsageError:
     return UsageError(f"no model left to rank: {failures[0]}{more}")
 
 
-def _prepare(sets: list[tuple[ColumnSet, Any]]) -> None:
-    """Each set's own reading (``ColumnSet.prepare``), in a thread: its errors are raised where used."""
-    for column_set, value in sets:
-        with contextlib.suppress(Exception):
-            column_set.prepare(value)
-
-
 def build(options: TableOptions) -> Built:
-    sets = enabled_sets(options)
-    preparing = threading.Thread(target=_prepare, args=(sets,), daemon=True, name="prepare")
-    preparing.start()
-    try:
-        return _built(options, sets)
-    finally:
-        preparing.join()
-
-
-def _built(options: TableOptions, sets: list[tuple[ColumnSet, Any]]) -> Built:
     files = scoring.find_files(options.folders)
     if not files:
         folders = ", ".join(str(s.folder) for s in options.folders)
@@ -132,6 +113,7 @@ def _built(options: TableOptions, sets: list[tuple[ColumnSet, Any]]) -> Built:
     if not test_sets:
         raise nothing_ranked(failures)
     primary = test_sets[0]
+    sets = enabled_sets(options)
     cards, datasets = {}, []
     judges: dict[str, list[Judging]] = {}
     tallies = None
